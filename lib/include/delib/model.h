@@ -1,0 +1,119 @@
+// Llama/Qwen/Mistral decoders in LibTorch, Hugging Face directories in and out
+// (area: model, in delib_torch). CONTRACT: other areas (generate, train, rl) call only what is
+// declared here; the owner may add, not rename.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "delib/json.h"
+
+namespace delib {
+
+// From config.json. Unknown architectures are an Error naming them.
+struct ModelConfig {
+  std::string architecture;   // "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"
+  std::string model_type;     // "llama", "qwen2", "qwen3", "mistral"
+  int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
+  int64_t num_hidden_layers = 0, num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0;
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6, rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // q/k/v bias (Qwen2)
+  bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
+  Json rope_scaling;            // null, or {"rope_type":"llama3", ...}
+  Json raw;                     // the whole config.json, written back on save
+  std::string torch_dtype = "float32";
+
+  static ModelConfig from_json(const Json& config, const std::string& source = "config.json");
+  static ModelConfig load(const std::string& model_dir);
+  Json to_json() const;
+  int64_t num_parameters() const;
+};
+
+// Per-layer key/value cache for decoding: k, v of shape (B, H_kv, T_max, D); lengths (B,)
+// are the number of valid positions of each row. Rows are independent slots so a finished
+// sequence's slot can be refilled (continuous batching).
+struct KVCache {
+  std::vector<torch::Tensor> k, v;  // one per layer, (B, H_kv, T_max, D)
+  torch::Tensor lengths;            // (B,) int64 on the model's device
+  int64_t capacity() const;         // T_max
+};
+
+struct ForwardOptions {
+  // (B, T) int64 absolute positions; default arange(T) (or lengths + arange(T) with a cache).
+  torch::Tensor positions;
+  // (B, T) int64 document ids for packed sequences: attention only within the same id
+  // (plus causal). Undefined = one document per row.
+  torch::Tensor doc_ids;
+  // (B, T) bool, false for padding keys. Undefined = no padding.
+  torch::Tensor attention_mask;
+  // Decoding: attends to the cache and appends this step's keys/values at `lengths`
+  // (and advances lengths by T). nullptr for training.
+  KVCache* cache = nullptr;
+  // Recompute each layer in backward (activation checkpointing).
+  bool checkpoint = false;
+};
+
+class CausalLM {
+ public:
+  // Loads config.json and model.safetensors or sharded model-*.safetensors (+ index), bf16/f16/
+  // f32, memory-mapped. dtype: "auto" (config's torch_dtype on CUDA, f32 on CPU), "f32", "bf16",
+  // "f16". Throws Error naming the file and tensor on malformed input.
+  static std::shared_ptr<CausalLM> load(const std::string& model_dir, torch::Device device,
+                                        const std::string& dtype = "auto");
+  // A randomly initialised model (tests, the quickstart recipe).
+  static std::shared_ptr<CausalLM> random(const ModelConfig& config, uint64_t seed,
+                                          torch::Device device,
+                                          torch::ScalarType dtype = torch::kFloat32);
+  virtual ~CausalLM() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  // The torch module (parameters named like the checkpoint: model.layers.N.self_attn.q_proj.weight).
+  virtual torch::nn::Module& module() = 0;
+  // Named parameters in checkpoint names.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> named_parameters() = 0;
+
+  // input_ids (B, T) int64 -> final hidden states after the last norm, (B, T, C).
+  virtual torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
+  // The output projection weight (V, C) (the embedding when tied).
+  virtual torch::Tensor lm_head_weight() = 0;
+  // hidden() followed by the output projection: (B, T, V) logits.
+  virtual torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
+
+  // A cache for `batch` rows of up to `capacity` positions.
+  virtual KVCache new_cache(int64_t batch, int64_t capacity) = 0;
+
+  // Writes a Hugging Face directory (config.json, model.safetensors) that transformers loads.
+  // Merges LoRA adapters first when present. Atomic: written to DIR.tmp then renamed.
+  // `tokenizer_dir`: when non-empty, its tokenizer files are copied too.
+  virtual void save(const std::string& out_dir, const std::string& tokenizer_dir = "",
+                    torch::ScalarType dtype = torch::kFloat32) = 0;
+
+  virtual torch::Device device() const = 0;
+  virtual torch::ScalarType dtype() const = 0;
+};
+
+// LoRA on the linear layers: W x + (alpha / r) B A x, A (r, in) ~ kaiming, B (out, r) = 0.
+struct LoraOptions {
+  int rank = 8;
+  double alpha = 16;
+  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+};
+// Adds adapters and freezes every other parameter; returns the trainable parameters.
+std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options);
+
+// Cross-entropy of next-token prediction computed in chunks of rows so that the (N, V) logits
+// are never materialised at once (see the kernels/loss code for the math).
+// hidden (N, C), weight (V, C), targets (N,) int64 with -100 = ignore. Returns the SUM of
+// token losses (callers divide) — differentiable w.r.t. hidden and weight.
+torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                    const torch::Tensor& targets, int64_t chunk_rows = 1024);
+// Log-probabilities of `targets` under softmax(hidden @ weight.T), chunked likewise: (N,).
+torch::Tensor chunked_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                     const torch::Tensor& targets, int64_t chunk_rows = 1024);
+
+}  // namespace delib
