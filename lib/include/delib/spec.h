@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "delib/records.h"
@@ -16,9 +17,15 @@ enum class Action { kComply, kSafeComplete, kRefuse };
 const char* action_name(Action a);            // "comply" | "safe-complete" | "refuse"
 std::optional<Action> parse_action(std::string_view s);
 
+// Every element keeps the 1-based source line it starts on (0 when absent from the file).
+// Ids of levels, rules and examples match [A-Z]+[0-9]+ and are unique within their category;
+// they are cited as CATEGORY.ID (`illicit.K3`).
 struct SpecLevel { std::string id; std::string description; Action action; int line = 0; };
 struct SpecRule { std::string id; std::string text; int line = 0; };
-struct SpecExample { std::string prompt; Action action; std::string level; std::string ideal; int line = 0; };
+struct SpecExample {
+  std::string prompt; Action action; std::string level; std::string ideal; int line = 0;
+  std::string id;  // e.g. "E1"; the example's record id is CATEGORY.ID
+};
 struct SpecCategory {
   std::string id, title, summary;
   std::vector<std::pair<std::string, std::string>> definitions;  // term, definition
@@ -27,6 +34,14 @@ struct SpecCategory {
   std::vector<SpecExample> examples;
   std::string style;  // category-specific style guidance ("" when none)
   int line = 0;
+  // Source lines of the parts above (0 when the part is absent). definition_lines[i] is the
+  // line of definitions[i].
+  std::vector<int> definition_lines;
+  int summary_line = 0, style_line = 0;
+  // Whether the category has a `### Rules` heading (an empty one is a lint error).
+  bool has_rules_section = false;
+
+  const SpecLevel* level(std::string_view id) const;  // nullptr if unknown
 };
 
 class Spec {
@@ -53,6 +68,72 @@ class Spec {
   // 16 hex digits of the whole spec file.
   std::string spec_hash() const;
   std::string text;  // the file's text
+
+  // Additions (area owner): source lines and the text under `# Spec:` before the first `##`.
+  std::string intro;                 // rendered at the top of every view ("" when none)
+  int name_line = 0, version_line = 0, helpfulness_line = 0;
+  std::vector<int> style_lines;      // style_lines[i] is the line of style[i]
+  // The style guideline for an action (`## Style` / `### refuse`), nullptr when none.
+  const std::string* style_for(Action a) const;
+  // Resolves a citable id: CATEGORY, CATEGORY.ID (level, rule or example), CATEGORY.style,
+  // CATEGORY.summary, style, style.ACTION, helpfulness. Returns the source line of what it names
+  // (0 for elements built in code), or nullopt when the id does not exist.
+  std::optional<int> resolve(std::string_view ref) const;
 };
+
+// ---- Diagnostics and lint (spec-lint) --------------------------------------------------------
+
+enum class Severity { kWarning, kError };
+
+// One problem found in a spec: printed as `FILE:LINE:COL: error|warning: message [check]`.
+// line and col are 1-based (col counts Unicode code points); 0 when unknown.
+struct SpecDiagnostic {
+  std::string file;
+  int line = 0, col = 0;
+  Severity severity = Severity::kError;
+  std::string message;
+  std::string check;  // stable check id, see spec_checks()
+
+  std::string str() const;   // the one-line text form (no '\n')
+  Json to_json() const;      // {"file","line","col","severity","message","check"}
+};
+
+// The stable check ids with one-line descriptions, in documentation order.
+const std::vector<std::pair<std::string, std::string>>& spec_checks();
+
+// Parses without throwing: every problem the parser finds (checks `parse`, `id-malformed`,
+// `level-action`, `utf8`) is appended to `diags` and parsing goes on with the next element; the
+// returned Spec holds everything that could be read. Spec::parse throws on the first error
+// diagnostic this returns.
+Spec parse_spec_lenient(const std::string& text, const std::string& source,
+                        std::vector<SpecDiagnostic>& diags);
+
+class Tokenizer;
+
+struct LintOptions {
+  // Budget for each category view; 0 = unchecked. Tokens need `tokenizer`.
+  size_t max_view_chars = 0;   // counted in Unicode code points
+  size_t max_view_tokens = 0;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  // Category ids that must exist, each with the place that named it (check taxonomy-missing).
+  std::vector<std::pair<std::string, Location>> taxonomy;
+  // Warn when a category has fewer labelled examples than this (0 = unchecked).
+  size_t min_examples = 0;
+};
+
+// The semantic checks over a parsed spec (everything but the parser's own checks). Diagnostics
+// name spec.path as their file. Returned in source order.
+std::vector<SpecDiagnostic> lint_spec(const Spec& spec, const LintOptions& options = {});
+
+// Reads a taxonomy file: one category id per line (blank lines and `#` comments ignored), or
+// JSONL records whose `category` field (a string or an array of strings) names categories;
+// plain or zstd. Each id once, with the line that first named it. Throws Error.
+std::vector<std::pair<std::string, Location>> read_taxonomy(const std::string& path);
+
+// The bytes of a spec file ("-" is stdin). Throws Error(kExitIo) when it cannot be read.
+std::string read_spec_file(const std::string& path);
+
+// Number of Unicode code points in UTF-8 text (the character budget's unit).
+size_t count_chars(std::string_view utf8);
 
 }  // namespace delib
