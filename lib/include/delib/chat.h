@@ -1,7 +1,9 @@
 // Chat templates: messages -> the exact text transformers' apply_chat_template renders
 // (area: chat; no LibTorch). CONTRACT: others call only this; the owner may add, not rename.
 #pragma once
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +14,45 @@ namespace delib {
 
 enum class ChatFamily { kQwen3, kLlama3, kGptOss, kChatML };
 
+// "qwen3", "llama3", "gpt-oss", "chatml".
+const char* chat_family_name(ChatFamily family);
+
+// The values a template reads besides `messages` and `add_generation_prompt` (the keyword
+// arguments of apply_chat_template). Every field defaults to what transformers renders when
+// the argument is not passed.
+struct ChatOptions {
+  // Llama 3.1/3.3: the `date_string` kwarg, rendered as "Today Date: <date_string>" in the
+  // system header that these templates always insert after "Cutting Knowledge Date: December
+  // 2023". Default: the template's default, "26 Jul 2024" (Llama 3.1/3.3); the local date as
+  // strftime("%d %b %Y") for Llama 3.2 templates, which call strftime_now. Pass e.g.
+  // "05 Mar 2025" to match apply_chat_template(..., date_string="05 Mar 2025").
+  std::optional<std::string> date_string;
+  // gpt-oss: "Current date: <current_date>" in the harmony system message. Default: the local
+  // date as strftime("%Y-%m-%d"), as transformers' strftime_now renders it.
+  std::optional<std::string> current_date;
+  // gpt-oss: the `reasoning_effort` kwarg ("low" | "medium" | "high"). Default "medium".
+  std::optional<std::string> reasoning_effort;
+  // gpt-oss: the `model_identity` kwarg. Default "You are ChatGPT, a large language model
+  // trained by OpenAI."
+  std::optional<std::string> model_identity;
+  // Qwen3: the `enable_thinking` kwarg. false appends an empty "<think>\n\n</think>\n\n" to
+  // the generation prompt (non-thinking mode). Default: thinking (the template's default).
+  std::optional<bool> enable_thinking;
+  // The `bos_token` the template prints (Llama 3). Default: the tokenizer's bos token
+  // (for_tokenizer / from_path), else "<|begin_of_text|>".
+  std::optional<std::string> bos_token;
+};
+
+// Index used in TurnSpan::message_index for text the template inserts on its own (the
+// gpt-oss harmony system message, the Llama 3.1 date header when there is no system message).
+inline constexpr size_t kTemplateText = static_cast<size_t>(-1);
+
 // A byte range of the rendered text, and which message it came from.
+//
+// The spans of a Rendered tile its text: in order, without gaps or overlaps, from 0 to
+// text.size(). Every message has exactly one span (empty, begin == end, when the template
+// renders nothing for it, e.g. a `developer` turn in Qwen3's template); text the template adds
+// on its own has message_index kTemplateText; the generation prompt has messages.size().
 struct TurnSpan {
   size_t message_index;  // index into the messages (== messages.size() for the generation prompt)
   std::string role;
@@ -41,18 +81,52 @@ class ChatTemplate {
   static std::unique_ptr<ChatTemplate> from_template(const std::string& template_text);
   // From a tokenizer (its chat_template).
   static std::unique_ptr<ChatTemplate> for_tokenizer(const Tokenizer& tok);
+  // The same with template keyword arguments (see ChatOptions).
+  static std::unique_ptr<ChatTemplate> from_template(const std::string& template_text,
+                                                     const ChatOptions& options);
+  static std::unique_ptr<ChatTemplate> for_tokenizer(const Tokenizer& tok,
+                                                     const ChatOptions& options);
+  // From a file: a model directory (its tokenizer_config.json `chat_template`, else its
+  // chat_template.jinja), a tokenizer_config.json, or a template file (.jinja or any other
+  // name: the whole file is the template). The bos_token of tokenizer_config.json is used
+  // unless options.bos_token is set. Throws Error(kExitIo) when the file cannot be read and
+  // Error when it has no chat template or the template is not recognised.
+  static std::unique_ptr<ChatTemplate> from_path(const std::string& path,
+                                                 const ChatOptions& options = {});
   virtual ~ChatTemplate() = default;
 
   virtual ChatFamily family() const = 0;
+  // The recognised template within the family, e.g. "qwen3", "llama3", "llama3.1",
+  // "llama3.2", "gpt-oss", "chatml", "chatml+default-system".
+  virtual std::string variant() const = 0;
+  // The text add_generation_prompt appends (what a completion is generated after).
+  virtual std::string generation_prompt() const = 0;
   // Renders like apply_chat_template(messages, tokenize=False, add_generation_prompt=...).
   // keep_reasoning: render assistant `reasoning` even where the template would drop it (used
   // for training the final assistant turn).
   virtual Rendered render(const std::vector<Message>& messages, bool add_generation_prompt,
                           bool keep_reasoning = false) const = 0;
   // Splits a generated completion (text after the generation prompt) into reasoning/answer.
+  // A trailing stop string (stop_strings()) is ignored. Per family:
+  //   Qwen3, Llama 3, ChatML: "<think>REASONING</think>ANSWER" split as Qwen3's template
+  //     splits an assistant content (newlines next to the tags dropped); no tags at all: empty
+  //     reasoning, the whole text is the answer, ok. An unclosed <think>: ok=false.
+  //     Llama 3 and ChatML have no native reasoning format: delib's convention is the same
+  //     <think> tags, which render(keep_reasoning=true) writes for them.
+  //   gpt-oss: harmony messages "<|channel|>analysis<|message|>R<|end|><|start|>assistant
+  //     <|channel|>final<|message|>A"; analysis messages are joined with "\n" into reasoning;
+  //     ok=false when there is no final-channel message (e.g. a tool call or a cut-off).
   virtual ParsedCompletion parse_completion(const std::string& completion) const = 0;
   // Strings that end an assistant turn (e.g. "<|im_end|>").
   virtual std::vector<std::string> stop_strings() const = 0;
 };
+
+// Reads the chat template text of `path` as from_path does (and its bos_token into *bos_token
+// when non-null and present). Throws Error(kExitIo) when unreadable, Error when absent.
+std::string read_chat_template(const std::string& path, std::string* bos_token = nullptr);
+
+// JSON-encodes `s` as transformers' `tojson` filter does (json.dumps(s, ensure_ascii=False)):
+// quotes, \" \\ \n \r \t \b \f, other control characters as \u00XX, all else verbatim.
+std::string python_json_string(const std::string& s);
 
 }  // namespace delib

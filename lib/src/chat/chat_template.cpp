@@ -1,0 +1,457 @@
+// ChatTemplate factories, template recognition, and the Python/Jinja string helpers the
+// family renderers share.
+//
+// delib does not interpret Jinja. It recognises the known template families from distinctive
+// substrings of the template text (the lines that decide what is rendered), and renders them
+// with C++ transcriptions of those templates (qwen3.cpp, llama3.cpp, gptoss.cpp, chatml.cpp).
+// A template that matches no family is an Error: rendering a chat in a format the model was
+// not trained on silently ruins a run, so there is no fallback.
+#include <simdjson.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "chat/chat_internal.h"
+#include "delib/error.h"
+
+namespace delib {
+namespace chat_detail {
+
+std::string_view py_lstrip(std::string_view s, std::string_view chars) {
+  size_t i = s.find_first_not_of(chars);
+  return i == std::string_view::npos ? std::string_view() : s.substr(i);
+}
+
+std::string_view py_rstrip(std::string_view s, std::string_view chars) {
+  size_t i = s.find_last_not_of(chars);
+  return i == std::string_view::npos ? std::string_view() : s.substr(0, i + 1);
+}
+
+std::string_view py_strip(std::string_view s, std::string_view chars) {
+  return py_rstrip(py_lstrip(s, chars), chars);
+}
+
+namespace {
+
+// CPython's _PyUnicode_IsWhitespace: bidirectional types WS, B, S and category Zs.
+bool py_isspace(uint32_t c) {
+  switch (c) {
+    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
+    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
+    case 0x85: case 0xA0: case 0x1680:
+    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+      return true;
+    default:
+      return c >= 0x2000 && c <= 0x200A;
+  }
+}
+
+// Decodes the UTF-8 sequence starting at s[i]; returns its length (0 when invalid).
+size_t utf8_at(std::string_view s, size_t i, uint32_t& cp) {
+  unsigned char c = s[i];
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    unsigned char d = s[i + k];
+    if ((d >> 6) != 2) return 0;
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string_view py_trim(std::string_view s) {
+  size_t b = 0;
+  while (b < s.size()) {
+    uint32_t cp;
+    size_t n = utf8_at(s, b, cp);
+    if (n == 0 || !py_isspace(cp)) break;
+    b += n;
+  }
+  // From the end: step back over continuation bytes to the start of the last character.
+  size_t e = s.size();
+  while (e > b) {
+    size_t start = e - 1;
+    while (start > b && (static_cast<unsigned char>(s[start]) >> 6) == 2 && e - start < 4) --start;
+    uint32_t cp;
+    size_t n = utf8_at(s, start, cp);
+    if (n != e - start || !py_isspace(cp)) break;
+    e = start;
+  }
+  return s.substr(b, e - b);
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+bool contains(std::string_view s, std::string_view p) {
+  return s.find(p) != std::string_view::npos;
+}
+
+std::string local_date(const char* format) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
+}
+
+void Builder::open(size_t index, std::string role) {
+  TurnSpan s{index, std::move(role), text_.size(), text_.size()};
+  spans_.push_back(std::move(s));
+}
+
+void split_think(std::string_view content, std::string& reasoning, std::string& answer) {
+  // content.split('</think>')[-1] is the text after the LAST '</think>'; [0] the text before
+  // the FIRST one; .split('<think>')[-1] the text after the last '<think>' in that.
+  size_t first_close = content.find("</think>");
+  size_t last_close = content.rfind("</think>");
+  answer = std::string(py_lstrip(content.substr(last_close + 8), "\n"));
+  std::string_view before = py_rstrip(content.substr(0, first_close), "\n");
+  size_t open = before.rfind("<think>");
+  if (open != std::string_view::npos) before = before.substr(open + 7);
+  reasoning = std::string(py_lstrip(before, "\n"));
+}
+
+std::string think_block(std::string_view reasoning) {
+  std::string out = "<think>\n";
+  out += py_strip(reasoning, "\n");
+  out += "\n</think>\n\n";
+  return out;
+}
+
+ParsedCompletion parse_think_tags(std::string_view completion,
+                                  const std::vector<std::string>& stop_strings) {
+  for (const auto& stop : stop_strings) {
+    if (ends_with(completion, stop)) {
+      completion.remove_suffix(stop.size());
+      break;
+    }
+  }
+  ParsedCompletion out;
+  if (contains(completion, "</think>")) {
+    split_think(completion, out.reasoning, out.answer);
+    out.ok = true;
+  } else if (contains(completion, "<think>")) {
+    // Opened but never closed: the model was cut off (or never stopped) while reasoning.
+    size_t open = completion.find("<think>");
+    out.reasoning = std::string(py_lstrip(completion.substr(open + 7), "\n"));
+    out.ok = false;
+  } else {
+    out.answer = std::string(completion);
+    out.ok = true;
+  }
+  return out;
+}
+
+namespace {
+
+// --- Recognition -------------------------------------------------------------------------
+
+// A Jinja template with whitespace outside string literals removed, whitespace-control dashes
+// dropped, string literals re-quoted with single quotes (escapes \n \' \\), adjacent literal
+// concatenations merged ('a' + 'b' -> 'ab'), and message.x written as message['x']. Two
+// templates that differ only in layout normalise to the same string.
+std::string normalize_jinja(std::string_view t) {
+  struct Tok {
+    bool literal;
+    std::string text;  // literal: the unescaped value; else: one non-space character run
+  };
+  std::vector<Tok> toks;
+  for (size_t i = 0; i < t.size();) {
+    char c = t[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      ++i;
+    } else if (c == '\'' || c == '"') {
+      std::string v;
+      size_t j = i + 1;
+      for (; j < t.size() && t[j] != c; ++j) {
+        if (t[j] == '\\' && j + 1 < t.size()) {
+          char e = t[++j];
+          v += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+        } else {
+          v += t[j];
+        }
+      }
+      toks.push_back({true, std::move(v)});
+      i = j + 1;
+    } else {
+      toks.push_back({false, std::string(1, c)});
+      ++i;
+    }
+  }
+  std::string out;
+  for (size_t k = 0; k < toks.size(); ++k) {
+    if (toks[k].literal) {
+      std::string v = toks[k].text;
+      // Merge 'a' + 'b'.
+      while (k + 2 < toks.size() && !toks[k + 1].literal && toks[k + 1].text == "+" &&
+             toks[k + 2].literal) {
+        v += toks[k + 2].text;
+        k += 2;
+      }
+      out += '\'';
+      for (char ch : v) {
+        if (ch == '\n') out += "\\n";
+        else if (ch == '\'') out += "\\'";
+        else if (ch == '\\') out += "\\\\";
+        else out += ch;
+      }
+      out += '\'';
+    } else {
+      out += toks[k].text;
+    }
+  }
+  // Whitespace control and attribute access spelled either way.
+  auto replace_all = [&](std::string_view from, std::string_view to) {
+    for (size_t p = 0; (p = out.find(from, p)) != std::string::npos; p += to.size())
+      out.replace(p, from.size(), to);
+  };
+  replace_all("{%-", "{%");
+  replace_all("-%}", "%}");
+  replace_all("{{-", "{{");
+  replace_all("-}}", "}}");
+  replace_all("message.role", "message['role']");
+  replace_all("message.content", "message['content']");
+  return out;
+}
+
+std::string unescape_normalized(std::string_view v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '\\' && i + 1 < v.size()) {
+      char e = v[++i];
+      out += e == 'n' ? '\n' : e;
+    } else {
+      out += v[i];
+    }
+  }
+  return out;
+}
+
+bool all_of(std::string_view text, std::initializer_list<std::string_view> needles) {
+  for (auto n : needles)
+    if (!contains(text, n)) return false;
+  return true;
+}
+
+}  // namespace
+}  // namespace chat_detail
+
+using namespace chat_detail;
+
+const char* chat_family_name(ChatFamily family) {
+  switch (family) {
+    case ChatFamily::kQwen3: return "qwen3";
+    case ChatFamily::kLlama3: return "llama3";
+    case ChatFamily::kGptOss: return "gpt-oss";
+    case ChatFamily::kChatML: return "chatml";
+  }
+  return "?";
+}
+
+std::string python_json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& template_text) {
+  return from_template(template_text, ChatOptions{});
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
+                                                          const ChatOptions& options) {
+  if (t.empty())
+    throw Error("no chat template: the tokenizer has no `chat_template` (pass a template file)");
+
+  // gpt-oss (harmony): the system message it builds and the two channels it renders.
+  if (all_of(t, {"<|start|>system<|message|>", "Knowledge cutoff: 2024-06",
+                 "<|start|>assistant<|channel|>analysis<|message|>\" + message.thinking",
+                 "<|start|>assistant<|channel|>final<|message|>\" + message.content + \"<|return|>",
+                 "# Valid channels: analysis, commentary, final."})) {
+    return make_gptoss(options);
+  }
+
+  // Qwen3 (hybrid thinking): the <think> block of assistant turns after the last user query,
+  // the reverse scan for that query, tool responses wrapped as a user turn.
+  if (all_of(t, {R"('<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n'))",
+                 "ns.last_query_index",
+                 R"(message.content.startswith('<tool_response>'))",
+                 R"(message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n'))",
+                 R"({{- '\n<tool_response>\n' }})",
+                 R"('<|im_start|>assistant\n')"}) &&
+      !contains(t, R"('<|im_start|>assistant\n<think>\n')")) {
+    return make_qwen3(t, options);
+  }
+
+  // Llama 3.1 / 3.3 / 3.2: the always-present system header with the knowledge cutoff date.
+  if (all_of(t, {R"("<|start_header_id|>system<|end_header_id|>\n\n")",
+                 R"("Cutting Knowledge Date: December 2023\n")",
+                 R"("Today Date: " + date_string + "\n\n")",
+                 R"("<|start_header_id|>ipython<|end_header_id|>\n\n")",
+                 R"(message['content'] | trim + '<|eot_id|>')",
+                 "{{- bos_token }}"})) {
+    if (contains(t, R"(set date_string = strftime_now("%d %b %Y"))")) return make_llama3(32, options);
+    if (contains(t, R"(set date_string = "26 Jul 2024")")) return make_llama3(31, options);
+  }
+  // Llama 3 (8B-Instruct's original template): every message as a header block, no system default.
+  if (all_of(t, {R"('<|start_header_id|>' + message['role'] + '<|end_header_id|>)",
+                 R"(message['content'] | trim + '<|eot_id|>')",
+                 "{% set content = bos_token + content %}",
+                 R"({{ '<|start_header_id|>assistant<|end_header_id|>)"}) &&
+      !contains(t, "Cutting Knowledge")) {
+    return make_llama3(30, options);
+  }
+
+  // Generic ChatML, exactly (after layout normalisation), optionally with a default system
+  // prompt inserted when the conversation has none (SmolLM2 style).
+  std::string n = normalize_jinja(t);
+  const std::string loop =
+      R"({{'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>\n'}})";
+  const std::string tail = R"({%endfor%}{%ifadd_generation_prompt%}{{'<|im_start|>assistant\n'}}{%endif%})";
+  if (n == "{%formessageinmessages%}" + loop + tail) return make_chatml(false, "", options);
+  const std::string sys_head =
+      R"({%formessageinmessages%}{%ifloop.firstandmessages[0]['role']!='system'%}{{'<|im_start|>system\n)";
+  const std::string sys_tail = R"(<|im_end|>\n'}}{%endif%})" + loop + tail;
+  if (starts_with(n, sys_head) && ends_with(n, sys_tail) && n.size() > sys_head.size() + sys_tail.size()) {
+    std::string_view mid(n);
+    mid = mid.substr(sys_head.size(), n.size() - sys_head.size() - sys_tail.size());
+    if (!contains(mid, "'")) return make_chatml(true, unescape_normalized(mid), options);
+  }
+
+  std::string head = t.substr(0, 120);
+  for (char& c : head)
+    if (c == '\n') c = ' ';
+  throw Error("unrecognised chat template (starts: \"" + head +
+              "...\"): delib renders the Qwen3, Llama 3/3.1/3.2/3.3, gpt-oss and plain ChatML "
+              "templates exactly and refuses others rather than guess; pass one of those "
+              "templates with --template FILE");
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::for_tokenizer(const Tokenizer& tok) {
+  return for_tokenizer(tok, ChatOptions{});
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::for_tokenizer(const Tokenizer& tok,
+                                                          const ChatOptions& options) {
+  ChatOptions o = options;
+  if (!o.bos_token) {
+    if (auto bos = tok.bos_id()) o.bos_token = tok.id_to_token(*bos);
+  }
+  return from_template(tok.chat_template(), o);
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Location{path, 0}, "cannot open file", kExitIo);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(Location{path, 0}, "cannot read file", kExitIo);
+  return ss.str();
+}
+
+// tokenizer_config.json: chat_template is a string, or a list of {name, template} (the one
+// named "default" is what apply_chat_template uses without a chat_template argument).
+std::string template_from_config(const std::string& path, std::string* bos_token) {
+  std::string text = read_file(path);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(text).get(doc) || !doc.is_object())
+    throw Error(Location{path, 0}, "not a JSON object");
+  if (bos_token) {
+    simdjson::dom::element bos;
+    if (!doc["bos_token"].get(bos)) {
+      std::string_view s;
+      simdjson::dom::element content;
+      if (!bos.get_string().get(s)) *bos_token = std::string(s);
+      else if (bos.is_object() && !bos["content"].get(content) && !content.get_string().get(s))
+        *bos_token = std::string(s);
+    }
+  }
+  simdjson::dom::element ct;
+  if (doc["chat_template"].get(ct) || ct.is_null()) return "";
+  std::string_view s;
+  if (!ct.get_string().get(s)) return std::string(s);
+  simdjson::dom::array arr;
+  if (!ct.get_array().get(arr)) {
+    for (auto item : arr) {
+      std::string_view name, tmpl;
+      if (!item["name"].get_string().get(name) && name == "default" &&
+          !item["template"].get_string().get(tmpl))
+        return std::string(tmpl);
+    }
+    throw Error(Location{path, 0}, "chat_template is a list without a \"default\" entry");
+  }
+  throw Error(Location{path, 0}, "chat_template is neither a string nor a list");
+}
+
+}  // namespace
+
+std::string read_chat_template(const std::string& path, std::string* bos_token) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    fs::path dir(path);
+    std::string t;
+    if (fs::exists(dir / "tokenizer_config.json"))
+      t = template_from_config((dir / "tokenizer_config.json").string(), bos_token);
+    if (t.empty() && fs::exists(dir / "chat_template.jinja"))
+      t = read_file((dir / "chat_template.jinja").string());
+    if (t.empty())
+      throw Error(Location{path, 0},
+                  "no chat template: neither tokenizer_config.json `chat_template` nor "
+                  "chat_template.jinja (pass a template file with --template)");
+    return t;
+  }
+  if (fs::path(path).extension() == ".json") {
+    std::string t = template_from_config(path, bos_token);
+    if (t.empty()) throw Error(Location{path, 0}, "no `chat_template` in this file");
+    return t;
+  }
+  return read_file(path);
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::from_path(const std::string& path,
+                                                      const ChatOptions& options) {
+  std::string bos;
+  std::string t = read_chat_template(path, &bos);
+  ChatOptions o = options;
+  if (!o.bos_token && !bos.empty()) o.bos_token = bos;
+  try {
+    return from_template(t, o);
+  } catch (const Error& e) {
+    if (!e.where().file.empty()) throw;
+    throw Error(Location{path, 0}, e.what(), e.exit_code());
+  }
+}
+
+}  // namespace delib
