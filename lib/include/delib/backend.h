@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "delib/cli.h"
@@ -74,5 +75,53 @@ std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options)
 using BackendFactory = std::function<std::unique_ptr<Backend>(const cli::BackendOptions&)>;
 void register_local_backend_factory(BackendFactory factory);
 std::unique_ptr<Backend> make_backend(const cli::BackendOptions& options);
+
+// ---- Additions by the backend owner (helpers shared by the backends and the tools) ----
+
+// How the HTTP backend waits before retrying a failed attempt. Attempt a (0-based) that failed
+// with 429, 5xx, 408, a connection error or a timeout is retried after
+//   delay(a) = min(max_delay, base_delay * 2^a) * (0.5 + 0.5 * u),  u ~ U[0, 1)
+// ("equal jitter": at least half the exponential step, so a crowd of clients spreads out),
+// and never sooner than the server's Retry-After (seconds or an HTTP date; capped at
+// max_retry_after). Other 4xx answers (400, 401, 404, ...) are not retried: they will not change.
+struct HttpRetryPolicy {
+  double base_delay = 0.25;       // seconds. Default: 0.25
+  double max_delay = 30;          // seconds. Default: 30
+  double max_retry_after = 600;   // seconds. Default: 600
+};
+
+// The HTTP backend with an explicit retry policy (make_openai_backend uses the defaults).
+// Endpoint: options.base_url + "/chat/completions" when base_url ends in "/v1" (the OpenAI
+// client convention), else base_url + "/v1/chat/completions"; with options.completions,
+// ".../completions" and GenRequest::prompt (a request without a prompt then fails with an
+// error, it is never sent as chat). Each request asks for n=1 with
+// seed = request_seed(request) so that servers that honour seeds reproduce a sample.
+// The API key: the environment variable options.api_key_env when set and non-empty, else the
+// first line of options.api_key_file when given, else none. It goes only into the
+// Authorization header; it is never printed, logged or put into name() or errors.
+// Throws Error(kExitUsage) when base_url or model is empty, Error(kExitIo) when the key file
+// cannot be read.
+std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options,
+                                             const HttpRetryPolicy& policy);
+
+// The seed sent to a server for one sample: XXH3-64 over (seed as 8 little-endian bytes, key,
+// sample as 4 little-endian bytes), masked to 31 bits so every server's seed type holds it.
+// Depends only on (seed, key, sample): not on order, batching or resumption.
+uint64_t request_seed(const GenRequest& request);
+
+// A completion split at its reasoning: "<think>R</think>A" -> (R, A); a completion that starts
+// inside the reasoning (templates such as Qwen3 open <think> in the generation prompt) may
+// omit the opening tag: "R</think>A" -> (R, A). Whitespace around R and A is trimmed.
+// ok is false when there is no closing tag, or an opening tag without a closing one; then
+// reasoning is "" and answer is the whole text (trimmed).
+struct ThinkSplit {
+  std::string reasoning;
+  std::string answer;
+  bool ok = false;
+};
+ThinkSplit split_think(std::string_view text);
+
+// "scheme://host[:port]/path" without any "user:password@" part (for names and messages).
+std::string redact_url(std::string_view url);
 
 }  // namespace delib

@@ -1,0 +1,404 @@
+// The OpenAI-compatible HTTP backend: libcurl multi with up to `concurrency` requests in
+// flight, bounded retries with exponential back-off and jitter (HttpRetryPolicy), Retry-After,
+// per-request timeouts, and parsing of chat and text completions (reasoning_content /
+// reasoning fields, or <think> tags in the content).
+//
+// Threading: generate() runs the transfer loop on the calling thread and calls done() there,
+// so done is never called concurrently.
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "delib/backend.h"
+#include "delib/error.h"
+
+namespace delib {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string read_key_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read --api-key-file " + path, kExitIo);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+    line.pop_back();
+  size_t b = line.find_first_not_of(" \t");
+  return b == std::string::npos ? std::string() : line.substr(b);
+}
+
+// Seconds from a Retry-After value: delta-seconds (fractions accepted) or an HTTP date.
+// Returns a negative value when absent or unreadable.
+double parse_retry_after(const std::string& v) {
+  if (v.empty()) return -1;
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (end != v.c_str() && *end == '\0') return d < 0 ? 0 : d;
+  time_t t = curl_getdate(v.c_str(), nullptr);
+  if (t < 0) return -1;
+  double delta = std::difftime(t, std::time(nullptr));
+  return delta < 0 ? 0 : delta;
+}
+
+struct Attempt {
+  size_t index = 0;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  std::string body;
+  std::string response;
+  std::string retry_after;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+};
+
+size_t on_write(char* data, size_t size, size_t n, void* user) {
+  static_cast<Attempt*>(user)->response.append(data, size * n);
+  return size * n;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  std::string_view line(data, size * n);
+  static constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kName.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != kName[i]) match = false;
+    if (match) {
+      std::string v(line.substr(kName.size()));
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.pop_back();
+      size_t b = v.find_first_not_of(' ');
+      static_cast<Attempt*>(user)->retry_after = b == std::string::npos ? "" : v.substr(b);
+    }
+  }
+  return size * n;
+}
+
+class OpenAIBackend : public Backend {
+ public:
+  OpenAIBackend(const cli::BackendOptions& o, const HttpRetryPolicy& policy)
+      : opt_(o), policy_(policy) {
+    if (o.base_url.empty())
+      throw Error("--backend openai needs --base-url URL (e.g. http://localhost:8000/v1)",
+                  kExitUsage);
+    if (o.model.empty())
+      throw Error("--backend openai needs --model NAME (the server's model name)", kExitUsage);
+    if (o.concurrency < 1) throw Error("--concurrency must be at least 1", kExitUsage);
+    if (o.max_retries < 0) throw Error("--max-retries must not be negative", kExitUsage);
+    if (!(o.timeout > 0)) throw Error("--timeout must be positive", kExitUsage);
+    global_init();
+    const char* env = o.api_key_env.empty() ? nullptr : std::getenv(o.api_key_env.c_str());
+    if (env && *env) {
+      api_key_ = env;
+    } else if (!o.api_key_file.empty()) {
+      api_key_ = read_key_file(o.api_key_file);
+    }
+    std::string base = o.base_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    bool has_v1 = base.size() >= 3 && base.compare(base.size() - 3, 3, "/v1") == 0;
+    url_ = base + (has_v1 ? "" : "/v1") + (o.completions ? "/completions" : "/chat/completions");
+    rng_.seed(std::random_device{}());
+  }
+
+  std::string name() const override { return "openai:" + opt_.model + "@" + redact_url(opt_.base_url); }
+
+  void generate(const std::vector<GenRequest>& requests,
+                const std::function<void(size_t, GenResult)>& done) override;
+
+ private:
+  std::string build_body(const GenRequest& r) const;
+  // Parses a 200 answer. Returns false (with why) when it is not a completion.
+  bool parse_response(const std::string& body, GenResult& out, std::string& why);
+  double backoff(int attempt) {
+    double step = std::min(policy_.max_delay, policy_.base_delay * std::pow(2.0, attempt));
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    return step * (0.5 + 0.5 * u(rng_));
+  }
+
+  cli::BackendOptions opt_;
+  HttpRetryPolicy policy_;
+  std::string api_key_;
+  std::string url_;
+  std::mt19937_64 rng_;
+  simdjson::dom::parser parser_;
+};
+
+std::string OpenAIBackend::build_body(const GenRequest& r) const {
+  const SamplingParams& p = r.params;
+  Json j = Json::object();
+  j.set("model", opt_.model);
+  if (opt_.completions) {
+    j.set("prompt", r.prompt);
+  } else {
+    j.set("messages", messages_to_json(r.messages));
+  }
+  j.set("n", 1);
+  j.set("max_tokens", p.max_tokens);
+  j.set("temperature", p.temperature);
+  if (p.temperature > 0) {
+    j.set("top_p", p.top_p);
+    // top_k and min_p are extensions (vLLM, SGLang, llama.cpp); sent only when set so strict
+    // servers that reject unknown fields still work with the defaults.
+    if (p.top_k > 0) j.set("top_k", p.top_k);
+    if (p.min_p > 0) j.set("min_p", p.min_p);
+  }
+  if (!p.stop.empty()) {
+    Json s = Json::array();
+    for (const auto& x : p.stop) s.push(x);
+    j.set("stop", std::move(s));
+  }
+  j.set("seed", static_cast<int64_t>(request_seed(r)));
+  if (p.logprobs) {
+    if (opt_.completions) j.set("logprobs", 0);
+    else j.set("logprobs", true);
+  }
+  return j.dump();
+}
+
+bool OpenAIBackend::parse_response(const std::string& body, GenResult& out, std::string& why) {
+  simdjson::dom::element root;
+  if (parser_.parse(body).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    why = "the server's answer is not JSON";
+    return false;
+  }
+  simdjson::dom::array choices;
+  if (root["choices"].get_array().get(choices) != simdjson::SUCCESS || choices.size() == 0) {
+    why = "the server's answer has no choices";
+    return false;
+  }
+  simdjson::dom::element c0 = choices.at(0);
+  std::string_view sv;
+  std::string content, reasoning;
+  if (opt_.completions) {
+    if (c0["text"].get_string().get(sv) != simdjson::SUCCESS) {
+      why = "choices[0].text is missing";
+      return false;
+    }
+    content = sv;
+  } else {
+    simdjson::dom::element msg;
+    if (c0["message"].get(msg) != simdjson::SUCCESS || !msg.is_object()) {
+      why = "choices[0].message is missing";
+      return false;
+    }
+    if (msg["content"].get_string().get(sv) == simdjson::SUCCESS) content = sv;
+    // vLLM and SGLang: reasoning_content; some servers (OpenRouter, newer vLLM): reasoning.
+    if (msg["reasoning_content"].get_string().get(sv) == simdjson::SUCCESS) reasoning = sv;
+    if (reasoning.empty() && msg["reasoning"].get_string().get(sv) == simdjson::SUCCESS)
+      reasoning = sv;
+  }
+  if (c0["finish_reason"].get_string().get(sv) == simdjson::SUCCESS) out.finish_reason = sv;
+  else out.finish_reason = "stop";
+  simdjson::dom::element usage;
+  if (root["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
+    int64_t v;
+    if (usage["prompt_tokens"].get_int64().get(v) == simdjson::SUCCESS) out.prompt_tokens = v;
+    if (usage["completion_tokens"].get_int64().get(v) == simdjson::SUCCESS)
+      out.completion_tokens = v;
+  }
+  simdjson::dom::element lp;
+  if (c0["logprobs"].get(lp) == simdjson::SUCCESS && lp.is_object()) {
+    simdjson::dom::array arr;
+    if (lp["content"].get_array().get(arr) == simdjson::SUCCESS) {
+      for (auto t : arr) {
+        double d;
+        if (t["logprob"].get_double().get(d) == simdjson::SUCCESS) out.logprobs.push_back(float(d));
+      }
+    } else if (lp["token_logprobs"].get_array().get(arr) == simdjson::SUCCESS) {
+      for (auto t : arr) {
+        double d;
+        if (t.get_double().get(d) == simdjson::SUCCESS) out.logprobs.push_back(float(d));
+      }
+    }
+  }
+  out.text = content;
+  bool stopped = out.finish_reason == "stop";
+  if (!reasoning.empty()) {
+    // The server split the reasoning off (its reasoning parser): content is the answer.
+    out.reasoning = reasoning;
+    ThinkSplit s = split_think(content);  // a stray "</think>" in content is still a format error
+    out.answer = s.answer;
+    out.format_ok = stopped && content.find("</think>") == std::string::npos && !s.answer.empty();
+  } else {
+    ThinkSplit s = split_think(content);
+    out.reasoning = s.reasoning;
+    out.answer = s.answer;
+    out.format_ok = stopped && s.ok;
+  }
+  return true;
+}
+
+void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
+                             const std::function<void(size_t, GenResult)>& done) {
+  const size_t n = requests.size();
+  if (n == 0) return;
+  CURLM* multi = curl_multi_init();
+  if (!multi) throw Error("curl_multi_init failed", kExitBackend);
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(opt_.concurrency));
+
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < n; ++i) ready.push_back(i);
+  using Due = std::pair<Clock::time_point, size_t>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiting;  // retries by due time
+  std::vector<int> attempts(n, 0);
+  std::vector<std::string> last_error(n);
+  std::vector<std::unique_ptr<Attempt>> in_flight;
+  size_t finished = 0;
+
+  auto cleanup = [&](Attempt* a) {
+    curl_multi_remove_handle(multi, a->easy);
+    curl_easy_cleanup(a->easy);
+    curl_slist_free_all(a->headers);
+  };
+  auto start = [&](size_t i) {
+    auto a = std::make_unique<Attempt>();
+    a->index = i;
+    a->easy = curl_easy_init();
+    if (!a->easy) throw Error("curl_easy_init failed", kExitBackend);
+    const GenRequest& r = requests[i];
+    a->body = build_body(r);
+    a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
+    a->headers = curl_slist_append(a->headers, "Accept: application/json");
+    a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
+    if (!api_key_.empty())
+      a->headers = curl_slist_append(a->headers, ("Authorization: Bearer " + api_key_).c_str());
+    CURL* e = a->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(a->body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(opt_.timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(std::min(opt_.timeout, 30.0) * 1000));
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a.get());
+    curl_multi_add_handle(multi, e);
+    in_flight.push_back(std::move(a));
+  };
+  auto finish = [&](size_t i, GenResult r) {
+    ++finished;
+    done(i, std::move(r));
+  };
+  // A failed attempt: retry when allowed, else report the error.
+  auto failed = [&](size_t i, const std::string& why, bool retryable, double retry_after) {
+    int a = attempts[i]++;
+    last_error[i] = why;
+    if (retryable && a < opt_.max_retries) {
+      double wait = backoff(a);
+      if (retry_after >= 0) wait = std::max(wait, std::min(retry_after, policy_.max_retry_after));
+      waiting.emplace(Clock::now() + std::chrono::microseconds(int64_t(wait * 1e6)), i);
+      return;
+    }
+    GenResult r;
+    r.finish_reason = "error";
+    r.error = retryable ? fmt::format("{} (gave up after {} attempts)", why, a + 1) : why;
+    finish(i, std::move(r));
+  };
+
+  try {
+    while (finished < n) {
+      if (interrupted()) break;
+      auto now = Clock::now();
+      while (!waiting.empty() && waiting.top().first <= now) {
+        ready.push_back(waiting.top().second);
+        waiting.pop();
+      }
+      while (!ready.empty() && in_flight.size() < size_t(opt_.concurrency)) {
+        start(ready.front());
+        ready.pop_front();
+      }
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int left = 0;
+      while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+        if (m->msg != CURLMSG_DONE) continue;
+        Attempt* a = nullptr;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&a));
+        CURLcode rc = m->data.result;
+        long status = 0;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        size_t i = a->index;
+        std::string response = std::move(a->response);
+        std::string retry_after = a->retry_after;
+        std::string curl_err = a->errbuf[0] ? std::string(a->errbuf) : curl_easy_strerror(rc);
+        cleanup(a);
+        for (auto it = in_flight.begin(); it != in_flight.end(); ++it)
+          if (it->get() == a) {
+            in_flight.erase(it);
+            break;
+          }
+        if (rc != CURLE_OK) {
+          failed(i, fmt::format("{}: {}", redact_url(url_), curl_err), true, -1);
+        } else if (status == 200) {
+          GenResult r;
+          std::string why;
+          if (parse_response(response, r, why)) {
+            finish(i, std::move(r));
+          } else {
+            failed(i, fmt::format("{}: {}", redact_url(url_), why), true, -1);
+          }
+        } else {
+          std::string snippet = response.substr(0, 300);
+          for (char& c : snippet)
+            if (c == '\n' || c == '\r') c = ' ';
+          bool retryable = status == 429 || status == 408 || status >= 500;
+          failed(i, fmt::format("{}: HTTP {}: {}", redact_url(url_), status, snippet), retryable,
+                 parse_retry_after(retry_after));
+        }
+      }
+      if (finished >= n) break;
+      int wait_ms = 100;
+      if (in_flight.empty() && ready.empty() && !waiting.empty()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(waiting.top().first -
+                                                                           Clock::now());
+        wait_ms = int(std::clamp<int64_t>(until.count(), 0, 100));
+      } else if (!waiting.empty()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(waiting.top().first -
+                                                                           Clock::now());
+        wait_ms = int(std::clamp<int64_t>(until.count(), 0, 100));
+      }
+      if (!in_flight.empty() || wait_ms > 0) curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+    }
+  } catch (...) {
+    for (auto& a : in_flight) cleanup(a.get());
+    curl_multi_cleanup(multi);
+    throw;
+  }
+  for (auto& a : in_flight) cleanup(a.get());
+  in_flight.clear();
+  curl_multi_cleanup(multi);
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options,
+                                             const HttpRetryPolicy& policy) {
+  return std::make_unique<OpenAIBackend>(options, policy);
+}
+
+std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options) {
+  return make_openai_backend(options, HttpRetryPolicy{});
+}
+
+}  // namespace delib
