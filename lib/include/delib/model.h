@@ -27,6 +27,9 @@ struct ModelConfig {
   Json rope_scaling;            // null, or {"rope_type":"llama3", ...}
   Json raw;                     // the whole config.json, written back on save
   std::string torch_dtype = "float32";
+  // Mistral: each query attends to at most this many positions back (HF sliding_window);
+  // 0 = unlimited. Added by the model area.
+  int64_t sliding_window = 0;
 
   static ModelConfig from_json(const Json& config, const std::string& source = "config.json");
   static ModelConfig load(const std::string& model_dir);

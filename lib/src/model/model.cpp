@@ -1,0 +1,589 @@
+// The decoder: Llama / Qwen2 / Qwen3 / Mistral in LibTorch, following Hugging Face's
+// modeling_llama.py (and its Qwen/Mistral variants) operation by operation so that f32 logits
+// and gradients agree with transformers to rounding.
+//
+// Modules are registered under the checkpoint names, so module().named_parameters() yields
+// exactly the safetensors keys (model.layers.3.self_attn.q_proj.weight, ...).
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "delib/error.h"
+#include "delib/model.h"
+#include "delib/safetensors.h"
+#include "model/modules.h"
+
+namespace delib {
+
+int64_t KVCache::capacity() const { return k.empty() ? 0 : k[0].size(2); }
+
+namespace model {
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks.
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o) : eps(eps) {
+  weight = register_parameter("weight", torch::empty({dim}, o));
+}
+
+// RMSNorm (Zhang & Sennrich 2019, eq. 4) exactly as HF LlamaRMSNorm: the statistics in
+// float32, y = w * (x / sqrt(mean(x^2) + eps)).to(dtype). x (..., C) -> (..., C).
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto xf = x.to(torch::kFloat32);
+  auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * torch::rsqrt(var + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o) {
+  weight = register_parameter("weight", torch::empty({out, in}, o));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}, o));
+}
+
+// y = x W^T + b, plus the LoRA term (Hu et al. 2021, eq. 3): (alpha / r) * (x A^T) B^T.
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = at::linear(x, weight, bias);
+  if (lora_A.defined()) y = y + at::linear(at::linear(x, lora_A), lora_B) * lora_scale;
+  return y;
+}
+
+void LinearImpl::add_lora(int64_t rank, double alpha) {
+  const int64_t in = weight.size(1), out = weight.size(0);
+  auto o = weight.options();
+  // PEFT's init: A ~ kaiming_uniform(a = sqrt(5)) i.e. U(-1/sqrt(in), 1/sqrt(in)), B = 0, so
+  // the adapted model starts equal to the base model.
+  auto A = torch::empty({rank, in}, o.dtype(torch::kFloat32).device(torch::kCPU));
+  const double bound = 1.0 / std::sqrt(double(in));
+  A.uniform_(-bound, bound);
+  lora_A = register_parameter("lora_A", A.to(o.device(), o.dtype().toScalarType()));
+  lora_B = register_parameter("lora_B", torch::zeros({out, rank}, o));
+  lora_scale = alpha / double(rank);
+}
+
+torch::Tensor LinearImpl::merged_weight() const {
+  if (!lora_A.defined()) return weight;
+  torch::NoGradGuard ng;
+  auto delta = torch::matmul(lora_B.to(torch::kFloat32), lora_A.to(torch::kFloat32)) * lora_scale;
+  return (weight.to(torch::kFloat32) + delta).to(weight.scalar_type());
+}
+
+AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o)
+    : H(c.num_attention_heads), Hkv(c.num_key_value_heads), D(c.head_dim) {
+  const int64_t C = c.hidden_size;
+  q_proj = register_module("q_proj", std::make_shared<LinearImpl>(C, H * D, c.attention_bias, o));
+  k_proj = register_module("k_proj", std::make_shared<LinearImpl>(C, Hkv * D, c.attention_bias, o));
+  v_proj = register_module("v_proj", std::make_shared<LinearImpl>(C, Hkv * D, c.attention_bias, o));
+  o_proj = register_module("o_proj", std::make_shared<LinearImpl>(H * D, C, false, o));
+  if (c.qk_norm) {
+    q_norm = register_module("q_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
+    k_norm = register_module("k_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
+  }
+}
+
+// rotate_half of HF: (x1, x2) -> (-x2, x1) on the two halves of the last dim.
+static torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+// x (B, T, C) -> (B, T, C). See Step for the masks and the cache.
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj->forward(x).view({B, T, H, D});
+  auto k = k_proj->forward(x).view({B, T, Hkv, D});
+  auto v = v_proj->forward(x).view({B, T, Hkv, D});
+  if (q_norm) {  // Qwen3: RMSNorm over each head's D features, before RoPE
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
+  q = q.transpose(1, 2);  // (B, H, T, D)
+  k = k.transpose(1, 2);  // (B, Hkv, T, D)
+  v = v.transpose(1, 2);
+  // RoPE (Su et al. 2021, eq. 34) in HF's half-split form: x*cos + rotate_half(x)*sin with
+  // cos/sin (B, 1, T, D).
+  q = q * s.cos + rotate_half(q) * s.sin;
+  k = k * s.cos + rotate_half(k) * s.sin;
+  if (s.cache) {
+    // Write this step's keys/values at each row's slots [len_b, len_b + T), then attend to the
+    // first kv_len slots; s.mask hides the slots past each row's own end.
+    auto& kc = s.cache->k[layer];
+    auto& vc = s.cache->v[layer];
+    auto idx = s.write_index.view({B, 1, T, 1}).expand({B, Hkv, T, D});
+    kc.scatter_(2, idx, k.to(kc.scalar_type()));
+    vc.scatter_(2, idx, v.to(vc.scalar_type()));
+    k = kc.narrow(2, 0, s.kv_len);
+    v = vc.narrow(2, 0, s.kv_len);
+  }
+  std::optional<torch::Tensor> mask;
+  if (s.mask.defined()) mask = s.mask;
+  auto y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                            /*is_causal=*/s.causal, /*scale=*/std::nullopt,
+                                            /*enable_gqa=*/Hkv != H);
+  y = y.transpose(1, 2).reshape({B, T, H * D});
+  return o_proj->forward(y);
+}
+
+MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o) {
+  gate_proj = register_module("gate_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, o));
+  up_proj = register_module("up_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, o));
+  down_proj = register_module("down_proj", std::make_shared<LinearImpl>(c.intermediate_size, c.hidden_size, false, o));
+}
+
+// SwiGLU (Shazeer 2020, eq. 6): down(silu(gate(x)) * up(x)).
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o) {
+  self_attn = register_module("self_attn", std::make_shared<AttentionImpl>(c, o));
+  mlp = register_module("mlp", std::make_shared<MLPImpl>(c, o));
+  input_layernorm = register_module("input_layernorm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
+  post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
+}
+
+// Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)).
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const Step& s, int64_t layer) {
+  auto h = x + self_attn->forward(input_layernorm->forward(x), s, layer);
+  return h + mlp->forward(post_attention_layernorm->forward(h));
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t V, int64_t C, const torch::TensorOptions& o) {
+  weight = register_parameter("weight", torch::empty({V, C}, o));
+}
+
+DecoderImpl::DecoderImpl(const ModelConfig& c, const torch::TensorOptions& o) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<EmbeddingImpl>(c.vocab_size, c.hidden_size, o));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    auto l = std::make_shared<DecoderLayerImpl>(c, o);
+    layers->push_back(l);
+    layer_ptrs.push_back(l);
+  }
+  norm = register_module("norm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
+}
+
+CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o) {
+  model = register_module("model", std::make_shared<DecoderImpl>(c, o));
+  if (!c.tie_word_embeddings)
+    lm_head = register_module("lm_head", std::make_shared<LinearImpl>(c.hidden_size, c.vocab_size, false, o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation checkpointing: a custom autograd Function whose forward runs the layer without
+// recording a graph and whose backward recomputes it with grad enabled, then differentiates.
+// The layer's trainable parameters are explicit inputs of the Function so that their
+// gradients flow through the normal autograd edges (this works when the layer input itself
+// does not require grad, e.g. under LoRA with a frozen embedding).
+
+namespace {
+
+struct LayerClosure : torch::CustomClassHolder {
+  std::shared_ptr<DecoderLayerImpl> layer;
+  Step step;
+  int64_t index = 0;
+};
+
+struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               c10::intrusive_ptr<LayerClosure> closure, at::TensorList params) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["closure"] = c10::IValue::make_capsule(closure);
+    ctx->saved_data["nparams"] = int64_t(params.size());
+    return closure->layer->forward(x, closure->step, closure->index);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto closure = c10::static_intrusive_pointer_cast<LayerClosure>(ctx->saved_data["closure"].toCapsule());
+    const int64_t np = ctx->saved_data["nparams"].toInt();
+    auto x = ctx->get_saved_variables()[0];
+    const bool need_x = ctx->needs_input_grad(0);
+    std::vector<torch::Tensor> params;
+    for (auto& p : closure->layer->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    TORCH_CHECK(int64_t(params.size()) == np, "checkpoint: trainable parameters changed between forward and backward");
+    torch::AutoGradMode enable(true);
+    auto xd = x.detach().requires_grad_(need_x);
+    auto y = closure->layer->forward(xd, closure->step, closure->index);
+    std::vector<torch::Tensor> inputs;
+    if (need_x) inputs.push_back(xd);
+    inputs.insert(inputs.end(), params.begin(), params.end());
+    torch::autograd::variable_list grads;
+    if (!inputs.empty())
+      grads = torch::autograd::grad({y}, inputs, {grad_out[0]}, /*retain_graph=*/false,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
+    torch::autograd::variable_list out;
+    out.push_back(need_x ? grads[0] : torch::Tensor());
+    out.push_back(torch::Tensor());  // closure
+    for (size_t i = 0; i < params.size(); ++i) out.push_back(grads[(need_x ? 1 : 0) + i]);
+    return out;
+  }
+};
+
+}  // namespace
+}  // namespace model
+
+// ---------------------------------------------------------------------------------------------
+// CausalLM.
+
+namespace {
+
+using model::CausalLMImpl;
+using model::LinearImpl;
+using model::Step;
+
+torch::ScalarType parse_dtype(const std::string& s, torch::Device device, const ModelConfig& c) {
+  if (s == "f32" || s == "float32") return torch::kFloat32;
+  if (s == "bf16" || s == "bfloat16") return torch::kBFloat16;
+  if (s == "f16" || s == "float16") return torch::kFloat16;
+  if (s == "auto") {
+    if (device.is_cpu()) return torch::kFloat32;
+    if (c.torch_dtype == "bfloat16") return torch::kBFloat16;
+    if (c.torch_dtype == "float16") return torch::kFloat16;
+    return torch::kFloat32;
+  }
+  throw Error(fmt::format("unknown dtype \"{}\" (auto, f32, bf16, f16)", s), kExitUsage);
+}
+
+std::string dtype_config_name(torch::ScalarType t) {
+  if (t == torch::kBFloat16) return "bfloat16";
+  if (t == torch::kFloat16) return "float16";
+  return "float32";
+}
+
+// The inverse frequencies of RoPE, float32 (D/2,), as HF's rope init functions compute them.
+torch::Tensor rope_inv_freq(const ModelConfig& c) {
+  const int64_t D = c.head_dim;
+  // inv_freq_i = theta^(-2i/D), i = 0..D/2-1 (Su et al. 2021, sec. 3.2.2).
+  auto inv_freq = 1.0 / torch::pow(c.rope_theta, torch::arange(0, D, 2, torch::kInt64).to(torch::kFloat32) / double(D));
+  inv_freq = inv_freq.to(torch::kFloat32);
+  if (c.rope_scaling.is_object()) {
+    const Json& rs = c.rope_scaling;
+    auto num = [&](const char* k, std::optional<double> def) -> double {
+      const Json* v = rs.find(k);
+      if (v && v->is_number()) return v->as_double();
+      if (def) return *def;
+      throw Error(fmt::format("rope_scaling is missing \"{}\"", k));
+    };
+    const std::string type = rs.find("rope_type")->as_string();
+    const double factor = num("factor", std::nullopt);
+    if (type == "linear") {
+      inv_freq = inv_freq / factor;
+    } else if (type == "llama3") {
+      // Llama 3.1 frequency-dependent scaling (HF _compute_llama3_parameters): wavelengths
+      // longer than original_ctx/low_freq_factor are divided by `factor`, shorter than
+      // original_ctx/high_freq_factor kept, and the band between interpolated smoothly.
+      const double low = num("low_freq_factor", 1.0), high = num("high_freq_factor", 4.0);
+      const double old_ctx = num("original_max_position_embeddings", 8192.0);
+      const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+      auto wavelen = 2 * M_PI / inv_freq;
+      auto inv_llama = torch::where(wavelen > low_wavelen, inv_freq / factor, inv_freq);
+      auto smooth = (old_ctx / wavelen - low) / (high - low);
+      auto smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama;
+      auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+      inv_freq = torch::where(medium, smoothed, inv_llama);
+    }
+  }
+  return inv_freq.to(torch::kFloat32);
+}
+
+class Model final : public CausalLM {
+ public:
+  Model(ModelConfig c, torch::Device device, torch::ScalarType dtype)
+      : cfg_(std::move(c)), device_(device), dtype_(dtype) {
+    auto o = torch::TensorOptions().device(device).dtype(dtype);
+    lm_ = std::make_shared<CausalLMImpl>(cfg_, o);
+    inv_freq_ = rope_inv_freq(cfg_).to(device);
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+  torch::nn::Module& module() override { return *lm_; }
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() override {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const auto& item : lm_->named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
+    return out;
+  }
+  torch::Device device() const override { return device_; }
+  torch::ScalarType dtype() const override { return dtype_; }
+  torch::Tensor lm_head_weight() override {
+    return lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight;
+  }
+  CausalLMImpl& impl() { return *lm_; }
+  std::string source_dir;
+
+  torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) override;
+  torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts) override {
+    auto h = hidden(input_ids, opts);
+    if (lm_->lm_head) return lm_->lm_head->forward(h);
+    return at::linear(h, lm_head_weight());
+  }
+  KVCache new_cache(int64_t batch, int64_t capacity) override {
+    KVCache c;
+    auto o = torch::TensorOptions().device(device_).dtype(dtype_);
+    for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
+      c.k.push_back(torch::zeros({batch, cfg_.num_key_value_heads, capacity, cfg_.head_dim}, o));
+      c.v.push_back(torch::zeros({batch, cfg_.num_key_value_heads, capacity, cfg_.head_dim}, o));
+    }
+    c.lengths = torch::zeros({batch}, torch::TensorOptions().device(device_).dtype(torch::kInt64));
+    return c;
+  }
+  void save(const std::string& out_dir, const std::string& tokenizer_dir,
+            torch::ScalarType dtype) override;
+
+ private:
+  ModelConfig cfg_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  std::shared_ptr<CausalLMImpl> lm_;
+  torch::Tensor inv_freq_;  // (D/2,) float32
+};
+
+torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) {
+  TORCH_CHECK(input_ids.dim() == 2, "input_ids must be (B, T), got ", input_ids.sizes());
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  auto ids = input_ids.to(device_, torch::kInt64);
+  auto long_opts = torch::TensorOptions().device(device_).dtype(torch::kInt64);
+  Step s;
+  s.cache = opts.cache;
+  const int64_t W = cfg_.sliding_window;
+  torch::Tensor am;
+  if (opts.attention_mask.defined()) am = opts.attention_mask.to(device_, torch::kBool).expand({B, T});
+  auto ar = torch::arange(T, long_opts);
+
+  torch::Tensor positions;
+  if (s.cache) {
+    KVCache& c = *s.cache;
+    if (c.k.size() != size_t(cfg_.num_hidden_layers) || c.lengths.size(0) != B)
+      throw Error(fmt::format("KV cache has {} layers and {} rows; the model has {} layers and "
+                              "the input {} rows", c.k.size(), c.lengths.size(0),
+                              cfg_.num_hidden_layers, B));
+    if (opts.doc_ids.defined()) throw Error("doc_ids cannot be combined with a KV cache");
+    auto lengths = c.lengths.to(torch::kInt64);
+    s.write_index = lengths.unsqueeze(1) + ar.unsqueeze(0);  // (B, T) cache slots
+    // One host sync per step: the attended prefix is the longest row.
+    s.kv_len = lengths.max().item<int64_t>() + T;
+    if (s.kv_len > c.capacity())
+      throw Error(fmt::format("KV cache overflow: {} positions needed, capacity {}", s.kv_len, c.capacity()));
+    positions = opts.positions.defined() ? opts.positions.to(device_, torch::kInt64).expand({B, T})
+                                         : s.write_index;
+    // Key slot j is visible to query t of row b iff j <= len_b + t (causal over the row's own
+    // history: slots past a row's length hold stale data), optionally within the window, and
+    // not a padding key of this step.
+    auto j = torch::arange(s.kv_len, long_opts).view({1, 1, s.kv_len});
+    auto qpos = s.write_index.unsqueeze(2);  // (B, T, 1)
+    auto m = j <= qpos;
+    if (W > 0) m = m.logical_and(qpos - j < W);
+    if (am.defined()) {
+      auto key_ok = torch::ones({B, s.kv_len}, long_opts.dtype(torch::kBool));
+      key_ok.scatter_(1, s.write_index, am);
+      m = m.logical_and(key_ok.unsqueeze(1));
+      m = m.logical_or(j == qpos);  // a query always sees itself: no fully masked rows
+    }
+    s.mask = m.unsqueeze(1);  // (B, 1, T, kv_len)
+  } else {
+    positions = opts.positions.defined() ? opts.positions.to(device_, torch::kInt64).expand({B, T})
+                                         : ar.unsqueeze(0).expand({B, T});
+    const bool windowed = W > 0 && T > W;
+    if (!opts.doc_ids.defined() && !am.defined() && !windowed) {
+      s.causal = true;  // let SDPA pick its fused causal kernel
+    } else {
+      auto q = ar.view({T, 1}), k = ar.view({1, T});
+      auto m = (k <= q).view({1, T, T});
+      if (windowed) m = m.logical_and((q - k < W).view({1, T, T}));
+      if (opts.doc_ids.defined()) {
+        auto d = opts.doc_ids.to(device_, torch::kInt64).expand({B, T});
+        m = m.logical_and(d.unsqueeze(2) == d.unsqueeze(1));  // block diagonal
+      }
+      if (am.defined()) m = m.logical_and(am.unsqueeze(1));
+      // A query always attends to itself, so padding rows never see an empty key set (which
+      // would make softmax NaN); their outputs are ignored by the caller anyway.
+      m = m.logical_or(torch::eye(T, long_opts.dtype(torch::kBool)).unsqueeze(0));
+      s.mask = m.expand({B, T, T}).unsqueeze(1);  // (B, 1, T, T)
+    }
+  }
+
+  // cos/sin (B, 1, T, D) in the model dtype: freqs = pos * inv_freq, emb = [freqs, freqs].
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // (B, T, D/2)
+  auto emb = torch::cat({freqs, freqs}, -1);
+  s.cos = emb.cos().to(dtype_).unsqueeze(1);
+  s.sin = emb.sin().to(dtype_).unsqueeze(1);
+
+  auto x = at::embedding(lm_->model->embed_tokens->weight, ids);  // (B, T, C)
+  const bool ckpt = opts.checkpoint && torch::GradMode::is_enabled() && !s.cache;
+  auto& layers = lm_->model->layer_ptrs;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (ckpt) {
+      auto closure = c10::make_intrusive<model::LayerClosure>();
+      closure->layer = layers[i];
+      closure->step = s;
+      closure->index = int64_t(i);
+      std::vector<torch::Tensor> params;
+      for (auto& p : layers[i]->parameters())
+        if (p.requires_grad()) params.push_back(p);
+      x = model::CheckpointFn::apply(x, closure, at::TensorList(params));
+    } else {
+      x = layers[i]->forward(x, s, int64_t(i));
+    }
+  }
+  if (s.cache) {
+    if (am.defined()) s.cache->lengths.add_(am.sum(1).to(torch::kInt64));
+    else s.cache->lengths.add_(T);
+  }
+  return lm_->model->norm->forward(x);
+}
+
+void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+  static const char* kFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                 "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
+                                 "chat_template.jinja", "chat_template.json"};
+  for (const char* f : kFiles) {
+    auto src = from / f;
+    if (std::filesystem::exists(src)) std::filesystem::copy_file(src, to / f);
+  }
+}
+
+void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, torch::ScalarType dtype) {
+  namespace fs = std::filesystem;
+  torch::NoGradGuard ng;
+  std::string dir = out_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const fs::path final_dir(dir), tmp(dir + ".tmp"), old(dir + ".old");
+  try {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+
+    // Weights: every checkpoint parameter, LoRA merged (W + (alpha/r) B A), adapters dropped.
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    std::map<std::string, torch::Tensor> merged;
+    for (const auto& item : lm_->named_modules()) {
+      if (auto* lin = dynamic_cast<LinearImpl*>(item.value().get()); lin && lin->lora_A.defined())
+        merged[item.key() + ".weight"] = lin->merged_weight();
+    }
+    for (auto& [name, p] : named_parameters()) {
+      if (name.find(".lora_") != std::string::npos) continue;
+      auto it = merged.find(name);
+      tensors.emplace_back(name, it != merged.end() ? it->second : p);
+    }
+    safetensors::save_file((tmp / "model.safetensors").string(), tensors, {}, dtype);
+
+    // config.json: the original config with delib's values written over it.
+    Json conf = cfg_.raw.is_object() ? cfg_.raw : Json::object();
+    const bool v5_rope = conf.find("rope_parameters") != nullptr;
+    for (const auto& [k, v] : cfg_.to_json().as_object()) {
+      if (v5_rope && (k == "rope_theta" || k == "rope_scaling")) continue;
+      if (k == "head_dim" && !conf.find("head_dim") && cfg_.raw.is_object()) continue;
+      conf.set(k, v);
+    }
+    conf.set("torch_dtype", dtype_config_name(dtype));
+    if (conf.find("dtype")) conf.set("dtype", dtype_config_name(dtype));
+    {
+      std::ofstream f(tmp / "config.json", std::ios::binary);
+      f << conf.dump() << "\n";
+      if (!f) throw Error(Location{(tmp / "config.json").string(), 0}, "write failed", kExitIo);
+    }
+    if (!source_dir.empty() && fs::exists(fs::path(source_dir) / "generation_config.json"))
+      fs::copy_file(fs::path(source_dir) / "generation_config.json", tmp / "generation_config.json");
+    if (!tokenizer_dir.empty()) copy_tokenizer_files(tokenizer_dir, tmp);
+
+    // Swap in: DIR -> DIR.old, DIR.tmp -> DIR, remove DIR.old. A crash leaves either the old
+    // or the new directory complete (plus a stray .tmp/.old).
+    fs::remove_all(old);
+    if (fs::exists(final_dir)) fs::rename(final_dir, old);
+    fs::rename(tmp, final_dir);
+    fs::remove_all(old);
+  } catch (const fs::filesystem_error& e) {
+    throw Error(Location{dir, 0}, fmt::format("cannot save the model: {}", e.what()), kExitIo);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::shared_ptr<CausalLM> CausalLM::random(const ModelConfig& config, uint64_t seed,
+                                           torch::Device device, torch::ScalarType dtype) {
+  auto m = std::make_shared<Model>(config, device, dtype);
+  torch::NoGradGuard ng;
+  // HF init: normal(0, initializer_range) for linears and embeddings, ones for norms, zeros
+  // for biases. Drawn on the CPU in f32 so the values do not depend on the device.
+  double std_dev = 0.02;
+  if (const Json* ir = config.raw.find("initializer_range"); ir && ir->is_number()) std_dev = ir->as_double();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& [name, p] : m->named_parameters()) {
+    const bool is_norm = name.size() > 12 && (name.find("norm.weight") != std::string::npos);
+    if (is_norm) {
+      p.fill_(1.0);
+    } else if (name.ends_with(".bias")) {
+      p.zero_();
+    } else {
+      auto t = torch::empty(p.sizes(), torch::kFloat32);
+      t.normal_(0.0, std_dev, gen);
+      p.copy_(t);
+    }
+  }
+  return m;
+}
+
+std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::Device device,
+                                         const std::string& dtype_name) {
+  ModelConfig cfg = ModelConfig::load(model_dir);
+  const torch::ScalarType dtype = parse_dtype(dtype_name, device, cfg);
+  auto ckpt = safetensors::Checkpoint::open(model_dir);
+  auto m = std::make_shared<Model>(cfg, device, dtype);
+  m->source_dir = model_dir;
+  torch::NoGradGuard ng;
+  std::set<std::string> used;
+  for (auto& [name, p] : m->named_parameters()) {
+    if (!ckpt.contains(name))
+      throw Error(Location{model_dir, 0}, fmt::format("checkpoint has no tensor \"{}\" (needed by {})", name, cfg.architecture));
+    const auto& info = ckpt.info(name);
+    if (info.shape != p.sizes().vec())
+      throw Error(Location{ckpt.file_of(name), 0},
+                  fmt::format("tensor \"{}\" has shape [{}], the config implies [{}]", name,
+                              fmt::join(info.shape, ", "), fmt::join(p.sizes(), ", ")));
+    p.copy_(ckpt.tensor(name));  // mmap view -> model dtype/device in one pass
+    used.insert(name);
+  }
+  for (const auto& name : ckpt.names()) {
+    if (used.count(name)) continue;
+    if (name.ends_with("rotary_emb.inv_freq")) continue;              // old checkpoints store it
+    if (name == "lm_head.weight" && cfg.tie_word_embeddings) continue;  // redundant copy
+    throw Error(Location{ckpt.file_of(name), 0},
+                fmt::format("unexpected tensor \"{}\" for {}", name, cfg.architecture));
+  }
+  return m;
+}
+
+std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options) {
+  static const std::set<std::string> kTargets = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                 "gate_proj", "up_proj", "down_proj"};
+  if (options.rank <= 0) throw Error(fmt::format("LoRA rank must be positive, got {}", options.rank), kExitUsage);
+  for (const auto& t : options.targets)
+    if (!kTargets.count(t))
+      throw Error(fmt::format("unknown LoRA target \"{}\" (q_proj, k_proj, v_proj, o_proj, gate_proj, "
+                              "up_proj, down_proj)", t), kExitUsage);
+  torch::NoGradGuard ng;
+  for (auto& p : model.module().parameters()) p.requires_grad_(false);
+  std::vector<torch::Tensor> trainable;
+  for (const auto& item : model.module().named_modules()) {
+    auto* lin = dynamic_cast<LinearImpl*>(item.value().get());
+    if (!lin) continue;
+    const std::string& name = item.key();
+    const std::string leaf = name.substr(name.rfind('.') + 1);
+    if (std::find(options.targets.begin(), options.targets.end(), leaf) == options.targets.end()) continue;
+    if (lin->lora_A.defined()) throw Error(fmt::format("{} already has a LoRA adapter", name));
+    lin->add_lora(options.rank, options.alpha);
+    trainable.push_back(lin->lora_A);
+    trainable.push_back(lin->lora_B);
+  }
+  return trainable;
+}
+
+}  // namespace delib

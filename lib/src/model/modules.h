@@ -1,0 +1,85 @@
+// Private to the model area: the torch modules of the decoder, registered under Hugging Face
+// checkpoint names. Other areas use delib/model.h only.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "delib/model.h"
+
+namespace delib::model {
+
+// What one forward step shares across layers.
+struct Step {
+  torch::Tensor cos, sin;      // (B, 1, T, D) in the model dtype
+  torch::Tensor mask;          // bool (B, 1, T, S), true = may attend; undefined when `causal`
+  bool causal = false;         // no explicit mask: plain causal attention (SDPA is_causal)
+  KVCache* cache = nullptr;    // decoding
+  torch::Tensor write_index;   // (B, T) int64 cache slots of this step's tokens
+  int64_t kv_len = 0;          // cache slots attended: max(lengths) + T
+};
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // (dim,)
+  double eps;
+};
+
+// A bias-optional linear layer with an optional LoRA adapter (parameters lora_A (r, in),
+// lora_B (out, r); scale alpha / r).
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);
+  void add_lora(int64_t rank, double alpha);
+  // W + scale * B A in W's dtype (W itself when there is no adapter).
+  torch::Tensor merged_weight() const;
+  torch::Tensor weight, bias, lora_A, lora_B;  // weight (out, in)
+  double lora_scale = 0;
+};
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const Step& s, int64_t layer);
+  std::shared_ptr<LinearImpl> q_proj, k_proj, v_proj, o_proj;
+  std::shared_ptr<RMSNormImpl> q_norm, k_norm;  // Qwen3 only
+  int64_t H, Hkv, D;
+};
+
+struct MLPImpl : torch::nn::Module {
+  MLPImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::shared_ptr<LinearImpl> gate_proj, up_proj, down_proj;
+};
+
+struct DecoderLayerImpl : torch::nn::Module {
+  DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const Step& s, int64_t layer);
+  std::shared_ptr<AttentionImpl> self_attn;
+  std::shared_ptr<MLPImpl> mlp;
+  std::shared_ptr<RMSNormImpl> input_layernorm, post_attention_layernorm;
+};
+
+struct EmbeddingImpl : torch::nn::Module {
+  EmbeddingImpl(int64_t V, int64_t C, const torch::TensorOptions& o);
+  torch::Tensor weight;  // (V, C)
+};
+
+// "model": embed_tokens, layers.N, norm.
+struct DecoderImpl : torch::nn::Module {
+  DecoderImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  std::shared_ptr<EmbeddingImpl> embed_tokens;
+  torch::nn::ModuleList layers;
+  std::vector<std::shared_ptr<DecoderLayerImpl>> layer_ptrs;
+  std::shared_ptr<RMSNormImpl> norm;
+};
+
+// The root: "model" and, when untied, "lm_head".
+struct CausalLMImpl : torch::nn::Module {
+  CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  std::shared_ptr<DecoderImpl> model;
+  std::shared_ptr<LinearImpl> lm_head;  // null when tied to model.embed_tokens
+};
+
+}  // namespace delib::model
