@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""A small OpenAI-compatible HTTP server for delib's backend tests.
+
+Serves POST /v1/chat/completions and /v1/completions (and GET /v1/models, GET /stats) on
+127.0.0.1 only, on a free port chosen by the OS (written to --port-file and printed as
+"PORT <n>" on stdout).
+
+Modes:
+  echo   deterministic replies computed from the request (messages, seed): a generation gets
+         "<think>reasoning</think>answer" (or reasoning_content with --reasoning-field); a judge
+         request (one that asks for a "VERDICT <nonce>" block) gets reasons that quote the
+         answer under judgement verbatim, then a verdict whose score is echo_judge_score().
+  model  a real transformers causal LM on CPU: a tiny randomly initialised Qwen3 built at start
+         from a config and a real tokenizer directory (--tokenizer, tokenizer.json[.zst] +
+         tokenizer_config.json); sampling seeded by the request's seed.
+
+Fault injection (--fault-rate P --fault-seed S): each request fails with probability P with one
+of --faults (429 with Retry-After, 500, drop = close the connection without answering,
+slow = answer after --slow-seconds), at most --max-faults-per-request times for the same
+request body, so every request eventually succeeds. --always-status CODE answers every POST
+with CODE (for bounded-retry tests).
+
+--log FILE appends one JSON line per successful completion: {"path", "request", "content",
+"reasoning"}; tests use it to recompute what the client should have recorded.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERDICT_RE = re.compile(r"^VERDICT ([0-9a-f]{16})$", re.M)
+HINT_RE = re.compile(r"Another system suggested that the right action here is: (.+?)\. It may be wrong")
+
+
+def sha(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def echo_judge_score(answer, seed):
+    """The echo judge's score for an answer under a request seed: an integer in 0..10."""
+    return int(sha(f"{seed}|{answer}")[:8], 16) % 11
+
+
+def echo_judge_action(answer):
+    a = answer.lower()
+    if "sorry" in a or "can't help" in a:
+        return "refuse"
+    if "safe" in a:
+        return "safe-complete"
+    return "comply"
+
+
+def extract_block(text, what, nonce):
+    m = re.search(rf"<<<BEGIN {what} {nonce}>>>\n(.*?)<<<END {what} {nonce}>>>", text, re.S)
+    return m.group(1).rstrip("\n") if m else None
+
+
+def last_user(messages):
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return m.get("content") or ""
+    return ""
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.rng = random.Random(args.fault_seed)
+        self.stats = {"requests": 0, "ok": 0, "faults": {}, "status": {}}
+        self.attempts = {}
+        self.ok_per_body = {}
+        self.malformed_once = set()
+        self.model = None
+        self.log = open(args.log, "a", encoding="utf-8") if args.log else None
+        if args.mode == "model":
+            self.load_model(args.tokenizer)
+
+    def load_model(self, tok_dir):
+        import torch
+        from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+        tmp = tempfile.mkdtemp(prefix="delib-server-tok-")
+        for name in os.listdir(tok_dir):
+            src = os.path.join(tok_dir, name)
+            if name.endswith(".zst"):
+                subprocess.run(["zstd", "-q", "-d", src, "-o", os.path.join(tmp, name[:-4])], check=True)
+            elif os.path.isfile(src):
+                with open(src, "rb") as f, open(os.path.join(tmp, name), "wb") as g:
+                    g.write(f.read())
+        self.tokenizer = AutoTokenizer.from_pretrained(tmp)
+        torch.manual_seed(0)
+        cfg = Qwen3Config(vocab_size=len(self.tokenizer), hidden_size=32, intermediate_size=64,
+                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                          head_dim=16, max_position_embeddings=4096, tie_word_embeddings=True)
+        self.model = Qwen3ForCausalLM(cfg).eval()
+        self.torch = torch
+        self.model_lock = threading.Lock()
+
+    def decide_fault(self, body_key):
+        a = self.args
+        with self.lock:
+            self.stats["requests"] += 1
+            n = self.attempts.get(body_key, 0)
+            self.attempts[body_key] = n + 1
+            if a.always_status:
+                return "always"
+            if a.fault_rate <= 0 or n >= a.max_faults_per_request:
+                return None
+            if self.rng.random() >= a.fault_rate:
+                return None
+            fault = self.rng.choice(a.faults.split(","))
+            self.stats["faults"][fault] = self.stats["faults"].get(fault, 0) + 1
+            return fault
+
+    # ---- completions ----
+    def echo_chat(self, body):
+        messages = body.get("messages") or []
+        seed = body.get("seed")
+        user = last_user(messages)
+        m = VERDICT_RE.search(user)
+        if m:
+            return self.echo_judge(user, m.group(1), seed), ""
+        h = sha(json.dumps([messages, seed], sort_keys=True))[:8]
+        system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
+        cites = "cites the spec" if "# Safety specification" in system else "has no spec"
+        reasoning = f"Echo reasoning {h}: the request {user[:60]!r} {cites}."
+        answer = f"Echo answer {h}: {user}"
+        if "ECHO_NO_THINK" in user:
+            return answer, ""
+        if self.args.reasoning_field:
+            return answer, reasoning
+        return f"<think>{reasoning}</think>\n\n{answer}", ""
+
+    def echo_judge(self, user, nonce, seed):
+        answer = extract_block(user, "ANSWER", nonce) or ""
+        if "JUDGE_MALFORMED_ALWAYS" in answer:
+            return "I cannot decide.\nscore: 10"
+        if "JUDGE_MALFORMED_ONCE" in answer:
+            with self.lock:
+                first = answer not in self.malformed_once
+                self.malformed_once.add(answer)
+            if first:
+                return "Reasons, but no verdict block."
+        score = echo_judge_score(answer, seed)
+        action = echo_judge_action(answer)
+        lines = [f"The echo judge read the answer:\n{answer}\n", f"VERDICT {nonce}", f"action: {action}"]
+        hm = HINT_RE.search(user)
+        if hm:
+            lines.append("hint: " + ("agree" if hm.group(1).strip() == action else "disagree"))
+        lines.append(f"score: {score}")
+        return "\n".join(lines) + "\n", ""
+
+    def model_generate(self, body, chat):
+        torch = self.torch
+        tok = self.tokenizer
+        if chat:
+            ids = tok.apply_chat_template(body.get("messages") or [], add_generation_prompt=True,
+                                          tokenize=True, return_dict=False)
+        else:
+            ids = tok(body.get("prompt") or "")["input_ids"]
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        if ids and isinstance(ids[0], list):
+            ids = ids[0]
+        max_new = int(body.get("max_tokens") or 16)
+        temperature = float(body.get("temperature", 1.0))
+        eos = [tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id]
+        eos = [e for e in eos if e is not None]
+        with self.model_lock:
+            torch.manual_seed(int(body.get("seed") or 0))
+            kwargs = dict(max_new_tokens=max_new, eos_token_id=eos, pad_token_id=eos[0])
+            if temperature > 0:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=float(body.get("top_p", 1.0)))
+            else:
+                kwargs.update(do_sample=False)
+            out = self.model.generate(torch.tensor([ids]), **kwargs)[0, len(ids):].tolist()
+        finished = bool(out) and out[-1] in eos
+        if finished:
+            out = out[:-1]
+        text = tok.decode(out, skip_special_tokens=False)
+        return text, "", len(ids), len(out) + (1 if finished else 0), ("stop" if finished else "length")
+
+    def complete(self, path, body):
+        chat = path.endswith("/chat/completions")
+        if self.model is not None:
+            content, reasoning, pt, ct, finish = self.model_generate(body, chat)
+        else:
+            if chat:
+                content, reasoning = self.echo_chat(body)
+            else:
+                prompt = body.get("prompt") or ""
+                content = f" echo {sha(json.dumps([prompt, body.get('seed')]))[:8]}: {prompt[-40:]}"
+                reasoning = ""
+            words = content.split(" ")
+            max_tokens = int(body.get("max_tokens") or 1 << 30)
+            finish = "stop"
+            if len(words) > max_tokens:
+                content = " ".join(words[:max_tokens])
+                finish = "length"
+            pt = len(json.dumps(body.get("messages") or body.get("prompt")).split())
+            ct = len(content.split()) + len(reasoning.split())
+        created = int(time.time())
+        if chat:
+            msg = {"role": "assistant", "content": content}
+            if reasoning:
+                msg["reasoning_content"] = reasoning
+            choice = {"index": 0, "message": msg, "finish_reason": finish}
+            obj = "chat.completion"
+        else:
+            choice = {"index": 0, "text": content, "finish_reason": finish}
+            obj = "text_completion"
+        if self.log:
+            with self.lock:
+                self.log.write(json.dumps({"path": path, "request": body, "content": content,
+                                           "reasoning": reasoning}) + "\n")
+                self.log.flush()
+        return {"id": "cmpl-" + sha(json.dumps(body, sort_keys=True))[:12], "object": obj,
+                "created": created, "model": body.get("model", "echo"), "choices": [choice],
+                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
+
+
+def make_handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # quiet
+            pass
+
+        def send_json(self, code, obj, headers=None):
+            data = json.dumps(obj).encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+            with state.lock:
+                state.stats["status"][str(code)] = state.stats["status"].get(str(code), 0) + 1
+                if code == 200 and self.command == "POST":
+                    state.stats["ok"] += 1
+
+        def do_GET(self):
+            if self.path == "/stats":
+                with state.lock:
+                    stats = json.loads(json.dumps(state.stats))
+                    stats["max_attempts_per_body"] = max(state.attempts.values(), default=0)
+                    stats["bodies"] = len(state.attempts)
+                self.send_json(200, stats)
+            elif self.path in ("/v1/models", "/models"):
+                self.send_json(200, {"object": "list", "data": [{"id": state.args.model_name, "object": "model"}]})
+            else:
+                self.send_json(404, {"error": {"message": "not found"}})
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if state.args.api_key and self.headers.get("Authorization") != "Bearer " + state.args.api_key:
+                self.send_json(401, {"error": {"message": "bad or missing API key"}})
+                return
+            path = self.path
+            if not (path.endswith("/chat/completions") or path.endswith("/completions")):
+                self.send_json(404, {"error": {"message": "unknown path " + path}})
+                return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self.send_json(400, {"error": {"message": "request body is not JSON"}})
+                return
+            if body.get("n", 1) != 1:
+                self.send_json(400, {"error": {"message": "this server serves n=1 only"}})
+                return
+            fault = state.decide_fault(hashlib.sha256(raw).hexdigest())
+            if fault == "always":
+                self.send_json(state.args.always_status, {"error": {"message": "always failing"}},
+                               {"Retry-After": state.args.retry_after} if state.args.always_status == 429 else None)
+                return
+            if fault == "429":
+                self.send_json(429, {"error": {"message": "rate limited"}}, {"Retry-After": state.args.retry_after})
+                return
+            if fault == "500":
+                self.send_json(500, {"error": {"message": "injected server error"}})
+                return
+            if fault == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault == "slow":
+                time.sleep(state.args.slow_seconds)
+            try:
+                reply = state.complete(path, body)
+            except Exception as e:  # a bug here must show up as a failing test, not a hang
+                self.send_json(500, {"error": {"message": f"server error: {e!r}"}})
+                return
+            try:
+                self.send_json(200, reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=["echo", "model"], default="echo")
+    p.add_argument("--tokenizer", help="tokenizer directory for --mode model")
+    p.add_argument("--model-name", default="echo")
+    p.add_argument("--port-file")
+    p.add_argument("--reasoning-field", action="store_true", help="return reasoning in reasoning_content")
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY'")
+    p.add_argument("--fault-rate", type=float, default=0.0)
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--faults", default="429,500,drop,slow")
+    p.add_argument("--max-faults-per-request", type=int, default=2)
+    p.add_argument("--retry-after", default="0.2")
+    p.add_argument("--slow-seconds", type=float, default=0.5)
+    p.add_argument("--always-status", type=int, default=0)
+    p.add_argument("--log")
+    p.add_argument("--max-lifetime", type=float, default=600, help="exit after this many seconds")
+    args = p.parse_args()
+    state = State(args)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    server.daemon_threads = True
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        os.replace(tmp, args.port_file)
+    print(f"PORT {port}", flush=True)
+    threading.Timer(args.max_lifetime, lambda: os._exit(0)).start()
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
