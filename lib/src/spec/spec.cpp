@@ -895,7 +895,7 @@ std::string Spec::render_view(std::string_view id) const {
   if (!c->examples.empty()) {
     out += "### Examples\n";
     for (const auto& e : c->examples) {
-      out += "- **" + c->id + "." + e.id + "** (" + c->id + "." + e.level + ", " + action_name(e.action) +
+      out += "- **" + c->id + "." + e.id + "** (" + e.level + ", " + action_name(e.action) +
              "): \"" + e.prompt + "\"\n";
       if (!e.ideal.empty()) out += "  Ideal: " + e.ideal + "\n";
     }
