@@ -93,6 +93,11 @@ class ChatTemplate {
   // Error when it has no chat template or the template is not recognised.
   static std::unique_ptr<ChatTemplate> from_path(const std::string& path,
                                                  const ChatOptions& options = {});
+  // A known template by its variant() name, for a model whose files carry no chat template
+  // (e.g. a tokenizer.json without tokenizer_config.json): "qwen3", "llama3", "llama3.1"
+  // (also 3.3), "llama3.2", "gpt-oss", "chatml". Throws Error(kExitUsage) for other names.
+  static std::unique_ptr<ChatTemplate> from_variant(const std::string& variant,
+                                                    const ChatOptions& options = {});
   virtual ~ChatTemplate() = default;
 
   virtual ChatFamily family() const = 0;

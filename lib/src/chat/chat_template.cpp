@@ -355,6 +355,19 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
               "templates with --template FILE");
 }
 
+std::unique_ptr<ChatTemplate> ChatTemplate::from_variant(const std::string& variant,
+                                                         const ChatOptions& options) {
+  if (variant == "qwen3") return make_qwen3("enable_thinking", options);
+  if (variant == "llama3") return make_llama3(30, options);
+  if (variant == "llama3.1" || variant == "llama3.3") return make_llama3(31, options);
+  if (variant == "llama3.2") return make_llama3(32, options);
+  if (variant == "gpt-oss") return make_gptoss(options);
+  if (variant == "chatml") return make_chatml(false, "", options);
+  throw Error("unknown chat format '" + variant +
+                  "' (known: qwen3, llama3, llama3.1, llama3.2, llama3.3, gpt-oss, chatml)",
+              kExitUsage);
+}
+
 std::unique_ptr<ChatTemplate> ChatTemplate::for_tokenizer(const Tokenizer& tok) {
   return for_tokenizer(tok, ChatOptions{});
 }
@@ -379,10 +392,43 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// simdjson refuses integers beyond 64 bits, and tokenizer_config.json files carry one
+// (model_max_length = int(1e30) in many Llama and gpt-oss configs). Outside strings, integer
+// literals of more than 18 digits are replaced by 0; no field read here is a number.
+std::string tame_big_integers(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      ++i;
+    } else if (c == '"') {
+      in_string = true;
+      out += c;
+      ++i;
+    } else if (c >= '0' && c <= '9') {
+      size_t j = i;
+      while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+      bool integer = j >= text.size() || (text[j] != '.' && text[j] != 'e' && text[j] != 'E');
+      if (integer && j - i > 18) out += '0';
+      else out.append(text, i, j - i);
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
 // tokenizer_config.json: chat_template is a string, or a list of {name, template} (the one
 // named "default" is what apply_chat_template uses without a chat_template argument).
 std::string template_from_config(const std::string& path, std::string* bos_token) {
-  std::string text = read_file(path);
+  std::string text = tame_big_integers(read_file(path));
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(text).get(doc) || !doc.is_object())
