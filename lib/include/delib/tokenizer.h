@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace delib {
@@ -19,7 +20,18 @@ class Tokenizer {
 
   // Same ids as HF tokenizers `encode(text, add_special_tokens=False)` when parse_special is
   // true; by default special/added-token text is NOT recognised (no control-token injection).
+  // Precisely, parse_special=false is HF with `tokenizer.encode_special_tokens = True`: the
+  // text of a *special* added token (special: true, e.g. <|im_end|>) is encoded as ordinary
+  // text; non-special added tokens (e.g. Qwen3's <think>, <tool_call>) are still matched, as
+  // they are ordinary vocabulary the model reads in plain text.
+  // Throws delib::Error when `text` is not valid UTF-8.
   virtual std::vector<int32_t> encode(std::string_view text, bool parse_special = false) const = 0;
+  // encode(text, true), except that special-token text inside any of the byte ranges
+  // `literal` ([begin, end) pairs) is encoded as ordinary text. For a rendered chat: the
+  // template's markup is parsed, the messages' own content cannot inject control tokens.
+  // Outside those occurrences the ids equal encode(text, true).
+  virtual std::vector<int32_t> encode_guarded(
+      std::string_view text, const std::vector<std::pair<size_t, size_t>>& literal) const = 0;
   // Same string as HF `decode(ids, skip_special_tokens=skip_special)`.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const = 0;
   // Thread-parallel batch encode (threads 0 = all cores).
@@ -31,6 +43,8 @@ class Tokenizer {
   virtual std::optional<int32_t> token_id(std::string_view token) const = 0;  // exact token
   virtual std::string id_to_token(int32_t id) const = 0;
   virtual bool is_special(int32_t id) const = 0;
+  // The content of every special added token (special: true), in tokenizer.json order.
+  virtual const std::vector<std::string>& special_tokens() const = 0;
   // From tokenizer_config.json when present.
   virtual std::optional<int32_t> bos_id() const = 0;
   virtual std::optional<int32_t> eos_id() const = 0;

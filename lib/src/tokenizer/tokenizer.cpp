@@ -33,7 +33,7 @@ std::string read_maybe_zstd(const std::string& path) {
   ZSTD_inBuffer in{data.data(), data.size(), 0};
   std::vector<char> buf(ZSTD_DStreamOutSize());
   size_t last = 0;
-  while (in.pos < in.size) {
+  for (;;) {
     ZSTD_outBuffer o{buf.data(), buf.size(), 0};
     last = ZSTD_decompressStream(ds, &o, &in);
     if (ZSTD_isError(last)) {
@@ -42,16 +42,8 @@ std::string read_maybe_zstd(const std::string& path) {
       throw Error(Location{path, 0}, "corrupt zstd data: " + msg);
     }
     out.append(buf.data(), o.pos);
-    if (o.pos == 0 && in.pos == in.size) break;
-  }
-  // Flush whatever the decoder still holds.
-  for (;;) {
-    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
-    size_t r = ZSTD_decompressStream(ds, &o, &in);
-    if (ZSTD_isError(r)) break;
-    out.append(buf.data(), o.pos);
-    last = r;
-    if (o.pos == 0) break;
+    // Done when all input is consumed and the decoder did not fill the buffer (nothing held).
+    if (in.pos == in.size && o.pos < o.size) break;
   }
   ZSTD_freeDStream(ds);
   if (last != 0) throw Error(Location{path, 0}, "truncated zstd data");
@@ -158,6 +150,12 @@ class HfTokenizer final : public Tokenizer {
     encode_into(text, parse_special, ids);
     return ids;
   }
+  std::vector<int32_t> encode_guarded(std::string_view text,
+                                      const std::vector<std::pair<size_t, size_t>>& literal) const override {
+    std::vector<int32_t> ids;
+    encode_into(text, true, ids, &literal);
+    return ids;
+  }
   std::string decode(const std::vector<int32_t>& ids, bool skip_special) const override;
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, bool parse_special,
                                                  int threads) const override;
@@ -174,6 +172,7 @@ class HfTokenizer final : public Tokenizer {
     const std::string* t = token_str(id);
     return t && special_set_.get(*t).has_value();
   }
+  const std::vector<std::string>& special_tokens() const override { return special_list_; }
   std::optional<int32_t> bos_id() const override { return bos_; }
   std::optional<int32_t> eos_id() const override { return eos_; }
   std::optional<int32_t> pad_id() const override { return pad_; }
@@ -188,6 +187,7 @@ class HfTokenizer final : public Tokenizer {
   std::unordered_map<int32_t, size_t> added_by_id_;
   StringIdMap added_ids_;    // content -> id
   StringIdMap special_set_;  // content of special tokens
+  std::vector<std::string> special_list_;
   Matcher raw_matcher_, normalized_matcher_;
   int32_t vocab_size_ = 0;
   std::optional<int32_t> bos_, eos_, pad_;
@@ -201,20 +201,31 @@ class HfTokenizer final : public Tokenizer {
     }
     return nullptr;
   }
-  void find_matches(std::string_view s, const Matcher& m, bool parse_special, std::vector<Split>& out) const;
-  void encode_into(std::string_view text, bool parse_special, std::vector<int32_t>& ids) const;
-  void encode_segment(std::string_view seg, bool at_origin, bool parse_special, std::vector<int32_t>& ids) const;
+  using Ranges = std::vector<std::pair<size_t, size_t>>;
+  // `guard`: special matches overlapping these ranges (offsets of `s` + base) stay text.
+  void find_matches(std::string_view s, const Matcher& m, bool parse_special, std::vector<Split>& out,
+                    const Ranges* guard = nullptr, size_t base = 0) const;
+  void encode_into(std::string_view text, bool parse_special, std::vector<int32_t>& ids,
+                   const Ranges* guard = nullptr) const;
+  void encode_segment(std::string_view seg, bool at_origin, bool parse_special, std::vector<int32_t>& ids,
+                      const Ranges* guard, size_t base) const;
 };
 
 // AddedVocabulary::find_matches. With parse_special false, matches of special tokens are
 // skipped and their text stays text: tokenizers' `encode_special_tokens = true`.
-void HfTokenizer::find_matches(std::string_view s, const Matcher& m, bool parse_special, std::vector<Split>& out) const {
+void HfTokenizer::find_matches(std::string_view s, const Matcher& m, bool parse_special, std::vector<Split>& out,
+                               const Ranges* guard, size_t base) const {
   size_t start_offset = 0, pos = 0, start, stop;
   int32_t index;
   while (m.next(s, pos, start, stop, index)) {
     pos = stop;
     const AddedToken& t = added_[size_t(index)];
     if (!parse_special && t.special) continue;
+    if (guard && t.special) {
+      bool overlaps = false;
+      for (auto [ga, gb] : *guard) overlaps = overlaps || (base + start < gb && ga < base + stop);
+      if (overlaps) continue;
+    }
     if (t.single_word) {
       bool start_space = start == 0 || !ends_with_word(s.substr(0, start));
       bool stop_space = stop == s.size() || !starts_with_word(s.substr(stop));
@@ -247,7 +258,7 @@ void HfTokenizer::find_matches(std::string_view s, const Matcher& m, bool parse_
 }
 
 void HfTokenizer::encode_segment(std::string_view seg, bool at_origin, bool parse_special,
-                                 std::vector<int32_t>& ids) const {
+                                 std::vector<int32_t>& ids, const Ranges* guard, size_t base) const {
   Arena arena;
   std::string_view text = seg;
   if (normalizer_) {
@@ -255,12 +266,18 @@ void HfTokenizer::encode_segment(std::string_view seg, bool at_origin, bool pars
     normalizer_->normalize(n);
     text = arena.keep(std::move(n));
   }
-  thread_local std::vector<Split> splits2;
   std::vector<Split> splits;
+  // Normalized offsets no longer map to the input: guard the whole segment (conservative).
+  Ranges whole;
+  if (guard) {
+    for (auto [ga, gb] : *guard) {
+      if (base < gb && ga < base + seg.size()) whole.assign(1, {0, text.size()});
+    }
+  }
   if (normalized_matcher_.empty()) {
     if (!text.empty()) splits.push_back({0, text.size(), -1});
   } else {
-    find_matches(text, normalized_matcher_, parse_special, splits);
+    find_matches(text, normalized_matcher_, parse_special, splits, guard ? &whole : nullptr, 0);
   }
   std::vector<Piece> pieces;
   for (const Split& sp : splits) {
@@ -276,19 +293,20 @@ void HfTokenizer::encode_segment(std::string_view seg, bool at_origin, bool pars
   }
 }
 
-void HfTokenizer::encode_into(std::string_view text, bool parse_special, std::vector<int32_t>& ids) const {
+void HfTokenizer::encode_into(std::string_view text, bool parse_special, std::vector<int32_t>& ids,
+                              const Ranges* guard) const {
   size_t bad = utf8_invalid_at(text);
   if (bad != std::string_view::npos) {
     throw Error("tokenizer: text is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   }
-  if (raw_matcher_.empty()) return encode_segment(text, true, parse_special, ids);
+  if (raw_matcher_.empty()) return encode_segment(text, true, parse_special, ids, guard, 0);
   std::vector<Split> splits;
-  find_matches(text, raw_matcher_, parse_special, splits);
+  find_matches(text, raw_matcher_, parse_special, splits, guard, 0);
   for (const Split& sp : splits) {
     if (sp.id >= 0) {
       ids.push_back(sp.id);
     } else if (sp.b > sp.a) {
-      encode_segment(text.substr(sp.a, sp.b - sp.a), sp.a == 0, parse_special, ids);
+      encode_segment(text.substr(sp.a, sp.b - sp.a), sp.a == 0, parse_special, ids, guard, sp.a);
     }
   }
 }
@@ -465,7 +483,10 @@ void HfTokenizer::load_json(const std::string& json_text, const std::string& whe
         if (a.content.empty()) continue;
         max_id = std::max(max_id, a.id);
         added_ids_.set(a.content, a.id);
-        if (a.special) special_set_.set(a.content, a.id);
+        if (a.special) {
+          special_set_.set(a.content, a.id);
+          special_list_.push_back(a.content);
+        }
         added_by_id_[a.id] = added_.size();
         added_.push_back(std::move(a));
       }
@@ -496,64 +517,75 @@ void HfTokenizer::load_json(const std::string& json_text, const std::string& whe
   }
 }
 
-// A special-token entry of tokenizer_config.json / special_tokens_map.json: a string, or an
-// AddedToken object with "content".
-std::optional<std::string> token_entry(element e) {
-  std::string_view s;
-  if (!e.get(s)) return std::string(s);
-  if (e.is_object() && !e["content"].get(s)) return std::string(s);
-  return std::nullopt;
-}
+// The fields delib reads from tokenizer_config.json / special_tokens_map.json. Parsed with
+// simdjson On-Demand, which skips what it does not read: these files carry numbers such as
+// model_max_length = 1000000000000000019884624838656 that a DOM parse rejects.
+struct ConfigValues {
+  std::optional<std::string> bos, eos, pad;
+  std::optional<std::string> chat_template;
+};
 
-void HfTokenizer::load_config(const std::string& dir) {
-  simdjson::dom::parser parser;
-  auto lookup = [&](const char* key, element cfg, element map, std::optional<int32_t>& out) {
-    std::optional<std::string> name;
-    if (cfg.is_object()) {
-      element v;
-      if (!cfg[key].get(v)) name = token_entry(v);
-    }
-    if (!name && map.is_object()) {
-      element v;
-      if (!map[key].get(v)) name = token_entry(v);
-    }
-    if (name) out = token_id(*name);
-  };
-  std::string cfg_path = (fs::path(dir) / "tokenizer_config.json").string();
-  std::string map_path = (fs::path(dir) / "special_tokens_map.json").string();
-  std::string cfg_text, map_text;
-  if (fs::exists(cfg_path)) cfg_text = read_maybe_zstd(cfg_path);
-  if (fs::exists(map_path)) map_text = read_maybe_zstd(map_path);
-  simdjson::dom::parser parser2;
-  element cfg, map;
-  if (!cfg_text.empty()) {
-    if (auto err = parser.parse(cfg_text).get(cfg)) {
-      throw Error(Location{cfg_path, 0}, std::string("invalid JSON: ") + simdjson::error_message(err));
-    }
-  }
-  if (!map_text.empty()) {
-    if (auto err = parser2.parse(map_text).get(map)) {
-      throw Error(Location{map_path, 0}, std::string("invalid JSON: ") + simdjson::error_message(err));
-    }
-  }
-  lookup("bos_token", cfg, map, bos_);
-  lookup("eos_token", cfg, map, eos_);
-  lookup("pad_token", cfg, map, pad_);
-  if (cfg.is_object()) {
-    element t;
-    if (!cfg["chat_template"].get(t)) {
-      std::string_view s;
-      simdjson::dom::array arr;
-      if (!t.get(s)) {
-        chat_template_ = std::string(s);
-      } else if (!t.get(arr)) {
-        // A list of {"name", "template"}: the "default" one.
-        for (element x : arr) {
-          if (str_field(x, "name") == "default") chat_template_ = str_field(x, "template");
+ConfigValues read_config(const std::string& path) {
+  ConfigValues v;
+  if (!fs::exists(path)) return v;
+  simdjson::padded_string text(read_maybe_zstd(path));
+  try {
+    simdjson::ondemand::parser parser;
+    simdjson::ondemand::document doc = parser.iterate(text);
+    // A special-token entry: a string, or an AddedToken object with "content".
+    auto token_entry = [](simdjson::ondemand::value val) -> std::optional<std::string> {
+      if (val.type() == simdjson::ondemand::json_type::string) return std::string(std::string_view(val.get_string()));
+      if (val.type() == simdjson::ondemand::json_type::object) {
+        for (auto f : val.get_object()) {
+          if (std::string_view(f.unescaped_key()) == "content") {
+            simdjson::ondemand::value c = f.value();
+            if (c.type() == simdjson::ondemand::json_type::string) return std::string(std::string_view(c.get_string()));
+          }
+        }
+      }
+      return std::nullopt;
+    };
+    for (auto field : doc.get_object()) {
+      std::string_view key = field.unescaped_key();
+      simdjson::ondemand::value val = field.value();
+      if (key == "bos_token") v.bos = token_entry(val);
+      else if (key == "eos_token") v.eos = token_entry(val);
+      else if (key == "pad_token") v.pad = token_entry(val);
+      else if (key == "chat_template") {
+        if (val.type() == simdjson::ondemand::json_type::string) {
+          v.chat_template = std::string(std::string_view(val.get_string()));
+        } else if (val.type() == simdjson::ondemand::json_type::array) {
+          // A list of {"name", "template"}: the "default" one.
+          for (auto item : val.get_array()) {
+            std::string name, tmpl;
+            for (auto f : item.get_object()) {
+              std::string_view k = f.unescaped_key();
+              if (k == "name") name = std::string(std::string_view(f.value().get_string()));
+              else if (k == "template") tmpl = std::string(std::string_view(f.value().get_string()));
+            }
+            if (name == "default") v.chat_template = tmpl;
+          }
         }
       }
     }
+  } catch (const simdjson::simdjson_error& e) {
+    throw Error(Location{path, 0}, std::string("invalid JSON: ") + e.what());
   }
+  return v;
+}
+
+void HfTokenizer::load_config(const std::string& dir) {
+  ConfigValues cfg = read_config((fs::path(dir) / "tokenizer_config.json").string());
+  ConfigValues map = read_config((fs::path(dir) / "special_tokens_map.json").string());
+  auto pick = [&](const std::optional<std::string>& a, const std::optional<std::string>& b) -> std::optional<int32_t> {
+    if (a) return token_id(*a);
+    if (b) return token_id(*b);
+    return std::nullopt;
+  };
+  bos_ = pick(cfg.bos, map.bos);
+  eos_ = pick(cfg.eos, map.eos);
+  pad_ = pick(cfg.pad, map.pad);
+  if (cfg.chat_template) chat_template_ = *cfg.chat_template;
 }
 
 }  // namespace
