@@ -8,6 +8,7 @@
 // not trained on silently ruins a run, so there is no fallback.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -154,15 +155,24 @@ ParsedCompletion parse_think_tags(std::string_view completion,
 namespace {
 
 // --- Recognition -------------------------------------------------------------------------
+//
+// Templates are compared in a normal form in which two templates that render the same text
+// for every input (as far as layout goes) are equal:
+//   - raw text between tags gets the whitespace handling transformers' Jinja environment
+//     applies (trim_blocks, lstrip_blocks, and the `-` markers), then is written as R'...';
+//   - comments are dropped (their whitespace effects applied);
+//   - inside {{ }} and {% %}: whitespace outside string literals is removed, string literals
+//     are re-quoted with single quotes (escapes \n \' \\), adjacent literal concatenations are
+//     merged ('a' + 'b' -> 'ab'), and message.role / message.content become message['role'] /
+//     message['content'].
+// Whitespace that would be rendered stays significant: a template with an extra newline is a
+// different template.
 
-// A Jinja template with whitespace outside string literals removed, whitespace-control dashes
-// dropped, string literals re-quoted with single quotes (escapes \n \' \\), adjacent literal
-// concatenations merged ('a' + 'b' -> 'ab'), and message.x written as message['x']. Two
-// templates that differ only in layout normalise to the same string.
-std::string normalize_jinja(std::string_view t) {
+// The inside of a tag, normalised.
+std::string normalize_expr(std::string_view t) {
   struct Tok {
     bool literal;
-    std::string text;  // literal: the unescaped value; else: one non-space character run
+    std::string text;  // literal: the unescaped value; else: one character
   };
   std::vector<Tok> toks;
   for (size_t i = 0; i < t.size();) {
@@ -191,7 +201,6 @@ std::string normalize_jinja(std::string_view t) {
   for (size_t k = 0; k < toks.size(); ++k) {
     if (toks[k].literal) {
       std::string v = toks[k].text;
-      // Merge 'a' + 'b'.
       while (k + 2 < toks.size() && !toks[k + 1].literal && toks[k + 1].text == "+" &&
              toks[k + 2].literal) {
         v += toks[k + 2].text;
@@ -209,17 +218,116 @@ std::string normalize_jinja(std::string_view t) {
       out += toks[k].text;
     }
   }
-  // Whitespace control and attribute access spelled either way.
-  auto replace_all = [&](std::string_view from, std::string_view to) {
-    for (size_t p = 0; (p = out.find(from, p)) != std::string::npos; p += to.size())
-      out.replace(p, from.size(), to);
+  for (auto [from, to] : {std::pair{"message.role", "message['role']"},
+                          std::pair{"message.content", "message['content']"}}) {
+    std::string_view f(from), tt(to);
+    for (size_t p = 0; (p = out.find(f, p)) != std::string::npos; p += tt.size())
+      out.replace(p, f.size(), tt);
+  }
+  return out;
+}
+
+std::string normalize_jinja(std::string_view t) {
+  struct Seg {
+    char kind;  // 'r' raw text, '{' expression, '%' statement, '#' comment
+    bool lminus = false, rminus = false;
+    std::string body;
   };
-  replace_all("{%-", "{%");
-  replace_all("-%}", "%}");
-  replace_all("{{-", "{{");
-  replace_all("-}}", "}}");
-  replace_all("message.role", "message['role']");
-  replace_all("message.content", "message['content']");
+  std::vector<Seg> segs;
+  size_t i = 0;
+  while (i < t.size()) {
+    size_t j = i;
+    for (;;) {
+      j = t.find('{', j);
+      if (j == std::string_view::npos || j + 1 >= t.size()) {
+        j = std::string_view::npos;
+        break;
+      }
+      char k = t[j + 1];
+      if (k == '{' || k == '%' || k == '#') break;
+      ++j;
+    }
+    if (j == std::string_view::npos) {
+      segs.push_back({'r', false, false, std::string(t.substr(i))});
+      break;
+    }
+    if (j > i) segs.push_back({'r', false, false, std::string(t.substr(i, j - i))});
+    Seg tag{t[j + 1]};
+    std::string_view close = tag.kind == '{' ? "}}" : tag.kind == '%' ? "%}" : "#}";
+    size_t b = j + 2;
+    if (b < t.size() && (t[b] == '-' || t[b] == '+')) {
+      tag.lminus = t[b] == '-';
+      ++b;
+    }
+    // Find the closing delimiter outside string literals (comments have none).
+    size_t e = b;
+    char quote = 0;
+    for (; e < t.size(); ++e) {
+      if (quote) {
+        if (t[e] == '\\') ++e;
+        else if (t[e] == quote) quote = 0;
+      } else if (tag.kind != '#' && (t[e] == '\'' || t[e] == '"')) {
+        quote = t[e];
+      } else if (t.substr(e, 2) == close) {
+        break;
+      }
+    }
+    size_t body_end = e;
+    if (body_end > b && (t[body_end - 1] == '-' || t[body_end - 1] == '+')) {
+      tag.rminus = t[body_end - 1] == '-';
+      --body_end;
+    }
+    tag.body = std::string(t.substr(b, body_end - b));
+    segs.push_back(std::move(tag));
+    i = std::min(t.size(), e + 2);
+  }
+
+  const std::string_view ws = " \t\n\r";
+  std::string out, raw;
+  auto flush_raw = [&] {
+    if (raw.empty()) return;
+    out += "R'";
+    for (char ch : raw) {
+      if (ch == '\n') out += "\\n";
+      else if (ch == '\'') out += "\\'";
+      else if (ch == '\\') out += "\\\\";
+      else out += ch;
+    }
+    out += "'";
+    raw.clear();
+  };
+  for (size_t k = 0; k < segs.size(); ++k) {
+    const Seg& s = segs[k];
+    if (s.kind == 'r') {
+      std::string_view v(s.body);
+      const Seg* prev = k > 0 ? &segs[k - 1] : nullptr;
+      const Seg* next = k + 1 < segs.size() ? &segs[k + 1] : nullptr;
+      if (prev && prev->rminus) {
+        v = py_lstrip(v, ws);
+      } else if (prev && prev->kind != '{') {  // trim_blocks
+        if (starts_with(v, "\r\n")) v.remove_prefix(2);
+        else if (starts_with(v, "\n")) v.remove_prefix(1);
+      }
+      if (next && next->lminus) {
+        v = py_rstrip(v, ws);
+      } else if (next && next->kind != '{') {  // lstrip_blocks: spaces from line start to tag
+        size_t nl = v.find_last_of('\n');
+        std::string_view last = nl == std::string_view::npos ? v : v.substr(nl + 1);
+        bool at_line_start = nl != std::string_view::npos || k == 0;
+        if (at_line_start && last.find_first_not_of(" \t") == std::string_view::npos)
+          v.remove_suffix(last.size());
+      }
+      raw += v;
+    } else if (s.kind == '#') {
+      continue;
+    } else {
+      flush_raw();
+      out += s.kind == '{' ? "{{" : "{%";
+      out += normalize_expr(s.body);
+      out += s.kind == '{' ? "}}" : "%}";
+    }
+  }
+  flush_raw();
   return out;
 }
 
@@ -236,9 +344,11 @@ std::string unescape_normalized(std::string_view v) {
   return out;
 }
 
-bool all_of(std::string_view text, std::initializer_list<std::string_view> needles) {
+// True when the normalised template contains every needle (normalised the same way; a needle
+// is one or more whole tags).
+bool has_all(const std::string& normalized, std::initializer_list<std::string_view> needles) {
   for (auto n : needles)
-    if (!contains(text, n)) return false;
+    if (!contains(normalized, normalize_jinja(n))) return false;
   return true;
 }
 
@@ -291,59 +401,92 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
   if (t.empty())
     throw Error("no chat template: the tokenizer has no `chat_template` (pass a template file)");
 
-  // gpt-oss (harmony): the system message it builds and the two channels it renders.
-  if (all_of(t, {"<|start|>system<|message|>", "Knowledge cutoff: 2024-06",
-                 "<|start|>assistant<|channel|>analysis<|message|>\" + message.thinking",
-                 "<|start|>assistant<|channel|>final<|message|>\" + message.content + \"<|return|>",
-                 "# Valid channels: analysis, commentary, final."})) {
+  const std::string n = normalize_jinja(t);
+
+  // gpt-oss (harmony): the system message it builds, the developer message, the two channels
+  // of assistant turns (analysis kept only for a final turn without generation prompt), and
+  // the generation prompt.
+  if (has_all(n, {R"({{- "<|start|>system<|message|>" }}{{- build_system_message() }}{{- "<|end|>" }})",
+                  R"({{- model_identity + "\n" }}{{- "Knowledge cutoff: 2024-06\n" }}{{- "Current date: " + strftime_now("%Y-%m-%d") + "\n\n" }})",
+                  R"({{- "Reasoning: " + reasoning_effort + "\n\n" }})",
+                  R"({%- set model_identity = "You are ChatGPT, a large language model trained by OpenAI." %})",
+                  R"({{- "# Valid channels: analysis, commentary, final. Channel must be included for every message." }})",
+                  R"({%- if developer_message %}{{- "# Instructions\n\n" }}{{- developer_message }}{{- "\n\n" }}{%- endif %})",
+                  R"({%- elif loop.last and not add_generation_prompt %})",
+                  R"({%- if "thinking" in message %}{{- "<|start|>assistant<|channel|>analysis<|message|>" + message.thinking + "<|end|>" }}{%- endif %})",
+                  R"({{- "<|start|>assistant<|channel|>final<|message|>" + message.content + "<|return|>" }})",
+                  R"({%- else %}{{- "<|start|>assistant<|channel|>final<|message|>" + message.content + "<|end|>" }})",
+                  R"({%- elif message.role == 'user' -%}{{- "<|start|>user<|message|>" + message.content + "<|end|>" }}{%- endif -%}{%- endfor -%})"}) &&
+      ends_with(n, normalize_jinja("{%- if add_generation_prompt -%}\n<|start|>assistant\n{%- endif -%}"))) {
     return make_gptoss(options);
   }
 
-  // Qwen3 (hybrid thinking): the <think> block of assistant turns after the last user query,
-  // the reverse scan for that query, tool responses wrapped as a user turn.
-  if (all_of(t, {R"('<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n'))",
-                 "ns.last_query_index",
-                 R"(message.content.startswith('<tool_response>'))",
-                 R"(message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n'))",
-                 R"({{- '\n<tool_response>\n' }})",
-                 R"('<|im_start|>assistant\n')"}) &&
-      !contains(t, R"('<|im_start|>assistant\n<think>\n')")) {
+  // Qwen3 (hybrid thinking): the system turn (no default), the reverse scan for the last user
+  // query, the <think> block of assistant turns after it, tool responses wrapped in a user
+  // turn, and the generation prompt (with or without the enable_thinking switch) at the end.
+  const char* qwen_gen_switch =
+      R"({%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}{%- endif %})";
+  const char* qwen_gen_plain = R"({%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %})";
+  if (has_all(n, {R"({%- else %}{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}{%- endif %}{%- endif %})",
+                  R"({%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %})",
+                  R"({%- if ns.multi_step_tool and message.role == "user" and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %})",
+                  R"({%- if (message.role == "user") or (message.role == "system" and not loop.first) %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }})",
+                  R"({%- if message.reasoning_content is defined and message.reasoning_content is not none %}{%- set reasoning_content = message.reasoning_content %})",
+                  R"({%- if '</think>' in message.content %}{%- set content = message.content.split('</think>')[-1].lstrip('\n') %}{%- set reasoning_content = message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}{%- endif %})",
+                  R"({%- if loop.index0 > ns.last_query_index %}{%- if loop.last or (not loop.last and reasoning_content) %}{{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}{%- else %}{{- '<|im_start|>' + message.role + '\n' + content }}{%- endif %}{%- else %}{{- '<|im_start|>' + message.role + '\n' + content }}{%- endif %})",
+                  R"({{- '<|im_end|>\n' }}{%- elif message.role == "tool" %}{%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}{{- '<|im_start|>user' }}{%- endif %}{{- '\n<tool_response>\n' }}{{- message.content }}{{- '\n</tool_response>' }}{%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}{{- '<|im_end|>\n' }}{%- endif %}{%- endif %}{%- endfor %})"}) &&
+      (ends_with(n, normalize_jinja(qwen_gen_switch)) || ends_with(n, normalize_jinja(qwen_gen_plain)))) {
     return make_qwen3(t, options);
   }
 
-  // Llama 3.1 / 3.3 / 3.2: the always-present system header with the knowledge cutoff date.
-  if (all_of(t, {R"("<|start_header_id|>system<|end_header_id|>\n\n")",
-                 R"("Cutting Knowledge Date: December 2023\n")",
-                 R"("Today Date: " + date_string + "\n\n")",
-                 R"("<|start_header_id|>ipython<|end_header_id|>\n\n")",
-                 R"(message['content'] | trim + '<|eot_id|>')",
-                 "{{- bos_token }}"})) {
-    if (contains(t, R"(set date_string = strftime_now("%d %b %Y"))")) return make_llama3(32, options);
-    if (contains(t, R"(set date_string = "26 Jul 2024")")) return make_llama3(31, options);
+  // Llama 3.1 / 3.3 / 3.2: the system header always rendered with the knowledge cutoff date,
+  // the system message folded into it, tool results under ipython, and the generation prompt.
+  if (starts_with(n, "{{bos_token}}") &&
+      has_all(n, {R"({%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content']|trim %}{%- set messages = messages[1:] %}{%- else %}{%- set system_message = "" %}{%- endif %})",
+                  R"({{- "<|start_header_id|>system<|end_header_id|>\n\n" }})",
+                  R"({{- "Cutting Knowledge Date: December 2023\n" }}{{- "Today Date: " + date_string + "\n\n" }})",
+                  R"({{- system_message }}{{- "<|eot_id|>" }})",
+                  R"({%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }})",
+                  R"({%- elif message.role == "tool" or message.role == "ipython" %}{{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}{%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}{%- else %}{{- message.content }}{%- endif %}{{- "<|eot_id|>" }}{%- endif %}{%- endfor %})"}) &&
+      ends_with(n, normalize_jinja(R"({%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %})"))) {
+    if (contains(n, normalize_jinja(R"({%- if strftime_now is defined %}{%- set date_string = strftime_now("%d %b %Y") %})")))
+      return make_llama3(32, options);
+    if (contains(n, normalize_jinja(R"({%- if not date_string is defined %}{%- set date_string = "26 Jul 2024" %}{%- endif %})")))
+      return make_llama3(31, options);
   }
-  // Llama 3 (8B-Instruct's original template): every message as a header block, no system default.
-  if (all_of(t, {R"('<|start_header_id|>' + message['role'] + '<|end_header_id|>)",
-                 R"(message['content'] | trim + '<|eot_id|>')",
-                 "{% set content = bos_token + content %}",
-                 R"({{ '<|start_header_id|>assistant<|end_header_id|>)"}) &&
-      !contains(t, "Cutting Knowledge")) {
+
+  // Llama 3 (Meta-Llama-3-8B-Instruct's template), exactly.
+  if (n == normalize_jinja(
+               "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+               "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | "
+               "trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
+               "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+               "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")) {
     return make_llama3(30, options);
   }
 
-  // Generic ChatML, exactly (after layout normalisation), optionally with a default system
-  // prompt inserted when the conversation has none (SmolLM2 style).
-  std::string n = normalize_jinja(t);
-  const std::string loop =
-      R"({{'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>\n'}})";
-  const std::string tail = R"({%endfor%}{%ifadd_generation_prompt%}{{'<|im_start|>assistant\n'}}{%endif%})";
-  if (n == "{%formessageinmessages%}" + loop + tail) return make_chatml(false, "", options);
-  const std::string sys_head =
-      R"({%formessageinmessages%}{%ifloop.firstandmessages[0]['role']!='system'%}{{'<|im_start|>system\n)";
-  const std::string sys_tail = R"(<|im_end|>\n'}}{%endif%})" + loop + tail;
+  // Generic ChatML, exactly, optionally with a default system prompt inserted when the
+  // conversation has none (SmolLM2 style).
+  const std::string chatml = normalize_jinja(
+      R"({% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %})");
+  if (n == chatml) return make_chatml(false, "", options);
+  const std::string sys_head = normalize_jinja(
+      R"({% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %})") +
+      "{{'<|im_start|>system\\n";
+  const std::string sys_tail =
+      "<|im_end|>\\n'}}" +
+      normalize_jinja(
+          R"({% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %})");
   if (starts_with(n, sys_head) && ends_with(n, sys_tail) && n.size() > sys_head.size() + sys_tail.size()) {
     std::string_view mid(n);
     mid = mid.substr(sys_head.size(), n.size() - sys_head.size() - sys_tail.size());
-    if (!contains(mid, "'")) return make_chatml(true, unescape_normalized(mid), options);
+    // A single literal (no quote left unescaped inside).
+    bool single = true;
+    for (size_t k = 0; k < mid.size(); ++k) {
+      if (mid[k] == '\\') ++k;
+      else if (mid[k] == '\'') single = false;
+    }
+    if (single) return make_chatml(true, unescape_normalized(mid), options);
   }
 
   std::string head = t.substr(0, 120);

@@ -141,6 +141,30 @@ TEST_CASE("unrecognised templates are errors, never a fallback", "[chat]") {
   edited.insert(p, "{{- '<|im_start|>assistant\\n<think>\\n' }}");
   CHECK_THROWS_AS(ChatTemplate::from_template(edited), delib::Error);
   CHECK_THROWS_AS(ChatTemplate::from_variant("mistral"), delib::Error);
+  // Qwen3's template with a default system prompt (a common fine-tuning edit): refused.
+  std::string with_default = text;
+  std::string sys = "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}\n    {%- endif %}";
+  p = with_default.find(sys);
+  REQUIRE(p != std::string::npos);
+  with_default.insert(p + sys.size() - std::string("{%- endif %}").size(),
+                      "{%- else %}{{- '<|im_start|>system\\nYou are Bob.<|im_end|>\\n' }}");
+  CHECK_THROWS_AS(ChatTemplate::from_template(with_default), delib::Error);
+  CHECK(ChatTemplate::from_template(text)->family() == ChatFamily::kQwen3);
+}
+
+TEST_CASE("rendered whitespace is significant in recognition", "[chat]") {
+  // Newlines between tags that Jinja keeps (expression tags have no trim_blocks) change the
+  // output: not the ChatML template.
+  std::string loose = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n'}}\n{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+          "{% endif %}";
+  CHECK_THROWS_AS(ChatTemplate::from_template(loose), delib::Error);
+  // The same newline after a statement tag is removed by trim_blocks: still ChatML.
+  std::string trimmed =
+      "{% for message in messages %}\n{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+      "'<|im_end|>' + '\n'}}{% endfor %}\n{% if add_generation_prompt %}\n{{ '<|im_start|>assistant\n' }}"
+      "{% endif %}\n{# a comment #}";
+  CHECK(ChatTemplate::from_template(trimmed)->family() == ChatFamily::kChatML);
 }
 
 TEST_CASE("ChatML is recognised in any layout, with or without a default system", "[chat]") {
