@@ -573,7 +573,8 @@ class Parser {
   std::optional<Bullet> bullet(const Item& it, const char* shape) {
     std::string_view h = it.head;
     std::string_view line = src_.lines[it.line - 1];
-    auto col = [&](std::string_view part) { return column_of(line, size_t(part.data() - line.data())); };
+    // `h` is a copy of the line's text from byte it.head_offset on.
+    auto col = [&](std::string_view part) { return column_of(line, it.head_offset + size_t(part.data() - h.data())); };
     if (h.substr(0, 2) != "**") {
       diag(it.line, col(h), std::string("expected '") + shape + "'");
       return std::nullopt;
