@@ -169,11 +169,23 @@ int main(int argc, char** argv) {
         // Stage 1 (this thread): pull the text or ids out of each record.
         auto prepare = [&](Item& it) {
           if (o.decode) {
-            auto v = it.rec.path(o.ids_field);
-            if (!v || !v->is_array()) throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected an array of ids");
-            for (auto& x : v->as_array()) {
-              if (!x.is_int()) throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected integer ids");
-              it.ids.push_back(int32_t(x.as_int()));
+            // The raw JSON text, parsed here: ids arrays are long and only integers matter.
+            std::optional<std::string> raw = it.rec.raw(o.ids_field);
+            if (!raw) {
+              auto v = it.rec.path(o.ids_field);
+              if (v) raw = v->dump();
+            }
+            simdjson::dom::array arr;
+            thread_local simdjson::dom::parser parser;
+            if (!raw || parser.parse(*raw).get(arr)) {
+              throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected an array of ids");
+            }
+            for (simdjson::dom::element x : arr) {
+              int64_t id;
+              if (x.get(id) || id < INT32_MIN || id > INT32_MAX) {
+                throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected integer ids");
+              }
+              it.ids.push_back(int32_t(id));
             }
           } else if (chat_mode) {
             auto msgs = it.rec.messages();

@@ -481,8 +481,15 @@ void HfTokenizer::load_json(const std::string& json_text, const std::string& whe
         a.rstrip = bool_field(t, "rstrip", false);
         a.single_word = bool_field(t, "single_word", false);
         if (a.content.empty()) continue;
+        // tokenizers gives an added token that is already in the model vocabulary that id.
+        if (auto vid = bpe_.vocab.get(a.content)) a.id = *vid;
         max_id = std::max(max_id, a.id);
         added_ids_.set(a.content, a.id);
+        // ... and shows a normalized token as its normalized form (id_to_token, decode).
+        if (a.normalized && normalizer_) {
+          normalizer_->normalize(a.content);
+          added_ids_.set(a.content, a.id);
+        }
         if (a.special) {
           special_set_.set(a.content, a.id);
           special_list_.push_back(a.content);
@@ -500,9 +507,7 @@ void HfTokenizer::load_json(const std::string& json_text, const std::string& whe
         if (!a.normalized) {
           raw_matcher_.add(a.content, int32_t(i));
         } else {
-          std::string c = a.content;
-          if (normalizer_) normalizer_->normalize(c);
-          normalized_matcher_.add(c, int32_t(i));
+          normalized_matcher_.add(a.content, int32_t(i));  // already normalized above
         }
       }
     }
