@@ -191,8 +191,18 @@ int main(int argc, char** argv) {
             continue;
           }
           delib::Rendered out;
+          auto messages = rec.messages();
+          // delib::Message carries no tool calls; rendering a turn without them would silently
+          // differ from what the template makes of it.
+          for (size_t i = 0; i < messages.size(); ++i) {
+            auto calls = rec.path("messages." + std::to_string(i) + ".tool_calls");
+            if (calls && !calls->is_null() && !(calls->is_array() && calls->as_array().empty()))
+              throw delib::Error(rec.where(), "message " + std::to_string(i) +
+                                                  ": tool_calls are not supported by delib's chat "
+                                                  "templates (render tool results as `tool` turns)");
+          }
           try {
-            out = chat->render(rec.messages(), add_generation_prompt, keep_reasoning);
+            out = chat->render(messages, add_generation_prompt, keep_reasoning);
           } catch (const delib::Error& e) {
             if (!e.where().file.empty()) throw;
             throw delib::Error(rec.where(), e.what(), e.exit_code());

@@ -13,3 +13,7 @@ printf '%s\n' '{"messages":[{"role":"user","content":"Hi"}]}' \
   '{"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r"}]}' > tool.jsonl
 run chat-render --format gpt-oss --plain tool.jsonl; expect_rc 1
 expect_err_glob "chat-render: tool.jsonl:2: message 1: gpt-oss renders a tool turn only after*"
+# Assistant tool calls cannot be rendered (delib messages carry none): refused, not dropped.
+printf '%s\n' '{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]}]}' > calls.jsonl
+run chat-render --format qwen3 --plain calls.jsonl; expect_rc 1
+expect_err_glob "chat-render: calls.jsonl:1: message 1: tool_calls are not supported*"
