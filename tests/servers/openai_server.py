@@ -128,7 +128,7 @@ class State:
         user = last_user(messages)
         m = VERDICT_RE.search(user)
         if m:
-            return self.echo_judge(user, m.group(1), seed), ""
+            return self.echo_judge(user, m.group(1), seed)
         h = sha(json.dumps([messages, seed], sort_keys=True))[:8]
         system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
         cites = "cites the spec" if "# Safety specification" in system else "has no spec"

@@ -8,7 +8,9 @@
 // output), so the server or the local engine sees the whole batch at once.
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -130,6 +132,8 @@ struct JudgeResult {
   std::string rationale;
   std::string error;                   // non-empty: no score (backend failure, or output that
                                        // did not parse after parse_retries re-asks)
+  bool backend_error = false;          // the error is the backend's (request failed after its
+                                       // retries), not the judge's output
   int64_t prompt_tokens = 0, completion_tokens = 0;  // judge tokens spent on this item
   bool ok() const { return error.empty(); }
   // {"scores", "score", "action", "agrees_with_hint", "rationale", "judge_model",
@@ -170,5 +174,29 @@ class Judge {
 // and has an `id`; its `sample` field (absent = 0) is the sample. Reads plain or zstd files
 // after truncate_to_complete() has cut a torn last record. A missing file is an empty set.
 std::set<std::pair<std::string, int64_t>> read_done_keys(const std::string& path);
+
+// Writes results that finish in any order either in sequence order (default: the output is
+// then always a prefix of the full output, which is what makes --resume byte-exact) or as they
+// come (unordered). Sequence numbers are 0, 1, 2, ... with no gaps; each is put() once.
+class OrderedWriter {
+ public:
+  // REQUIRES: writer outlives this.
+  OrderedWriter(RecordWriter& writer, bool unordered) : writer_(writer), unordered_(unordered) {}
+  // Hands over the result for `seq`: a record to write, or nullopt when nothing is written
+  // for it (a skipped sample). Writes every result that is now next in order.
+  void put(size_t seq, std::optional<Record> record);
+  // After stop(seq): nothing at or after seq is written (ordered mode), so a failure leaves a
+  // clean prefix behind. Unordered mode writes what has finished regardless.
+  void stop(size_t seq);
+  size_t written() const { return written_; }
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  RecordWriter& writer_;
+  bool unordered_;
+  size_t next_ = 0, written_ = 0, stop_ = SIZE_MAX;
+  std::map<size_t, std::optional<Record>> pending_;
+  void drain();
+};
 
 }  // namespace delib

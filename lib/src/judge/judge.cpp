@@ -153,6 +153,7 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items,
       r.completion_tokens += g.completion_tokens;
       if (!g.error.empty()) {
         s.errors[sl.sample] = "judge backend: " + g.error;
+        r.backend_error = true;
       } else {
         const std::string& text = !g.answer.empty() ? g.answer : g.text;
         std::string why;
