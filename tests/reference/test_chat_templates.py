@@ -9,8 +9,10 @@
 # ends with the end-of-turn text. Where transformers refuses a conversation (raise_exception in
 # the template), delib must refuse it too.
 #
-# Extra templates: DELIB_CHAT_TEMPLATES=DIR adds DIR/<tokenizer>[.<label>].jinja, rendered with
-# that shared tokenizer (e.g. gptoss.jinja: the shared gpt-oss tokenizer ships no template).
+# Templates: a shared tokenizer directory's tokenizer_config.json `chat_template`, else its
+# chat_template.jinja; every other *.jinja file there is tested too (other checkpoints of the
+# family, rendered with that tokenizer). DELIB_CHAT_TEMPLATES=DIR adds DIR/<tokenizer>[.<label>].jinja
+# (e.g. gptoss.jinja: the shared gpt-oss tokenizer ships no template).
 import datetime
 import json
 import os
@@ -222,27 +224,36 @@ def main():
     names = [n for n in sorted(os.listdir(TOKENIZERS))
              if os.path.isfile(os.path.join(TOKENIZERS, n, "tokenizer_config.json"))]
     for name in names:
-        cfg = os.path.join(TOKENIZERS, name, "tokenizer_config.json")
-        tmpl = json.load(open(cfg)).get("chat_template")
+        d = os.path.join(TOKENIZERS, name)
+        tmpl = json.load(open(os.path.join(d, "tokenizer_config.json"))).get("chat_template")
+        if not tmpl and os.path.isfile(os.path.join(d, "chat_template.jinja")):
+            tmpl = open(os.path.join(d, "chat_template.jinja"), encoding="utf-8").read()
         if tmpl:
-            cases.append((name, tokenizer(name), tmpl, ["--tokenizer", os.path.join(TOKENIZERS, name)]))
+            cases.append((name, tokenizer(name), tmpl, ["--tokenizer", d]))
         else:
-            print(f"note: {name}: tokenizer_config.json has no chat_template; "
-                  "set DELIB_CHAT_TEMPLATES to test one")
+            print(f"note: {name}: no chat_template in tokenizer_config.json nor chat_template.jinja; "
+                  "add one there or in DELIB_CHAT_TEMPLATES to test it")
     for label, tmpl in (("chatml", CHATML), ("chatml-default-system", CHATML_DEFAULT_SYSTEM)):
         path = os.path.join(TMP, f"chat_ref_{label}.jinja")
         with open(path, "w") as f:
             f.write(tmpl)
         cases.append((label, tokenizer("qwen3"), tmpl, ["--template", path]))
+    # Other templates for the same tokenizers: <dir>/<tokenizer>/<label>.jinja in the shared
+    # data (e.g. other checkpoints of the family), and DIR/<tokenizer>[.<label>].jinja.
+    extra_files = []
+    for name in names:
+        d = os.path.join(TOKENIZERS, name)
+        extra_files += [(name, os.path.join(d, f), f"{name}.{f[:-6]}") for f in sorted(os.listdir(d))
+                        if f.endswith(".jinja") and f != "chat_template.jinja"]
     extra = os.environ.get("DELIB_CHAT_TEMPLATES")
     if extra:
-        for f in sorted(os.listdir(extra)):
-            if f.endswith(".jinja") and f.split(".")[0] in names:
-                path = os.path.join(extra, f)
-                tmpl = open(path, encoding="utf-8").read()
-                tok = tokenizer(f.split(".")[0])
-                args = ["--template", path] + (["--bos-token", tok.bos_token] if tok.bos_token else [])
-                cases.append((f[:-6], tok, tmpl, args))
+        extra_files += [(f.split(".")[0], os.path.join(extra, f), f[:-6]) for f in sorted(os.listdir(extra))
+                        if f.endswith(".jinja") and f.split(".")[0] in names]
+    for name, path, label in extra_files:
+        tmpl = open(path, encoding="utf-8").read()
+        tok = tokenizer(name)
+        args = ["--template", path] + (["--bos-token", tok.bos_token] if tok.bos_token else [])
+        cases.append((label, tok, tmpl, args))
 
     passed = failed = 0
     for label, tok, tmpl, args in cases:
