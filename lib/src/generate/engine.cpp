@@ -1,0 +1,308 @@
+// The generation engine: batched decoding over a KV cache with continuous batching.
+//
+// Layout of one run (B = slots, R = cache rows >= B, see generate.h on numerics):
+//
+//   cache: per layer k, v (R, H_kv, T_cap, D); lengths (R,)
+//   slot s <-> cache row s. A new request is prefilled alone into its row (batch 1, a view
+//   of the row), which samples its first token; then every decode step feeds one token per
+//   row, (R, 1), and samples the next token of every active row on the host. A request that
+//   finishes hands its row to the next waiting request at once (continuous batching); idle
+//   rows are fed token 0 and their length is reset to 0 after every step, so they never
+//   grow and never affect the active rows.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <torch/torch.h>
+#include <xxhash.h>
+
+#include "delib/error.h"
+#include "delib/generate.h"
+#include "delib/records.h"
+#include "generate/sampler.h"
+
+namespace delib {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU GEMMs give a row the same bits whatever the other rows hold only when every row sits in
+// a full block of the kernel (MKL on AVX2: 4 rows); 8 covers AVX-512 kernels too.
+constexpr int64_t kCpuRowMultiple = 8;
+
+struct Slot {
+  int64_t req = -1;  // index into the requests; -1 = idle
+  EngineResult res;
+  generate::Rng rng;
+  int32_t next = 0;       // the token to feed at the next decode step
+  int64_t budget = 0;     // max new tokens for this request
+  size_t max_stop_bytes = 0;
+};
+
+// A view of row `row` of the cache: writes through the views land in the shared tensors.
+KVCache row_view(KVCache& cache, int64_t row) {
+  KVCache v;
+  v.k.reserve(cache.k.size());
+  v.v.reserve(cache.v.size());
+  for (auto& t : cache.k) v.k.push_back(t.narrow(0, row, 1));
+  for (auto& t : cache.v) v.v.push_back(t.narrow(0, row, 1));
+  v.lengths = cache.lengths.narrow(0, row, 1);
+  return v;
+}
+
+}  // namespace
+
+uint64_t sample_seed(uint64_t seed, std::string_view key, int sample) {
+  std::string bytes(16 + key.size(), '\0');
+  int64_t s = sample;
+  for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((seed >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i) bytes[size_t(8 + i)] = char((uint64_t(s) >> (8 * i)) & 0xff);
+  std::memcpy(bytes.data() + 16, key.data(), key.size());
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+struct Engine::Impl {
+  std::shared_ptr<CausalLM> model;
+  std::shared_ptr<const Tokenizer> tok;
+  EngineOptions opt;
+  EngineStats stats;
+  generate::SamplerScratch scratch;
+
+  int64_t context_limit() const {
+    if (opt.max_context > 0) return opt.max_context;
+    int64_t m = model->config().max_position_embeddings;
+    return m > 0 ? std::min<int64_t>(m, 8192) : 8192;
+  }
+
+  // Samples slot's next token from one row of logits; returns true when the request is done.
+  bool accept(Slot& s, const EngineRequest& r, const float* row, int64_t V) {
+    int32_t id = generate::sample_token(row, V, r.params, s.rng, scratch);
+    s.res.ids.push_back(id);
+    if (r.params.logprobs) s.res.logprobs.push_back(float(generate::token_logprob(row, V, id)));
+    ++stats.generated_tokens;
+    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
+      s.res.finish_reason = "stop";
+      return true;
+    }
+    if (s.max_stop_bytes > 0 && tok) {
+      // A stop string completed by this token ends within the last max_stop_bytes bytes of
+      // text, i.e. within the last max_stop_bytes tokens (+ slack for byte-fallback tokens
+      // that only form a character together).
+      size_t n = s.res.ids.size(), w = std::min(n, s.max_stop_bytes + 8);
+      std::vector<int32_t> tail(s.res.ids.end() - long(w), s.res.ids.end());
+      std::string text = tok->decode(tail, false);
+      for (const auto& stop : r.params.stop) {
+        if (!stop.empty() && text.find(stop) != std::string::npos) {
+          s.res.finish_reason = "stop";
+          return true;
+        }
+      }
+    }
+    if (int64_t(s.res.ids.size()) >= s.budget) {
+      s.res.finish_reason = "length";
+      return true;
+    }
+    s.next = id;
+    return false;
+  }
+
+  // Decodes the text of a finished request and cuts it at the earliest stop string.
+  void finish_text(EngineResult& res, const EngineRequest& r) {
+    if (!tok) return;
+    std::vector<int32_t> ids = res.ids;
+    if (!ids.empty() && res.finish_reason == "stop" &&
+        std::find(r.stop_ids.begin(), r.stop_ids.end(), ids.back()) != r.stop_ids.end()) {
+      ids.pop_back();
+    }
+    res.text = tok->decode(ids, false);
+    size_t cut = std::string::npos;
+    for (const auto& stop : r.params.stop) {
+      if (stop.empty()) continue;
+      size_t at = res.text.find(stop);
+      if (at != std::string::npos && (cut == std::string::npos || at < cut)) {
+        cut = at;
+        res.stop = stop;
+      }
+    }
+    if (cut != std::string::npos) {
+      res.text.resize(cut);
+      res.finish_reason = "stop";
+    }
+  }
+};
+
+Engine::Engine(std::shared_ptr<CausalLM> model, std::shared_ptr<const Tokenizer> tokenizer,
+               EngineOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (!model) throw Error("Engine: no model");
+  if (options.batch_size < 1) throw Error("batch size must be at least 1, got " +
+                                          std::to_string(options.batch_size), kExitUsage);
+  impl_->model = std::move(model);
+  impl_->tok = std::move(tokenizer);
+  impl_->opt = std::move(options);
+}
+
+Engine::~Engine() = default;
+
+CausalLM& Engine::model() { return *impl_->model; }
+
+const Tokenizer& Engine::tokenizer() const {
+  if (!impl_->tok) throw Error("Engine: no tokenizer");
+  return *impl_->tok;
+}
+
+const EngineStats& Engine::stats() const { return impl_->stats; }
+
+void Engine::run(const std::vector<EngineRequest>& requests,
+                 const std::function<void(size_t, EngineResult)>& done) {
+  Impl& E = *impl_;
+  E.stats = EngineStats{};
+  const int64_t N = int64_t(requests.size());
+  if (N == 0) return;
+  torch::InferenceMode inference;
+  CausalLM& model = *E.model;
+  const torch::Device device = model.device();
+  const int64_t limit = E.context_limit();
+
+  // Per-request budgets depend only on the request and the context limit (never on the other
+  // requests), so a request's result does not depend on the batch it ran in.
+  std::vector<int64_t> budget(static_cast<size_t>(N));
+  int64_t capacity = 1;
+  for (int64_t i = 0; i < N; ++i) {
+    const auto& r = requests[size_t(i)];
+    int64_t L = int64_t(r.prompt_ids.size());
+    budget[size_t(i)] = std::min<int64_t>(r.params.max_tokens, limit - L);
+    if (L > 0 && budget[size_t(i)] > 0) capacity = std::max(capacity, L + budget[size_t(i)]);
+    if (!r.params.stop.empty() && !E.tok) {
+      throw Error("Engine: stop strings need a tokenizer (request " + std::to_string(i) + ")");
+    }
+  }
+
+  const int64_t B = std::min<int64_t>(E.opt.batch_size, N);
+  const int64_t mult = device.is_cpu() ? kCpuRowMultiple : 1;
+  const int64_t R = (B + mult - 1) / mult * mult;
+  KVCache cache = model.new_cache(R, capacity);
+  torch::Tensor W = model.lm_head_weight();
+  const int64_t V = W.size(0);
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+
+  std::vector<Slot> slots(static_cast<size_t>(R));
+  int64_t next_req = 0, active = 0;
+  std::vector<int64_t> feed(size_t(R), 0), live(size_t(R), 0);
+  bool live_changed = true;
+  torch::Tensor live_t;
+
+  auto finish = [&](Slot& s) {
+    const auto& r = requests[size_t(s.req)];
+    E.finish_text(s.res, r);
+    size_t idx = size_t(s.req);
+    EngineResult res = std::move(s.res);
+    s.res = EngineResult{};
+    s.req = -1;
+    done(idx, std::move(res));
+  };
+
+  // Gives slot `row` the next waiting request(s): prefill, sample the first token; repeats
+  // while requests finish at once. Leaves the row active or idle.
+  auto fill = [&](int64_t row) {
+    Slot& s = slots[size_t(row)];
+    while (s.req < 0 && next_req < N && !interrupted()) {
+      int64_t i = next_req++;
+      const auto& r = requests[size_t(i)];
+      s.req = i;
+      s.res = EngineResult{};
+      s.res.prompt_tokens = int64_t(r.prompt_ids.size());
+      s.rng = generate::Rng(r.seed);
+      s.budget = budget[size_t(i)];
+      s.max_stop_bytes = 0;
+      for (const auto& st : r.params.stop) s.max_stop_bytes = std::max(s.max_stop_bytes, st.size());
+      ++E.stats.requests;
+      const int64_t L = int64_t(r.prompt_ids.size());
+      if (L == 0 || s.budget <= 0) {
+        s.res.finish_reason = "length";
+        finish(s);
+        continue;
+      }
+      auto t0 = Clock::now();
+      std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
+      torch::Tensor input =
+          torch::from_blob(ids.data(), {1, L}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
+      KVCache view = row_view(cache, row);
+      const KVCache before = view;  // the same tensors (shallow copies)
+      view.lengths.zero_();
+      ForwardOptions fo;
+      fo.cache = &view;
+      torch::Tensor h = model.hidden(input, fo);                 // (1, L, C)
+      // The model appends in place; should it have replaced a tensor instead, copy it back.
+      for (size_t l = 0; l < view.k.size(); ++l) {
+        if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
+        if (!view.v[l].is_same(before.v[l])) cache.v[l].narrow(0, row, 1).copy_(view.v[l]);
+      }
+      if (!view.lengths.is_same(before.lengths)) {
+        cache.lengths.narrow(0, row, 1).copy_(view.lengths);
+      }
+      torch::Tensor logits = torch::nn::functional::linear(h.select(1, L - 1), W);  // (1, V)
+      logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+      E.stats.prefill_seconds += seconds_since(t0);
+      E.stats.prompt_tokens += L;
+      auto t1 = Clock::now();
+      bool end = E.accept(s, r, logits.data_ptr<float>(), V);
+      E.stats.sample_seconds += seconds_since(t1);
+      if (E.opt.on_tokens) E.opt.on_tokens(1);
+      if (end) finish(s);
+    }
+    bool is_live = s.req >= 0;
+    if (!is_live) cache.lengths.narrow(0, row, 1).zero_();
+    if (live[size_t(row)] != int64_t(is_live)) {
+      live[size_t(row)] = is_live;
+      live_changed = true;
+      active += is_live ? 1 : -1;
+    }
+  };
+
+  for (int64_t row = 0; row < B; ++row) fill(row);
+
+  while (active > 0 && !interrupted()) {
+    auto t0 = Clock::now();
+    for (int64_t row = 0; row < R; ++row) {
+      feed[size_t(row)] = live[size_t(row)] ? slots[size_t(row)].next : 0;
+    }
+    torch::Tensor input =
+        torch::from_blob(feed.data(), {R, 1}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
+    if (live_changed) {
+      live_t = torch::from_blob(live.data(), {R}, i64).to(device, false, /*copy=*/true);
+      live_changed = false;
+    }
+    ForwardOptions fo;
+    fo.cache = &cache;
+    torch::Tensor h = model.hidden(input, fo);                          // (R, 1, C)
+    torch::Tensor logits = torch::nn::functional::linear(h.select(1, 0), W);  // (R, V)
+    cache.lengths.mul_(live_t);  // idle rows restart at 0
+    logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+    E.stats.decode_seconds += seconds_since(t0);
+    ++E.stats.decode_steps;
+
+    auto t1 = Clock::now();
+    const float* base = logits.data_ptr<float>();
+    int64_t produced = 0;
+    std::vector<int64_t> finished;
+    for (int64_t row = 0; row < R; ++row) {
+      Slot& s = slots[size_t(row)];
+      if (!live[size_t(row)]) continue;
+      ++produced;
+      if (E.accept(s, requests[size_t(s.req)], base + row * V, V)) finished.push_back(row);
+    }
+    E.stats.sample_seconds += seconds_since(t1);
+    if (E.opt.on_tokens) E.opt.on_tokens(produced);
+    for (int64_t row : finished) {
+      finish(slots[size_t(row)]);
+      fill(row);
+    }
+  }
+}
+
+}  // namespace delib
