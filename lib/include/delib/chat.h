@@ -106,9 +106,20 @@ class ChatTemplate {
   virtual std::string variant() const = 0;
   // The text add_generation_prompt appends (what a completion is generated after).
   virtual std::string generation_prompt() const = 0;
-  // Renders like apply_chat_template(messages, tokenize=False, add_generation_prompt=...).
-  // keep_reasoning: render assistant `reasoning` even where the template would drop it (used
-  // for training the final assistant turn).
+  // Renders like apply_chat_template(messages, tokenize=False, add_generation_prompt=...),
+  // with Message::reasoning passed as the field the template reads (Qwen3 `reasoning_content`,
+  // gpt-oss `thinking`; empty = absent) and the ChatOptions as keyword arguments. Byte for
+  // byte, as tests/reference/test_chat_templates.py checks. What the templates do with
+  // reasoning by default:
+  //   Qwen3: kept in <think> for assistant turns after the last user query (the last one
+  //     always gets a block, empty when it has no reasoning), dropped for earlier turns;
+  //   gpt-oss: kept (analysis channel) only for a last assistant turn rendered without a
+  //     generation prompt, i.e. a training example; dropped otherwise;
+  //   Llama 3, ChatML: never rendered.
+  // keep_reasoning: render every assistant turn's reasoning, also where the template drops it
+  // (Llama 3/ChatML: delib's "<think>\nREASONING\n</think>\n\n" before the answer).
+  // Throws Error where the template raises (gpt-oss: a tool turn, which needs an assistant tool
+  // call that Message cannot carry; <|channel|> tags inside content). Thread-safe (const).
   virtual Rendered render(const std::vector<Message>& messages, bool add_generation_prompt,
                           bool keep_reasoning = false) const = 0;
   // Splits a generated completion (text after the generation prompt) into reasoning/answer.
