@@ -44,7 +44,7 @@ struct IoOptions {
   bool plain = false;               // --plain
   bool zstd = false;                // --zstd (force, even to a terminal)
   int level = 3;                    // --level
-  int zstd_threads = 0;             // --zstd-threads
+  int zstd_threads = 1;             // --zstd-threads (1: compress in a background thread)
   std::string on_error = "fail";    // --on-error fail|skip
   std::string rejects;              // --rejects FILE
   std::string shard;                // --shard K/N

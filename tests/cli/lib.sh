@@ -1,0 +1,33 @@
+# Helpers for CLI golden cases (sourced by run-case.sh).
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# run CMD...: runs CMD, capturing stdout in $out, stderr in $err, status in $rc.
+run() {
+  set +e
+  "$@" >"$work/.out" 2>"$work/.err"
+  rc=$?
+  set -e
+  out=$(cat "$work/.out")
+  err=$(cat "$work/.err")
+}
+
+expect_rc() { [ "$rc" = "$1" ] || fail "exit status $rc, expected $1 (stderr: $err)"; }
+expect_out() { [ "$out" = "$1" ] || fail "stdout differs:
+--- got
+$out
+--- expected
+$1"; }
+# expect_err_glob PATTERN: stderr matches the shell glob.
+expect_err_glob() { [[ "$err" == $1 ]] || fail "stderr '$err' does not match '$1'"; }
+expect_out_has() { [[ "$out" == *"$1"* ]] || fail "stdout lacks '$1': $out"; }
+
+# golden NAME: compares $out with $CASE_DIR/golden/NAME (or writes it with DELIB_UPDATE_GOLDEN=1).
+golden() {
+  local g="$CASE_DIR/golden/$1"
+  if [ "${DELIB_UPDATE_GOLDEN:-0}" = 1 ]; then
+    mkdir -p "$(dirname "$g")"; printf '%s\n' "$out" >"$g"; return
+  fi
+  [ -f "$g" ] || fail "missing golden file $g (run with DELIB_UPDATE_GOLDEN=1)"
+  diff -u "$g" <(printf '%s\n' "$out") >&2 || fail "stdout differs from $g"
+}
