@@ -126,9 +126,9 @@ class State:
         messages = body.get("messages") or []
         seed = body.get("seed")
         user = last_user(messages)
-        m = VERDICT_RE.search(user)
-        if m:
-            return self.echo_judge(user, m.group(1), seed)
+        nonces = VERDICT_RE.findall(user)
+        if nonces:  # the format instructions come last; quoted content may imitate them
+            return self.echo_judge(user, nonces[-1], seed)
         h = sha(json.dumps([messages, seed], sort_keys=True))[:8]
         system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
         cites = "cites the spec" if "# Safety specification" in system else "has no spec"
@@ -143,13 +143,13 @@ class State:
     def echo_judge(self, user, nonce, seed):
         answer = extract_block(user, "ANSWER", nonce) or ""
         if "JUDGE_MALFORMED_ALWAYS" in answer:
-            return "I cannot decide.\nscore: 10"
+            return "I cannot decide.\nscore: 10", ""
         if "JUDGE_MALFORMED_ONCE" in answer:
             with self.lock:
                 first = answer not in self.malformed_once
                 self.malformed_once.add(answer)
             if first:
-                return "Reasons, but no verdict block."
+                return "Reasons, but no verdict block.", ""
         score = echo_judge_score(answer, seed)
         action = echo_judge_action(answer)
         lines = [f"The echo judge read the answer:\n{answer}\n", f"VERDICT {nonce}", f"action: {action}"]
