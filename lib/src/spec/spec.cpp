@@ -473,6 +473,10 @@ class Parser {
       start_text(&spec_.style.back().second, &spec_.style_lines.back(), no);
       return;
     }
+    if (top_ == Top::kOther) {  // under an unknown or malformed `##`, already reported
+      sec_ = Sec::kSkip;
+      return;
+    }
     SpecCategory* c = cat();
     if (top_ != Top::kCategory || !c) {
       diag(no, 1, "'### " + std::string(title) + "' outside a '## Category:' or '## Style' section");

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -250,7 +251,9 @@ TEST_CASE("the shipped specs parse", "[spec][parse]") {
 }
 
 TEST_CASE("load reads the file byte for byte and fails with an I/O error", "[spec][parse]") {
-  std::string path = std::string(std::getenv("DELIB_TMP") ? std::getenv("DELIB_TMP") : "/tmp") + "/spec_load_test.md";
+  std::string dir = std::getenv("DELIB_TMP") ? std::getenv("DELIB_TMP") : "/tmp";
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/spec_load_test.md";
   {
     std::ofstream f(path, std::ios::binary);
     f << kSpec << "no final newline";
