@@ -20,6 +20,7 @@ struct Options {
   std::string tokenizer;
   std::string field;
   std::string ids_field = "ids";
+  std::string template_file, format;
   bool ids = false, count = false, decode = false, parse_special = false, skip_special = false;
   bool stats = false;
   int batch = 512;
@@ -132,6 +133,14 @@ int main(int argc, char** argv) {
             ->type_name("F")->group(g);
         app.add_flag("--ids", o.ids, "Add the token ids as field `ids` (default when neither --ids nor --count)")->group(g);
         app.add_flag("--count", o.count, "Add the number of tokens as field `n_tokens`")->group(g);
+        app.add_option("--template", o.template_file,
+                       "Chat template for the default text (Jinja file or tokenizer_config.json). Default: the "
+                       "model's (tokenizer_config.json `chat_template`, else chat_template.jinja)")
+            ->type_name("FILE")->group(g);
+        app.add_option("--format", o.format,
+                       "Use a known chat template by name for the default text: qwen3, llama3, llama3.1, "
+                       "llama3.2, llama3.3, gpt-oss, chatml (for model files without one)")
+            ->type_name("NAME")->group(g)->excludes("--template");
         app.add_option("--ids-field", o.ids_field, "Name of the ids field written by --ids and read by --decode")
             ->capture_default_str()->type_name("NAME")->group(g);
         app.add_flag("--decode", o.decode, "Decode the ids field into text instead of encoding")->group(g)
@@ -153,8 +162,12 @@ int main(int argc, char** argv) {
         if (o.decode && o.field.empty()) o.field = "text";
         std::unique_ptr<delib::ChatTemplate> chat;
         if (chat_mode) {
+          delib::ChatOptions copt;
+          if (auto bos = tok->bos_id()) copt.bos_token = tok->id_to_token(*bos);
           std::error_code ec;
-          if (std::filesystem::is_directory(o.tokenizer, ec)) chat = delib::ChatTemplate::from_path(o.tokenizer);
+          if (!o.format.empty()) chat = delib::ChatTemplate::from_variant(o.format, copt);
+          else if (!o.template_file.empty()) chat = delib::ChatTemplate::from_path(o.template_file, copt);
+          else if (std::filesystem::is_directory(o.tokenizer, ec)) chat = delib::ChatTemplate::from_path(o.tokenizer);
           else chat = delib::ChatTemplate::for_tokenizer(*tok);
         }
         const bool skip_bad = io.on_error == "skip";

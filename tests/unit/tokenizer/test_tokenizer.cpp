@@ -1,0 +1,214 @@
+// Unit tests of the tokenizer area: loading, errors, special-token policy, threads, and the
+// pipeline stages on small hand-made tokenizer.json files whose output follows from the
+// merge rules by hand. Agreement with Hugging Face on real tokenizers and a broad corpus is
+// tests/reference/test_tokenizer.py.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "delib/error.h"
+#include "delib/tokenizer.h"
+#include "tokenizer/internal.h"
+
+namespace fs = std::filesystem;
+using delib::Tokenizer;
+
+namespace {
+
+std::string shared_dir() {
+  const char* s = std::getenv("DELIB_SHARED");
+  return s ? s : "../shared";
+}
+
+std::string tok_dir(const std::string& name) { return shared_dir() + "/data/tokenizers/" + name; }
+
+fs::path scratch() {
+  const char* t = std::getenv("DELIB_TMP");
+  fs::path p = fs::path(t ? t : fs::temp_directory_path().string()) / "unit_tokenizer";
+  fs::create_directories(p);
+  return p;
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  fs::path p = scratch() / name;
+  std::ofstream(p, std::ios::binary) << text;
+  return p.string();
+}
+
+// A tiny byte-level BPE: vocab a, b, c, Ġ, ab, abc, Ġa; merges (a b) < (ab c) < (Ġ a).
+std::string tiny_json(const std::string& pre, const std::string& normalizer = "null",
+                      const std::string& decoder = R"({"type":"ByteLevel"})",
+                      const std::string& extra_model = "") {
+  return R"({"version":"1.0","truncation":null,"padding":null,
+    "added_tokens":[{"id":7,"content":"<|end|>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},
+                    {"id":8,"content":"<tag>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":false}],
+    "normalizer":)" + normalizer + R"(,"pre_tokenizer":)" + pre + R"(,"post_processor":null,"decoder":)" + decoder + R"(,
+    "model":{"type":"BPE","dropout":null,"unk_token":null,"fuse_unk":false,"byte_fallback":false)" + extra_model + R"(,
+      "vocab":{"a":0,"b":1,"c":2,"Ġ":3,"ab":4,"abc":5,"Ġa":6,"<|end|>":7,"<tag>":8},
+      "merges":["a b","ab c","Ġ a"]}})";
+}
+
+const char* kByteLevelPre = R"({"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":true})";
+
+using Ids = std::vector<int32_t>;
+
+}  // namespace
+
+TEST_CASE("tiny byte-level BPE merges by rank", "[tokenizer]") {
+  auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
+  CHECK(tok->encode("abc") == Ids{5});            // a b -> ab, ab c -> abc
+  // "Ġabc": (a b) has the lowest rank, so it merges before (Ġ a) could; then (ab c).
+  CHECK(tok->encode("abc abc") == Ids{5, 3, 5});
+  CHECK(tok->encode(" ac") == Ids{6, 2});  // here (Ġ a) is the only merge
+  CHECK(tok->encode("cab") == Ids{2, 4});
+  CHECK(tok->encode("") == Ids{});
+  CHECK(tok->decode({5, 3, 5}) == "abc abc");
+  CHECK(tok->vocab_size() == 9);
+  CHECK(tok->token_id("Ġa") == std::optional<int32_t>(6));
+  CHECK(tok->id_to_token(6) == "Ġa");
+  CHECK(tok->token_id("nope") == std::nullopt);
+}
+
+TEST_CASE("special tokens are text unless parse_special", "[tokenizer]") {
+  auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
+  Ids plain = tok->encode("ab<|end|>");
+  CHECK(std::find(plain.begin(), plain.end(), 7) == plain.end());
+  CHECK(tok->encode("ab<|end|>", true) == Ids{4, 7});
+  // A non-special added token is ordinary vocabulary: matched in both modes.
+  CHECK(tok->encode("ab<tag>c", false) == Ids{4, 8, 2});
+  CHECK(tok->encode("ab<tag>c", true) == Ids{4, 8, 2});
+  CHECK(tok->is_special(7));
+  CHECK_FALSE(tok->is_special(8));
+  CHECK_FALSE(tok->is_special(4));
+  CHECK(tok->special_tokens() == std::vector<std::string>{"<|end|>"});
+  CHECK(tok->decode({4, 7, 2}) == "ab<|end|>c");
+  CHECK(tok->decode({4, 7, 2}, true) == "abc");
+  CHECK(tok->decode({4, 99, -1, 2}) == "abc");  // unknown ids are skipped, as in tokenizers
+}
+
+TEST_CASE("encode_guarded keeps special text literal inside the ranges only", "[tokenizer]") {
+  auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
+  std::string text = "<|end|>ab<|end|>";
+  CHECK(tok->encode_guarded(text, {}) == tok->encode(text, true));
+  Ids g = tok->encode_guarded(text, {{7, 16}});  // the second occurrence is message content
+  REQUIRE(!g.empty());
+  CHECK(g.front() == 7);
+  CHECK(std::count(g.begin(), g.end(), 7) == 1);
+}
+
+TEST_CASE("invalid UTF-8 is an error", "[tokenizer]") {
+  auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
+  CHECK_THROWS_AS(tok->encode("ab\xC3("), delib::Error);
+  CHECK_THROWS_AS(tok->encode("\xED\xA0\x80"), delib::Error);  // a surrogate
+}
+
+TEST_CASE("unknown components are errors naming them", "[tokenizer]") {
+  auto expect_error = [](const std::string& json, const std::string& needle) {
+    std::string path = write_file("bad.json", json);
+    try {
+      Tokenizer::load(path);
+      FAIL("no error for " << needle);
+    } catch (const delib::Error& e) {
+      INFO(e.str());
+      CHECK(e.str().find(needle) != std::string::npos);
+      CHECK(e.where().file == path);
+    }
+  };
+  expect_error(tiny_json(R"({"type":"BertPreTokenizer"})"), "BertPreTokenizer");
+  expect_error(tiny_json(kByteLevelPre, R"({"type":"Precompiled","precompiled_charsmap":""})"), "Precompiled");
+  expect_error(tiny_json(kByteLevelPre, "null", R"({"type":"WordPiece","prefix":"##"})"), "WordPiece");
+  expect_error(R"({"model":{"type":"Unigram","vocab":[]}})", "Unigram");
+  expect_error(tiny_json(R"({"type":"Split","pattern":{"Regex":"(unclosed"},"behavior":"Isolated"})"), "(unclosed");
+  expect_error("{not json", "invalid JSON");
+  CHECK_THROWS_AS(Tokenizer::load((scratch() / "does-not-exist").string()), delib::Error);
+}
+
+TEST_CASE("Metaspace, byte fallback and the sentencepiece decoders", "[tokenizer]") {
+  // ▁ for spaces; characters outside the vocabulary become <0xXX> byte tokens.
+  std::string json = R"({"added_tokens":[],"normalizer":null,
+    "pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false},
+    "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},
+      {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]},
+    "model":{"type":"BPE","unk_token":null,"byte_fallback":true,
+      "vocab":{"▁":0,"h":1,"i":2,"▁h":3,"▁hi":4,"<0xC3>":5,"<0xA9>":6,"<0x21>":7},
+      "merges":[["▁","h"],["▁h","i"]]}})";
+  auto tok = Tokenizer::load(write_file("sp.json", json));
+  CHECK(tok->encode("hi hi") == Ids{4, 4});
+  CHECK(tok->encode("hié!") == Ids{4, 5, 6, 7});
+  CHECK(tok->decode({4, 4}) == "hi hi");
+  CHECK(tok->decode({4, 5, 6, 7}) == "hié!");
+  CHECK(tok->decode({4, 5}) == "hi\xEF\xBF\xBD");  // a lone lead byte decodes to U+FFFD
+}
+
+TEST_CASE("zstd and plain tokenizer.json load the same", "[tokenizer][shared]") {
+  std::string dir = tok_dir("qwen3");
+  if (!fs::exists(dir)) {
+    WARN("no shared tokenizers at " << dir);
+    return;
+  }
+  auto z = Tokenizer::load(dir);
+  std::string plain_path = (scratch() / "qwen3-plain.json").string();
+  {
+    std::string cmd = "zstd -q -d -f -o '" + plain_path + "' '" + dir + "/tokenizer.json.zst'";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  auto p = Tokenizer::load(plain_path);
+  std::string text = "Hello, wörld! 你好 <|im_end|>\n\n  x";
+  CHECK(z->encode(text) == p->encode(text));
+  CHECK(z->encode(text, true) == p->encode(text, true));
+  // Config values come from tokenizer_config.json next to tokenizer.json.
+  CHECK(z->eos_id() == z->token_id("<|im_end|>"));
+  CHECK(z->pad_id() == z->token_id("<|endoftext|>"));
+  CHECK_FALSE(z->chat_template().empty());
+  CHECK(z->is_special(*z->token_id("<|im_end|>")));
+  CHECK(z->vocab_size() == 151669);
+  Ids with = z->encode("a<|im_end|>b", true);
+  CHECK(std::count(with.begin(), with.end(), *z->token_id("<|im_end|>")) == 1);
+  Ids without = z->encode("a<|im_end|>b");
+  CHECK(std::count(without.begin(), without.end(), *z->token_id("<|im_end|>")) == 0);
+  CHECK(z->decode(without) == "a<|im_end|>b");
+}
+
+TEST_CASE("encode_batch equals encode, from many threads", "[tokenizer][shared]") {
+  std::string dir = tok_dir("llama3_1");
+  if (!fs::exists(dir)) {
+    WARN("no shared tokenizers at " << dir);
+    return;
+  }
+  auto tok = Tokenizer::load(dir);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 400; ++i) {
+    texts.push_back("record " + std::to_string(i * 7919) + ": the quick brown fox " + std::string(size_t(i % 13), '!') +
+                    " jumps\n\tover ñandú 🦊 " + std::to_string(i));
+  }
+  std::vector<Ids> want;
+  for (auto& t : texts) want.push_back(tok->encode(t));
+  CHECK(tok->encode_batch(texts, false, 4) == want);
+  CHECK(tok->encode_batch(texts, false, 1) == want);
+  // Concurrent callers share the word cache.
+  std::vector<std::thread> pool;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    pool.emplace_back([&] {
+      for (size_t i = 0; i < texts.size(); ++i) {
+        if (tok->encode(texts[i]) != want[i]) ++bad;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(bad == 0);
+}
+
+TEST_CASE("utf8_lossy replaces maximal invalid subparts", "[tokenizer]") {
+  using delib::tok::utf8_lossy;
+  const std::string r = "\xEF\xBF\xBD";
+  CHECK(utf8_lossy("ok") == "ok");
+  CHECK(utf8_lossy("a\xC3") == "a" + r);
+  CHECK(utf8_lossy("\xE2\x82") == r);            // truncated 3-byte sequence: one U+FFFD
+  CHECK(utf8_lossy("\xE2\x82x") == r + "x");
+  CHECK(utf8_lossy("\xF0\x80\x80") == r + r + r);  // F0 80 is not a valid prefix
+  CHECK(utf8_lossy("\xFF\xC3\xA9") == r + "\xC3\xA9");
+}
