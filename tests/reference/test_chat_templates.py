@@ -212,6 +212,28 @@ def check_spans(text, spans, messages, gen, generation_prompt, header, stops):
     assert seen.get(len(messages), 0) == (1 if gen else 0)
 
 
+def misaligned_targets(tok, text, spans):
+    """Character offsets of target boundaries that fall inside a token (special tokens of the
+    text are parsed as such, as a trainer tokenizing the rendered chat does)."""
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    cuts = {0, len(text)}
+    for a, b in enc["offset_mapping"]:
+        cuts.add(a)
+        cuts.add(b)
+    b = text.encode("utf-8")
+    bad = []
+    for s in spans:
+        for key in ("target_begin", "target_end"):
+            if key in s:
+                c = len(b[:s[key]].decode("utf-8"))
+                # Allowed: whitespace on both sides (an answer that starts with a newline,
+                # rendered verbatim after the header's newline, e.g. ChatML: the tokenizer
+                # merges them, as it would for any trainer; documented at TurnSpan).
+                if c not in cuts and not (0 < c < len(text) and text[c - 1].isspace() and text[c].isspace()):
+                    bad.append(c)
+    return bad
+
+
 def main():
     cases = []  # (label, tokenizer, template text, delib args)
     loaded = {}
@@ -313,6 +335,13 @@ def main():
                     except AssertionError as e:
                         failed += 1
                         print(f"FAIL {what}: spans: {e}")
+                        continue
+                    # Training masks tokens by these spans: the target must start and end
+                    # on token boundaries of the tokenizer's encoding of the whole text.
+                    bad = misaligned_targets(tok, got["text"], got["spans"])
+                    if bad:
+                        failed += 1
+                        print(f"FAIL {what}: target boundaries inside a token at chars {bad}")
                         continue
                     passed += 1
                 if len(lines) != len(ok_records):

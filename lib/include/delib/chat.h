@@ -53,6 +53,11 @@ inline constexpr size_t kTemplateText = static_cast<size_t>(-1);
 // text.size(). Every message has exactly one span (empty, begin == end, when the template
 // renders nothing for it, e.g. a `developer` turn in Qwen3's template); text the template adds
 // on its own has message_index kTemplateText; the generation prompt has messages.size().
+// Offsets are bytes, not tokens. The reference test checks that targets start and end on
+// token boundaries of the tokenizer's encoding of the text, with one exception that follows
+// from the templates: an answer that begins with whitespace, rendered verbatim after the
+// header's "\n" (ChatML, earlier Qwen3 turns), merges with it into one token; map spans to
+// tokens by overlap (a token belongs to the target when it ends after target_begin).
 struct TurnSpan {
   size_t message_index;  // index into the messages (== messages.size() for the generation prompt)
   std::string role;
