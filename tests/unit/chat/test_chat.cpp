@@ -357,3 +357,16 @@ TEST_CASE("python_json_string matches json.dumps(ensure_ascii=False)", "[chat]")
   CHECK(delib::python_json_string("a\"b\\c\n\r\t\b\f\x1f\x7f é 👋") ==
         "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u001f\x7f é 👋\"");
 }
+
+TEST_CASE("the training prefix of the last assistant turn is the inference prompt", "[chat][spans]") {
+  // What the model sees before its target when training equals what it is prompted with at
+  // inference: render(messages)[0, target_begin) == render(messages[:-1], gen=true).
+  auto msgs = conversation();
+  std::vector<Message> head(msgs.begin(), msgs.end() - 1);
+  for (const auto& t : all_templates()) {
+    INFO(t->variant());
+    auto full = t->render(msgs, false);
+    auto prompt = t->render(head, true);
+    CHECK(full.text.substr(0, full.spans.back().target_begin) == prompt.text);
+  }
+}
