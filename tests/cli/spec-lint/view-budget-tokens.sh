@@ -11,6 +11,9 @@ run spec-lint --max-view-tokens 258 --tokenizer "$tok" view-budget-fail.md; expe
 
 run spec-lint --werror --min-examples 5 --max-view-tokens 2000 --tokenizer "$tok" "$DELIB_SRC/specs/default.md" "$DELIB_SRC/specs/small.md"
 expect_rc 0; expect_out ""
+# delib-spec(5) says the default views are under 1,500 tokens: keep the page true.
+run spec-lint --max-view-tokens 1500 --tokenizer "$tok" "$DELIB_SRC/specs/default.md"
+expect_rc 0; expect_out ""
 
 # Reference: the token count of every default view, by HF tokenizers.
 if "$DELIB_PYTHON" -c 'import tokenizers' 2>/dev/null; then
