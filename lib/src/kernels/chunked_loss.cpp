@@ -1,0 +1,131 @@
+// Chunked linear + cross-entropy and token log-probabilities (declared in delib/model.h).
+//
+// The problem: a language-model loss needs, for every position i, log softmax(h_i W^T)[t_i],
+// where h is (N, C) hidden states, W is (V, C) the output projection and t the next tokens.
+// The obvious way materialises the (N, V) logits, then the (N, V) softmax for backward: with a
+// 150k-word vocabulary and N = 16k tokens that is 2 x 9.8 GB in f32, the usual out-of-memory
+// cause in fine-tuning. Here the logits only ever exist for `chunk_rows` rows at a time:
+// memory is O(chunk_rows x V) in forward and backward, plus O(N) for the saved logsumexps.
+//
+// Forward, per chunk of rows R (math as in llm.c's crossentropy_forward, split over rows):
+//   z_r   = h_r W^T                        (|R|, V)   logits of the chunk
+//   lse_r = log sum_v exp(z_rv)            (|R|,)     logsumexp, computed stably (max-shifted)
+//   nll_r = lse_r - z_{r, t_r}             (|R|,)     = -log softmax(z_r)[t_r]; 0 where t_r = -100
+// Only lse (N,) is kept for backward; the chunk's z is dropped.
+//
+// Backward (a custom autograd Function, so autograd never stores the chunk logits): with g_r the
+// incoming gradient of nll_r,
+//   d nll_r / d z_rv = softmax(z_r)_v - [v == t_r]          (the classic "p - y")
+//   dz_r  = g_r (exp(z_r - lse_r) - onehot(t_r)),  0 for ignored rows
+//   dh_r  = dz_r W                         (|R|, C)
+//   dW   += dz_r^T h_r                     (V, C)   accumulated over chunks in f32
+// z_r is recomputed from h_r and W (one extra matmul per chunk: the price of the memory saving,
+// the same trade as activation checkpointing).
+//
+// Both public functions are views of one per-row NLL op:
+//   chunked_cross_entropy = sum_r nll_r,   chunked_token_logprobs = -nll_r.
+#include <torch/torch.h>
+
+#include "delib/error.h"
+#include "delib/model.h"
+
+namespace delib {
+namespace {
+
+constexpr int64_t kIgnoreIndex = -100;
+
+// Per-row negative log-likelihood of `targets` under softmax(hidden @ weight^T), chunked.
+// hidden (N, C), weight (V, C) any float dtype (the matmul runs in hidden's dtype; logsumexp and
+// the softmax gradient in f32); targets (N,) int64, kIgnoreIndex = ignored (nll 0, no gradient).
+// Returns (N,) f32.
+class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
+                               const torch::Tensor& weight, const torch::Tensor& targets,
+                               int64_t chunk_rows) {
+    const int64_t n = hidden.size(0);
+    torch::Tensor w = weight.to(hidden.scalar_type());
+    auto f32 = hidden.options().dtype(torch::kFloat32);
+    torch::Tensor nll = torch::zeros({n}, f32);
+    torch::Tensor lse_all = torch::empty({n}, f32);
+    for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
+      const int64_t r1 = std::min(n, r0 + chunk_rows);
+      torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t()).to(torch::kFloat32);  // (R, V)
+      torch::Tensor lse = torch::logsumexp(z, /*dim=*/1);                                   // (R,)
+      torch::Tensor t = targets.slice(0, r0, r1);
+      torch::Tensor valid = t.ne(kIgnoreIndex);
+      torch::Tensor zt = z.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1);               // (R,)
+      nll.slice(0, r0, r1).copy_(torch::where(valid, lse - zt, torch::zeros_like(lse)));
+      lse_all.slice(0, r0, r1).copy_(lse);
+    }
+    ctx->save_for_backward({hidden, weight, targets, lse_all});
+    ctx->saved_data["chunk_rows"] = chunk_rows;
+    return nll;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor& hidden = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const torch::Tensor& targets = saved[2];
+    const torch::Tensor& lse_all = saved[3];
+    const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
+    torch::Tensor g = grad_outputs[0].to(torch::kFloat32);  // (N,)
+    const int64_t n = hidden.size(0);
+    const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
+
+    torch::Tensor w = weight.to(hidden.scalar_type());
+    torch::Tensor dh = need_h ? torch::empty_like(hidden) : torch::Tensor();
+    torch::Tensor dw = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32))
+                              : torch::Tensor();
+    for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
+      const int64_t r1 = std::min(n, r0 + chunk_rows);
+      torch::Tensor h = hidden.slice(0, r0, r1);
+      torch::Tensor t = targets.slice(0, r0, r1);
+      torch::Tensor valid = t.ne(kIgnoreIndex);
+      // dz = g (softmax - onehot), zero on ignored rows. Built in place on the recomputed logits.
+      torch::Tensor dz = torch::matmul(h, w.t()).to(torch::kFloat32);  // (R, V) = z
+      dz.sub_(lse_all.slice(0, r0, r1).unsqueeze(1)).exp_();             // softmax
+      dz.scatter_add_(1, t.clamp_min(0).unsqueeze(1),
+                      torch::full({r1 - r0, 1}, -1.0f, dz.options()));  // - onehot
+      torch::Tensor scale = torch::where(valid, g.slice(0, r0, r1), torch::zeros_like(lse_all.slice(0, r0, r1)));
+      dz.mul_(scale.unsqueeze(1));
+      torch::Tensor dz_c = dz.to(hidden.scalar_type());
+      if (need_h) dh.slice(0, r0, r1).copy_(torch::matmul(dz_c, w));
+      if (need_w) dw.add_(torch::matmul(dz_c.t(), h).to(torch::kFloat32));
+    }
+    return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+void check_args(const torch::Tensor& hidden, const torch::Tensor& weight,
+                const torch::Tensor& targets, int64_t chunk_rows, const char* what) {
+  if (hidden.dim() != 2 || weight.dim() != 2 || targets.dim() != 1)
+    throw Error(std::string(what) + ": expected hidden (N, C), weight (V, C), targets (N,)");
+  if (hidden.size(1) != weight.size(1) || hidden.size(0) != targets.size(0))
+    throw Error(std::string(what) + ": shape mismatch: hidden " + std::to_string(hidden.size(0)) +
+                "x" + std::to_string(hidden.size(1)) + ", weight " +
+                std::to_string(weight.size(0)) + "x" + std::to_string(weight.size(1)) +
+                ", targets " + std::to_string(targets.size(0)));
+  if (targets.scalar_type() != torch::kInt64)
+    throw Error(std::string(what) + ": targets must be int64");
+  if (chunk_rows <= 0) throw Error(std::string(what) + ": chunk_rows must be positive");
+}
+
+}  // namespace
+
+torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                    const torch::Tensor& targets, int64_t chunk_rows) {
+  check_args(hidden, weight, targets, chunk_rows, "chunked_cross_entropy");
+  return ChunkedNll::apply(hidden, weight, targets, chunk_rows).sum();
+}
+
+torch::Tensor chunked_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                     const torch::Tensor& targets, int64_t chunk_rows) {
+  check_args(hidden, weight, targets, chunk_rows, "chunked_token_logprobs");
+  return ChunkedNll::apply(hidden, weight, targets, chunk_rows).neg();
+}
+
+}  // namespace delib
