@@ -1,6 +1,8 @@
 // chat-render: what exactly will the model see? Renders the `messages` of each record with a
 // model's chat template (delib::ChatTemplate) and writes the text, and optionally its turn
 // spans, into the record; or splits generated completions back into reasoning and answer.
+#include <set>
+
 #include <fmt/format.h>
 
 #include "delib/chat.h"
@@ -177,6 +179,7 @@ int main(int argc, char** argv) {
         delib::Progress progress("records", -1, run.progress());
         delib::Record rec;
         bool first = true;
+        std::set<std::string> silent_roles;
         while (reader.next(rec)) {
           progress.add();
           if (!parse_field.empty()) {
@@ -206,6 +209,16 @@ int main(int argc, char** argv) {
           } catch (const delib::Error& e) {
             if (!e.where().file.empty()) throw;
             throw delib::Error(rec.where(), e.what(), e.exit_code());
+          }
+          // A turn the template renders as nothing (e.g. `developer` in Qwen3's template, a
+          // second system turn in gpt-oss's) is what transformers does too, but rarely what
+          // the user meant: say so once per role.
+          for (const auto& sp : out.spans) {
+            if (sp.message_index < messages.size() && sp.begin == sp.end &&
+                !messages[sp.message_index].content.empty() && silent_roles.insert(sp.role).second)
+              delib::cli::warn(rec.where().str() + ": message " + std::to_string(sp.message_index) +
+                               " (role " + sp.role + ") is not rendered by this " + chat->variant() +
+                               " template (as in transformers); further such turns are not reported");
           }
           if (raw) {
             fmt::print("{}{}", first ? "" : "\n\n", out.text);

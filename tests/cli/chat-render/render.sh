@@ -24,3 +24,9 @@ expect_out "$expected"
 # zstd output by default to a file.
 chat-render --tokenizer "$TOK/qwen3" in.jsonl -o out.zst
 [ "$(head -c4 out.zst | od -An -tx1 | tr -d ' ')" = "28b52ffd" ] || fail "output is not zstd"
+
+# A turn the template renders as nothing is reported once on stderr (Qwen3 has no developer turn).
+printf '%s\n' '{"messages":[{"role":"developer","content":"Be terse."},{"role":"user","content":"Hi"}]}' > dev.jsonl
+run chat-render --tokenizer "$TOK/qwen3" --plain dev.jsonl; expect_rc 0
+expect_err_glob "chat-render: warning: dev.jsonl:1: message 0 (role developer) is not rendered by this qwen3 template*"
+expect_out_has '"text":"<|im_start|>user\nHi<|im_end|>\n"'
