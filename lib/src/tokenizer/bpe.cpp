@@ -2,7 +2,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <queue>
+#include <cstring>
 
 #include "delib/error.h"
 #include "tokenizer/internal.h"
@@ -104,8 +104,6 @@ void MergeMap::set(int32_t a, int32_t b, int32_t rank, int32_t new_id) {
 }
 
 // ---- Bpe ---------------------------------------------------------------------------------
-
-size_t Bpe::StrHash::operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
 
 Bpe::Bpe() : cache_(new Shard[kShards]) {
   byte_fallback_id.fill(-1);
@@ -270,23 +268,27 @@ void Bpe::tokenize(std::string_view word, std::vector<int32_t>& out) const {
     out.push_back(byte_unit_id[static_cast<unsigned char>(word[0])]);
     return;
   }
-  if (word.size() > kMaxCachedWord) return merge_word(word, out);
-  size_t h = StrHash{}(word);
-  Shard& shard = cache_[h % kShards];
+  if (word.size() > kMaxKey) return merge_word(word, out);
+  uint64_t h = XXH3_64bits(word.data(), word.size());
+  Shard& shard = cache_[(h >> 32) % kShards];
+  Entry& e = shard.slots[h % kSlots];
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto it = shard.map.find(word);
-    if (it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
+    if (e.n_ids && e.hash == h && e.key_len == word.size() && std::memcmp(e.key, word.data(), word.size()) == 0) {
+      out.insert(out.end(), e.ids, e.ids + e.n_ids);
       return;
     }
   }
   size_t mark = out.size();
   merge_word(word, out);
-  std::vector<int32_t> ids(out.begin() + long(mark), out.end());
+  size_t n = out.size() - mark;
+  if (n == 0 || n > kMaxIds) return;
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (shard.map.size() >= kMaxPerShard) shard.map.clear();
-  shard.map.emplace(std::string(word), std::move(ids));
+  e.hash = h;
+  e.key_len = uint8_t(word.size());
+  std::memcpy(e.key, word.data(), word.size());
+  e.n_ids = uint8_t(n);
+  std::copy(out.begin() + long(mark), out.end(), e.ids);
 }
 
 }  // namespace delib::tok

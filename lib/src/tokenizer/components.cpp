@@ -333,11 +333,34 @@ bool all_ascii(std::string_view s) {
   return true;
 }
 
+// True when NFC certainly leaves `s` unchanged: every character is a starter (combining
+// class 0) without a canonical decomposition that cannot combine with a preceding character
+// (utf8proc's comb_index >= 0x8000 marks possible second characters), and no Hangul jamo
+// (composed algorithmically). A conservative form of the NFC_Quick_Check of UAX #15: when it
+// says no, the full normalization runs.
+bool nfc_stable(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    uint32_t cp = utf8_next(s, i);
+    if (cp < 0x300) continue;  // Latin-1 and Latin Extended: starters, nothing combines into them backwards
+    if (cp >= 0x1100 && cp <= 0x11FF) return false;
+    const utf8proc_property_t* p = utf8proc_get_property(utf8proc_int32_t(cp));
+    if (p->combining_class != 0) return false;
+    if (p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0) return false;
+    if (p->comb_index != UINT16_MAX && p->comb_index >= 0x8000) return false;
+  }
+  return true;
+}
+
 class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
   void normalize(std::string& s) const override {
     if (all_ascii(s)) return;  // ASCII is invariant under NFC/NFD/NFKC/NFKD
+    if (options_ == (UTF8PROC_STABLE | UTF8PROC_COMPOSE) && nfc_stable(s)) return;
     utf8proc_uint8_t* out = nullptr;
     auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                           utf8proc_ssize_t(s.size()), &out, utf8proc_option_t(options_));

@@ -237,18 +237,23 @@ class Bpe {
   void add_unit(std::string_view unit, bool is_first, bool is_last, std::vector<Symbol>& syms,
                 std::optional<std::pair<int32_t, uint32_t>>& unk) const;
 
-  // Per-word cache: words up to kMaxCachedWord bytes, sharded by hash to keep lock contention
-  // low when many threads encode; a full shard is cleared (cheap, and keeps memory bounded).
+  // Per-word cache: direct-mapped (a word's hash picks one slot; a new word overwrites the
+  // slot), sharded by hash with one mutex per shard so threads rarely contend. Fixed memory
+  // (kShards * kSlots * 64 bytes = 4 MiB), no allocation on a hit or a fill. Words longer
+  // than kMaxKey bytes or with more than kMaxIds ids are not cached.
   static constexpr size_t kShards = 64;
-  static constexpr size_t kMaxCachedWord = 64;
-  static constexpr size_t kMaxPerShard = 8192;
-  struct StrHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const;
+  static constexpr size_t kSlots = 1024;  // per shard
+  static constexpr size_t kMaxKey = 22;
+  static constexpr size_t kMaxIds = 8;
+  struct Entry {
+    uint64_t hash = 0;
+    uint8_t key_len = 0, n_ids = 0;  // n_ids == 0: empty
+    char key[kMaxKey];
+    int32_t ids[kMaxIds];
   };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, std::vector<int32_t>, StrHash, std::equal_to<>> map;
+    Entry slots[kSlots];
   };
   std::unique_ptr<Shard[]> cache_;
 };
