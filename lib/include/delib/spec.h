@@ -48,6 +48,9 @@ class Spec {
  public:
   // Parses a spec file. Throws Error(FILE:LINE) on errors that prevent parsing; lint-level
   // problems are reported by spec-lint, not here.
+  // (Owner's note: the errors that throw are those of the parser's checks `parse`, `utf8`,
+  // `id-malformed` and `level-action`, the first one in file order, its message ending in
+  // `[check]`. load: path "-" is stdin; Error(kExitIo) when the file cannot be read.)
   static Spec load(const std::string& path);
   static Spec parse(const std::string& text, const std::string& source = "<spec>");
 
