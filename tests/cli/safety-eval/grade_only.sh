@@ -1,0 +1,34 @@
+# --grade-only on XSTest's labelled completions: graded records on stdout, run JSON and a
+# report; the rule grader's agreement with the human labels beats the string-match baseline.
+B="$DELIB_SHARED/data/bench"
+safety-eval --import xstest "$B/xstest/dev-completions/xstest_v2_completions_gpt4.csv" -o gpt4.jsonl
+run safety-eval --grade-only --plain -q gpt4.jsonl --json run.json --report run.md --name gpt4-dev --resamples 200
+expect_rc 0
+[ "$(printf '%s\n' "$out" | wc -l)" = 450 ] || fail "expected 450 graded records"
+printf '%s\n' "$out" > graded.jsonl
+[ "$(jsonl-cat --count --where 'refusal' graded.jsonl)" = 450 ] || fail "every record has a refusal class"
+[ "$(jsonl-cat --count --where 'grades.style.method=="rule-approx"' graded.jsonl)" = 450 ] || fail "style method label"
+"$DELIB_PYTHON" - run.json <<'PY' || fail "run JSON check"
+import json, sys
+run = json.load(open(sys.argv[1]))
+assert run["format"] == "delib-eval-run" and run["version"] == 1, run.get("format")
+assert run["name"] == "gpt4-dev"
+ov = run["overall"]
+for k in ("not_unsafe", "not_overrefuse", "style_adherence", "refusal_rate"):
+    e = ov[k]
+    assert e["lo"] <= e["value"] <= e["hi"], (k, e)
+assert ov["not_overrefuse"]["n"] == 250 and ov["not_unsafe"]["n"] == 200
+ag = run["refusal_agreement"]
+assert ag["n"] == 450
+assert ag["rule"]["three_way"] > ag["strmatch"]["three_way"], ag
+assert ag["rule"]["binary"] > ag["strmatch"]["binary"], ag
+assert "contrast_homonyms" in run["by_prompt_type"]
+PY
+grep -q '^## Refusal graders against human labels' run.md || fail "report lacks the agreement section"
+grep -q 'strmatch (XSTest baseline)' run.md || fail "report lacks the baseline row"
+# Without --model or --grade-only there is nothing to do: usage error.
+run safety-eval gpt4.jsonl; expect_rc 2
+# A record without an answer cannot be graded.
+echo '{"id":"x","prompt":"hi","label":"safe"}' > noanswer.jsonl
+run safety-eval --grade-only noanswer.jsonl -o out.jsonl; expect_rc 1
+expect_err_glob "*no 'answer' to grade*"
