@@ -13,8 +13,20 @@ namespace delib {
 
 class Tokenizer {
  public:
-  // Loads `path`: a model directory (tokenizer.json [+ tokenizer_config.json,
-  // special_tokens_map.json]) or a tokenizer.json file (plain or zstd). Throws delib::Error.
+  // Loads `path`: a model directory (tokenizer.json or tokenizer.json.zst [+
+  // tokenizer_config.json, special_tokens_map.json]) or a tokenizer.json file (plain or zstd,
+  // detected by its magic; the config files are then read from the file's directory).
+  // Throws delib::Error (kExitIo when unreadable) naming the file.
+  //
+  // Supported (tokenizers v0.23 semantics): model BPE (byte fallback, unk/fuse_unk,
+  // ignore_merges, continuing_subword_prefix, end_of_word_suffix); normalizers NFC, NFD, NFKC,
+  // NFKD, Lowercase, Strip, StripAccents, Replace, Prepend, Sequence; pre-tokenizers ByteLevel,
+  // Split (string or regex; every behavior; invert), Metaspace (prepend_scheme, split),
+  // Digits, Whitespace, WhitespaceSplit, Sequence; decoders ByteLevel, Metaspace,
+  // ByteFallback, Fuse, Strip, Replace, BPEDecoder, Sequence. Any other type is an Error
+  // naming it. The post_processor is not applied (ids are those of add_special_tokens=False),
+  // truncation/padding are ignored, and transformers' clean_up_tokenization_spaces is not
+  // applied by decode (tokenizers' decode does not apply it either).
   static std::shared_ptr<const Tokenizer> load(const std::string& path);
   virtual ~Tokenizer() = default;
 
@@ -34,12 +46,13 @@ class Tokenizer {
       std::string_view text, const std::vector<std::pair<size_t, size_t>>& literal) const = 0;
   // Same string as HF `decode(ids, skip_special_tokens=skip_special)`.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const = 0;
-  // Thread-parallel batch encode (threads 0 = all cores).
+  // Thread-parallel batch encode (threads 0 = all cores); out[i] == encode(texts[i]).
+  // Every method is thread-safe: one Tokenizer may be shared by any number of threads.
   virtual std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts,
                                                          bool parse_special = false,
                                                          int threads = 0) const = 0;
 
-  virtual int32_t vocab_size() const = 0;                      // incl. added tokens
+  virtual int32_t vocab_size() const = 0;  // incl. added tokens: the largest id + 1
   virtual std::optional<int32_t> token_id(std::string_view token) const = 0;  // exact token
   virtual std::string id_to_token(int32_t id) const = 0;
   virtual bool is_special(int32_t id) const = 0;
