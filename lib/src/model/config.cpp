@@ -2,6 +2,11 @@
 //
 // Accepts both the classic layout (rope_theta, rope_scaling at top level, "torch_dtype") and
 // the transformers v5 layout (rope_parameters {rope_theta, rope_type, ...}, "dtype").
+// LibTorch ships its own fmt (v12) headers, which shadow the system fmt 9 in torch targets;
+// use them header-only so nothing links against the system library's different ABI.
+#ifndef FMT_HEADER_ONLY
+#define FMT_HEADER_ONLY 1
+#endif
 #include <filesystem>
 #include <fstream>
 #include <sstream>

@@ -4,6 +4,11 @@
 //
 // Modules are registered under the checkpoint names, so module().named_parameters() yields
 // exactly the safetensors keys (model.layers.3.self_attn.q_proj.weight, ...).
+// LibTorch ships its own fmt (v12) headers, which shadow the system fmt 9 in torch targets;
+// use them header-only so nothing links against the system library's different ABI.
+#ifndef FMT_HEADER_ONLY
+#define FMT_HEADER_ONLY 1
+#endif
 #include <atomic>
 #include <cmath>
 #include <filesystem>

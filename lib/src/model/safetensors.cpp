@@ -1,4 +1,9 @@
 // safetensors: header parsing with simdjson, mmap-backed tensors, sharded checkpoints, writer.
+// LibTorch ships its own fmt (v12) headers, which shadow the system fmt 9 in torch targets;
+// use them header-only so nothing links against the system library's different ABI.
+#ifndef FMT_HEADER_ONLY
+#define FMT_HEADER_ONLY 1
+#endif
 #include "delib/safetensors.h"
 
 #include <fcntl.h>

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+# Reference test for the model area: tiny random Llama / Qwen2 / Qwen3 / Mistral models built
+# with transformers (from a config, no download) are saved, loaded by delib's model-check tool,
+# and compared: logits (f32, 1e-4) on plain, right-padded and packed-document inputs, the
+# next-token loss, and the gradient of EVERY parameter (as llm.c's test_gpt2 does, printing
+# maxdiff). A delib-saved model must load in transformers with the same logits.
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+from safetensors.torch import load_file
+from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config,
+                          Qwen3Config)
+
+BIN = os.environ.get("DELIB_BIN", "build/bin")
+TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
+os.makedirs(TMP, exist_ok=True)
+TOOL = os.path.join(BIN, "model-check")
+
+LOGIT_TOL = 1e-4
+LOSS_TOL = 1e-5
+GRAD_TOL = 1e-4   # absolute, on gradients of magnitude ~1e-2..1
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}")
+
+
+SMALL = dict(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+             rms_norm_eps=1e-6)
+
+CASES = [
+    ("llama3-rope", LlamaConfig, dict(rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                    "original_max_position_embeddings": 8},
+                                      rope_theta=500000.0, tie_word_embeddings=False)),
+    ("llama-tied", LlamaConfig, dict(tie_word_embeddings=True)),
+    ("qwen2", Qwen2Config, dict(tie_word_embeddings=False, rope_theta=1000000.0)),
+    ("qwen2-tied", Qwen2Config, dict(tie_word_embeddings=True)),
+    ("qwen3", Qwen3Config, dict(head_dim=32, tie_word_embeddings=False)),  # head_dim != 64/4
+    ("mistral", MistralConfig, dict(tie_word_embeddings=False)),
+]
+
+
+def run_tool(model_dir, inputs, tag, grads=False, extra=()):
+    inp = os.path.join(TMP, f"model-ref-{tag}.json")
+    out = os.path.join(TMP, f"model-ref-{tag}.safetensors")
+    with open(inp, "w") as f:
+        json.dump(inputs, f)
+    cmd = [TOOL, "--model", model_dir, "--input", inp, "-o", out] + (["--grads"] if grads else []) + list(extra)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr}")
+    return load_file(out)
+
+
+def maxdiff(a, b):
+    return (a.float() - b.float()).abs().max().item()
+
+
+def make_model(cls, kwargs, seed):
+    cfg = cls(**SMALL, **kwargs)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
+    # HF init leaves norms at 1 and biases at 0; randomise everything so every parameter is
+    # exercised, at a scale where the logits are O(1).
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.08 * torch.randn_like(p))
+    return model
+
+
+def grads_match(model, got, label):
+    worst, worst_name = 0.0, ""
+    n = 0
+    for name, p in model.named_parameters():
+        key = "grad." + name
+        if key not in got:
+            check(False, f"{label}: no gradient for {name}")
+            continue
+        d = maxdiff(p.grad, got[key])
+        scale = max(1.0, p.grad.abs().max().item())
+        n += 1
+        if d / scale > worst:
+            worst, worst_name = d / scale, name
+        check(d <= GRAD_TOL * scale, f"{label}: grad {name} maxdiff {d:.3g}")
+    print(f"  {label}: {n} parameter gradients, worst maxdiff {worst:.3g} ({worst_name})")
+
+
+def main():
+    if not os.path.exists(TOOL):
+        print(f"model-check not built at {TOOL}")
+        print("0 passed, 1 failed")
+        return 1
+    for ci, (label, cls, kwargs) in enumerate(CASES):
+        print(f"{label}:")
+        model = make_model(cls, kwargs, seed=100 + ci)
+        model_dir = os.path.join(TMP, f"model-ref-{label}")
+        model.save_pretrained(model_dir)
+        V = model.config.vocab_size
+        g = torch.Generator().manual_seed(ci)
+
+        # 1. Plain batch: logits, loss, every gradient (also with activation checkpointing).
+        ids = torch.randint(0, V, (2, 13), generator=g)
+        model.zero_grad()
+        out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
+        for ckpt in (False, True):
+            got = run_tool(model_dir, {"input_ids": ids.tolist(), "labels": ids.tolist()},
+                           f"{label}-plain", grads=True, extra=["--checkpoint"] if ckpt else [])
+            tag = f"plain{'+checkpoint' if ckpt else ''}"
+            d = maxdiff(out.logits, got["logits"])
+            print(f"  {tag}: logits maxdiff {d:.3g}, loss {out.loss.item():.6f} vs {got['loss'].item():.6f}")
+            check(d < LOGIT_TOL, f"{label} {tag}: logits maxdiff {d}")
+            check(abs(out.loss.item() - got["loss"].item()) < LOSS_TOL, f"{label} {tag}: loss")
+            grads_match(model, got, f"{tag}")
+
+        # 2. Right-padded batch with attention_mask: valid logits, loss and gradients.
+        ids = torch.randint(0, V, (3, 10), generator=g)
+        mask = torch.ones_like(ids)
+        mask[0, 6:] = 0
+        mask[2, 3:] = 0
+        labels = ids.masked_fill(mask == 0, -100)
+        model.zero_grad()
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        got = run_tool(model_dir, {"input_ids": ids.tolist(), "attention_mask": mask.tolist(),
+                                   "labels": labels.tolist()}, f"{label}-pad", grads=True)
+        valid = mask.bool()
+        d = maxdiff(out.logits[valid], got["logits"][valid])
+        print(f"  padded: logits maxdiff {d:.3g}")
+        check(d < LOGIT_TOL, f"{label} padded: logits maxdiff {d}")
+        check(abs(out.loss.item() - got["loss"].item()) < LOSS_TOL, f"{label} padded: loss")
+        grads_match(model, got, "padded")
+
+        # 3. Packed documents (doc_ids, positions restarting) == each document on its own.
+        docs = [torch.randint(0, V, (1, n), generator=g) for n in (4, 7, 5)]
+        packed = torch.cat(docs, 1)
+        doc_ids = torch.cat([torch.full((1, d.shape[1]), i) for i, d in enumerate(docs)], 1)
+        positions = torch.cat([torch.arange(d.shape[1]).view(1, -1) for d in docs], 1)
+        got = run_tool(model_dir, {"input_ids": packed.tolist(), "doc_ids": doc_ids.tolist(),
+                                   "positions": positions.tolist()}, f"{label}-docs")
+        with torch.no_grad():
+            ref = torch.cat([model(input_ids=d).logits for d in docs], 1)
+        d = maxdiff(ref, got["logits"])
+        print(f"  packed docs: logits maxdiff {d:.3g}")
+        check(d < LOGIT_TOL, f"{label} packed docs: logits maxdiff {d}")
+
+        # 4. delib's save() output loads in transformers with the same logits.
+        saved = os.path.join(TMP, f"model-ref-{label}-saved")
+        ids = torch.randint(0, V, (2, 9), generator=g)
+        got = run_tool(model_dir, {"input_ids": ids.tolist()}, f"{label}-save", extra=["--save", saved])
+        back = AutoModelForCausalLM.from_pretrained(saved, attn_implementation="eager").float()
+        with torch.no_grad():
+            a = model(input_ids=ids).logits
+            b = back(input_ids=ids).logits
+        d = maxdiff(a, b)
+        print(f"  delib-saved model in transformers: logits maxdiff {d:.3g}")
+        check(d < LOGIT_TOL, f"{label} saved: transformers logits maxdiff {d}")
+        check(maxdiff(a, got["logits"]) < LOGIT_TOL, f"{label} saved: delib logits")
+        check(type(back).__name__ == type(model).__name__, f"{label} saved: class {type(back).__name__}")
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+// The decoder on random tiny models: config parsing, KV-cache decoding == full forward,
+// packed documents == separate documents, padding, activation checkpointing, LoRA, save/load.
+// (Agreement with transformers is checked by tests/reference/test_model_reference.py.)
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "delib/error.h"
+#include "delib/model.h"
+#include "delib/safetensors.h"
+
+namespace fs = std::filesystem;
+using delib::CausalLM;
+using delib::ForwardOptions;
+using delib::Json;
+using delib::ModelConfig;
+
+namespace {
+
+Json tiny_json(const std::string& arch) {
+  Json j = Json::parse(R"({"vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-6, "max_position_embeddings": 256, "rope_theta": 10000.0})");
+  Json a = Json::array();
+  a.push(arch);
+  j.set("architectures", a);
+  if (arch == "Qwen3ForCausalLM") j.set("head_dim", 16);  // != hidden / heads
+  if (arch == "LlamaForCausalLM")
+    j.set("rope_scaling", Json::parse(R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+      "high_freq_factor": 4.0, "original_max_position_embeddings": 16})"));
+  return j;
+}
+
+ModelConfig tiny(const std::string& arch) { return ModelConfig::from_json(tiny_json(arch)); }
+
+const char* kArchs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"};
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("delib-test-model-" + std::to_string(::getpid())) / name;
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+float maxdiff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<float>();
+}
+
+torch::Tensor ids(int64_t B, int64_t T, int64_t seed) {
+  auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randint(0, 97, {B, T}, g, torch::kInt64);
+}
+
+}  // namespace
+
+TEST_CASE("ModelConfig: architectures, v5 rope_parameters and errors") {
+  auto q2 = tiny("Qwen2ForCausalLM");
+  CHECK(q2.model_type == "qwen2");
+  CHECK(q2.attention_bias);
+  CHECK_FALSE(q2.qk_norm);
+  auto q3 = tiny("Qwen3ForCausalLM");
+  CHECK(q3.qk_norm);
+  CHECK(q3.head_dim == 16);
+  CHECK(tiny("LlamaForCausalLM").rope_scaling.find("rope_type")->as_string() == "llama3");
+
+  auto v5 = tiny_json("Qwen2ForCausalLM");
+  v5.set("rope_theta", Json());
+  v5.set("rope_parameters", Json::parse(R"({"rope_theta": 1000000.0, "rope_type": "default"})"));
+  auto c5 = ModelConfig::from_json(v5);
+  CHECK(c5.rope_theta == 1000000.0);
+  CHECK(c5.rope_scaling.is_null());
+
+  auto bad = tiny_json("GPT2LMHeadModel");
+  CHECK_THROWS_WITH(ModelConfig::from_json(bad, "x/config.json"), Catch::Contains("unsupported architecture \"GPT2LMHeadModel\""));
+  auto missing = tiny_json("LlamaForCausalLM");
+  missing.set("hidden_size", Json());
+  CHECK_THROWS_WITH(ModelConfig::from_json(missing), Catch::Contains("missing \"hidden_size\""));
+  auto yarn = tiny_json("LlamaForCausalLM");
+  yarn.set("rope_scaling", Json::parse(R"({"rope_type": "yarn", "factor": 4.0})"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(yarn), Catch::Contains("yarn"));
+  CHECK(tiny("LlamaForCausalLM").num_parameters() ==
+        [] { int64_t n = 0; for (auto& [k, p] : CausalLM::random(tiny("LlamaForCausalLM"), 1, torch::kCPU)->named_parameters()) n += p.numel(); return n; }());
+}
+
+TEST_CASE("CausalLM: parameters carry checkpoint names; random is deterministic") {
+  auto m = CausalLM::random(tiny("Qwen3ForCausalLM"), 7, torch::kCPU);
+  std::set<std::string> names;
+  for (auto& [k, p] : m->named_parameters()) names.insert(k);
+  for (const char* n : {"model.embed_tokens.weight", "model.layers.1.self_attn.q_proj.weight",
+                        "model.layers.0.self_attn.q_norm.weight", "model.layers.0.mlp.down_proj.weight",
+                        "model.layers.1.post_attention_layernorm.weight", "model.norm.weight", "lm_head.weight"})
+    CHECK(names.count(n) == 1);
+  auto m2 = CausalLM::random(tiny("Qwen3ForCausalLM"), 7, torch::kCPU);
+  auto x = ids(2, 9, 1);
+  torch::NoGradGuard ng;
+  CHECK(torch::equal(m->forward(x), m2->forward(x)));
+}
+
+TEST_CASE("CausalLM: incremental decoding with the KV cache equals the full forward") {
+  torch::NoGradGuard ng;
+  for (const char* arch : kArchs) {
+    INFO(arch);
+    auto cfg = tiny(arch);
+    if (cfg.model_type == "mistral") cfg.sliding_window = 5;  // exercise the window too
+    auto m = CausalLM::random(cfg, 3, torch::kCPU);
+    auto x = ids(2, 11, 2);
+    auto full = m->forward(x);
+    auto cache = m->new_cache(2, 16);
+    ForwardOptions o;
+    o.cache = &cache;
+    auto pre = m->forward(x.narrow(1, 0, 4), o);
+    CHECK(maxdiff(pre, full.narrow(1, 0, 4)) < 1e-5);
+    for (int64_t t = 4; t < 11; ++t) {
+      auto step = m->forward(x.narrow(1, t, 1), o);
+      CHECK(maxdiff(step, full.narrow(1, t, 1)) < 1e-5);
+    }
+    CHECK(cache.lengths.equal(torch::full({2}, 11, torch::kInt64)));
+
+    // Rows of different lengths: a right-padded prefill advances each row by its own count,
+    // and decoding then continues each row independently.
+    auto cache2 = m->new_cache(2, 16);
+    ForwardOptions p;
+    p.cache = &cache2;
+    p.attention_mask = torch::tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0}, torch::kInt64).view({2, 6}).to(torch::kBool);
+    p.attention_mask[0].fill_(true);
+    p.attention_mask[1].narrow(0, 0, 3).fill_(true);  // row 1: 3 valid tokens
+    auto prompt = x.narrow(1, 0, 6).clone();
+    m->forward(prompt, p);
+    CHECK(cache2.lengths[0].item<int64_t>() == 6);
+    CHECK(cache2.lengths[1].item<int64_t>() == 3);
+    ForwardOptions d;
+    d.cache = &cache2;
+    auto full1 = m->forward(x.narrow(0, 1, 1));
+    for (int64_t k = 0; k < 4; ++k) {
+      // Row 0 feeds token 6 + k, row 1 token 3 + k.
+      auto step_ids = torch::stack({x[0][6 + k], x[1][3 + k]}).view({2, 1});
+      auto out = m->forward(step_ids, d);
+      CHECK(maxdiff(out[0][0], full[0][6 + k]) < 1e-5);
+      CHECK(maxdiff(out[1][0], full1[0][3 + k]) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("CausalLM: packed documents with doc_ids equal separate forwards; padding is ignored") {
+  torch::NoGradGuard ng;
+  for (const char* arch : kArchs) {
+    INFO(arch);
+    auto m = CausalLM::random(tiny(arch), 5, torch::kCPU);
+    auto a = ids(1, 5, 10), b = ids(1, 7, 11);
+    ForwardOptions o;
+    o.doc_ids = torch::cat({torch::zeros({1, 5}, torch::kInt64), torch::ones({1, 7}, torch::kInt64)}, 1);
+    o.positions = torch::cat({torch::arange(5), torch::arange(7)}).view({1, 12});
+    auto packed = m->forward(torch::cat({a, b}, 1), o);
+    CHECK(maxdiff(packed.narrow(1, 0, 5), m->forward(a)) < 1e-5);
+    CHECK(maxdiff(packed.narrow(1, 5, 7), m->forward(b)) < 1e-5);
+
+    // Right padding: row 0 is `a` padded to 7; its valid logits equal the unpadded forward.
+    ForwardOptions pad;
+    pad.attention_mask = torch::ones({2, 7}, torch::kBool);
+    pad.attention_mask[0].narrow(0, 5, 2).fill_(false);
+    auto batch = torch::cat({torch::cat({a, torch::zeros({1, 2}, torch::kInt64)}, 1), b}, 0);
+    auto out = m->forward(batch, pad);
+    CHECK(maxdiff(out[0].narrow(0, 0, 5), m->forward(a)[0]) < 1e-5);
+    CHECK(maxdiff(out[1], m->forward(b)[0]) < 1e-5);
+    CHECK_FALSE(torch::isnan(out).any().item<bool>());
+    // Left padding with explicit positions.
+    ForwardOptions left;
+    left.attention_mask = torch::ones({1, 7}, torch::kBool);
+    left.attention_mask[0].narrow(0, 0, 2).fill_(false);
+    left.positions = torch::tensor({0, 0, 0, 1, 2, 3, 4}, torch::kInt64).view({1, 7});
+    auto lo = m->forward(torch::cat({torch::zeros({1, 2}, torch::kInt64), a}, 1), left);
+    CHECK(maxdiff(lo[0].narrow(0, 2, 5), m->forward(a)[0]) < 1e-5);
+  }
+}
+
+TEST_CASE("CausalLM: activation checkpointing gives the same gradients") {
+  auto cfg = tiny("Qwen3ForCausalLM");
+  auto x = ids(2, 8, 4);
+  auto grads = [&](bool ckpt, bool lora) {
+    auto m = CausalLM::random(cfg, 9, torch::kCPU);
+    if (lora) {
+      torch::manual_seed(0);
+      delib::add_lora(*m, {});
+      torch::NoGradGuard ng;
+      for (auto& [k, p] : m->named_parameters())
+        if (k.find("lora_B") != std::string::npos) p.normal_(0, 0.1);
+    }
+    ForwardOptions o;
+    o.checkpoint = ckpt;
+    auto logits = m->forward(x, o);
+    auto loss = torch::nn::functional::cross_entropy(logits.view({-1, cfg.vocab_size}), x.view({-1}));
+    loss.backward();
+    std::vector<std::pair<std::string, torch::Tensor>> g;
+    for (auto& [k, p] : m->named_parameters())
+      if (p.requires_grad()) g.emplace_back(k, p.grad());
+    return g;
+  };
+  for (bool lora : {false, true}) {
+    INFO("lora " << lora);
+    auto plain = grads(false, lora), ck = grads(true, lora);
+    REQUIRE(plain.size() == ck.size());
+    REQUIRE(!plain.empty());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      INFO(plain[i].first);
+      REQUIRE(plain[i].second.defined());
+      REQUIRE(ck[i].second.defined());
+      CHECK(maxdiff(plain[i].second, ck[i].second) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("CausalLM: save/load round trip, tied embeddings, LoRA merged on save") {
+  torch::NoGradGuard ng;
+  for (bool tied : {false, true}) {
+    auto j = tiny_json("Qwen2ForCausalLM");
+    j.set("tie_word_embeddings", tied);
+    auto m = CausalLM::random(ModelConfig::from_json(j), 11, torch::kCPU);
+    auto dir = scratch(tied ? "tied" : "untied").string();
+    fs::create_directories(dir);  // an existing directory is replaced
+    std::ofstream(fs::path(dir) / "stale.txt") << "x";
+    m->save(dir);
+    CHECK_FALSE(fs::exists(fs::path(dir) / "stale.txt"));
+    CHECK_FALSE(fs::exists(dir + ".tmp"));
+    auto names = delib::safetensors::Checkpoint::open(dir).names();
+    CHECK((std::find(names.begin(), names.end(), "lm_head.weight") != names.end()) == !tied);
+    auto back = CausalLM::load(dir, torch::kCPU, "f32");
+    auto x = ids(2, 6, 3);
+    CHECK(torch::equal(m->forward(x), back->forward(x)));
+  }
+  auto m = CausalLM::random(tiny("LlamaForCausalLM"), 12, torch::kCPU);
+  auto trainable = delib::add_lora(*m, {4, 8.0, {"q_proj", "v_proj", "down_proj"}});
+  CHECK(trainable.size() == 2 * 3 * 2);
+  for (auto& [k, p] : m->named_parameters())
+    CHECK(p.requires_grad() == (k.find(".lora_") != std::string::npos));
+  for (auto& t : trainable) t.normal_(0, 0.05);
+  auto dir = scratch("lora").string();
+  m->save(dir);
+  auto merged = CausalLM::load(dir, torch::kCPU, "f32");
+  auto x = ids(1, 8, 5);
+  CHECK(maxdiff(m->forward(x), merged->forward(x)) < 1e-5);
+  CHECK_THROWS_WITH(delib::add_lora(*m, {4, 8.0, {"qkv"}}), Catch::Contains("unknown LoRA target"));
+}
+
+TEST_CASE("CausalLM: load rejects mismatched checkpoints with the tensor's name") {
+  auto m = CausalLM::random(tiny("MistralForCausalLM"), 1, torch::kCPU);
+  auto dir = scratch("mismatch").string();
+  m->save(dir);
+  auto j = tiny_json("MistralForCausalLM");
+  j.set("intermediate_size", 48);
+  std::ofstream(fs::path(dir) / "config.json") << j.dump();
+  CHECK_THROWS_WITH(CausalLM::load(dir, torch::kCPU), Catch::Contains("model.layers.0.mlp.gate_proj.weight"));
+  j.set("num_hidden_layers", 1);
+  j.set("intermediate_size", 64);
+  std::ofstream(fs::path(dir) / "config.json") << j.dump();
+  CHECK_THROWS_WITH(CausalLM::load(dir, torch::kCPU), Catch::Contains("unexpected tensor \"model.layers.1."));
+}
+
+TEST_CASE("CausalLM: bf16 on CPU tracks f32") {
+  torch::NoGradGuard ng;
+  auto cfg = tiny("LlamaForCausalLM");
+  auto m32 = CausalLM::random(cfg, 2, torch::kCPU);
+  auto dir = scratch("bf16").string();
+  m32->save(dir, "", torch::kBFloat16);
+  auto m16 = CausalLM::load(dir, torch::kCPU, "bf16");
+  CHECK(m16->dtype() == torch::kBFloat16);
+  auto x = ids(1, 10, 8);
+  auto a = m32->forward(x), b = m16->forward(x);
+  CHECK(b.scalar_type() == torch::kBFloat16);
+  CHECK(maxdiff(a, b) < 0.05 * a.abs().max().item<float>() + 1e-2);
+}
