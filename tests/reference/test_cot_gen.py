@@ -166,6 +166,34 @@ def test_resume_after_kill9_is_byte_identical():
         check(open(part, "rb").read() == b)
 
 
+def test_sigint_flushes_a_clean_prefix():
+    recs = prompts(20)
+    inp = os.path.join(D, "int.jsonl")
+    write_jsonl(inp, recs)
+    part = os.path.join(D, "int-part.jsonl")
+    full = os.path.join(D, "int-full.jsonl")
+    with Server("--fault-rate", "1", "--faults", "slow", "--slow-seconds", "0.15",
+                "--max-faults-per-request", "1") as s:
+        args = base(s) + ["--concurrency", "2"]
+        proc = subprocess.Popen([tool("cot-gen"), *args, inp, "-o", part],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            time.sleep(0.1)
+            if os.path.exists(part) and len(read_safely(part)) >= 4:
+                break
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(30)
+        check(rc == 130, f"SIGINT must exit 130, got {rc}")
+        data = open(part, "rb").read()
+        check(data.endswith(b"\n") and all(json.loads(l) for l in data.splitlines()), "torn record")
+        n = data.count(b"\n")
+        check(0 < n < 20, n)
+        run("cot-gen", *args, inp, "--resume", part, check=0)
+        run("cot-gen", *args, inp, "-o", full, check=0)
+    check(open(part, "rb").read() == open(full, "rb").read())
+
+
 def read_safely(path):
     """Complete records of a file a killed writer may have left half-written."""
     data = open(path, "rb").read()
@@ -195,6 +223,7 @@ if __name__ == "__main__":
     s = Suite()
     for t in [test_prompt_layout_fields_and_order, test_instructions_override_and_no_think,
               test_truncated_is_not_format_ok, test_unknown_category,
-              test_resume_after_kill9_is_byte_identical, test_unordered_same_set]:
+              test_resume_after_kill9_is_byte_identical, test_sigint_flushes_a_clean_prefix,
+              test_unordered_same_set]:
         s.run(t)
     s.finish()

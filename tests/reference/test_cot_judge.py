@@ -38,7 +38,8 @@ def server_verdicts(log):
     """answer text -> [(score, action, hint)] as the echo judge answered (its own verdict lines)."""
     by = {}
     for e in log:
-        user = e["request"]["messages"][-1]["content"]
+        req = e["request"]
+        user = req["messages"][-1]["content"] if "messages" in req else req["prompt"]
         found = re.findall(r"^VERDICT ([0-9a-f]{16})$", user, re.M)
         if not found:
             continue
@@ -211,10 +212,27 @@ def test_resume_after_kill9():
     check(open(part, "rb").read() == open(full, "rb").read(), "resumed output differs")
 
 
+def test_completions_endpoint():
+    recs = samples(2, 1)
+    inp = os.path.join(D, "cmpl.jsonl")
+    write_jsonl(inp, recs)
+    out = os.path.join(D, "cmpl-out.jsonl")
+    tmpl = os.path.join(os.environ.get("DELIB_SHARED", ""), "data", "tokenizers", "qwen3", "tokenizer_config.json")
+    with Server() as s:
+        run("cot-judge", *base(s), "--completions", "--chat-template", tmpl, "--judge-samples", "2", inp,
+            "-o", out, check=0)
+        log = s.log()
+        verdicts = server_verdicts(log)
+    check(all(e["path"].endswith("/v1/completions") and e["request"]["prompt"].startswith("<|im_start|>system")
+              for e in log) and len(log) == 4)
+    for r in read_jsonl(out):
+        check(r["judge"]["score"] == min(x[0] for x in verdicts[r["answer"]]), r["judge"])
+
+
 if __name__ == "__main__":
     s = Suite()
     for t in [test_min_mean_median_of_k, test_injection_cannot_change_the_score,
               test_unparseable_output_retried_then_error, test_hint_and_hidden_reasoning, test_filters,
-              test_resume_after_kill9]:
+              test_resume_after_kill9, test_completions_endpoint]:
         s.run(t)
     s.finish()

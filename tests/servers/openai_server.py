@@ -198,8 +198,12 @@ class State:
                 content, reasoning = self.echo_chat(body)
             else:
                 prompt = body.get("prompt") or ""
-                content = f" echo {sha(json.dumps([prompt, body.get('seed')]))[:8]}: {prompt[-40:]}"
-                reasoning = ""
+                nonces = VERDICT_RE.findall(prompt)
+                if nonces:
+                    content, reasoning = self.echo_judge(prompt, nonces[-1], body.get("seed"))
+                else:
+                    content = f" echo {sha(json.dumps([prompt, body.get('seed')]))[:8]}: {prompt[-40:]}"
+                    reasoning = ""
             words = content.split(" ")
             max_tokens = int(body.get("max_tokens") or 1 << 30)
             finish = "stop"

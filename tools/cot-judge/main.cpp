@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "delib/backend.h"
+#include "delib/chat.h"
 #include "delib/cli.h"
 #include "delib/generate.h"
 #include "delib/judge.h"
@@ -25,6 +26,16 @@ std::string read_file(const std::string& path, const char* what) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A chat template from FILE: a tokenizer_config.json (its "chat_template") or the template text.
+std::unique_ptr<delib::ChatTemplate> load_template(const std::string& path) {
+  std::string text = read_file(path, "--chat-template");
+  if (!text.empty() && text.front() == '{') {
+    delib::Json j = delib::Json::parse(text);
+    if (const delib::Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
+  }
+  return delib::ChatTemplate::from_template(text);
 }
 
 }  // namespace
@@ -79,7 +90,7 @@ int main(int argc, char** argv) {
   delib::cli::RunOptions run;
   delib::cli::BackendOptions bopt;
   delib::cli::SamplingOptions sopt;
-  std::string spec_path, rubric_path, resume, hint_field, aggregate = "min";
+  std::string spec_path, rubric_path, resume, hint_field, aggregate = "min", chat_template;
   int judge_samples = 1, judge_retries = 2, best_per_id = 0, chunk = 2048;
   double min_score = -1;
   bool hide_reasoning = false, drop_malformed = false, unordered = false;
@@ -132,6 +143,10 @@ int main(int argc, char** argv) {
                        "Continue into FILE: cut it to its last complete record, skip the (id, sample) "
                        "pairs it (or --rejects) holds, and append the rest")
             ->type_name("FILE")->group(o);
+        app.add_option("--chat-template", chat_template,
+                       "With --completions: render the judge prompt with this chat template "
+                       "(a tokenizer_config.json or the template text)")
+            ->type_name("FILE")->group(o);
         app.add_option("--chunk", chunk, "Records handed to the judge at once")
             ->check(CLI::Range(1, 1 << 24))->capture_default_str()->group(o);
       },
@@ -147,6 +162,18 @@ int main(int argc, char** argv) {
         jopt.params = delib::SamplingParams::from(sopt);
         jopt.seed = run.seed;
         if (nonce_seed >= 0) jopt.nonce_seed = uint64_t(nonce_seed);
+        std::shared_ptr<delib::ChatTemplate> tmpl;
+        if (bopt.completions) {
+          if (bopt.backend != "openai")
+            throw Error("--completions applies to --backend openai only", delib::kExitUsage);
+          if (chat_template.empty())
+            throw Error("--completions needs --chat-template FILE to render the prompt",
+                        delib::kExitUsage);
+          tmpl = load_template(chat_template);
+          jopt.render = [tmpl](const std::vector<delib::Message>& m) {
+            return tmpl->render(m, /*add_generation_prompt=*/true).text;
+          };
+        }
 
         std::string out_path = io.output;
         delib::WriteOptions wopt = io.write_options();

@@ -122,6 +122,9 @@ struct JudgeOptions {
   // byte-identical resumes, but content written by someone who knows the seed could forge
   // the markers. Use only on trusted data or for tests.
   std::optional<uint64_t> nonce_seed;
+  // When set, each judge request is sent as the text prompt render(messages) instead of as
+  // chat messages (for --completions endpoints; e.g. a ChatTemplate with the generation prompt).
+  std::function<std::string(const std::vector<Message>&)> render;
 };
 
 struct JudgeResult {

@@ -325,8 +325,17 @@ void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
         waiting.pop();
       }
       while (!ready.empty() && in_flight.size() < size_t(opt_.concurrency)) {
-        start(ready.front());
+        size_t i = ready.front();
         ready.pop_front();
+        if (opt_.completions && requests[i].prompt.empty()) {
+          // Never send a chat request as an empty text prompt.
+          GenResult r;
+          r.finish_reason = "error";
+          r.error = "--completions needs a rendered text prompt (GenRequest::prompt is empty)";
+          finish(i, std::move(r));
+          continue;
+        }
+        start(i);
       }
       int running = 0;
       curl_multi_perform(multi, &running);

@@ -137,6 +137,10 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items,
       GenRequest g;
       g.messages = build_judge_messages(views.find(it.category)->second, it, options_.rubric,
                                         options_.hide_reasoning, nonce);
+      if (options_.render) {
+        g.prompt = options_.render(g.messages);
+        g.messages.clear();
+      }
       g.params = options_.params;
       g.seed = options_.seed;
       g.key = it.key;
