@@ -277,9 +277,12 @@ int main(int argc, char** argv) {
         std::string first_error;
         size_t judged_errors = 0, kept = 0, filtered = 0;
 
+        std::map<std::string, std::string> view_hashes;
+        for (const auto& it : items)
+          if (!view_hashes.count(it.category)) view_hashes[it.category] = spec.view_hash(it.category);
         auto output_record = [&](size_t i) {
           delib::Record out = records[i];
-          out.set("judge", results[i]->to_json(judge_model, spec.view_hash(items[i].category)));
+          out.set("judge", results[i]->to_json(judge_model, view_hashes[items[i].category]));
           return out;
         };
         auto passes = [&](const delib::JudgeResult& r) {
