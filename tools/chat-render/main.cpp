@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
       "\n"
       "The template comes from --tokenizer (a model directory: tokenizer_config.json "
       "`chat_template`, else chat_template.jinja), --template (a template file or a "
-      "tokenizer_config.json), or --format NAME for model files that carry none. delib recognises the template family (Qwen3, Llama 3, Llama "
-      "3.1/3.2/3.3, gpt-oss harmony, plain ChatML) and renders it in C++; an unrecognised "
+      "tokenizer_config.json), or --format NAME for model files that carry none. delib recognises the template family (Qwen3, Qwen2/2.5, Llama 3, "
+      "Llama 3.1/3.2/3.3, gpt-oss harmony, plain ChatML) and renders it in C++; an unrecognised "
       "template is an error (exit 1), never a guess.\n"
       "\n"
       "Reasoning is kept or dropped as the template does: Qwen3 keeps it only for assistant turns "
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
                                    "Chat template file (Jinja text, or a tokenizer_config.json)")
                         ->type_name("FILE")->group(g)->excludes(tok);
         app.add_option("--format", format,
-                       "Use a known template by name instead of the model's: qwen3, llama3, llama3.1, "
+                       "Use a known template by name instead of the model's: qwen3, qwen2.5, llama3, llama3.1, "
                        "llama3.2, llama3.3, gpt-oss, chatml (for model files without a chat template)")
             ->type_name("NAME")->group(g)->excludes(tpl);
         app.add_option("--date-string", date_string,

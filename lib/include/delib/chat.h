@@ -99,15 +99,17 @@ class ChatTemplate {
   static std::unique_ptr<ChatTemplate> from_path(const std::string& path,
                                                  const ChatOptions& options = {});
   // A known template by its variant() name, for a model whose files carry no chat template
-  // (e.g. a tokenizer.json without tokenizer_config.json): "qwen3", "llama3", "llama3.1"
-  // (also 3.3), "llama3.2", "gpt-oss", "chatml". Throws Error(kExitUsage) for other names.
+  // (e.g. a tokenizer.json without tokenizer_config.json): "qwen3", "qwen2.5" (Qwen2.5's
+  // default system prompt), "llama3", "llama3.1" (also 3.3), "llama3.2", "gpt-oss", "chatml".
+  // Throws Error(kExitUsage) for other names.
   static std::unique_ptr<ChatTemplate> from_variant(const std::string& variant,
                                                     const ChatOptions& options = {});
   virtual ~ChatTemplate() = default;
 
   virtual ChatFamily family() const = 0;
-  // The recognised template within the family, e.g. "qwen3", "llama3", "llama3.1",
-  // "llama3.2", "gpt-oss", "chatml", "chatml+default-system".
+  // The recognised template within the family: "qwen3"; "llama3", "llama3.1", "llama3.2";
+  // "gpt-oss"; ChatML family: "chatml", "chatml+default-system" (SmolLM2 style), "qwen2.5"
+  // (Qwen2/Qwen2.5 instruct: default system prompt, <tool_response> turns).
   virtual std::string variant() const = 0;
   // The text add_generation_prompt appends (what a completion is generated after).
   virtual std::string generation_prompt() const = 0;
@@ -120,7 +122,7 @@ class ChatTemplate {
   //     always gets a block, empty when it has no reasoning), dropped for earlier turns;
   //   gpt-oss: kept (analysis channel) only for a last assistant turn rendered without a
   //     generation prompt, i.e. a training example; dropped otherwise;
-  //   Llama 3, ChatML: never rendered.
+  //   Llama 3, ChatML (incl. Qwen2.5): never rendered.
   // keep_reasoning: render every assistant turn's reasoning, also where the template drops it
   // (Llama 3/ChatML: delib's "<think>\nREASONING\n</think>\n\n" before the answer).
   // Throws Error where the template raises (gpt-oss: a tool turn, which needs an assistant tool

@@ -77,5 +77,7 @@ std::unique_ptr<ChatTemplate> make_gptoss(const ChatOptions& o);
 // default_system: empty when the template has none.
 std::unique_ptr<ChatTemplate> make_chatml(bool has_default_system, std::string default_system,
                                           const ChatOptions& o);
+// Qwen2/Qwen2.5 instruct (ChatML family, variant "qwen2.5"): see chatml.cpp.
+std::unique_ptr<ChatTemplate> make_qwen25(std::string default_system, const ChatOptions& o);
 
 }  // namespace delib::chat_detail

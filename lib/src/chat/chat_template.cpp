@@ -439,6 +439,30 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
     return make_qwen3(t, options);
   }
 
+  // Qwen2 / Qwen2.5 instruct: ChatML with a default system prompt in the tool-less branch,
+  // assistant turns verbatim, tool responses wrapped in one user turn, and the generation
+  // prompt at the end.
+  {
+    const std::string head = normalize_jinja(
+        R"({%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}{%- else %})") +
+        "{{'<|im_start|>system\\n";
+    const std::string tail =
+        "<|im_end|>\\n'}}" + normalize_jinja(R"({%- endif %}{%- endif %}{%- for message in messages %}{%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}{%- elif message.role == "assistant" %})");
+    size_t h = n.find(head);
+    size_t e = h == std::string::npos ? h : n.find(tail, h + head.size());
+    if (h != std::string::npos && e != std::string::npos &&
+        has_all(n, {R"({%- elif message.role == "tool" %}{%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}{{- '<|im_start|>user' }}{%- endif %}{{- '\n<tool_response>\n' }}{{- message.content }}{{- '\n</tool_response>' }}{%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}{{- '<|im_end|>\n' }}{%- endif %}{%- endif %}{%- endfor %})"}) &&
+        ends_with(n, normalize_jinja(R"({%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %})"))) {
+      std::string_view mid = std::string_view(n).substr(h + head.size(), e - h - head.size());
+      bool single = true;
+      for (size_t k = 0; k < mid.size(); ++k) {
+        if (mid[k] == '\\') ++k;
+        else if (mid[k] == '\'') single = false;
+      }
+      if (single) return make_qwen25(unescape_normalized(mid), options);
+    }
+  }
+
   // Llama 3.1 / 3.3 / 3.2: the system header always rendered with the knowledge cutoff date,
   // the system message folded into it, tool results under ipython, and the generation prompt.
   if (starts_with(n, "{{bos_token}}") &&
@@ -493,7 +517,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
   for (char& c : head)
     if (c == '\n') c = ' ';
   throw Error("unrecognised chat template (starts: \"" + head +
-              "...\"): delib renders the Qwen3, Llama 3/3.1/3.2/3.3, gpt-oss and plain ChatML "
+              "...\"): delib renders the Qwen3, Qwen2/2.5, Llama 3/3.1/3.2/3.3, gpt-oss and plain ChatML "
               "templates exactly and refuses others rather than guess; pass one of those "
               "templates with --template FILE");
 }
@@ -506,8 +530,10 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_variant(const std::string& vari
   if (variant == "llama3.2") return make_llama3(32, options);
   if (variant == "gpt-oss") return make_gptoss(options);
   if (variant == "chatml") return make_chatml(false, "", options);
+  if (variant == "qwen2.5")
+    return make_qwen25("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", options);
   throw Error("unknown chat format '" + variant +
-                  "' (known: qwen3, llama3, llama3.1, llama3.2, llama3.3, gpt-oss, chatml)",
+                  "' (known: qwen3, qwen2.5, llama3, llama3.1, llama3.2, llama3.3, gpt-oss, chatml)",
               kExitUsage);
 }
 

@@ -50,7 +50,7 @@ std::vector<std::unique_ptr<ChatTemplate>> all_templates() {
   std::vector<std::unique_ptr<ChatTemplate>> out;
   out.push_back(ChatTemplate::from_path(shared_tokenizer("qwen3")));
   out.push_back(ChatTemplate::from_path(shared_tokenizer("llama3_1")));
-  for (const char* v : {"llama3.1", "llama3.2", "gpt-oss", "chatml"})
+  for (const char* v : {"llama3.1", "llama3.2", "gpt-oss", "chatml", "qwen2.5"})
     out.push_back(ChatTemplate::from_variant(v));
   out.push_back(ChatTemplate::from_template(kChatMLDefaultSystem));
   return out;
