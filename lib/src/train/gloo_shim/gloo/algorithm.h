@@ -1,0 +1,2 @@
+// See ../README: opaque stand-in for the gloo header of the same name.
+#pragma once

@@ -1,0 +1,160 @@
+// sft-train: spec-free supervised fine-tuning (stage 3 of deliberative alignment).
+// Parses flags and calls delib::train::run_sft (lib/src/train/sft.cpp).
+#include <fmt/format.h>
+
+#include "delib/cli.h"
+#include "delib/train.h"
+
+int main(int argc, char** argv) {
+  delib::cli::ToolInfo info;
+  info.name = "sft-train";
+  info.summary = "supervised fine-tuning on (prompt, reasoning, answer) records, without the spec";
+  info.description =
+      "sft-train fine-tunes a Hugging Face causal LM (Llama, Qwen2/3, Mistral) on records: stage 3 of "
+      "deliberative alignment, where the model learns to recall the safety spec itself, so the spec is "
+      "NOT put in context. Each record is rendered with the model's own chat template: the conversation "
+      "(`messages`, or `prompt` as one user turn), then an assistant turn with `reasoning` (in the "
+      "model's reasoning format, e.g. <think> for Qwen3) and `answer`. A record whose last message is "
+      "an assistant turn is trained on that turn. Models without a chat template train on "
+      "{\"text\", \"target\"} or {\"prompt\", \"completion\"} records. Several inputs are mixed (e.g. "
+      "safety data plus ordinary helpfulness data) and shuffled with --seed every epoch.\n"
+      "\n"
+      "The loss covers the assistant's target tokens only (reasoning, answer and end of turn); the "
+      "template markup is tokenized with special tokens, message contents without, so a record cannot "
+      "inject control tokens. A warning is printed when a system message contains a spec view "
+      "(its text hashes to provenance.spec_view_hash, or contains a view or rule of --spec): that "
+      "would defeat the method.\n"
+      "\n"
+      "Batches: --batch-size examples per micro-batch per process, packed into rows of at most "
+      "--max-length tokens with a document mask (no attention across examples), or padded with "
+      "--padding. A record longer than --max-length is never cut: it is dropped and counted. The "
+      "loss of a step is the mean over the target tokens of the whole global batch (batch-size x "
+      "grad-accum x processes), computed with a chunked cross-entropy that never materialises the "
+      "(tokens x vocabulary) logits. AdamW, warm-up then cosine/linear/constant learning rate, "
+      "gradient clipping, bf16 autocast on CUDA, activation checkpointing, full fine-tuning or LoRA.\n"
+      "\n"
+      "Output: one metrics record per optimizer step on stdout (or -o), flushed as written: step, "
+      "epoch, loss, lr, grad_norm, tokens, target_tokens, tokens_per_s, step_time_s, memory_mb "
+      "(peak: CUDA allocator, or the process's max RSS on CPU). With --out DIR, checkpoints "
+      "DIR/checkpoint-NNNNNNNN are Hugging Face model directories (LoRA merged) that transformers "
+      "loads, plus trainer_state.json (format_version, data cursor, schedule), optimizer.pt, rng.pt "
+      "and, with LoRA, trainable.pt; each is written to a temporary directory and renamed, and "
+      "DIR/latest names the newest. --resume DIR (a checkpoint or an --out directory) continues "
+      "exactly: on CPU a run killed with kill -9 and resumed has the same loss curve, bit for bit, "
+      "as one that was never interrupted.\n"
+      "\n"
+      "Several processes (data parallel): launch with torchrun --no-python or srun. Rank and world "
+      "size come from RANK/WORLD_SIZE/LOCAL_RANK (torchrun) or SLURM_PROCID/SLURM_NTASKS/"
+      "SLURM_LOCALID (Slurm), the rendezvous from MASTER_ADDR/MASTER_PORT (a c10d TCPStore). "
+      "Gradients are summed with c10d Gloo on CPU, NCCL on CUDA (--device cuda picks "
+      "cuda:LOCAL_RANK). Every process reads the inputs and trains on its own part of each global "
+      "batch; rank 0 writes metrics and checkpoints. The result equals one process with the same "
+      "global batch. Inputs must be files (not stdin). See examples/distributed/ for launch scripts; "
+      "on multi-node CPU runs set GLOO_SOCKET_IFNAME.";
+  info.examples =
+      "# full fine-tuning on judged CoT data mixed with helpfulness data\n"
+      "sft-train --model Qwen3-0.6B --out ckpt --epochs 2 --lr 1e-5 kept.jsonl.zst helpful.jsonl.zst > metrics.jsonl\n"
+      "# LoRA on a GPU with activation checkpointing\n"
+      "sft-train --model Qwen3-8B --device cuda --lora --lora-rank 16 --checkpoint-activations --out ckpt data.jsonl.zst\n"
+      "# continue a killed run\n"
+      "sft-train --model Qwen3-0.6B --out ckpt --resume ckpt --epochs 2 --lr 1e-5 kept.jsonl.zst helpful.jsonl.zst >> metrics.jsonl\n"
+      "# two processes on one machine\n"
+      "torchrun --nproc-per-node 2 --no-python sft-train --model Qwen3-0.6B --out ckpt data.jsonl.zst\n"
+      "# follow the loss\n"
+      "jsonl-cat --select step,loss,lr metrics.jsonl";
+  info.exit_codes = {{3, "an input, the model or a checkpoint could not be read or written"}};
+  info.see_also = "delib-records(5), cot-judge(1), rl-train(1), jsonl-cat(1)";
+
+  delib::cli::IoOptions io;
+  delib::cli::RunOptions run;
+  delib::train::SftOptions o;
+  bool padding = false, no_autocast = false, no_shuffle = false;
+  std::vector<std::string> lora_targets = o.lora_options.targets;
+
+  return delib::cli::run_tool(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        delib::cli::add_io_options(app, io);
+        delib::cli::add_run_options(app, run);
+        std::string g = "Model";
+        app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, safetensors, tokenizer)")
+            ->type_name("DIR")->required()->group(g);
+        app.add_option("--tokenizer", o.tokenizer_dir, "Tokenizer directory or tokenizer.json (default: --model)")
+            ->type_name("PATH")->group(g);
+        app.add_option("--chat-template", o.chat_template,
+                       "Chat template when the tokenizer has none (or to override it): a variant name "
+                       "(qwen3, llama3, llama3.1, llama3.2, gpt-oss, chatml) or a template file")
+            ->type_name("NAME|FILE")->group(g);
+        app.add_option("--device", o.device, "cpu, cuda (cuda:LOCAL_RANK) or cuda:N")->capture_default_str()->group(g);
+        app.add_option("--dtype", o.dtype,
+                       "Weights while training: auto (f32 master weights; bf16 autocast on CUDA), f32, bf16 (pure bf16)")
+            ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(g);
+        app.add_flag("--no-autocast", no_autocast, "CUDA: run the forward in the weights' dtype, not bf16 autocast")->group(g);
+        app.add_flag("--checkpoint-activations", o.checkpoint_activations,
+                     "Recompute each layer in backward: less memory, about a third more compute")->group(g);
+        app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints are saved merged)")->group(g);
+        app.add_option("--lora-rank", o.lora_options.rank, "LoRA rank r")->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
+        app.add_option("--lora-alpha", o.lora_options.alpha, "LoRA alpha (scale alpha / r)")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+        app.add_option("--lora-targets", lora_targets, "Linear layers that get adapters")
+            ->delimiter(',')->type_name("NAME,...")->default_str("q_proj,k_proj,v_proj,o_proj")->group(g);
+
+        g = "Data";
+        app.add_option("--spec", o.spec_path, "Safety spec: also warn when a system message contains one of its views or rules")
+            ->type_name("FILE")->group(g);
+        app.add_option("--max-length", o.max_length, "Tokens per sequence; longer records are dropped and counted, never cut")
+            ->check(CLI::Range(int64_t(2), int64_t(1) << 24))->capture_default_str()->group(g);
+        app.add_flag("--padding", padding, "One example per row, padded, instead of packing several per row with a document mask")->group(g);
+        app.add_flag("--no-shuffle", no_shuffle, "Keep the input order instead of a seeded shuffle per epoch")->group(g);
+
+        g = "Optimisation";
+        app.add_option("--batch-size", o.batch_size, "Examples per micro-batch per process")
+            ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str()->group(g);
+        app.add_option("--grad-accum", o.grad_accum, "Micro-batches per optimizer step (gradient accumulation)")
+            ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str()->group(g);
+        app.add_option("--epochs", o.epochs, "Passes over the data")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str()->group(g);
+        app.add_option("--max-steps", o.max_steps, "Stop after N optimizer steps and size the schedule to N (0: --epochs decides)")
+            ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--lr", o.adamw.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+        app.add_option("--schedule", o.schedule, "Learning rate after warm-up: cosine, linear or constant")
+            ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str()->group(g);
+        app.add_option("--warmup-steps", o.warmup_steps, "Linear warm-up steps (default: --warmup-ratio of all steps)")->group(g);
+        app.add_option("--warmup-ratio", o.warmup_ratio, "Warm-up as a fraction of all steps")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+        app.add_option("--min-lr-ratio", o.min_lr_ratio, "Final learning rate as a fraction of --lr")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+        app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+        app.add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+        app.add_option("--eps", o.adamw.eps, "AdamW epsilon")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+        app.add_option("--max-grad-norm", o.max_grad_norm, "Clip the global gradient norm to this (0: no clipping)")
+            ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--loss-chunk", o.loss_chunk, "Token rows per chunk of the chunked cross-entropy (memory O(chunk x vocabulary))")
+            ->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str()->group(g);
+
+        g = "Checkpoints";
+        app.add_option("--out", o.out_dir, "Write checkpoints under DIR (DIR/checkpoint-NNNNNNNN, DIR/latest)")->type_name("DIR")->group(g);
+        app.add_option("--save-every", o.save_every, "Also checkpoint every N steps (0: only at the end)")
+            ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--keep-last", o.keep_last, "Keep only the newest N checkpoints (0: all)")
+            ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--resume", o.resume, "Continue from a checkpoint, or from the newest in an --out directory (none yet: start fresh)")
+            ->type_name("DIR")->group(g);
+      },
+      [&]() -> int {
+        o.inputs = io.inputs;
+        o.read = io.read_options();
+        o.metrics = io.output;
+        o.metrics_write = io.write_options();
+        o.seed = run.seed;
+        o.threads = run.threads;
+        o.progress = run.progress();
+        o.pack = !padding;
+        o.bf16_autocast = !no_autocast;
+        o.shuffle = !no_shuffle;
+        o.lora_options.targets = lora_targets;
+        delib::train::SftResult r = delib::train::run_sft(o);
+        if (!run.quiet)
+          fmt::print(stderr, "sft-train: {} steps on {} examples, final loss {:.4f}{}\n", r.steps,
+                     r.examples, r.final_loss,
+                     r.last_checkpoint.empty() ? "" : ", checkpoint " + r.last_checkpoint);
+        return delib::interrupted() ? 128 + delib::interrupted() : delib::kExitOk;
+      });
+}
