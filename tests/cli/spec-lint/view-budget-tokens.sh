@@ -16,7 +16,7 @@ run spec-lint --max-view-tokens 1500 --tokenizer "$tok" "$DELIB_SRC/specs/defaul
 expect_rc 0; expect_out ""
 
 # Reference: the token count of every default view, by HF tokenizers.
-if "$DELIB_PYTHON" -c 'import tokenizers' 2>/dev/null; then
+if command -v zstd >/dev/null && "$DELIB_PYTHON" -c "import tokenizers" 2>/dev/null; then
   run spec-lint --list --format json --tokenizer "$tok" "$DELIB_SRC/specs/default.md"; expect_rc 0
   printf '%s\n' "$out" > list.jsonl
   for c in $(sed 's/.*"category":"\([^"]*\)".*/\1/' list.jsonl); do
@@ -34,4 +34,6 @@ for line in open("list.jsonl"):
         print(r["category"], "delib", r["view_tokens"], "hf", want); bad += 1
 raise SystemExit(bad)
 PY
+else
+  echo "note: no zstd or no tokenizers in $DELIB_PYTHON: HF token counts not compared" >&2
 fi
