@@ -906,7 +906,7 @@ std::string Spec::render_view(std::string_view id) const {
     }
     out += '\n';
   }
-  if (!c->style.empty()) section(out, "### Style", c->style);
+  if (!c->style.empty()) section(out, "### " + c->id + ".style", c->style);
   while (out.size() >= 2 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') out.pop_back();
   return out;
 }
