@@ -239,8 +239,15 @@ class Linter {
     size_t dot = ref.find('.');
     if (dot != std::string_view::npos && !known_prefix(ref.substr(0, dot)))
       hint = " (no category '" + std::string(ref.substr(0, dot)) + "')";
-    diag(line, column_of(l, at), "xref", "reference to unknown id '" + std::string(ref) + "'" + hint);
+    // Columns by a cursor that moves forward along the line, so that many references on one
+    // long line cost linear time, not quadratic.
+    if (line != cursor_line_ || at < cursor_byte_) { cursor_line_ = line; cursor_byte_ = 0; cursor_col_ = 1; }
+    for (; cursor_byte_ < at && cursor_byte_ < l.size(); ++cursor_byte_)
+      if ((static_cast<unsigned char>(l[cursor_byte_]) & 0xC0) != 0x80) ++cursor_col_;
+    diag(line, cursor_col_, "xref", "reference to unknown id '" + std::string(ref) + "'" + hint);
   }
+  int cursor_line_ = 0, cursor_col_ = 1;
+  size_t cursor_byte_ = 0;
 
   // xref: every line of the file (outside comments) is scanned. A bracketed reference list
   // `[see a.B, c.D]` (or `[a.B]`: ids with a dot need no "see") must resolve in full; a bare
@@ -251,12 +258,16 @@ class Linter {
       const std::string& l = lines_->lines[n];
       int line = int(n) + 1;
       std::vector<std::pair<size_t, size_t>> masked;
-      for (size_t open = l.find('['); open != std::string::npos; open = l.find('[', open + 1)) {
-        size_t close = l.find(']', open + 1);
-        if (close == std::string::npos) break;
+      // Innermost brackets, in one left-to-right pass (linear in the line's length).
+      size_t open = std::string::npos;
+      for (size_t close = 0; close < l.size(); ++close) {
+        if (l[close] == '[') { open = close; continue; }
+        if (l[close] != ']' || open == std::string::npos) continue;
+        size_t this_open = open;
+        open = std::string::npos;
         if (close + 1 < l.size() && l[close + 1] == '(') continue;  // a Markdown link
-        std::string_view body(l.data() + open + 1, close - open - 1);
-        size_t body_at = open + 1;
+        std::string_view body(l.data() + this_open + 1, close - this_open - 1);
+        size_t body_at = this_open + 1;
         bool see = false;
         for (std::string_view p : {"see also ", "See also ", "see ", "See ", "cf. "}) {
           if (body.substr(0, p.size()) == p) { body.remove_prefix(p.size()); body_at += p.size(); see = true; break; }
@@ -276,16 +287,16 @@ class Linter {
           pos = end + 1;
         }
         if (!all || (!see && !dotted)) continue;
-        masked.emplace_back(open, close);
+        masked.emplace_back(this_open, close);
         for (auto [at, t] : toks)
           if (!s_.resolve(t)) unresolved(line, l, at, t);
-        open = close;
       }
       // Bare references.
+      size_t mask = 0;
       for (size_t i = 0; i < l.size(); ++i) {
         if (!(l[i] >= 'a' && l[i] <= 'z') || (i > 0 && (id_char(l[i - 1]) || l[i - 1] == '.'))) continue;
-        bool in_mask = false;
-        for (auto [a, b] : masked) if (i > a && i < b) in_mask = true;
+        while (mask < masked.size() && masked[mask].second < i) ++mask;  // masks are in order
+        bool in_mask = mask < masked.size() && i > masked[mask].first && i < masked[mask].second;
         size_t j = i;
         while (j < l.size() && ((l[j] >= 'a' && l[j] <= 'z') || (l[j] >= '0' && l[j] <= '9') || l[j] == '-')) ++j;
         std::string_view prefix(l.data() + i, j - i);
