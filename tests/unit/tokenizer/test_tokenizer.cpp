@@ -13,6 +13,8 @@
 #include "delib/tokenizer.h"
 #include "tokenizer/internal.h"
 
+#include <utf8proc.h>
+
 namespace fs = std::filesystem;
 using delib::Tokenizer;
 
@@ -211,4 +213,33 @@ TEST_CASE("utf8_lossy replaces maximal invalid subparts", "[tokenizer]") {
   CHECK(utf8_lossy("\xE2\x82x") == r + "x");
   CHECK(utf8_lossy("\xF0\x80\x80") == r + r + r);  // F0 80 is not a valid prefix
   CHECK(utf8_lossy("\xFF\xC3\xA9") == r + "\xC3\xA9");
+}
+
+TEST_CASE("the NFC quick check never skips text NFC would change", "[tokenizer]") {
+  // The NFC normalizer skips utf8proc when its quick check says the text is stable; compare
+  // it with utf8proc's full NFC around every code point of planes 0-2 and 14, alone, after a
+  // starter and before a combining mark.
+  simdjson::dom::parser parser;
+  auto nfc = delib::tok::make_normalizer(parser.parse(std::string(R"({"type":"NFC"})")).value());
+  auto full = [](const std::string& s) {
+    char* out = reinterpret_cast<char*>(utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(s.c_str())));
+    std::string r(out);
+    free(out);
+    return r;
+  };
+  size_t bad = 0;
+  size_t checked = 0;
+  for (auto [lo, hi] : {std::pair<uint32_t, uint32_t>{1, 0x30000}, {0xE0000, 0xE0200}}) for (uint32_t cp = lo; cp < hi; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    ++checked;
+    std::string c;
+    delib::tok::utf8_append(cp, c);
+    for (std::string s : {c, "a" + c + "b", c + "\xCC\x81", "\xE1\x84\x80" + c}) {
+      std::string n = s;
+      nfc->normalize(n);
+      if (n != full(s) && ++bad <= 5) WARN("U+" << std::hex << cp);
+    }
+  }
+  CHECK(checked > 0x2F000);
+  CHECK(bad == 0);
 }
