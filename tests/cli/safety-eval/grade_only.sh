@@ -32,3 +32,6 @@ run safety-eval gpt4.jsonl; expect_rc 2
 echo '{"id":"x","prompt":"hi","label":"safe"}' > noanswer.jsonl
 run safety-eval --grade-only noanswer.jsonl -o out.jsonl; expect_rc 1
 expect_err_glob "*no 'answer' to grade*"
+# --spec-in-context without --spec, and --grade-only with --model, are usage errors.
+run safety-eval --model m --backend openai --spec-in-context gpt4.jsonl; expect_rc 2
+run safety-eval --grade-only --model m gpt4.jsonl; expect_rc 2

@@ -7,6 +7,7 @@
 
 #include "delib/error.h"
 #include "delib/eval.h"
+#include "delib/spec.h"
 #include "eval_test_util.h"
 
 using namespace delib;
@@ -221,4 +222,29 @@ TEST_CASE("importers reject unknown benchmarks and files without their columns",
   } catch (const Error& e) {
     CHECK(e.exit_code() == kExitIo);
   }
+}
+
+TEST_CASE("mapped categories exist in the default spec", "[eval][import]") {
+  Spec spec = Spec::load(eval_test::src_dir() + "/specs/default.md");
+  struct File { const char* bench; const char* path; };
+  for (File f : {File{"xstest", "xstest/xstest_prompts.csv"},
+                 File{"strongreject", "strongreject/strongreject_dataset.csv"},
+                 File{"harmbench", "harmbench/harmbench_behaviors_text_all.csv"}}) {
+    auto plain = import_benchmark(f.bench, eval_test::bench(f.path));
+    auto checked = import_benchmark(f.bench, eval_test::bench(f.path), &spec);
+    REQUIRE(plain.size() == checked.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      std::string c = str(plain[i], "category");
+      if (c != "<null>") {
+        INFO(f.bench << " maps to '" << c << "'");
+        CHECK(spec.category(c) != nullptr);
+      }
+      CHECK(str(checked[i], "category") == c);  // nothing dropped by the spec check
+    }
+  }
+  // With a spec that lacks a category, the mapping falls back to null.
+  Spec small = Spec::load(eval_test::src_dir() + "/specs/small.md");
+  auto rs = import_benchmark("strongreject", eval_test::bench("strongreject/strongreject_dataset.csv"), &small);
+  for (const auto& r : rs)
+    if (str(r, "benchmark_category") == "Sexual content") CHECK(str(r, "category") == "<null>");
 }
