@@ -1,0 +1,140 @@
+// Reinforcement learning with the spec-aware judge as reward (area: rl, in delib_torch).
+//
+// Stage 4 of deliberative alignment (Guan et al. 2024, section 2.4): on safety prompts the
+// judge, which sees the spec, rewards the policy's ANSWERS; the chain of thought is hidden from
+// it so the policy is not pushed towards a deceptive CoT. The policy starts from the SFT model
+// and is kept close to it by a KL penalty. rl-train is a thin main over run_rl().
+//
+// The algorithm is GRPO (Shao et al. 2024, "DeepSeekMath", arXiv:2402.03300, eq. 3):
+//   for each prompt q, sample G completions o_1..o_G from the current policy;
+//   rewards r_i; group-normalised advantages  A_i = (r_i - mean(r)) / (std(r) + eps)  (sec. 4.1.2)
+//   J = mean_i 1/|o_i| sum_t [ min(rho_it A_i, clip(rho_it, 1-e, 1+e) A_i) - beta KL_it ]
+//   rho_it = pi(o_it | q, o_i<t) / pi_old(o_it | ...)     (PPO clip, Schulman et al. 2017, eq. 7)
+//   KL_it  = exp(ref - new) - (ref - new) - 1           (the "k3" estimator, Schulman 2020,
+//            "Approximating KL Divergence"; GRPO eq. 4): unbiased for KL(pi || pi_ref), >= 0.
+// CONTRACT: the owner may add, not rename.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "delib/backend.h"
+#include "delib/judge.h"
+#include "delib/records.h"
+#include "delib/train.h"
+
+namespace delib::rl {
+
+// ---------------------------------------------------------------------------------------------
+// Rewards
+
+// One completion to reward.
+struct RewardInput {
+  std::string key;                // "id/sample" (stable)
+  std::string category;
+  std::vector<Message> messages;  // the prompt conversation
+  std::string reasoning;          // the chain of thought: NEVER shown to the judge reward
+  std::string answer;
+  bool format_ok = false;
+};
+
+// A reward source scores completions (higher is better).
+class RewardSource {
+ public:
+  virtual ~RewardSource() = default;
+  virtual std::string name() const = 0;  // the component's name in rollout records
+  virtual std::vector<double> score(const std::vector<RewardInput>& inputs) = 0;
+};
+
+// 0 for a well-formed completion, -penalty for one that could not be split into reasoning and
+// answer or was truncated.
+std::unique_ptr<RewardSource> make_format_reward(double penalty = 1.0);
+
+// Rules "REGEX=VALUE" (PCRE2, matched on the answer): the reward is the sum of the values of
+// the rules that match (0 when none). Throws Error(kExitUsage) on a malformed rule.
+std::unique_ptr<RewardSource> make_rule_reward(const std::vector<std::string>& rules);
+
+// The spec-aware judge in hide-reasoning mode (options.hide_reasoning is forced on): score/10
+// in [0, 1]. A judgement that failed (judge.error) scores `on_error` (default 0).
+// REQUIRES: spec and backend outlive the source.
+std::unique_ptr<RewardSource> make_judge_reward(const Spec& spec, Backend& backend,
+                                                JudgeOptions options, double on_error = 0.0);
+
+// ---------------------------------------------------------------------------------------------
+// The math (tested on hand-computed values)
+
+// rewards (P, G) -> advantages (P, G): (r - mean_g r) / (std_g r + eps), with the population
+// standard deviation; a group whose rewards are all equal gets 0 advantages.
+torch::Tensor group_advantages(const torch::Tensor& rewards, double eps = 1e-4);
+
+// The k3 estimator of KL(pi || pi_ref) per token from log-probs of the sampled tokens:
+// exp(ref - logp) - (ref - logp) - 1.
+torch::Tensor k3_kl(const torch::Tensor& logp, const torch::Tensor& ref_logp);
+
+struct GrpoLossParts {
+  torch::Tensor loss;       // scalar to minimise: -J
+  double policy = 0;        // mean clipped surrogate (positive = improving)
+  double kl = 0;            // mean KL over tokens
+  double clip_fraction = 0; // share of tokens where the clip was active
+};
+
+// GRPO loss over N completion tokens of S sequences. logp (N,) requires grad; old_logp and
+// ref_logp (N,) constants (ref may be undefined when kl_coef == 0); adv (N,) the advantage of
+// each token's sequence; seq (N,) int64 the sequence index of each token (0..S-1). Each
+// sequence's tokens are averaged, then sequences are averaged (GRPO eq. 3).
+GrpoLossParts grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp,
+                        const torch::Tensor& ref_logp, const torch::Tensor& adv,
+                        const torch::Tensor& seq, int64_t num_sequences, double clip_eps,
+                        double kl_coef);
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+struct RlOptions {
+  std::vector<std::string> inputs;     // prompt records (messages | prompt, category)
+  ReadOptions read;
+  std::string model_dir;               // the starting policy (the SFT model)
+  std::string out_dir, resume;
+  std::string rollouts = "-";          // rollout records
+  WriteOptions rollouts_write;
+  std::string device = "cpu";
+  int64_t prompts_per_step = 4;        // P prompts per step (per process)
+  int group_size = 4;                  // G completions per prompt
+  int64_t steps = 100;
+  int ppo_epochs = 1;                  // optimisation passes over each batch of rollouts
+  double clip_eps = 0.2;
+  double kl_coef = 0.04;               // 0: no reference model is loaded
+  double adv_eps = 1e-4;
+  train::AdamWConfig adamw;            // lr default set by the tool
+  double max_grad_norm = 1.0;
+  SamplingParams sampling;             // the policy's sampling (logprobs forced on)
+  int engine_batch = 16;
+  // Rewards: weights by component name ("judge", "format", "rule").
+  std::vector<std::pair<std::string, double>> weights;
+  std::vector<std::string> rules;
+  double format_penalty = 1.0;
+  std::string spec_path;               // needed for the judge reward
+  cli::BackendOptions judge_backend;   // judge model ("" model = no judge reward)
+  int judge_samples = 1;
+  int64_t save_every = 0;
+  int keep_last = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool progress = false;
+  // Test hook: when set, used instead of the judge built from judge_backend.
+  Backend* judge_backend_override = nullptr;
+};
+
+struct RlResult {
+  int64_t steps = 0;
+  std::vector<double> mean_reward;     // per step
+  std::string last_checkpoint;
+};
+
+// Runs GRPO as rl-train(1) documents. Throws Error on bad input.
+RlResult run_rl(const RlOptions& options);
+
+}  // namespace delib::rl

@@ -1,0 +1,124 @@
+// rl-train: GRPO with the spec-aware judge as reward (stage 4 of deliberative alignment).
+// Parses flags and calls delib::rl::run_rl (lib/src/rl/run.cpp).
+#include <fmt/format.h>
+
+#include "delib/cli.h"
+#include "delib/generate.h"
+#include "delib/rl.h"
+
+int main(int argc, char** argv) {
+  delib::enable_local_backend();
+  delib::cli::ToolInfo info;
+  info.name = "rl-train";
+  info.summary = "reinforcement learning (GRPO) with the spec-aware judge rewarding answers";
+  info.description =
+      "rl-train improves a policy (usually the sft-train model) on safety prompts: stage 4 of "
+      "deliberative alignment. Each step takes --prompts-per-step prompt records (messages or prompt, "
+      "and category), samples --group-size completions of each from the current policy with the local "
+      "engine, rewards each answer, and updates the policy with GRPO (Shao et al. 2024, eq. 3): "
+      "advantages normalised within each prompt's group, the PPO clipped surrogate (--clip), and a KL "
+      "penalty to the frozen starting model with the k3 estimator exp(r) - r - 1, r = log pi_ref - log pi "
+      "(--kl-coef; 0 loads no reference model).\n"
+      "\n"
+      "Rewards (summed with --reward-weight NAME=W, default 1 each): judge: the spec-aware judge of "
+      "cot-judge in hide-reasoning mode, score/10; it sees the spec view of the record's category, the "
+      "conversation and the ANSWER only, never the chain of thought (paper section 2.4); a local model "
+      "(--judge-model DIR) or a server (--judge-backend openai --judge-base-url URL --judge-model NAME). "
+      "format: -penalty for a completion that cannot be split into reasoning and answer or was cut by "
+      "--max-tokens. rule: --rule-reward 'REGEX=VALUE' adds VALUE when the answer matches (PCRE2).\n"
+      "\n"
+      "Output: one rollout record per completion on stdout (or -o), flushed as written: the prompt "
+      "record's fields plus sample, step, reasoning, answer, format_ok, rewards (each component), "
+      "reward, advantage and kl (the completion's mean k3). Checkpoints (--out, --save-every, "
+      "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
+      "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
+      "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
+      "own prompts, gradients are averaged; rank 0 writes rollouts and checkpoints.";
+  info.examples =
+      "rl-train --model sft/latest-dir --spec specs/default.md --judge-model ./judge --steps 200 \\\n"
+      "    --out rl prompts.jsonl.zst > rollouts.zst\n"
+      "# a rule reward only (tests, quick checks)\n"
+      "rl-train --model ./tiny --rule-reward '(?i)sorry=1' --steps 20 prompts.jsonl > rollouts.jsonl\n"
+      "jsonl-cat --where 'step>=190' --select id,reward,answer rollouts.zst\n";
+  info.see_also = "sft-train(1), cot-judge(1), delib-records(5), delib-spec(5)";
+
+  delib::cli::IoOptions io;
+  delib::cli::RunOptions run;
+  delib::cli::SamplingOptions sampling;
+  delib::rl::RlOptions o;
+  o.adamw.lr = 1e-6;
+  o.judge_backend.model = "";
+  std::vector<std::string> weights;
+  std::string device = "cpu";
+
+  return delib::cli::run_tool(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        delib::cli::add_io_options(app, io);
+        delib::cli::add_run_options(app, run);
+        delib::cli::add_sampling_options(app, sampling);
+        const char* g = "Policy";
+        app.add_option("--model", o.model_dir, "The starting policy: a Hugging Face model directory (the SFT model)")
+            ->type_name("DIR")->required()->group(g);
+        app.add_option("--device", device, "cpu, cuda or cuda:N (with several processes: cuda:LOCAL_RANK)")
+            ->capture_default_str()->group(g);
+        app.add_option("--engine-batch", o.engine_batch, "Sequences the rollout engine decodes together")
+            ->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
+        const char* a = "GRPO";
+        app.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::PositiveNumber)->capture_default_str()->group(a);
+        app.add_option("--prompts-per-step", o.prompts_per_step, "Prompts per step and process")
+            ->check(CLI::PositiveNumber)->capture_default_str()->group(a);
+        app.add_option("--group-size", o.group_size, "Completions sampled per prompt (G)")
+            ->check(CLI::Range(2, 1024))->capture_default_str()->group(a);
+        app.add_option("--ppo-epochs", o.ppo_epochs, "Optimisation passes over each batch of rollouts")
+            ->check(CLI::Range(1, 100))->capture_default_str()->group(a);
+        app.add_option("--clip", o.clip_eps, "PPO clip range epsilon")->check(CLI::Range(0.0, 10.0))->capture_default_str()->group(a);
+        app.add_option("--kl-coef", o.kl_coef, "Weight beta of the KL penalty to the starting model (0: no reference model)")
+            ->check(CLI::Range(0.0, 1e6))->capture_default_str()->group(a);
+        app.add_option("--lr", o.adamw.lr, "AdamW learning rate (constant)")->check(CLI::PositiveNumber)->capture_default_str()->group(a);
+        app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->capture_default_str()->group(a);
+        app.add_option("--max-grad-norm", o.max_grad_norm, "Gradient clipping (<= 0: none)")->capture_default_str()->group(a);
+        const char* r = "Rewards";
+        app.add_option("--reward-weight", weights, "Weight of a reward component, NAME=W (judge, format, rule; default 1)")
+            ->type_name("NAME=W")->group(r);
+        app.add_option("--rule-reward", o.rules, "Add VALUE when the answer matches REGEX (PCRE2); repeatable")
+            ->type_name("REGEX=VALUE")->group(r);
+        app.add_option("--format-penalty", o.format_penalty, "Reward of a malformed or truncated completion is -PENALTY")
+            ->capture_default_str()->group(r);
+        app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
+            ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
+        delib::cli::add_spec_option(app, o.spec_path, false);
+        delib::cli::add_backend_options(app, o.judge_backend, "judge");
+        const char* c = "Checkpoints";
+        app.add_option("--out", o.out_dir, "Write checkpoints (Hugging Face directories) under DIR")->type_name("DIR")->group(c);
+        app.add_option("--resume", o.resume, "Continue from a checkpoint or an --out directory")->type_name("DIR")->group(c);
+        app.add_option("--save-every", o.save_every, "Save every N steps (0: at the end)")->capture_default_str()->group(c);
+        app.add_option("--keep-last", o.keep_last, "Keep only the N newest checkpoints (0: all)")->capture_default_str()->group(c);
+      },
+      [&]() -> int {
+        o.inputs = io.inputs;
+        o.read = io.read_options();
+        o.rollouts = io.output;
+        o.rollouts_write = io.write_options();
+        o.device = device;
+        o.sampling = delib::SamplingParams::from(sampling);
+        o.seed = run.seed;
+        o.threads = run.threads;
+        o.progress = run.progress();
+        for (auto& w : weights) {
+          auto eq = w.find('=');
+          if (eq == std::string::npos)
+            throw delib::Error(fmt::format("--reward-weight '{}': expected NAME=W", w), delib::kExitUsage);
+          try {
+            o.weights.emplace_back(w.substr(0, eq), std::stod(w.substr(eq + 1)));
+          } catch (const std::exception&) {
+            throw delib::Error(fmt::format("--reward-weight '{}': W is not a number", w), delib::kExitUsage);
+          }
+        }
+        auto res = delib::rl::run_rl(o);
+        if (!res.mean_reward.empty() && run.progress())
+          fmt::print(stderr, "rl-train: {} steps, mean reward {:.3f} -> {:.3f}\n", res.steps,
+                     res.mean_reward.front(), res.mean_reward.back());
+        return delib::kExitOk;
+      });
+}
