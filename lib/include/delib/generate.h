@@ -102,9 +102,9 @@ uint64_t sample_seed(uint64_t seed, std::string_view key, int sample);
 // never becomes a control token: when no message's content or reasoning spells a special or
 // added token (encode(text, true) == encode(text, false)), the rendered text is encoded whole
 // with parse_special=true, byte for byte what transformers' apply_chat_template(tokenize=True)
-// gives; otherwise each such text is located in its turn's span and encoded with
-// parse_special=false, the markup around it with true. Throws Error when such a text cannot be
-// located (the template rewrote it).
+// gives; otherwise each such text is located in its turn's span (as is, or trimmed) and
+// Tokenizer::encode_guarded keeps it literal. Throws Error when such a text cannot be located
+// (the template rewrote it).
 std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
                                  const std::vector<Message>& messages);
 

@@ -159,7 +159,7 @@ std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
   if (unsafe.empty()) return tok.encode(r.text, /*parse_special=*/true);
 
   // Some content spells a special token: find each such text in its message's span of the
-  // rendered text and encode it with parse_special=false, the markup around with true.
+  // rendered text; encode_guarded keeps special-token text inside those ranges literal.
   std::vector<std::pair<size_t, size_t>> ranges;  // [begin, end) of literal text
   for (const auto& [mi, text] : unsafe) {
     size_t lo = 0, hi = r.text.size();
@@ -170,33 +170,26 @@ std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
         break;
       }
     }
-    size_t at = r.text.find(*text, lo);
+    // Templates may trim the text (Llama 3's `| trim`): look for it as is, then trimmed.
+    std::string_view needle = *text;
+    size_t at = r.text.find(needle, lo);
+    if (at == std::string::npos || at + needle.size() > hi) {
+      size_t b = needle.find_first_not_of(" \t\r\n"), e = needle.find_last_not_of(" \t\r\n");
+      needle = b == std::string_view::npos ? std::string_view() : needle.substr(b, e - b + 1);
+      at = needle.empty() ? std::string::npos : r.text.find(needle, lo);
+    }
     bool reasoning = text == &messages[mi].reasoning;
-    if (at == std::string::npos || at + text->size() > hi) {
+    if (at == std::string::npos || at + needle.size() > hi) {
       if (reasoning) continue;  // the template dropped this turn's reasoning
       throw Error("message " + std::to_string(mi) +
                   " contains special-token text, and the chat template changed the content so "
                   "that it cannot be encoded as plain text; refusing to encode it as control "
                   "tokens");
     }
-    ranges.push_back({at, at + text->size()});
+    ranges.push_back({at, at + needle.size()});
   }
   std::sort(ranges.begin(), ranges.end());
-  std::vector<int32_t> ids;
-  size_t pos = 0;
-  auto add = [&](size_t b, size_t e, bool special) {
-    if (e <= b) return;
-    auto part = tok.encode(std::string_view(r.text).substr(b, e - b), special);
-    ids.insert(ids.end(), part.begin(), part.end());
-  };
-  for (const auto& [b, e] : ranges) {
-    if (b < pos) continue;  // overlapping (identical texts): already literal
-    add(pos, b, true);
-    add(b, e, false);
-    pos = e;
-  }
-  add(pos, r.text.size(), true);
-  return ids;
+  return tok.encode_guarded(r.text, ranges);
 }
 
 std::unique_ptr<Backend> make_local_backend(std::shared_ptr<CausalLM> model,

@@ -1,0 +1,88 @@
+"""Greedy decoding of delib's engine (tools/gen-check) against transformers' generate.
+
+Tiny random Llama and Qwen3 models are saved with save_pretrained; a batch of prompts of
+different lengths is decoded greedily by delib with continuous batching (fewer slots than
+prompts) and by transformers one prompt at a time (no padding: the exact reference). The
+generated ids must be identical, and delib's per-token log-probabilities must match
+log_softmax of transformers' raw logits (output_logits=True) of the chosen tokens.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+import transformers
+
+BIN = os.environ.get("DELIB_BIN", "build/bin")
+TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
+
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def make_model(kind, path):
+    torch.manual_seed(0)
+    common = dict(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                  rms_norm_eps=1e-6, initializer_range=0.2, tie_word_embeddings=False)
+    if kind == "llama":
+        cfg = transformers.LlamaConfig(**common)
+    else:
+        cfg = transformers.Qwen3Config(head_dim=16, **common)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    model.save_pretrained(path, safe_serialization=True)
+    return model
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="gen-ref-", dir=TMP if os.path.isdir(TMP) else None)
+    gen = torch.Generator().manual_seed(1)
+    lengths = [3, 11, 5, 17, 1, 8, 2]
+    prompts = [torch.randint(0, 320, (n,), generator=gen).tolist() for n in lengths]
+    max_new = 24
+    with open(os.path.join(work, "prompts.jsonl"), "w") as f:
+        for i, p in enumerate(prompts):
+            f.write(json.dumps({"id": f"p{i}", "prompt_ids": p}) + "\n")
+    for kind in ["llama", "qwen3"]:
+        mdir = os.path.join(work, kind)
+        model = make_model(kind, mdir)
+        out_path = os.path.join(work, kind + ".out.jsonl")
+        cmd = [os.path.join(BIN, "gen-check"), "--model", mdir, "--temperature", "0",
+               "--max-tokens", str(max_new), "--batch-size", "3", "--logprobs", "--plain",
+               "-o", out_path, os.path.join(work, "prompts.jsonl")]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        check(r.returncode == 0, f"{kind}: gen-check exit {r.returncode}: {r.stderr}")
+        if r.returncode != 0:
+            continue
+        got = [json.loads(l) for l in open(out_path)]
+        for i, p in enumerate(prompts):
+            with torch.no_grad():
+                o = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                   do_sample=False, max_new_tokens=max_new, min_new_tokens=max_new,
+                                   return_dict_in_generate=True, output_logits=True)
+            ref = o.sequences[0, len(p):].tolist()
+            ids = got[i]["ids"]
+            check(ids == ref, f"{kind} prompt {i} (len {len(p)}): delib {ids} != transformers {ref}")
+            check(got[i]["finish_reason"] == "length", f"{kind} prompt {i}: finish_reason {got[i]['finish_reason']}")
+            lp_ref = [torch.log_softmax(o.logits[t][0].double(), -1)[ref[t]].item() for t in range(len(ref))]
+            diff = max(abs(a - b) for a, b in zip(got[i]["logprobs"], lp_ref))
+            check(diff < 1e-4, f"{kind} prompt {i}: logprob maxdiff {diff}")
+        print(f"{kind}: {len(prompts)} prompts compared")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

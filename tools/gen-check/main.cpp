@@ -1,0 +1,119 @@
+// gen-check: a developer tool that runs delib's generation engine on token ids, so that
+// tests/reference/test_generate_reference.py can compare it with transformers' generate and
+// tests/bench/generate_bench.py can time it. No tokenizer is needed.
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "delib/cli.h"
+#include "delib/error.h"
+#include "delib/generate.h"
+#include "delib/records.h"
+
+int main(int argc, char** argv) {
+  delib::cli::ToolInfo info{
+      "gen-check",
+      "run the generation engine on token ids (developer tool)",
+      "Loads a Hugging Face model directory and continues every input record's \"prompt_ids\" "
+      "(an array of token ids) with delib's engine: continuous batching over --batch-size "
+      "slots, sampling as the flags say (--temperature 0 is greedy). Each output record is the "
+      "input plus \"ids\" (the generated ids), \"finish_reason\" and, with --logprobs, "
+      "\"logprobs\" (log softmax of the raw logits at temperature 1 of each generated id). "
+      "A record's \"seed_key\" (default: its id) and --seed give its random stream.\n\n"
+      "--stats FILE writes the run's counters and timings as JSON (tokens/s for benchmarks).\n\n"
+      "A developer tool: tests/reference/test_generate_reference.py and "
+      "tests/bench/generate_bench.py drive it.",
+      "gen-check --model tiny-llama --temperature 0 --max-tokens 16 prompts.jsonl -o out.jsonl",
+  };
+  delib::cli::IoOptions io;
+  delib::cli::RunOptions run;
+  delib::cli::SamplingOptions sampling;
+  std::string model_dir, device = "cpu", dtype = "f32", stats_path;
+  std::vector<int> stop_ids;
+  int batch_size = 16;
+  bool logprobs = false;
+  return delib::cli::run_tool(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        delib::cli::add_io_options(app, io);
+        delib::cli::add_run_options(app, run);
+        delib::cli::add_sampling_options(app, sampling);
+        app.add_option("--model", model_dir, "Hugging Face model directory")->required();
+        app.add_option("--device", device, "cpu, cuda or cuda:N (default: cpu)");
+        app.add_option("--dtype", dtype, "model dtype: auto, f32, bf16, f16 (default: f32)");
+        app.add_option("--batch-size", batch_size, "decode slots (default: 16)");
+        app.add_option("--stop-id", stop_ids, "a token id that ends generation (repeatable)");
+        app.add_flag("--logprobs", logprobs, "write each generated id's log-probability");
+        app.add_option("--stats", stats_path, "write the run's counters and timings as JSON to FILE");
+      },
+      [&]() {
+        if (run.threads > 0) torch::set_num_threads(run.threads);
+        delib::RecordReader reader(io.inputs, io.read_options());
+        std::vector<delib::Record> records;
+        std::vector<delib::EngineRequest> reqs;
+        delib::SamplingParams params = delib::SamplingParams::from(sampling);
+        params.logprobs = logprobs;
+        delib::Record r;
+        while (reader.next(r)) {
+          auto ids = r.get("prompt_ids");
+          if (!ids || !ids->is_array())
+            throw delib::Error(r.where(), "field 'prompt_ids': expected an array of token ids");
+          delib::EngineRequest e;
+          for (const auto& x : ids->as_array()) {
+            if (!x.is_int()) throw delib::Error(r.where(), "field 'prompt_ids': expected integers");
+            e.prompt_ids.push_back(int32_t(x.as_int()));
+          }
+          e.params = params;
+          std::string key = r.get_string("seed_key").value_or(r.id());
+          e.seed = delib::sample_seed(run.seed, key, 0);
+          e.stop_ids.assign(stop_ids.begin(), stop_ids.end());
+          reqs.push_back(std::move(e));
+          records.push_back(std::move(r));
+          r = delib::Record();
+        }
+        auto model = delib::CausalLM::load(model_dir, torch::Device(device), dtype);
+        delib::EngineOptions eo;
+        eo.batch_size = batch_size;
+        delib::Engine engine(model, nullptr, eo);
+        std::vector<delib::EngineResult> results(reqs.size());
+        auto t0 = std::chrono::steady_clock::now();
+        engine.run(reqs, [&](size_t i, delib::EngineResult res) { results[i] = std::move(res); });
+        double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (delib::interrupted()) return 128 + delib::interrupted();
+
+        delib::RecordWriter out(io.output, io.write_options());
+        for (size_t i = 0; i < records.size(); ++i) {
+          delib::Json ids = delib::Json::array();
+          for (int32_t id : results[i].ids) ids.push(id);
+          records[i].set("ids", std::move(ids));
+          records[i].set("finish_reason", results[i].finish_reason);
+          if (logprobs) {
+            delib::Json lp = delib::Json::array();
+            for (float x : results[i].logprobs) lp.push(double(x));
+            records[i].set("logprobs", std::move(lp));
+          }
+          out.write(records[i]);
+        }
+        out.close();
+        if (!stats_path.empty()) {
+          const auto& s = engine.stats();
+          delib::Json j = delib::Json::object();
+          j.set("requests", s.requests);
+          j.set("prompt_tokens", s.prompt_tokens);
+          j.set("generated_tokens", s.generated_tokens);
+          j.set("decode_steps", s.decode_steps);
+          j.set("prefill_seconds", s.prefill_seconds);
+          j.set("decode_seconds", s.decode_seconds);
+          j.set("sample_seconds", s.sample_seconds);
+          j.set("wall_seconds", wall);
+          j.set("generated_tokens_per_second", wall > 0 ? double(s.generated_tokens) / wall : 0.0);
+          j.set("threads", int64_t(torch::get_num_threads()));
+          std::ofstream f(stats_path);
+          if (!f) throw delib::Error(delib::Location{stats_path, 0}, "cannot write", delib::kExitIo);
+          f << j.dump() << "\n";
+        }
+        return int(delib::kExitOk);
+      });
+}
