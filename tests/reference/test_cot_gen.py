@@ -194,6 +194,21 @@ def test_sigint_flushes_a_clean_prefix():
     check(open(part, "rb").read() == open(full, "rb").read())
 
 
+def test_resume_keeps_the_file_format():
+    # A plain file whose name does not say so is appended to as plain, not as zstd.
+    inp2 = os.path.join(D, "fmt2.jsonl")
+    inp4 = os.path.join(D, "fmt4.jsonl")
+    write_jsonl(inp2, prompts(2))
+    write_jsonl(inp4, prompts(4))
+    out = os.path.join(D, "fmt-out")
+    with Server() as s:
+        run("cot-gen", *base(s), "--plain", inp2, "-o", out, check=0)
+        run("cot-gen", *base(s), inp4, "--resume", out, check=0)
+    data = open(out, "rb").read()
+    check(data[:4] != b"\x28\xb5\x2f\xfd" and b"\x28\xb5\x2f\xfd" not in data, "zstd appended to a plain file")
+    check([json.loads(l)["id"] for l in data.splitlines()] == ["p000", "p001", "p002", "p003"])
+
+
 def read_safely(path):
     """Complete records of a file a killed writer may have left half-written."""
     data = open(path, "rb").read()
@@ -224,6 +239,6 @@ if __name__ == "__main__":
     for t in [test_prompt_layout_fields_and_order, test_instructions_override_and_no_think,
               test_truncated_is_not_format_ok, test_unknown_category,
               test_resume_after_kill9_is_byte_identical, test_sigint_flushes_a_clean_prefix,
-              test_unordered_same_set]:
+              test_unordered_same_set, test_resume_keeps_the_file_format]:
         s.run(t)
     s.finish()

@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
           delib::truncate_to_complete(resume);
           done_keys = delib::read_done_keys(resume);
           wopt.append = true;
+          if (auto c = delib::existing_compression(resume)) wopt.compression = *c;
         }
 
         std::unique_ptr<delib::Backend> backend = delib::make_backend(bopt);

@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
           delib::truncate_to_complete(resume);
           done_keys = delib::read_done_keys(resume);
           wopt.append = true;
+          if (auto c = delib::existing_compression(resume)) wopt.compression = *c;
           if (!io.rejects.empty()) {
             delib::truncate_to_complete(io.rejects);
             auto more = delib::read_done_keys(io.rejects);

@@ -178,6 +178,11 @@ class Judge {
 // after truncate_to_complete() has cut a torn last record. A missing file is an empty set.
 std::set<std::pair<std::string, int64_t>> read_done_keys(const std::string& path);
 
+// The compression of an existing non-empty file (zstd when it starts with the zstd magic,
+// else plain); nullopt when the file is missing or empty. --resume appends in the file's own
+// format whatever its name.
+std::optional<Compression> existing_compression(const std::string& path);
+
 // Writes results that finish in any order either in sequence order (default: the output is
 // then always a prefix of the full output, which is what makes --resume byte-exact) or as they
 // come (unordered). Sequence numbers are 0, 1, 2, ... with no gaps; each is put() once.

@@ -1,7 +1,20 @@
 // Pieces shared by cot-gen and cot-judge: in-order writing of results that finish out of order.
+#include <cstdio>
+
 #include "delib/judge.h"
 
 namespace delib {
+
+std::optional<Compression> existing_compression(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::nullopt;
+  unsigned char magic[4];
+  size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  if (n == 0) return std::nullopt;
+  bool zstd = n == 4 && magic[0] == 0x28 && magic[1] == 0xB5 && magic[2] == 0x2F && magic[3] == 0xFD;
+  return zstd ? Compression::kZstd : Compression::kPlain;
+}
 
 void OrderedWriter::put(size_t seq, std::optional<Record> record) {
   if (unordered_) {
