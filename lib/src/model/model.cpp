@@ -481,7 +481,8 @@ void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, t
     // config.json: the original config with delib's values written over it.
     Json conf = cfg_.raw.is_object() ? cfg_.raw : Json::object();
     const bool v5_rope = conf.find("rope_parameters") != nullptr;
-    for (const auto& [k, v] : cfg_.to_json().as_object()) {
+    const Json mine = cfg_.to_json();  // named: a temporary would die before the loop body
+    for (const auto& [k, v] : mine.as_object()) {
       if (v5_rope && (k == "rope_theta" || k == "rope_scaling")) continue;
       if (k == "head_dim" && !conf.find("head_dim") && cfg_.raw.is_object()) continue;
       conf.set(k, v);
