@@ -9,7 +9,12 @@
 #ifndef FMT_HEADER_ONLY
 #define FMT_HEADER_ONLY 1
 #endif
+#include <ftw.h>
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -444,6 +449,20 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
   return lm_->model->norm->forward(x);
 }
 
+// rm -rf PATH with POSIX calls. (libtorch.so exports its own copy of std::filesystem, and
+// calling its remove_all from a torch binary crashes.)
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    throw Error(Location{path, 0}, fmt::format("cannot remove: {}", std::strerror(errno)), kExitIo);
+}
+void rename_or_throw(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw Error(Location{to, 0}, fmt::format("cannot rename {} to it: {}", from, std::strerror(errno)), kExitIo);
+}
+
 void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
   static const char* kFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                  "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
@@ -461,7 +480,7 @@ void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, t
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   const fs::path final_dir(dir), tmp(dir + ".tmp"), old(dir + ".old");
   try {
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());
     fs::create_directories(tmp);
 
     // Weights: every checkpoint parameter, LoRA merged (W + (alpha/r) B A), adapters dropped.
@@ -500,10 +519,10 @@ void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, t
 
     // Swap in: DIR -> DIR.old, DIR.tmp -> DIR, remove DIR.old. A crash leaves either the old
     // or the new directory complete (plus a stray .tmp/.old).
-    fs::remove_all(old);
-    if (fs::exists(final_dir)) fs::rename(final_dir, old);
-    fs::rename(tmp, final_dir);
-    fs::remove_all(old);
+    remove_tree(old.string());
+    if (fs::exists(final_dir)) rename_or_throw(final_dir.string(), old.string());
+    rename_or_throw(tmp.string(), final_dir.string());
+    remove_tree(old.string());
   } catch (const fs::filesystem_error& e) {
     throw Error(Location{dir, 0}, fmt::format("cannot save the model: {}", e.what()), kExitIo);
   }
