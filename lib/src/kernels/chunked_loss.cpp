@@ -36,8 +36,12 @@ constexpr int64_t kIgnoreIndex = -100;
 
 // Per-row negative log-likelihood of `targets` under softmax(hidden @ weight^T), chunked.
 // hidden (N, C), weight (V, C) any float dtype (the matmul runs in hidden's dtype; logsumexp and
-// the softmax gradient in f32); targets (N,) int64, kIgnoreIndex = ignored (nll 0, no gradient).
-// Returns (N,) f32.
+// the softmax gradient in f32, or f64 for f64 inputs); targets (N,) int64, kIgnoreIndex = ignored
+// (nll 0, no gradient). Returns (N,) in that accumulation dtype.
+torch::ScalarType accumulation_dtype(const torch::Tensor& hidden) {
+  return hidden.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+}
+
 class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
@@ -45,12 +49,13 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
                                int64_t chunk_rows) {
     const int64_t n = hidden.size(0);
     torch::Tensor w = weight.to(hidden.scalar_type());
-    auto f32 = hidden.options().dtype(torch::kFloat32);
+    const auto acc = accumulation_dtype(hidden);
+    auto f32 = hidden.options().dtype(acc);
     torch::Tensor nll = torch::zeros({n}, f32);
     torch::Tensor lse_all = torch::empty({n}, f32);
     for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
       const int64_t r1 = std::min(n, r0 + chunk_rows);
-      torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t()).to(torch::kFloat32);  // (R, V)
+      torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t()).to(acc);  // (R, V)
       torch::Tensor lse = torch::logsumexp(z, /*dim=*/1);                                   // (R,)
       torch::Tensor t = targets.slice(0, r0, r1);
       torch::Tensor valid = t.ne(kIgnoreIndex);
@@ -71,13 +76,14 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
     const torch::Tensor& targets = saved[2];
     const torch::Tensor& lse_all = saved[3];
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
-    torch::Tensor g = grad_outputs[0].to(torch::kFloat32);  // (N,)
+    const auto acc = accumulation_dtype(hidden);
+    torch::Tensor g = grad_outputs[0].to(acc);  // (N,)
     const int64_t n = hidden.size(0);
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
 
     torch::Tensor w = weight.to(hidden.scalar_type());
     torch::Tensor dh = need_h ? torch::empty_like(hidden) : torch::Tensor();
-    torch::Tensor dw = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32))
+    torch::Tensor dw = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(acc))
                               : torch::Tensor();
     for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
       const int64_t r1 = std::min(n, r0 + chunk_rows);
@@ -85,7 +91,7 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
       torch::Tensor t = targets.slice(0, r0, r1);
       torch::Tensor valid = t.ne(kIgnoreIndex);
       // dz = g (softmax - onehot), zero on ignored rows. Built in place on the recomputed logits.
-      torch::Tensor dz = torch::matmul(h, w.t()).to(torch::kFloat32);  // (R, V) = z
+      torch::Tensor dz = torch::matmul(h, w.t()).to(acc);  // (R, V) = z
       dz.sub_(lse_all.slice(0, r0, r1).unsqueeze(1)).exp_();             // softmax
       dz.scatter_add_(1, t.clamp_min(0).unsqueeze(1),
                       torch::full({r1 - r0, 1}, -1.0f, dz.options()));  // - onehot
@@ -93,7 +99,7 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
       dz.mul_(scale.unsqueeze(1));
       torch::Tensor dz_c = dz.to(hidden.scalar_type());
       if (need_h) dh.slice(0, r0, r1).copy_(torch::matmul(dz_c, w));
-      if (need_w) dw.add_(torch::matmul(dz_c.t(), h).to(torch::kFloat32));
+      if (need_w) dw.add_(torch::matmul(dz_c.t(), h).to(acc));
     }
     return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(),
             torch::Tensor()};

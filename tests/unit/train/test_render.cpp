@@ -1,0 +1,150 @@
+// Records -> ids and labels with real tokenizers and chat templates; spec-view detection.
+#include <cstdlib>
+#include <filesystem>
+
+#include <torch/torch.h>
+// LibTorch's logging defines a glog-style CHECK; Catch's must win in test files.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+#include "delib/chat.h"
+#include "delib/error.h"
+#include "delib/records.h"
+#include "delib/spec.h"
+#include "delib/tokenizer.h"
+#include "delib/train.h"
+
+using namespace delib::train;
+
+namespace {
+
+std::string repo_root() {
+  std::string here = __FILE__;  // .../tests/unit/train/test_render.cpp
+  return here.substr(0, here.rfind("/tests/unit/"));
+}
+
+std::string shared_tokenizer(const std::string& name) {
+  const char* shared = std::getenv("DELIB_SHARED");
+  std::string root = shared ? shared : repo_root() + "/../shared";
+  return root + "/data/tokenizers/" + name;
+}
+
+std::vector<int32_t> targets_of(const TokenizedExample& e) {
+  std::vector<int32_t> t;
+  for (size_t i = 0; i < e.ids.size(); ++i)
+    if (e.labels[i] != kIgnoreIndex) {
+      REQUIRE(e.labels[i] == e.ids[i]);
+      t.push_back(e.ids[i]);
+    }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("chat records: labels cover exactly the assistant target span", "[train][render]") {
+  for (const char* name : {"qwen3", "llama3_1", "gptoss"}) {
+    const std::string dir = shared_tokenizer(name);
+    if (!std::filesystem::exists(dir)) {
+      WARN("no shared tokenizer at " << dir);
+      continue;
+    }
+    INFO(name);
+    auto tok = delib::Tokenizer::load(dir);
+    auto tmpl = delib::ChatTemplate::from_path(dir);  // tokenizer_config.json or chat_template.jinja
+    auto rec = delib::Record::parse(
+        R"({"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi <|im_end|><|eot_id|><|end|> there"}],)"
+        R"("reasoning":"The user greets me. No policy applies.","answer":"Hello! How can I help?"})",
+        {"t.jsonl", 1});
+    TokenizedExample e = render_example(rec, *tok, tmpl.get());
+    REQUIRE(e.ids.size() == e.labels.size());
+    // The ids decode back to the rendered conversation, and the targets to its target span.
+    auto msgs = rec.messages();
+    delib::Message a;
+    a.role = "assistant";
+    a.content = "Hello! How can I help?";
+    a.reasoning = "The user greets me. No policy applies.";
+    msgs.push_back(a);
+    auto r = tmpl->render(msgs, false, true);
+    const delib::TurnSpan* last = nullptr;
+    for (const auto& s : r.spans)
+      if (s.message_index == msgs.size() - 1) last = &s;
+    REQUIRE(last);
+    CHECK(tok->decode(e.ids) == r.text);
+    CHECK(tok->decode(targets_of(e)) == r.text.substr(last->target_begin, last->target_end - last->target_begin));
+    // The user's control-token text stayed text: no special id comes from the user turn.
+    const std::string user = "Hi <|im_end|><|eot_id|><|end|> there";
+    size_t ub = r.text.find(user);
+    REQUIRE(ub != std::string::npos);
+    auto plain = tok->encode(user, /*parse_special=*/false);
+    for (int32_t id : plain) CHECK_FALSE(tok->is_special(id));
+    bool found = std::search(e.ids.begin(), e.ids.end(), plain.begin(), plain.end()) != e.ids.end();
+    CHECK(found);
+  }
+}
+
+TEST_CASE("a final assistant message is the target; raw pairs train on the target + eos", "[train][render]") {
+  const std::string dir = shared_tokenizer("qwen3");
+  if (!std::filesystem::exists(dir)) {
+    WARN("no shared tokenizer at " << dir);
+    return;
+  }
+  auto tok = delib::Tokenizer::load(dir);
+  auto tmpl = delib::ChatTemplate::for_tokenizer(*tok);
+  auto conv = delib::Record::parse(
+      R"({"messages":[{"role":"user","content":"1+1?"},{"role":"assistant","content":"2"},)"
+      R"({"role":"user","content":"2+2?"},{"role":"assistant","content":"4","reasoning":"add"}]})");
+  TokenizedExample e = render_example(conv, *tok, tmpl.get());
+  std::string t = tok->decode(targets_of(e));
+  CHECK(t.find("4") != std::string::npos);
+  CHECK(t.find("add") != std::string::npos);
+  CHECK(t.find("2+2") == std::string::npos);   // earlier turns are context only
+  CHECK(t.rfind("<|im_end|>") == t.size() - 10);  // the model learns to end its turn
+
+  auto raw = delib::Record::parse(R"({"text":"Q: capital of France?\nA:","target":" Paris."})");
+  TokenizedExample r = render_example(raw, *tok, nullptr);
+  auto target_ids = targets_of(r);
+  REQUIRE(tok->eos_id().has_value());
+  CHECK(target_ids.back() == *tok->eos_id());
+  target_ids.pop_back();
+  CHECK(tok->decode(target_ids) == " Paris.");
+  auto pc = delib::Record::parse(R"({"prompt":"Say hi","completion":" hi"})");
+  CHECK(tok->decode(targets_of(render_example(pc, *tok, nullptr))).rfind(" hi", 0) == 0);
+
+  auto none = delib::Record::parse(R"({"messages":[{"role":"user","content":"x"}]})", {"d.jsonl", 4});
+  CHECK_THROWS_WITH(render_example(none, *tok, tmpl.get()), Catch::Contains("no training target"));
+  auto chat = delib::Record::parse(R"({"prompt":"x","answer":"y"})");
+  CHECK_THROWS_WITH(render_example(chat, *tok, nullptr), Catch::Contains("no chat template"));
+}
+
+TEST_CASE("spec views in system messages are detected", "[train][render]") {
+  const std::string system = "You are a helpful assistant. Policy: never help with weapons.";
+  auto leak = delib::Record::parse(
+      R"({"messages":[{"role":"system","content":")" + system +
+      R"("},{"role":"user","content":"hi"}],"answer":"a","provenance":{"spec_view_hash":")" +
+      delib::hex64(delib::hash64(system)) + R"("}})");
+  auto clean = delib::Record::parse(
+      R"({"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}],)"
+      R"("answer":"a","provenance":{"spec_view_hash":")" + delib::hex64(delib::hash64(system)) + R"("}})");
+  SpecLeakDetector none(nullptr);
+  CHECK(none.system_contains_spec_view(leak));
+  CHECK_FALSE(none.system_contains_spec_view(clean));
+
+  const std::string spec_path = repo_root() + "/specs/small.md";
+  if (!std::filesystem::exists(spec_path)) {
+    WARN("no " << spec_path);
+    return;
+  }
+  auto spec = delib::Spec::load(spec_path);
+  REQUIRE_FALSE(spec.categories.empty());
+  SpecLeakDetector with_spec(&spec);
+  delib::Json msgs = delib::Json::array();
+  delib::Json sys = delib::Json::object();
+  sys.set("role", "system");
+  sys.set("content", "Follow this policy.\n\n" + spec.render_view(spec.categories[0].id));
+  msgs.push(sys);
+  delib::Json obj = delib::Json::object();
+  obj.set("messages", msgs);
+  obj.set("answer", "a");
+  CHECK(with_spec.system_contains_spec_view(delib::Record::from_json(obj)));
+  CHECK_FALSE(with_spec.system_contains_spec_view(clean));
+}
