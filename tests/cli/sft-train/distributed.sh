@@ -2,7 +2,7 @@
 # batch: same losses and gradient norms (to float rounding), same final weights.
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 9
-common=(--model model --plain --max-length 96 --max-steps 4 --lr 3e-3 --seed 3 --threads 1 data.jsonl)
+common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --seed 3 --threads 1 data.jsonl)
 run sft-train "${common[@]}" --batch-size 4 --out one
 expect_rc 0
 printf '%s\n' "$out" > one.jsonl

@@ -5,7 +5,7 @@
 for mode in full lora; do
   extra=()
   [ "$mode" = lora ] && extra=(--lora --lora-rank 4)
-  args=(--model model --plain --max-length 96 --batch-size 2 --epochs 6 --lr 3e-3 --seed 5 --threads 1
+  args=(--model model --plain --max-length 256 --batch-size 2 --epochs 6 --lr 3e-3 --seed 5 --threads 1
         --save-every 1 "${extra[@]}" data.jsonl)
   run sft-train "${args[@]}" --out ref-$mode
   expect_rc 0

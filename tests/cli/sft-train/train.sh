@@ -2,10 +2,10 @@
 # than --max-length are dropped and reported, checkpoints load in transformers.
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 6 --long
-run sft-train --model model --plain --max-length 96 --batch-size 2 --epochs 4 --lr 1e-2 \
+run sft-train --model model --plain --max-length 256 --batch-size 2 --epochs 4 --lr 1e-2 \
   --warmup-steps 2 --seed 1 --threads 1 --out ckpt --keep-last 2 --save-every 3 data.jsonl
 expect_rc 0
-[[ "$err" == *"1 of 8 records are longer than --max-length 96 and were dropped"* ]] || fail "no drop report: $err"
+[[ "$err" == *"1 of 8 records are longer than --max-length 256 and were dropped"* ]] || fail "no drop report: $err"
 # 7 trainable records (6 chat + 1 raw), 2 per step: 4 steps per epoch, 16 steps.
 [ "$(printf '%s\n' "$out" | wc -l)" = 16 ] || fail "expected 16 metrics records: $out"
 printf '%s\n' "$out" > metrics.jsonl
