@@ -54,14 +54,14 @@ echo "kept $(wc -l < "$OUT/kept.jsonl") of $(wc -l < "$OUT/gen.jsonl") samples" 
 step "sft-train: $SFT_STEPS steps on the kept data, spec NOT in context"
 rm -rf "$OUT/sft"
 "$BIN/sft-train" --model "$MODEL" --out "$OUT/sft" --max-steps "$SFT_STEPS" --lr 1e-3 \
-  --batch-size 16 --warmup-steps 10 --seed "$SEED" "$OUT/kept.jsonl" > "$OUT/sft-metrics.jsonl"
+  --batch-size 16 --warmup-steps 10 --seed "$SEED" "$OUT/kept.jsonl" -o "$OUT/sft-metrics.jsonl"
 SFT_MODEL=$("$PY" -c 'import os,sys; d=sys.argv[1]; l=os.path.join(d,"latest"); print(os.path.realpath(l) if os.path.islink(l) else os.path.join(d, open(l).read().strip()))' "$OUT/sft")
 
 step "rl-train: $RL_STEPS steps, reward = spec-aware judge on the answer"
 rm -rf "$OUT/rl"
 "$BIN/rl-train" --model "$SFT_MODEL" --spec "$SPEC" --judge-model "$MODEL" --steps "$RL_STEPS" \
   --prompts-per-step 8 --group-size 4 --lr 1e-4 --temperature 1.0 --max-tokens 64 \
-  --seed "$SEED" --out "$OUT/rl" "$OUT/gen-in.jsonl" > "$OUT/rl-rollouts.jsonl"
+  --seed "$SEED" --out "$OUT/rl" "$OUT/gen-in.jsonl" -o "$OUT/rl-rollouts.jsonl"
 RL_MODEL=$("$PY" -c 'import os,sys; d=sys.argv[1]; l=os.path.join(d,"latest"); print(os.path.realpath(l) if os.path.islink(l) else os.path.join(d, open(l).read().strip()))' "$OUT/rl")
 
 step "safety-eval on held-out prompts, spec NOT in context"
