@@ -1,0 +1,177 @@
+"""GPU benchmarks for tests/gpu/run.sh: SFT throughput + MFU (sft-train) and decoding tokens/s
+(gen-check against transformers generate), on one randomly initialised Qwen3 model.
+
+Model: Qwen3 architecture, ~0.5B parameters (hidden 1024, 24 layers, 16 heads / 8 kv, head_dim
+64, MLP 3072, vocabulary 151936, tied embeddings), random init, saved in bf16 safetensors; the
+tokenizer is the tiny byte-level BPE of tests/cli/sft-train/make_tiny_model.py (its ids are a
+subset of the model's vocabulary; throughput does not depend on which ids are used).
+
+MFU = 6 * N * tokens_per_s / peak, N = all parameters (embedding/lm_head included: the lm_head
+matmul is 2 V C flops per token forward), peak = 989e12 dense bf16 flop/s (H100 SXM; H200 the
+same). Attention's O(T^2) flops are NOT counted (conservative: at T = 2048 they add ~12%).
+
+  python3 tests/gpu/bench.py --bin build/bin --out DIR [--dry-run]
+--dry-run: the same steps on CPU with a tiny model (checks the plumbing without a GPU).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import transformers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEAK = 989e12
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def make_model(work, dry):
+    mdir = os.path.join(work, "model")
+    subprocess.run([sys.executable, os.path.join(HERE, "..", "cli", "sft-train", "make_tiny_model.py"), mdir, "0"],
+                   check=True, capture_output=True)
+    for f in os.listdir(mdir):  # keep the tokenizer files, replace the model
+        if f.endswith(".safetensors") or f in ("config.json", "generation_config.json"):
+            os.remove(os.path.join(mdir, f))
+    if dry:
+        cfg = transformers.Qwen3Config(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                       max_position_embeddings=4096, tie_word_embeddings=True)
+    else:
+        cfg = transformers.Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072,
+                                       num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=8,
+                                       head_dim=64, max_position_embeddings=4096, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = transformers.Qwen3ForCausalLM(cfg).to(torch.bfloat16)
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    model.save_pretrained(mdir, safe_serialization=True)
+    n = sum(p.numel() for p in model.parameters())
+    return mdir, model, n
+
+
+def sft(a, work, mdir, nparams, dev):
+    # Records long enough to fill 2048-token rows when packed; ~500 tokens each.
+    words = ["policy", "allows", "general", "information", "request", "reasoning", "answer", "safe", "the",
+             "user", "asks", "about", "chemistry", "summary", "article", "Paris", "France", "spec"]
+    rng = torch.Generator().manual_seed(1)
+    data = os.path.join(work, "sft.jsonl")
+    seq = 128 if a.dry_run else 2048
+    with open(data, "w") as f:
+        for i in range(a.sft_records):
+            idx = torch.randint(0, len(words), (seq // 5,), generator=rng).tolist()
+            text = " ".join(words[j] for j in idx)
+            f.write(json.dumps({"text": text[: len(text) // 3], "target": text[len(text) // 3:]}) + "\n")
+    metrics = os.path.join(work, "sft-metrics.jsonl")
+    cmd = [os.path.join(a.bin, "sft-train"), "--model", mdir, "--device", dev, "--max-length", str(seq),
+           "--batch-size", str(a.sft_batch), "--max-steps", str(a.sft_steps), "--lr", "1e-5",
+           "-o", metrics, data]
+    log("+", " ".join(cmd))
+    t0 = time.time()
+    subprocess.run(cmd, check=True)
+    rows = [json.loads(l) for l in open(metrics) if l.strip()]
+    steady = rows[2:] if len(rows) > 3 else rows
+    tps = statistics.median(r["tokens_per_s"] for r in steady)
+    mem = max(r.get("memory_mb", 0) for r in rows)
+    return {"seq": seq, "batch": a.sft_batch, "steps": len(rows), "tokens_per_s": tps,
+            "mfu": 6 * nparams * tps / PEAK, "memory_mb": mem, "wall_s": time.time() - t0, "cmd": " ".join(cmd[1:])}
+
+
+def gen(a, work, mdir, model, dev):
+    dtype = torch.float32 if a.dry_run else torch.bfloat16
+    model = model.to(dev).to(dtype).eval()
+    g = torch.Generator().manual_seed(2)
+    vocab = model.config.vocab_size
+    prompts = torch.randint(1, vocab, (a.gen_batch, a.prompt_len), generator=g)
+    inp = os.path.join(work, "prompts.jsonl")
+    with open(inp, "w") as f:
+        for i in range(a.gen_batch):
+            f.write(json.dumps({"id": f"p{i}", "prompt_ids": prompts[i].tolist()}) + "\n")
+    out = {}
+    modes = {"greedy": (dict(do_sample=False), ["--temperature", "0"]),
+             "sample": (dict(do_sample=True, temperature=1.0, top_p=0.9, top_k=0), ["--temperature", "1", "--top-p", "0.9"])}
+    for mode, (hf_kw, flags) in modes.items():
+        x = prompts.to(dev)
+        with torch.inference_mode():  # warm-up (CUDA context, kernels), then timed
+            model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=4, min_new_tokens=4, **hf_kw)
+            if dev.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            o = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=a.new_tokens,
+                               min_new_tokens=a.new_tokens, **hf_kw)
+            if dev.startswith("cuda"):
+                torch.cuda.synchronize()
+            hf = (o.shape[1] - x.shape[1]) * x.shape[0] / (time.perf_counter() - t0)
+        stats = os.path.join(work, f"gen-{mode}.json")
+        cmd = [os.path.join(a.bin, "gen-check"), "--model", mdir, "--device", dev,
+               "--dtype", "f32" if a.dry_run else "bf16", "--batch-size", str(a.gen_batch),
+               "--max-tokens", str(a.new_tokens), "--plain", "--stats", stats, "-o", os.devnull, inp] + flags
+        log("+", " ".join(cmd))
+        subprocess.run(cmd, check=True)
+        st = json.load(open(stats))
+        out[mode] = {"hf": hf, "delib": st["generated_tokens_per_second"], "stats": st, "cmd": " ".join(cmd[1:])}
+    model.to("cpu")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--only", default="sft,gen")
+    a = ap.parse_args()
+    dev = "cpu" if a.dry_run else "cuda"
+    a.sft_batch, a.sft_steps, a.sft_records = (2, 3, 16) if a.dry_run else (8, 12, 600)
+    a.gen_batch, a.prompt_len, a.new_tokens = (4, 16, 8) if a.dry_run else (64, 128, 256)
+    work = tempfile.mkdtemp(prefix="gpu-bench-")
+    mdir, model, n = make_model(work, a.dry_run)
+    res = {"params": n, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu (dry run)",
+           "torch": torch.__version__, "transformers": transformers.__version__}
+    if "sft" in a.only:
+        try:
+            res["sft"] = sft(a, work, mdir, n, dev)
+        except Exception as e:  # keep going: the other numbers are still worth having
+            res["sft_error"] = repr(e)
+    if "gen" in a.only:
+        try:
+            res["gen"] = gen(a, work, mdir, model, dev)
+        except Exception as e:
+            res["gen_error"] = repr(e)
+    os.makedirs(a.out, exist_ok=True)
+    json.dump(res, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
+    L = [f"Model: random Qwen3, {n / 1e6:.0f}M parameters (tied embeddings, V {model.config.vocab_size}, "
+         f"C {model.config.hidden_size}, {model.config.num_hidden_layers} layers), device {res['device']}, "
+         f"torch {res['torch']}, transformers {res['transformers']}.", ""]
+    if "sft" in res:
+        s = res["sft"]
+        L += ["SFT (sft-train, bf16 autocast, packed rows): MFU = 6 * N * tokens/s / 989e12 "
+              "(N all parameters, attention T^2 flops not counted).", "",
+              "| seq | batch | steps | tokens/s (median after 2 warm-up) | MFU | peak memory MB |", "|---|---|---|---|---|---|",
+              f"| {s['seq']} | {s['batch']} | {s['steps']} | {s['tokens_per_s']:.0f} | {100 * s['mfu']:.1f}% (target >= 45%) | {s['memory_mb']} |",
+              "", f"Command: `sft-train {s['cmd']}`", ""]
+    if "sft_error" in res:
+        L += [f"SFT: FAILED: {res['sft_error']}", ""]
+    if "gen" in res:
+        L += [f"Decoding, batch {a.gen_batch}, prompt {a.prompt_len}, {a.new_tokens} new tokens, bf16, same model and batch:", "",
+              "| mode | transformers generate tok/s | delib gen-check tok/s | speed-up (target >= 10x) |", "|---|---|---|---|"]
+        for m, g in res["gen"].items():
+            L.append(f"| {m} | {g['hf']:.0f} | {g['delib']:.0f} | {g['delib'] / g['hf']:.2f}x |")
+        L.append("")
+    if "gen_error" in res:
+        L += [f"Generation: FAILED: {res['gen_error']}", ""]
+    with open(os.path.join(a.out, "bench.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+    print("\n".join(L))
+    return 0 if "sft_error" not in res and "gen_error" not in res else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

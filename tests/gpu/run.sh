@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# One prepared script for a GPU machine (H100/H200): build delib with CUDA, run the
+# gpu-labelled tests and the benchmarks, write everything under $OUT (results.md pasteable
+# into tests/bench/RESULTS.md, plus logs). Budget: at most 8 minutes in total.
+#
+# Uses only what travels: the working tree and .debs/ (from tests/gpu/fetch-debs.sh, run on a
+# machine with apt), unpacked with `dpkg -x` into /tmp/delib-prefix. The GPU machine provides
+# python3 with torch 2.11.0+cu130 (LibTorch comes from it) and transformers, cmake, ninja, nvcc.
+#
+#   OUT=/tmp/out bash tests/gpu/run.sh
+#   DELIB_GPU_DRYRUN=1 DELIB_BIN=build-x/bin OUT=/tmp/out bash tests/gpu/run.sh
+#       dry run on CPU: skips the build when DELIB_BIN is given, runs the same steps with a tiny
+#       model on the CPU (plumbing check; numbers meaningless).
+# Exit status: 0 when everything ran and passed, 1 when a step failed (the others still ran).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/gpu-out}
+mkdir -p "$OUT"
+DRY=${DELIB_GPU_DRYRUN:-0}
+PY=${DELIB_PYTHON:-python3}
+BUILD=${DELIB_GPU_BUILD:-$ROOT/build-gpu-run}
+START=$(date +%s)
+status=0
+log() { echo "[run.sh $(( $(date +%s) - START ))s] $*" | tee -a "$OUT/run.log" >&2; }
+step() {  # step NAME TIMEOUT_S CMD...: run with a time limit, output to $OUT/NAME.log
+  local name=$1 t=$2; shift 2
+  log "$name: $*"
+  if timeout "$t" "$@" >"$OUT/$name.log" 2>&1; then log "$name: ok"; else
+    log "$name: FAILED (exit $?; see $name.log)"; tail -20 "$OUT/$name.log" >&2; status=1; return 1; fi
+}
+
+# 1. Prefix with the carried Debian packages.
+PREFIX=/tmp/delib-prefix
+if [ -d "$ROOT/.debs" ] && ls "$ROOT"/.debs/*.deb >/dev/null 2>&1; then
+  mkdir -p "$PREFIX"
+  for d in "$ROOT"/.debs/*.deb; do dpkg -x "$d" "$PREFIX"; done
+  # Debian's .pc files and CMake configs say prefix=/usr: point them into the prefix.
+  grep -rl "^prefix=/usr" "$PREFIX/usr" 2>/dev/null | xargs -r sed -i "s|^prefix=/usr\$|prefix=$PREFIX/usr|"
+  ML=$PREFIX/usr/lib/x86_64-linux-gnu
+  export PKG_CONFIG_PATH=$ML/pkgconfig:$PREFIX/usr/lib/pkgconfig:$PREFIX/usr/share/pkgconfig:${PKG_CONFIG_PATH:-}
+  export LD_LIBRARY_PATH=$ML:$PREFIX/usr/lib:${LD_LIBRARY_PATH:-}
+  export LIBRARY_PATH=$ML:${LIBRARY_PATH:-}
+  export CPATH=$PREFIX/usr/include:${CPATH:-}
+  export CMAKE_PREFIX_PATH=$PREFIX/usr:${CMAKE_PREFIX_PATH:-}
+  if [ -x "$PREFIX/usr/bin/pkgconf" ] && ! command -v pkg-config >/dev/null; then
+    ln -sf "$PREFIX/usr/bin/pkgconf" "$PREFIX/usr/bin/pkg-config"; export PATH=$PREFIX/usr/bin:$PATH; fi
+  log "unpacked $(ls "$ROOT"/.debs/*.deb | wc -l) .debs into $PREFIX"
+else
+  log "no .debs/ (run tests/gpu/fetch-debs.sh where apt works); using system packages"
+fi
+
+# 2. Build (Release, CUDA on, only the needed targets).
+TORCH_PREFIX=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+# NCCL headers for ProcessGroupNCCL (lib/src/train/distributed.cpp) from the nvidia-nccl wheel.
+NCCL_INC=$("$PY" -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include"))' 2>/dev/null || true)
+[ -n "$NCCL_INC" ] && [ -f "$NCCL_INC/nccl.h" ] && export CPATH=$NCCL_INC:${CPATH:-}
+if [ "$DRY" = 1 ] && [ -n "${DELIB_BIN:-}" ]; then
+  BIN=$DELIB_BIN
+  log "dry run: using the existing build in $BIN"
+else
+  BIN=$BUILD/bin
+  step configure 120 cmake -S tests/gpu -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;${CMAKE_PREFIX_PATH:-}" -DDELIB_PYTHON="$PY" \
+    -DDELIB_WITH_CUDA=$([ "$DRY" = 1 ] && echo OFF || echo ON) -DCMAKE_CUDA_ARCHITECTURES=90
+  step build 330 ninja -C "$BUILD" -j"$(nproc)" sft-train gen-check test_kernels loss_bench
+fi
+
+# 3. GPU tests: the kernels' unit tests (CUDA cases run here; on CPU they WARN and return).
+if [ -x "$BIN/../tests/test_kernels" ] || [ -x "$BUILD/tests/test_kernels" ]; then
+  TK=$( [ -x "$BUILD/tests/test_kernels" ] && echo "$BUILD/tests/test_kernels" || echo "$BIN/../tests/test_kernels")
+  step test_kernels 90 "$TK" --success --reporter compact
+  grep -E "passed|failed|warning" "$OUT/test_kernels.log" | tail -5 >&2
+fi
+for t in tests/reference/test_gpu*.py; do
+  [ -f "$t" ] && head -3 "$t" | grep -q "label: gpu" && step "$(basename "$t" .py)" 120 "$PY" "$t"
+done
+
+# 4. Benchmarks.
+if [ "$DRY" != 1 ] && [ -x "$BIN/loss_bench" ]; then
+  step loss_bench 90 "$BIN/loss_bench" 16384 1024 151936 2048
+fi
+step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1 ] && echo --dry-run)
+
+# 5. results.md: a section for tests/bench/RESULTS.md.
+{
+  echo "## gpu: CUDA kernels, SFT MFU, decoding vs transformers, loss memory ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+  echo
+  echo "Machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU (dry run)'),"\
+       "$(nproc) CPU cores; $("$PY" -c 'import torch; print("torch", torch.__version__)'). Script: \`tests/gpu/run.sh\`$([ "$DRY" = 1 ] && echo ' (DRY RUN on CPU: numbers meaningless)')."
+  echo
+  [ -f "$OUT/test_kernels.log" ] && echo "Kernel tests: \`$(tail -1 "$OUT/test_kernels.log")\`" && echo
+  [ -f "$OUT/loss_bench.log" ] && cat "$OUT/loss_bench.log" && echo
+  [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
+  echo "Total script time: $(( $(date +%s) - START )) s; exit status $status."
+} > "$OUT/results.md"
+log "wrote $OUT/results.md"
+exit $status
