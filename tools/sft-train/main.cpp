@@ -1,6 +1,6 @@
 // sft-train: spec-free supervised fine-tuning (stage 3 of deliberative alignment).
 // Parses flags and calls delib::train::run_sft (lib/src/train/sft.cpp).
-#include <fmt/format.h>
+#include <cstdio>
 
 #include "delib/cli.h"
 #include "delib/train.h"
@@ -151,10 +151,12 @@ int main(int argc, char** argv) {
         o.shuffle = !no_shuffle;
         o.lora_options.targets = lora_targets;
         delib::train::SftResult r = delib::train::run_sft(o);
+        // Plain stdio: with LibTorch on the include path fmt resolves to LibTorch's bundled copy,
+        // whose print() is not exported.
         if (!run.quiet)
-          fmt::print(stderr, "sft-train: {} steps on {} examples, final loss {:.4f}{}\n", r.steps,
-                     r.examples, r.final_loss,
-                     r.last_checkpoint.empty() ? "" : ", checkpoint " + r.last_checkpoint);
+          std::fprintf(stderr, "sft-train: %lld steps on %zu examples, final loss %.4f%s%s\n",
+                       (long long)r.steps, r.examples, r.final_loss,
+                       r.last_checkpoint.empty() ? "" : ", checkpoint ", r.last_checkpoint.c_str());
         return delib::interrupted() ? 128 + delib::interrupted() : delib::kExitOk;
       });
 }

@@ -26,6 +26,7 @@
 #include <fmt/ranges.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/model.h"
 #include "delib/safetensors.h"
 #include "model/modules.h"
@@ -449,15 +450,6 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
   return lm_->model->norm->forward(x);
 }
 
-// rm -rf PATH with POSIX calls. (libtorch.so exports its own copy of std::filesystem, and
-// calling its remove_all from a torch binary crashes.)
-int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
-void remove_tree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-    throw Error(Location{path, 0}, fmt::format("cannot remove: {}", std::strerror(errno)), kExitIo);
-}
 void rename_or_throw(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)
     throw Error(Location{to, 0}, fmt::format("cannot rename {} to it: {}", from, std::strerror(errno)), kExitIo);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/train.h"
 
 namespace fs = std::filesystem;
@@ -110,8 +111,8 @@ std::string Checkpointer::save(CausalLM& model,
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(out_dir_) / name;
   const fs::path staging = fs::path(out_dir_) / ("." + name + ".tmp");
-  fs::remove_all(staging);
-  fs::remove_all(staging.string() + ".tmp");
+  remove_tree(staging.string());
+  remove_tree(staging.string() + ".tmp");
   // 1. The model, as transformers loads it (LoRA merged by save()).
   model.save(staging.string(), tokenizer_dir_, torch::kFloat32);
   // 2. What the model directory cannot restore exactly.
@@ -134,7 +135,7 @@ std::string Checkpointer::save(CausalLM& model,
   }
   write_file_atomic((staging / kStateFile).string(), state.to_json().dump() + "\n");
   // 3. Publish: rename the complete directory, then point `latest` at it.
-  fs::remove_all(final_dir);
+  remove_tree(final_dir.string());
   fs::rename(staging, final_dir);
   write_file_atomic((fs::path(out_dir_) / kLatestFile).string(), name + "\n");
   // 4. --keep-last: drop the oldest complete checkpoints.
@@ -146,7 +147,7 @@ std::string Checkpointer::save(CausalLM& model,
     }
     std::sort(names.begin(), names.end());  // zero-padded step numbers sort by step
     for (size_t i = 0; i + keep_last_ < names.size(); ++i)
-      if (names[i] != name) fs::remove_all(fs::path(out_dir_) / names[i]);
+      if (names[i] != name) remove_tree((fs::path(out_dir_) / names[i]).string());
   }
   return final_dir.string();
 }

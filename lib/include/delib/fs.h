@@ -1,0 +1,13 @@
+// File-system helpers shared by the areas that write directories (checkpoints, model saves).
+#pragma once
+#include <string>
+
+namespace delib {
+
+// rm -rf PATH with POSIX calls (nftw); a missing PATH is not an error. Throws Error(kExitIo).
+// Use this instead of std::filesystem::remove_all in anything linked with LibTorch:
+// libtorch.so exports its own copy of std::filesystem, and its remove_all crashes when called
+// from a torch binary on a non-empty directory.
+void remove_tree(const std::string& path);
+
+}  // namespace delib

@@ -1,0 +1,26 @@
+#include "delib/fs.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "delib/error.h"
+
+namespace delib {
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    throw Error(Location{path, 0}, fmt::format("cannot remove: {}", std::strerror(errno)), kExitIo);
+}
+
+}  // namespace delib
