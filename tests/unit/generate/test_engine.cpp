@@ -2,7 +2,6 @@
 // not depend on batch size, order or batch composition, continuous batching finishes every
 // request once, stop ids / stop strings / max_tokens end requests as documented.
 #include <torch/torch.h>
-#undef CHECK  // c10 defines a glog-style CHECK; use Catch's
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // $DELIB_SHARED/data/tokenizers) and a random model of the same vocabulary: chat encoding
 // (and its defence against special-token injection), raw prompts, results and seeds.
 #include <torch/torch.h>
-#undef CHECK  // c10 defines a glog-style CHECK; use Catch's
 #include <catch2/catch.hpp>
 
 #include <cstdlib>

@@ -1,7 +1,6 @@
 // Sampling on the host: greedy, temperature, top-k, top-p, min-p against the distributions
 // they define; the log-probability; the per-sample seed.
 #include <torch/torch.h>
-#undef CHECK  // c10 defines a glog-style CHECK; use Catch's
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -2,7 +2,6 @@
 // (values and gradients), in f64 so that the comparison is tight.
 #include <torch/torch.h>
 // LibTorch's logging defines a glog-style CHECK; Catch's must win in test files.
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include "delib/error.h"

@@ -3,7 +3,6 @@
 // the kernels with the same math in f64 on the CPU and return early with a WARN when no CUDA
 // device is present (Catch2 v2 has no SKIP) — tests/gpu/run.sh runs them on a GPU machine.
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <cmath>

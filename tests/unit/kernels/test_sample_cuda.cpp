@@ -2,7 +2,6 @@
 // delib/kernels.h (brute force over every candidate threshold, f64), and the CUDA radix-select
 // kernel against the reference on large vocabularies (returns early with a WARN without CUDA).
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -2,7 +2,6 @@
 // tokens get no gradient, a small batch is overfitted.
 #include <torch/torch.h>
 // LibTorch's logging defines a glog-style CHECK; Catch's must win in test files.
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include "delib/json.h"

@@ -7,7 +7,6 @@
 
 #include <torch/torch.h>
 // LibTorch's logging defines a glog-style CHECK; Catch's must win in test files.
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include "delib/error.h"
