@@ -52,6 +52,7 @@ void softmax_minus_onehot_(torch::Tensor& z, const torch::Tensor& targets,
 //   Keep set K = { v : p_v >= tau }, tau the LARGEST value such that
 //     |{v : p_v >= tau}| >= top_k            (top_k <= 0 or >= V: no constraint)
 //     sum_{v : p_v >= tau} p_v >= top_p       (top_p >= 1: no constraint)
+//   and with neither constraint, tau = 0 (every token is kept).
 //   i.e. tau = min(k-th largest p, the smallest p of the shortest descending prefix with mass
 //   >= top_p). Ties at tau are all kept (so |K| can exceed top_k only on exact ties).
 //   The token is the first v (vocabulary order) whose cumulative kept mass exceeds u * mass(K).

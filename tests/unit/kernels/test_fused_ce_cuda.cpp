@@ -32,8 +32,10 @@ struct Ref {
   torch::Tensor nll, dh, dw;
 };
 Ref naive(const Case& k, const torch::Tensor& gw) {
-  torch::Tensor h = k.h.cpu().to(torch::kFloat64).requires_grad_(true);
-  torch::Tensor w = k.w.cpu().to(torch::kFloat64).requires_grad_(true);
+  // .to() returns k.h itself when it already is f64 on the CPU: detach + clone so the case's
+  // tensors never become leaves that accumulate gradients across calls
+  torch::Tensor h = k.h.detach().cpu().to(torch::kFloat64).clone().requires_grad_(true);
+  torch::Tensor w = k.w.detach().cpu().to(torch::kFloat64).clone().requires_grad_(true);
   torch::Tensor t = k.t.cpu();
   torch::Tensor lp = torch::log_softmax(torch::matmul(h, w.t()), 1);
   torch::Tensor valid = t.ne(-100);
@@ -48,7 +50,7 @@ double rel(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 void check_against_naive(const Case& k, int64_t chunk, double tol_val, double tol_grad) {
-  torch::Tensor h = k.h.clone().requires_grad_(true), w = k.w.clone().requires_grad_(true);
+  torch::Tensor h = k.h.detach().clone().requires_grad_(true), w = k.w.detach().clone().requires_grad_(true);
   torch::Tensor gw = torch::rand({k.t.size(0)}, torch::TensorOptions().dtype(torch::kFloat32).device(k.h.device())) + 0.5;
   torch::Tensor nll = delib::kernels::fused_linear_nll(h, w, k.t, chunk);
   (nll * gw).sum().backward();

@@ -13,7 +13,8 @@
 
 namespace {
 
-// The definition, literally: tau = the largest e_v meeting both conditions; the first kept
+// The definition, literally: tau = the largest e_v meeting both conditions (with no
+// filter at all, every token is kept); the first kept
 // token whose cumulative kept mass exceeds u * mass(K).
 int64_t brute_force(const torch::Tensor& row, double temperature, int64_t k, double p, double u) {
   const int64_t v = row.size(0);
@@ -29,7 +30,8 @@ int64_t brute_force(const torch::Tensor& row, double temperature, int64_t k, dou
     double mass = 0;
     for (float x : e)
       if (x >= cand) ++cnt, mass += x;
-    const bool ok = (k <= 0 || k >= v || cnt >= k) && (p >= 1 || mass >= p * total);
+    const bool use_k = k > 0 && k < v, use_p = p < 1;
+    const bool ok = (use_k || use_p) ? (!use_k || cnt >= k) && (!use_p || mass >= p * total) : cnt == v;
     if (ok && cand > tau) tau = cand;
   }
   double kept = 0;
