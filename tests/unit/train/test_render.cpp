@@ -17,7 +17,10 @@ using namespace delib::train;
 
 namespace {
 
+// ctest sets DELIB_SRC and DELIB_SHARED (tests/CMakeLists.txt); __FILE__ is the fallback
+// for a run by hand (it may be relative to the build directory under ccache).
 std::string repo_root() {
+  if (const char* src = std::getenv("DELIB_SRC")) return src;
   std::string here = __FILE__;  // .../tests/unit/train/test_render.cpp
   return here.substr(0, here.rfind("/tests/unit/"));
 }
@@ -49,7 +52,9 @@ TEST_CASE("chat records: labels cover exactly the assistant target span", "[trai
     }
     INFO(name);
     auto tok = delib::Tokenizer::load(dir);
-    auto tmpl = delib::ChatTemplate::from_path(dir);  // tokenizer_config.json or chat_template.jinja
+    // gpt-oss ships its template as chat_template.jinja, which shared/ does not carry
+    auto tmpl = std::string(name) == "gptoss" ? delib::ChatTemplate::from_variant("gpt-oss")
+                                              : delib::ChatTemplate::from_path(dir);
     auto rec = delib::Record::parse(
         R"({"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi <|im_end|><|eot_id|><|end|> there"}],)"
         R"("reasoning":"The user greets me. No policy applies.","answer":"Hello! How can I help?"})",
