@@ -38,6 +38,7 @@ complete -c cot-judge -l rubric -r -F -d 'Replace the built-in judging instructi
 complete -c cot-judge -l hint-field -r -d 'Show this record field (dotted path, e.g'
 complete -c cot-judge -l hide-reasoning -r -d 'Show the judge the answer only, not the reasoning (the RL reward mode)'
 complete -c cot-judge -l nonce-seed -r -d 'Derive the quoting nonces from this seed instead of at random: reproducible, but content written by someone who knows the seed could forge the markers (tests, trusted data only)'
+complete -c cot-judge -l nonce-length -r -d 'Hex digits per quoting nonce; fewer are easier to guess (tiny toy judges that cannot copy 16 digits: 2)'
 complete -c cot-judge -l min-score -r -d 'Keep records whose aggregate score is at least X (others, and records without a score, go to --rejects)'
 complete -c cot-judge -l best-per-id -r -d 'Keep the N best-scoring samples of each id'
 complete -c cot-judge -l drop-malformed -r -d 'Leave out records with format_ok false (not judged)'

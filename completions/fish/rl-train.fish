@@ -34,6 +34,8 @@ complete -c rl-train -l reward-weight -r -d 'Weight of a reward component, NAME=
 complete -c rl-train -l rule-reward -r -d 'Add VALUE when the answer matches REGEX (PCRE2); repeatable'
 complete -c rl-train -l format-penalty -r -d 'Reward of a malformed or truncated completion is -PENALTY'
 complete -c rl-train -l judge-samples -r -d 'Judge samples per answer (min aggregate)'
+complete -c rl-train -l judge-nonce-length -r -d 'Hex digits per quoting nonce of the judge prompt (see cot-judge --nonce-length)'
+complete -c rl-train -l judge-rubric -r -F -d 'Replace the judge'\''s built-in instructions with the text of FILE (as cot-judge --rubric)'
 complete -c rl-train -l spec -r -F -d 'Safety spec (Markdown, see delib-spec(5))'
 complete -c rl-train -l judge-backend -r -f -a 'local openai' -d 'local: run the model in-process with LibTorch; openai: an OpenAI-compatible server (vLLM, SGLang, llama.cpp)'
 complete -c rl-train -l judge-model -r -F -d 'Model: a Hugging Face directory (local) or the served model name (openai)'

@@ -3,15 +3,14 @@
 // minimum) decides which samples are kept.
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "delib/backend.h"
 #include "delib/chat.h"
 #include "delib/cli.h"
+#include "delib/fs.h"
 #include "delib/generate.h"
 #include "delib/judge.h"
 #include "delib/progress.h"
@@ -20,17 +19,9 @@
 
 namespace {
 
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw delib::Error(fmt::format("cannot read {} {}", what, path), delib::kExitIo);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // A chat template from FILE: a tokenizer_config.json (its "chat_template") or the template text.
 std::unique_ptr<delib::ChatTemplate> load_template(const std::string& path) {
-  std::string text = read_file(path, "--chat-template");
+  std::string text = delib::read_text_file(path, "--chat-template");
   if (!text.empty() && text.front() == '{') {
     delib::Json j = delib::Json::parse(text);
     if (const delib::Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
@@ -95,6 +86,7 @@ int main(int argc, char** argv) {
   double min_score = -1;
   bool hide_reasoning = false, drop_malformed = false, unordered = false;
   int64_t nonce_seed = -1;
+  int nonce_length = 16;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -127,6 +119,10 @@ int main(int argc, char** argv) {
                        "content written by someone who knows the seed could forge the markers (tests, "
                        "trusted data only). Default: random")
             ->check(CLI::NonNegativeNumber)->group(g);
+        app.add_option("--nonce-length", nonce_length,
+                       "Hex digits per quoting nonce; fewer are easier to guess (tiny toy judges that "
+                       "cannot copy 16 digits: 2)")
+            ->check(CLI::Range(2, 16))->capture_default_str()->group(g);
         const char* f = "Filtering";
         app.add_option("--min-score", min_score,
                        "Keep records whose aggregate score is at least X (others, and records without a "
@@ -158,10 +154,11 @@ int main(int argc, char** argv) {
         jopt.aggregate = *delib::parse_aggregate(aggregate);
         jopt.hide_reasoning = hide_reasoning;
         jopt.parse_retries = judge_retries;
-        if (!rubric_path.empty()) jopt.rubric = read_file(rubric_path, "--rubric");
+        if (!rubric_path.empty()) jopt.rubric = delib::read_text_file(rubric_path, "--rubric");
         jopt.params = delib::SamplingParams::from(sopt);
         jopt.seed = run.seed;
         if (nonce_seed >= 0) jopt.nonce_seed = uint64_t(nonce_seed);
+        jopt.nonce_digits = nonce_length;
         std::shared_ptr<delib::ChatTemplate> tmpl;
         if (bopt.completions) {
           if (bopt.backend != "openai")

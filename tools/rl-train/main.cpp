@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "delib/cli.h"
+#include "delib/fs.h"
 #include "delib/generate.h"
 #include "delib/rl.h"
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   o.judge_backend.model = "";
   std::vector<std::string> weights;
   std::string device = "cpu";
+  std::string rubric_path;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -87,6 +89,12 @@ int main(int argc, char** argv) {
             ->capture_default_str()->group(r);
         app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
             ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
+        app.add_option("--judge-nonce-length", o.judge_nonce_length,
+                       "Hex digits per quoting nonce of the judge prompt (see cot-judge --nonce-length)")
+            ->check(CLI::Range(2, 16))->capture_default_str()->group(r);
+        app.add_option("--judge-rubric", rubric_path,
+                       "Replace the judge's built-in instructions with the text of FILE (as cot-judge --rubric)")
+            ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
         delib::cli::add_spec_option(app, o.spec_path, false);
         delib::cli::add_backend_options(app, o.judge_backend, "judge");
         const char* c = "Checkpoints";
@@ -101,6 +109,7 @@ int main(int argc, char** argv) {
         o.rollouts = io.output;
         o.rollouts_write = io.write_options();
         o.device = device;
+        if (!rubric_path.empty()) o.judge_rubric = delib::read_text_file(rubric_path, "--judge-rubric");
         o.sampling = delib::SamplingParams::from(sampling);
         o.seed = run.seed;
         o.threads = run.threads;

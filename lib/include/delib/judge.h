@@ -122,6 +122,10 @@ struct JudgeOptions {
   // byte-identical resumes, but content written by someone who knows the seed could forge
   // the markers. Use only on trusted data or for tests.
   std::optional<uint64_t> nonce_seed;
+  // Hex digits per nonce, 2..16. Fewer digits are easier to guess and to copy: 16 for real
+  // judges; a tiny model that cannot copy a long string from its context (the quickstart's
+  // toy judge) needs 2. Default: 16
+  int nonce_digits = 16;
   // When set, each judge request is sent as the text prompt render(messages) instead of as
   // chat messages (for --completions endpoints; e.g. a ChatTemplate with the generation prompt).
   std::function<std::string(const std::vector<Message>&)> render;

@@ -119,6 +119,8 @@ struct RlOptions {
   std::string spec_path;               // needed for the judge reward
   cli::BackendOptions judge_backend;   // judge model ("" model = no judge reward)
   int judge_samples = 1;
+  int judge_nonce_length = 16;         // JudgeOptions::nonce_digits
+  std::string judge_rubric;            // "" = the built-in rubric (JudgeOptions::rubric)
   int64_t save_every = 0;
   int keep_last = 0;
   uint64_t seed = 0;

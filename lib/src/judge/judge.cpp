@@ -56,7 +56,14 @@ uint64_t splitmix64(uint64_t& state) {
 }  // namespace
 
 std::string Judge::next_nonce(const JudgeItem& item, int sample, int attempt) {
+  const int digits = options_.nonce_digits;
+  if (digits < 2 || digits > 16) throw Error(fmt::format("nonce length {} is not in [2, 16]", digits), kExitUsage);
   for (int counter = 0;; ++counter) {
+    // A short nonce can occur in the quoted text by chance; 4096 draws that all collide mean the
+    // text holds (nearly) every nonce of that length.
+    if (counter == 4096)
+      throw Error(fmt::format("record {}: no {}-digit nonce that does not occur in its text", item.key, digits),
+                  kExitFailure);
     uint64_t h;
     if (options_.nonce_seed) {
       h = hash64(fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", *options_.nonce_seed, item.key, sample,
@@ -64,7 +71,7 @@ std::string Judge::next_nonce(const JudgeItem& item, int sample, int attempt) {
     } else {
       h = splitmix64(nonce_state_);
     }
-    std::string nonce = hex64(h);
+    std::string nonce = hex64(h).substr(0, size_t(digits));
     if (!occurs_in(item, nonce)) return nonce;
   }
 }

@@ -105,6 +105,8 @@ RlResult run_rl(const RlOptions& o) {
         throw Error(p.record.where(), fmt::format("category '{}' is not in the spec", p.category));
     JudgeOptions jo;
     jo.samples = o.judge_samples;
+    jo.nonce_digits = o.judge_nonce_length;
+    jo.rubric = o.judge_rubric;
     jo.seed = o.seed;
     jo.params.temperature = 0;
     jo.params.max_tokens = 512;

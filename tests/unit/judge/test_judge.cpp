@@ -7,6 +7,8 @@
 #include <fstream>
 #include <regex>
 
+#include <fmt/format.h>
+
 #include "delib/judge.h"
 
 using namespace delib;
@@ -34,7 +36,7 @@ std::string tmp_path(const std::string& name) {
 
 // The nonce the judge prompt asks for: the last "VERDICT <16 hex>" line of the user message.
 std::string nonce_of(const GenRequest& r) {
-  static const std::regex re("^VERDICT ([0-9a-f]{16})$", std::regex::multiline);
+  static const std::regex re("^VERDICT ([0-9a-f]{2,16})$", std::regex::multiline);
   const std::string& u = r.messages.back().content;
   std::string last;
   for (auto it = std::sregex_iterator(u.begin(), u.end(), re); it != std::sregex_iterator(); ++it)
@@ -239,6 +241,37 @@ TEST_CASE("Judge: k samples in one batch, minimum kept, injection ignored", "[ju
   Json js = res[0].to_json("judge-m", "h");
   CHECK(js.dump().find("\"score\":3") != std::string::npos);
   CHECK(js.find("error") == nullptr);
+}
+
+TEST_CASE("Judge: short nonces (--nonce-length) are that long and still avoid the content", "[judge][nonce]") {
+  ScriptedBackend b;
+  b.reply = [](const GenRequest& r) {
+    return text_result("VERDICT " + nonce_of(r) + "\naction: comply\nscore: 9\n");
+  };
+  JudgeOptions o;
+  o.samples = 4;
+  o.nonce_digits = 2;
+  o.nonce_seed = 5;
+  Judge j(small_spec(), b, o);
+  // The answer holds 200 of the 256 two-digit nonces: every one chosen must be another.
+  std::string crowded;
+  for (int i = 0; i < 200; ++i) crowded += fmt::format("{:02x} ", i);
+  auto res = j.judge({item(crowded, "a/0")}, [](size_t, const JudgeResult&) {});
+  REQUIRE(res[0].ok());
+  CHECK(*res[0].score == 9);
+  for (auto& r : b.seen) {
+    std::string n = nonce_of(r);
+    CHECK(n.size() == 2);
+    CHECK(std::stoi(n, nullptr, 16) >= 200);
+  }
+  // Every nonce taken: a clear error, not an endless search.
+  std::string full;
+  for (int i = 0; i < 256; ++i) full += fmt::format("{:02x} ", i);
+  CHECK_THROWS_WITH(j.judge({item(full, "b/0")}, [](size_t, const JudgeResult&) {}),
+                    Catch::Contains("no 2-digit nonce"));
+  o.nonce_digits = 1;
+  Judge bad(small_spec(), b, o);
+  CHECK_THROWS_AS(bad.judge({item("x", "c/0")}, [](size_t, const JudgeResult&) {}), Error);
 }
 
 TEST_CASE("Judge: unparseable output is re-asked a bounded number of times, then an error", "[judge][retry]") {
