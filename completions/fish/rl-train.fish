@@ -30,7 +30,7 @@ complete -c rl-train -l kl-coef -r -d 'Weight beta of the KL penalty to the star
 complete -c rl-train -l lr -r -d 'AdamW learning rate (constant)'
 complete -c rl-train -l weight-decay -r -d 'AdamW weight decay'
 complete -c rl-train -l max-grad-norm -r -d 'Gradient clipping (<= 0: none)'
-complete -c rl-train -l reward-weight -r -d 'Weight of a reward component, NAME=W (judge, format, rule; default 1)'
+complete -c rl-train -l reward-weight -r -d 'Weight of a reward component, NAME=W (judge, format, rule; default 1); repeatable'
 complete -c rl-train -l rule-reward -r -d 'Add VALUE when the answer matches REGEX (PCRE2); repeatable'
 complete -c rl-train -l format-penalty -r -d 'Reward of a malformed or truncated completion is -PENALTY'
 complete -c rl-train -l judge-samples -r -d 'Judge samples per answer (min aggregate)'

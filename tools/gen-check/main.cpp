@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
         app.add_option("--device", device, "cpu, cuda or cuda:N (default: cpu)");
         app.add_option("--dtype", dtype, "model dtype: auto, f32, bf16, f16 (default: f32)");
         app.add_option("--batch-size", batch_size, "decode slots (default: 16)");
-        app.add_option("--stop-id", stop_ids, "a token id that ends generation (repeatable)");
+        app.add_option("--stop-id", stop_ids, "a token id that ends generation (repeatable)")
+            ->allow_extra_args(false);
         app.add_flag("--logprobs", logprobs, "write each generated id's log-probability");
         app.add_option("--stats", stats_path, "write the run's counters and timings as JSON to FILE");
       },

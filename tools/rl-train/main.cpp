@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
-      "own prompts, gradients are averaged; rank 0 writes rollouts and checkpoints.";
+      "own prompts, gradients are averaged; rank 0 writes every rank's rollouts (in rank order) and the checkpoints.";
   info.examples =
       "rl-train --model sft/latest-dir --spec specs/default.md --judge-model ./judge --steps 200 \\\n"
       "    --out rl prompts.jsonl.zst > rollouts.zst\n"
@@ -81,9 +81,11 @@ int main(int argc, char** argv) {
         app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->capture_default_str()->group(a);
         app.add_option("--max-grad-norm", o.max_grad_norm, "Gradient clipping (<= 0: none)")->capture_default_str()->group(a);
         const char* r = "Rewards";
-        app.add_option("--reward-weight", weights, "Weight of a reward component, NAME=W (judge, format, rule; default 1)")
+        app.add_option("--reward-weight", weights, "Weight of a reward component, NAME=W (judge, format, rule; default 1); repeatable")
+            ->allow_extra_args(false)
             ->type_name("NAME=W")->group(r);
         app.add_option("--rule-reward", o.rules, "Add VALUE when the answer matches REGEX (PCRE2); repeatable")
+            ->allow_extra_args(false)
             ->type_name("REGEX=VALUE")->group(r);
         app.add_option("--format-penalty", o.format_penalty, "Reward of a malformed or truncated completion is -PENALTY")
             ->capture_default_str()->group(r);

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
             ->check(CLI::IsMember({"text", "json"}))->capture_default_str()->group(g);
         app.add_flag("--werror", werror, "Warnings fail too (exit 1)")->group(g);
         app.add_option("--disable", disabled, "Turn off a check by id (repeatable; see --list-checks)")
+            ->allow_extra_args(false)
             ->type_name("CHECK")->group(g);
         app.add_option("--taxonomy", taxonomy,
                        "Every category this file names must be in the spec: one id per line ('#' comments), or "

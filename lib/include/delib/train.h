@@ -250,6 +250,9 @@ class DataParallel {
   // Rank 0's tensors to everyone (initial weights).
   void broadcast(const std::vector<torch::Tensor>& tensors);
   void barrier();
+  // Every rank's `bytes`, in rank order, on rank 0 (other ranks get an empty vector); a
+  // collective, so all ranks call it. Used to write all ranks' records from rank 0.
+  std::vector<std::string> gather_to_rank0(const std::string& bytes);
 
  private:
   DistEnv env_;

@@ -105,6 +105,7 @@ void add_sampling_options(CLI::App& app, SamplingOptions& o) {
   app.add_option("--max-tokens", o.max_tokens, "Most new tokens per completion")
       ->check(CLI::Range(1, 1 << 24))->capture_default_str()->group(g);
   app.add_option("--stop", o.stop, "Stop string (repeatable); the model's end of turn always stops")
+      ->allow_extra_args(false)
       ->type_name("STR")->group(g);
 }
 

@@ -291,11 +291,12 @@ RlResult run_rl(const RlOptions& o) {
         }
       }
     }
-    // Rollout records.
+    // Rollout records: every rank's, written by rank 0 in rank order (one collective per step).
     double mean_r = std::accumulate(total.begin(), total.end(), 0.0) / double(total.size());
     mean_r = dp.all_reduce_sum(mean_r) / double(denv.world_size);
     result.mean_reward.push_back(mean_r);
-    if (rollouts) {
+    {
+      std::string lines;
       for (size_t i = 0; i < res.size(); ++i) {
         const Prompt* p = batch[i / size_t(o.group_size)];
         Record r = p->record;
@@ -311,8 +312,16 @@ RlResult run_rl(const RlOptions& o) {
         r.set("advantage", adv[int64_t(i)].item<double>());
         r.set("kl", seq_kl[i]);
         if (!res[i].error.empty()) r.set("error", res[i].error);
-        rollouts->write(r);
+        r.append_json(lines);
+        lines += '\n';
       }
+      std::vector<std::string> all = dp.gather_to_rank0(lines);
+      if (rollouts)
+        for (const std::string& part : all)
+          for (size_t b = 0, e; b < part.size(); b = e + 1) {
+            e = part.find('\n', b);
+            rollouts->write_line(std::string_view(part).substr(b, e - b));
+          }
     }
     st.step += 1;
     st.tokens_seen += int64_t(old.size());

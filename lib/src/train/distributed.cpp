@@ -19,6 +19,7 @@
 #endif
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include <fmt/format.h>
@@ -169,6 +170,39 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
     impl_->pg->broadcast(io, opts)->wait();
     if (!t.is_contiguous()) t.copy_(io[0]);
   }
+}
+
+std::vector<std::string> DataParallel::gather_to_rank0(const std::string& bytes) {
+  if (!env_.distributed()) return {bytes};
+  torch::NoGradGuard no_grad;
+  // Two all-reduces (each rank fills only its own slots, zeros elsewhere, so the sum is the
+  // concatenation): the lengths, then the bytes at each rank's offset. Plain all-reduce keeps
+  // this on the one collective both Gloo and NCCL implement for every dtype.
+  const int w = env_.world_size;
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(impl_->device);
+  torch::Tensor len = torch::zeros({w}, i64);
+  len[env_.rank] = int64_t(bytes.size());
+  all_reduce_sum(std::vector<torch::Tensor>{len});
+  std::vector<int64_t> lens(static_cast<size_t>(w), 0), off(static_cast<size_t>(w) + 1, 0);
+  torch::Tensor lc = len.cpu();
+  for (int r = 0; r < w; ++r) {
+    lens[size_t(r)] = lc[r].item<int64_t>();
+    off[size_t(r) + 1] = off[size_t(r)] + lens[size_t(r)];
+  }
+  std::vector<std::string> out;
+  if (off[size_t(w)] == 0) {
+    if (env_.rank == 0) out.assign(size_t(w), std::string());
+    return out;
+  }
+  torch::Tensor buf = torch::zeros({off[size_t(w)]}, torch::TensorOptions().dtype(torch::kUInt8));
+  if (!bytes.empty()) std::memcpy(buf.data_ptr<uint8_t>() + off[size_t(env_.rank)], bytes.data(), bytes.size());
+  torch::Tensor dev = buf.to(impl_->device);
+  all_reduce_sum(std::vector<torch::Tensor>{dev});
+  if (env_.rank != 0) return out;
+  buf = dev.cpu();
+  for (int r = 0; r < w; ++r)
+    out.emplace_back(reinterpret_cast<const char*>(buf.data_ptr<uint8_t>()) + off[size_t(r)], size_t(lens[size_t(r)]));
+  return out;
 }
 
 void DataParallel::barrier() {

@@ -1,0 +1,38 @@
+# Two Gloo processes (torchrun-style environment), each with half the prompts per step, equal
+# one process: rank 0 writes every rank's rollouts (same completions and rewards), and the
+# final weights agree to float rounding.
+"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 1 >/dev/null 2>&1
+"$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 6
+common=(--model model --group-size 4 --lr 1e-2 --max-tokens 12 --seed 1 --threads 1 --rule-reward e=1
+        --steps 3 --plain prompts.jsonl)
+run rl-train "${common[@]}" --prompts-per-step 2 --out one
+expect_rc 0
+printf '%s\n' "$out" > one.jsonl
+port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2
+RANK=0 LOCAL_RANK=0 rl-train "${common[@]}" --prompts-per-step 1 --out two >two0.jsonl 2>two0.err &
+pid0=$!
+RANK=1 LOCAL_RANK=1 rl-train "${common[@]}" --prompts-per-step 1 --out two >two1.jsonl 2>two1.err &
+pid1=$!
+wait $pid0 || fail "rank 0 failed: $(cat two0.err)"
+wait $pid1 || fail "rank 1 failed: $(cat two1.err)"
+unset MASTER_ADDR MASTER_PORT WORLD_SIZE
+[ ! -s two1.jsonl ] || fail "rank 1 wrote rollouts itself: $(head -c 300 two1.jsonl)"
+"$DELIB_PYTHON" - <<'PY' || fail "2 processes differ from 1"
+import json
+from safetensors.torch import load_file
+one = [json.loads(l) for l in open("one.jsonl")]
+two = [json.loads(l) for l in open("two0.jsonl")]
+assert len(one) == len(two) == 3 * 2 * 4, (len(one), len(two))
+for a, b in zip(one, two):
+    for k in ("step", "id", "sample", "answer", "rewards", "reward", "meta"):
+        assert a[k] == b[k], (k, a[k], b[k])
+    for k in ("advantage", "kl"):
+        assert abs(a[k] - b[k]) <= 1e-5, (k, a[k], b[k])
+w1 = load_file("one/checkpoint-00000003/model.safetensors")
+w2 = load_file("two/checkpoint-00000003/model.safetensors")
+assert w1.keys() == w2.keys()
+d = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+assert d < 1e-4, d
+print("max weight difference", d)
+PY
