@@ -26,7 +26,10 @@
 //   chunked_cross_entropy = sum_r nll_r,   chunked_token_logprobs = -nll_r.
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "delib/error.h"
+#include "delib/kernels.h"
 #include "delib/model.h"
 
 namespace delib {
@@ -120,17 +123,28 @@ void check_args(const torch::Tensor& hidden, const torch::Tensor& weight,
   if (chunk_rows <= 0) throw Error(std::string(what) + ": chunk_rows must be positive");
 }
 
+// CUDA tensors go to the fused kernels (delib/kernels.h): the same per-row NLL, with the chunk's
+// logits kept in the matmul dtype and read once by an online-softmax kernel.
+bool use_fused(const torch::Tensor& hidden) {
+  return hidden.is_cuda() && kernels::cuda_kernels_available();
+}
+constexpr int64_t kFusedMaxRows = 65535;  // one CUDA grid dimension
+
 }  // namespace
 
 torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
                                     const torch::Tensor& targets, int64_t chunk_rows) {
   check_args(hidden, weight, targets, chunk_rows, "chunked_cross_entropy");
+  if (use_fused(hidden))
+    return kernels::fused_linear_cross_entropy(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows));
   return ChunkedNll::apply(hidden, weight, targets, chunk_rows).sum();
 }
 
 torch::Tensor chunked_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
                                      const torch::Tensor& targets, int64_t chunk_rows) {
   check_args(hidden, weight, targets, chunk_rows, "chunked_token_logprobs");
+  if (use_fused(hidden))
+    return kernels::fused_token_logprobs(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows));
   return ChunkedNll::apply(hidden, weight, targets, chunk_rows).neg();
 }
 
