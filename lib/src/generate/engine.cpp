@@ -18,6 +18,7 @@
 
 #include "delib/error.h"
 #include "delib/generate.h"
+#include "delib/kernels.h"
 #include "delib/records.h"
 #include "generate/sampler.h"
 
@@ -81,8 +82,13 @@ struct Engine::Impl {
   // Samples slot's next token from one row of logits; returns true when the request is done.
   bool accept(Slot& s, const EngineRequest& r, const float* row, int64_t V) {
     int32_t id = generate::sample_token(row, V, r.params, s.rng, scratch);
+    return accept_token(s, r, id, r.params.logprobs ? generate::token_logprob(row, V, id) : 0.0);
+  }
+
+  // Appends a chosen token (and its log-prob when requested); true when the request is done.
+  bool accept_token(Slot& s, const EngineRequest& r, int32_t id, double logprob) {
     s.res.ids.push_back(id);
-    if (r.params.logprobs) s.res.logprobs.push_back(float(generate::token_logprob(row, V, id)));
+    if (r.params.logprobs) s.res.logprobs.push_back(float(logprob));
     ++stats.generated_tokens;
     if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
       s.res.finish_reason = "stop";
@@ -190,6 +196,8 @@ void Engine::run(const std::vector<EngineRequest>& requests,
   const int64_t V = W.size(0);
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
 
+  const bool device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
+                               (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
   std::vector<Slot> slots(static_cast<size_t>(R));
   int64_t next_req = 0, active = 0;
   std::vector<int64_t> feed(size_t(R), 0), live(size_t(R), 0);
@@ -282,21 +290,62 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     torch::Tensor h = model.hidden(input, fo);                          // (R, 1, C)
     torch::Tensor logits = torch::nn::functional::linear(h.select(1, 0), W);  // (R, V)
     cache.lengths.mul_(live_t);  // idle rows restart at 0
-    logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
-    E.stats.decode_seconds += seconds_since(t0);
-    ++E.stats.decode_steps;
-
-    auto t1 = Clock::now();
-    const float* base = logits.data_ptr<float>();
+    // Device sampling when every live row asks for the same temperature / top-k / top-p and
+    // none for min-p (EngineOptions::sampling).
+    const SamplingParams* shared = nullptr;
+    bool on_device = device_sampling;
+    bool want_logprobs = false;
+    for (int64_t row = 0; row < R && on_device; ++row) {
+      if (!live[size_t(row)]) continue;
+      const SamplingParams& p = requests[size_t(slots[size_t(row)].req)].params;
+      want_logprobs = want_logprobs || p.logprobs;
+      if (p.min_p > 0) on_device = false;
+      else if (!shared) shared = &p;
+      else if (p.temperature != shared->temperature || p.top_k != shared->top_k || p.top_p != shared->top_p)
+        on_device = false;
+    }
+    on_device = on_device && shared;
     int64_t produced = 0;
     std::vector<int64_t> finished;
-    for (int64_t row = 0; row < R; ++row) {
-      Slot& s = slots[size_t(row)];
-      if (!live[size_t(row)]) continue;
-      ++produced;
-      if (E.accept(s, requests[size_t(s.req)], base + row * V, V)) finished.push_back(row);
+    if (on_device) {
+      // One uniform per live row from its own stream (none for greedy, as on the host).
+      std::vector<float> u(size_t(R), 0.f);
+      if (shared->temperature > 0)
+        for (int64_t row = 0; row < R; ++row)
+          if (live[size_t(row)]) u[size_t(row)] = float(slots[size_t(row)].rng.uniform());
+      torch::Tensor ut = torch::from_blob(u.data(), {R}, torch::kFloat32).to(logits.device(), false, true);
+      torch::Tensor lf = logits.to(torch::kFloat32);
+      torch::Tensor ids = kernels::sample_top_k_top_p(lf, shared->temperature, shared->top_k, shared->top_p, ut);
+      torch::Tensor lp;
+      if (want_logprobs) lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
+      ids = ids.cpu();
+      E.stats.decode_seconds += seconds_since(t0);
+      ++E.stats.decode_steps;
+      auto t1 = Clock::now();
+      const int64_t* id = ids.data_ptr<int64_t>();
+      for (int64_t row = 0; row < R; ++row) {
+        Slot& s = slots[size_t(row)];
+        if (!live[size_t(row)]) continue;
+        ++produced;
+        const EngineRequest& r = requests[size_t(s.req)];
+        const double l = r.params.logprobs ? lp[row].item<double>() : 0.0;
+        if (E.accept_token(s, r, int32_t(id[row]), l)) finished.push_back(row);
+      }
+      E.stats.sample_seconds += seconds_since(t1);
+    } else {
+      logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+      E.stats.decode_seconds += seconds_since(t0);
+      ++E.stats.decode_steps;
+      auto t1 = Clock::now();
+      const float* base = logits.data_ptr<float>();
+      for (int64_t row = 0; row < R; ++row) {
+        Slot& s = slots[size_t(row)];
+        if (!live[size_t(row)]) continue;
+        ++produced;
+        if (E.accept(s, requests[size_t(s.req)], base + row * V, V)) finished.push_back(row);
+      }
+      E.stats.sample_seconds += seconds_since(t1);
     }
-    E.stats.sample_seconds += seconds_since(t1);
     if (E.opt.on_tokens) E.opt.on_tokens(produced);
     for (int64_t row : finished) {
       finish(slots[size_t(row)]);

@@ -78,64 +78,75 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingParams& p, Rn
     return int32_t(last);  // rounding left u at the very top: the last kept token
   }
 
-  // Candidates in descending w (ties: lower id first). Sorting all V ids per token is the
-  // expensive part; top-k needs only k, and top-p usually a few hundred, so sort lazily.
+  // Candidates in descending w (ties: lower id first) as a SET: idx[0, n) holds the n most
+  // likely ids in no particular order. Nothing is sorted: top-k is one nth_element, top-p a
+  // quickselect on mass, both expected O(V), so a flat nucleus of most of a 150k vocabulary
+  // costs about as much as the exp() pass (a lazily growing partial sort cost ~10x more).
   auto& idx = scratch.idx;
   idx.resize(size_t(V));
   for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
   auto desc = [&w](int32_t a, int32_t b) {
     return w[size_t(a)] > w[size_t(b)] || (w[size_t(a)] == w[size_t(b)] && a < b);
   };
-  int64_t n = V;  // the candidate set is idx[0, n)
+  int64_t n = V;
   if (use_k) {
     n = p.top_k;
     std::nth_element(idx.begin(), idx.begin() + n, idx.end(), desc);
   }
   for (int64_t i = 0; i < n; ++i) total += w[size_t(idx[size_t(i)])];
 
-  // 2./3. Sort a prefix big enough to hold the top-p nucleus (or the whole top-k set).
-  int64_t sorted = use_k ? n : std::min<int64_t>(n, 256);
+  // 3. Top-p: the smallest K such that the K most likely candidates hold mass >= top_p * total
+  // (HF keeps the token that crosses the threshold; at least one token). Quickselect: the
+  // answer lies in (lo, hi]; idx[0, lo) are in and their mass is already taken from `need`.
   int64_t keep = n;
-  for (;;) {
-    std::partial_sort(idx.begin(), idx.begin() + sorted, idx.begin() + n, desc);
-    if (!use_p) break;
-    // 3. Top-p: the smallest prefix with renormalised mass >= top_p (HF keeps the token that
-    // crosses the threshold; at least one token).
-    const double target = p.top_p * total;
-    double acc = 0;
-    int64_t i = 0;
-    for (; i < sorted; ++i) {
-      acc += w[size_t(idx[size_t(i)])];
-      if (acc >= target) break;
+  if (use_p) {
+    double need = p.top_p * total;
+    int64_t lo = 0, hi = n;
+    keep = -1;
+    while (lo < hi) {
+      const int64_t m = lo + (hi - lo) / 2;
+      std::nth_element(idx.begin() + lo, idx.begin() + m, idx.begin() + hi, desc);
+      double left = 0;  // mass of idx[lo, m): the (m - lo) most likely of the range
+      for (int64_t j = lo; j < m; ++j) left += w[size_t(idx[size_t(j)])];
+      if (left >= need) {
+        hi = m;
+        continue;
+      }
+      left += w[size_t(idx[size_t(m)])];
+      if (left >= need) {
+        keep = m + 1;
+        break;
+      }
+      need -= left;
+      lo = m + 1;
     }
-    if (i < sorted) {
-      keep = std::max<int64_t>(1, i + 1);
-      break;
-    }
-    if (sorted == n) {  // rounding: the whole set did not reach the target
-      keep = n;
-      break;
-    }
-    sorted = std::min<int64_t>(n, sorted * 8);
+    if (keep < 0) keep = std::max<int64_t>(lo, 1);  // top_p 0, or rounding kept everything
   }
-  keep = std::min(keep, sorted);
 
-  // 4. Min-p relative to the most likely token (w of the first candidate).
-  if (p.min_p > 0) {
-    const double floor = p.min_p * w[size_t(idx[0])];
-    int64_t m = 1;
-    while (m < keep && w[size_t(idx[size_t(m)])] >= floor) ++m;
-    keep = m;
-  }
+  // 4. Min-p relative to the most likely token (its w is 1).
+  const double floor = p.min_p > 0 ? p.min_p : 0.0;
+  // Walk the kept tokens in ascending id (as the CUDA kernel does): the first whose cumulative
+  // mass exceeds u * (kept mass).
+  auto& flag = scratch.keep;
+  flag.assign(size_t(V), 0);
   double kept = 0;
-  for (int64_t i = 0; i < keep; ++i) kept += w[size_t(idx[size_t(i)])];
+  for (int64_t i = 0; i < keep; ++i) {
+    const int32_t id = idx[size_t(i)];
+    if (w[size_t(id)] >= floor) {
+      flag[size_t(id)] = 1;
+      kept += w[size_t(id)];
+    }
+  }
   const double u = rng.uniform() * kept;
   double acc = 0;
-  for (int64_t i = 0; i < keep; ++i) {
-    acc += w[size_t(idx[size_t(i)])];
-    if (acc > u) return idx[size_t(i)];
+  int64_t last = arg;
+  for (int64_t i = 0; i < V; ++i) {
+    if (!flag[size_t(i)]) continue;
+    acc += w[size_t(i)];
+    last = i;
+    if (acc > u) return int32_t(i);
   }
-  return idx[size_t(keep - 1)];
+  return int32_t(last);  // rounding left u at the very top: the last kept token
 }
 
 double token_logprob(const float* logits, int64_t V, int32_t id) {

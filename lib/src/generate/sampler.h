@@ -28,6 +28,7 @@ class Rng {
 struct SamplerScratch {
   std::vector<double> w;
   std::vector<int32_t> idx;
+  std::vector<uint8_t> keep;
 };
 
 // Chooses the next token from one row of raw model logits (V floats).
@@ -42,8 +43,8 @@ struct SamplerScratch {
 //   4. min_p > 0: keep w_i >= min_p * max_j w_j (relative to the most likely token,
 //      Nguyen et al. 2024, "Min P sampling");
 //   then draws u ~ U[0, 1) from `rng` (exactly one draw per token) and returns the first kept
-//   token whose cumulative mass exceeds u * (total kept mass), walking the kept tokens in
-//   ascending id when no sort was needed and in descending w otherwise.
+//   token, walking the kept tokens in ascending id, whose cumulative mass exceeds
+//   u * (total kept mass). Expected O(V): selection (nth_element), never a sort.
 // REQUIRES: V > 0.
 int32_t sample_token(const float* logits, int64_t V, const SamplingParams& params, Rng& rng,
                      SamplerScratch& scratch);
