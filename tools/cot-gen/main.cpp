@@ -2,15 +2,14 @@
 // helpful model gets the category's spec view and instructions in a system message before the
 // conversation and writes reasoning that cites the spec, then an answer; K samples per record.
 #include <chrono>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "delib/backend.h"
 #include "delib/chat.h"
 #include "delib/cli.h"
+#include "delib/fs.h"
 #include "delib/generate.h"
 #include "delib/judge.h"
 #include "delib/progress.h"
@@ -18,24 +17,6 @@
 #include "delib/spec.h"
 
 namespace {
-
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw delib::Error(fmt::format("cannot read {} {}", what, path), delib::kExitIo);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A chat template from FILE: a tokenizer_config.json (its "chat_template") or the template text.
-std::unique_ptr<delib::ChatTemplate> load_template(const std::string& path) {
-  std::string text = read_file(path, "--chat-template");
-  if (!text.empty() && text.front() == '{') {
-    delib::Json j = delib::Json::parse(text);
-    if (const delib::Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
-  }
-  return delib::ChatTemplate::from_template(text);
-}
 
 struct Job {
   size_t record;  // index into the records
@@ -139,31 +120,12 @@ int main(int argc, char** argv) {
         const delib::Spec spec = delib::Spec::load(spec_path);
         const std::string instructions = instructions_path.empty()
                                              ? delib::default_generation_instructions()
-                                             : read_file(instructions_path, "--instructions");
-        std::unique_ptr<delib::ChatTemplate> tmpl;
-        if (bopt.completions) {
-          if (bopt.backend != "openai")
-            throw Error("--completions applies to --backend openai only", delib::kExitUsage);
-          if (chat_template.empty())
-            throw Error("--completions needs --chat-template FILE to render the prompt",
-                        delib::kExitUsage);
-          tmpl = load_template(chat_template);
-        }
-
-        std::string out_path = io.output;
-        std::set<std::pair<std::string, int64_t>> done_keys;
+                                             : delib::read_text_file(instructions_path, "--instructions");
+        const std::shared_ptr<delib::ChatTemplate> tmpl =
+            delib::completions_template(bopt.completions, bopt.backend, chat_template);
         delib::WriteOptions wopt = io.write_options();
         wopt.flush_each = true;  // a kill -9 loses at most the record being written
-        if (!resume.empty()) {
-          if (io.output != "-" && io.output != resume)
-            throw Error("--resume FILE is the output; -o must be omitted or name the same file",
-                        delib::kExitUsage);
-          out_path = resume;
-          delib::truncate_to_complete(resume);
-          done_keys = delib::read_done_keys(resume);
-          wopt.append = true;
-          if (auto c = delib::existing_compression(resume)) wopt.compression = *c;
-        }
+        const delib::ResumeTarget target = delib::resume_target(io.output, resume, wopt);
 
         std::unique_ptr<delib::Backend> backend = delib::make_backend(bopt);
         delib::SamplingParams params = delib::SamplingParams::from(sopt);
@@ -180,19 +142,12 @@ int main(int argc, char** argv) {
           delib::Record r;
           while (reader.next(r)) {
             try {
-              auto cat = r.get_string("category");
-              if (!cat) throw Error(r.where(), "field 'category' is missing (a spec category id)");
-              if (!spec.category(*cat)) {
-                std::string known;
-                for (const auto& c : spec.categories) known += (known.empty() ? "" : ", ") + c.id;
-                throw Error(r.where(), fmt::format("unknown category '{}' (the spec has: {})",
-                                                   *cat, known));
-              }
+              std::string cat = delib::record_category(r, spec);
               std::vector<delib::Message> conv = r.messages();
               if (conv.empty() || conv.back().role != "user")
                 throw Error(r.where(), "the conversation must end with a user turn");
               r.ensure_id();
-              cats.push_back(*cat);
+              cats.push_back(std::move(cat));
               convs.push_back(std::move(conv));
               records.push_back(std::move(r));
             } catch (const Error& e) {
@@ -220,14 +175,14 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < records.size(); ++i) {
           std::string id = records[i].id();
           for (int s = 0; s < samples; ++s)
-            if (!done_keys.count({id, s})) jobs.push_back({i, s});
+            if (!target.done.count({id, s})) jobs.push_back({i, s});
         }
 
         delib::Json sampling = params.to_json();
         const std::string instructions_hash = delib::hex64(delib::hash64(instructions));
         const std::string spec_hash = spec.spec_hash();
 
-        delib::RecordWriter writer(out_path, wopt);
+        delib::RecordWriter writer(target.path, target.write);
         delib::OrderedWriter ordered(writer, unordered);
         delib::Progress progress("samples", int64_t(jobs.size()), run.progress());
         std::vector<int> left(records.size(), 0);

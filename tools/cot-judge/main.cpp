@@ -17,20 +17,6 @@
 #include "delib/records.h"
 #include "delib/spec.h"
 
-namespace {
-
-// A chat template from FILE: a tokenizer_config.json (its "chat_template") or the template text.
-std::unique_ptr<delib::ChatTemplate> load_template(const std::string& path) {
-  std::string text = delib::read_text_file(path, "--chat-template");
-  if (!text.empty() && text.front() == '{') {
-    delib::Json j = delib::Json::parse(text);
-    if (const delib::Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
-  }
-  return delib::ChatTemplate::from_template(text);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   delib::enable_local_backend();
 
@@ -159,39 +145,22 @@ int main(int argc, char** argv) {
         jopt.seed = run.seed;
         if (nonce_seed >= 0) jopt.nonce_seed = uint64_t(nonce_seed);
         jopt.nonce_digits = nonce_length;
-        std::shared_ptr<delib::ChatTemplate> tmpl;
-        if (bopt.completions) {
-          if (bopt.backend != "openai")
-            throw Error("--completions applies to --backend openai only", delib::kExitUsage);
-          if (chat_template.empty())
-            throw Error("--completions needs --chat-template FILE to render the prompt",
-                        delib::kExitUsage);
-          tmpl = load_template(chat_template);
+        if (auto tmpl = delib::completions_template(bopt.completions, bopt.backend, chat_template))
           jopt.render = [tmpl](const std::vector<delib::Message>& m) {
             return tmpl->render(m, /*add_generation_prompt=*/true).text;
           };
-        }
 
-        std::string out_path = io.output;
         delib::WriteOptions wopt = io.write_options();
         wopt.flush_each = true;
+        delib::ResumeTarget target = delib::resume_target(io.output, resume, wopt);
+        std::set<std::pair<std::string, int64_t>>& done_keys = target.done;
+        // Records filtered out by an earlier run went to --rejects: they are done too.
         delib::WriteOptions rejopt = wopt;
-        std::set<std::pair<std::string, int64_t>> done_keys;
-        if (!resume.empty()) {
-          if (io.output != "-" && io.output != resume)
-            throw Error("--resume FILE is the output; -o must be omitted or name the same file",
-                        delib::kExitUsage);
-          out_path = resume;
-          delib::truncate_to_complete(resume);
-          done_keys = delib::read_done_keys(resume);
-          wopt.append = true;
-          if (auto c = delib::existing_compression(resume)) wopt.compression = *c;
-          if (!io.rejects.empty()) {
-            delib::truncate_to_complete(io.rejects);
-            auto more = delib::read_done_keys(io.rejects);
-            done_keys.insert(more.begin(), more.end());
-            rejopt.append = true;
-          }
+        if (!resume.empty() && !io.rejects.empty()) {
+          delib::truncate_to_complete(io.rejects);
+          auto more = delib::read_done_keys(io.rejects);
+          done_keys.insert(more.begin(), more.end());
+          rejopt.append = true;
         }
         std::set<std::string> done_ids;
         for (const auto& k : done_keys) done_ids.insert(k.first);
@@ -229,11 +198,7 @@ int main(int argc, char** argv) {
                 continue;
               }
               delib::JudgeItem it;
-              auto cat = r.get_string("category");
-              if (!cat) throw Error(r.where(), "field 'category' is missing (a spec category id)");
-              if (!spec.category(*cat))
-                throw Error(r.where(), fmt::format("unknown category '{}'", *cat));
-              it.category = *cat;
+              it.category = delib::record_category(r, spec);
               it.messages = r.messages();
               auto answer = r.get_string("answer");
               if (!answer) throw Error(r.where(), "field 'answer' is missing");
@@ -265,7 +230,7 @@ int main(int argc, char** argv) {
         std::map<std::string, size_t> group_left;
         for (auto& [id, members] : groups) group_left[id] = members.size();
 
-        delib::RecordWriter writer(out_path, wopt);
+        delib::RecordWriter writer(target.path, target.write);
         delib::OrderedWriter ordered(writer, unordered);
         delib::Progress progress("records", int64_t(records.size()), run.progress());
         std::vector<std::optional<delib::JudgeResult>> results(records.size());

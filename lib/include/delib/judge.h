@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "delib/backend.h"
+#include "delib/chat.h"
 #include "delib/records.h"
 #include "delib/spec.h"
 
@@ -186,6 +188,28 @@ std::set<std::pair<std::string, int64_t>> read_done_keys(const std::string& path
 // else plain); nullopt when the file is missing or empty. --resume appends in the file's own
 // format whatever its name.
 std::optional<Compression> existing_compression(const std::string& path);
+
+// Where a tool that writes one record per (id, sample) writes, given -o OUTPUT and --resume
+// FILE ("" = none). With FILE: cuts it back to its last complete record, collects its (id,
+// sample) pairs into `done`, and appends in its own format. Throws Error(kExitUsage) when -o
+// names a file other than FILE.
+struct ResumeTarget {
+  std::string path;
+  WriteOptions write;
+  std::set<std::pair<std::string, int64_t>> done;
+};
+ResumeTarget resume_target(const std::string& output, const std::string& resume, WriteOptions write);
+
+// The chat template that renders requests to text prompts for --completions endpoints, or
+// nullptr without --completions. `path`: a tokenizer_config.json (its "chat_template") or the
+// template text. Throws Error(kExitUsage) when --completions comes without --backend openai or
+// without --chat-template.
+std::shared_ptr<ChatTemplate> completions_template(bool completions, const std::string& backend,
+                                                   const std::string& path);
+
+// The category of a record for the spec: its `category` field, which must name a spec
+// category. Throws Error(record's location) naming the field, or the unknown id and the known ones.
+std::string record_category(const Record& r, const Spec& spec);
 
 // Writes results that finish in any order either in sequence order (default: the output is
 // then always a prefix of the full output, which is what makes --resume byte-exact) or as they

@@ -1,9 +1,50 @@
-// Pieces shared by cot-gen and cot-judge: in-order writing of results that finish out of order.
+// Pieces shared by cot-gen and cot-judge: --resume targets, --completions templates, record
+// categories, and in-order writing of results that finish out of order.
 #include <cstdio>
 
+#include <fmt/format.h>
+
+#include "delib/fs.h"
 #include "delib/judge.h"
 
 namespace delib {
+
+ResumeTarget resume_target(const std::string& output, const std::string& resume, WriteOptions write) {
+  ResumeTarget t{output, write, {}};
+  if (resume.empty()) return t;
+  if (output != "-" && output != resume)
+    throw Error("--resume FILE is the output; -o must be omitted or name the same file", kExitUsage);
+  t.path = resume;
+  truncate_to_complete(resume);
+  t.done = read_done_keys(resume);
+  t.write.append = true;
+  if (auto c = existing_compression(resume)) t.write.compression = *c;
+  return t;
+}
+
+std::shared_ptr<ChatTemplate> completions_template(bool completions, const std::string& backend,
+                                                   const std::string& path) {
+  if (!completions) return nullptr;
+  if (backend != "openai") throw Error("--completions applies to --backend openai only", kExitUsage);
+  if (path.empty()) throw Error("--completions needs --chat-template FILE to render the prompt", kExitUsage);
+  std::string text = read_text_file(path, "--chat-template");
+  if (!text.empty() && text.front() == '{') {
+    Json j = Json::parse(text);
+    if (const Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
+  }
+  return ChatTemplate::from_template(text);
+}
+
+std::string record_category(const Record& r, const Spec& spec) {
+  auto cat = r.get_string("category");
+  if (!cat) throw Error(r.where(), "field 'category' is missing (a spec category id)");
+  if (!spec.category(*cat)) {
+    std::string known;
+    for (const auto& c : spec.categories) known += (known.empty() ? "" : ", ") + c.id;
+    throw Error(r.where(), fmt::format("unknown category '{}' (the spec has: {})", *cat, known));
+  }
+  return *cat;
+}
 
 std::optional<Compression> existing_compression(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");

@@ -8,4 +8,4 @@ run cot-judge "${srv[@]}" unk.jsonl; expect_rc 1; expect_err_glob "*unk.jsonl:1:
 # Skipped with --on-error skip: the run goes on (here to the unreachable server: exit 4).
 printf '{"id":"a","prompt":"hi","category":"nope","answer":"x"}\n{"id":"b","prompt":"hi","category":"medical","answer":"y"}\n' > mix.jsonl
 run cot-judge "${srv[@]}" --on-error skip mix.jsonl -o out.jsonl; expect_rc 0
-expect_err_glob "*unknown category 'nope' (skipped)*id b*left out*"
+expect_err_glob "*unknown category 'nope' (the spec has: *) (skipped)*id b*left out*"
