@@ -21,6 +21,8 @@ else
   SAMPLES=4; JUDGE_K=3; SFT_STEPS=150; RL_STEPS=6; PER_TOPIC=6
 fi
 export SEED=${SEED:-1}
+# Torch threads for the training steps: on a shared 2-core machine 1 thread was much faster.
+THREADS=${THREADS:-1}
 mkdir -p "$OUT"
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)" >&2; }
 
@@ -42,32 +44,34 @@ PYEOF
 
 step "cot-gen: $SAMPLES samples per prompt with the spec in context"
 "$BIN/cot-gen" --spec "$SPEC" --instructions "$HERE/instructions.txt" --model "$MODEL" \
-  --samples "$SAMPLES" --temperature 1.0 --max-tokens 64 --seed "$SEED" \
+  --samples "$SAMPLES" --temperature 1.0 --max-tokens 64 --seed "$SEED" --batch-size 64 \
   "$OUT/gen-in.jsonl" -o "$OUT/gen.jsonl"
 
 step "cot-judge: $JUDGE_K judgements per sample, keep min score >= 8"
-"$BIN/cot-judge" --spec "$SPEC" --rubric "$HERE/rubric.txt" --model "$MODEL" \
-  --judge-samples "$JUDGE_K" --aggregate min --min-score 8 --temperature 1.0 --max-tokens 64 \
+"$BIN/cot-judge" --spec "$SPEC" --rubric "$HERE/rubric.txt" --model "$MODEL" --nonce-length 2 \
+  --judge-samples "$JUDGE_K" --aggregate min --min-score 8 --temperature 1.0 --max-tokens 64 --batch-size 64 \
   --seed "$SEED" "$OUT/gen.jsonl" -o "$OUT/kept.jsonl"
 echo "kept $(wc -l < "$OUT/kept.jsonl") of $(wc -l < "$OUT/gen.jsonl") samples" >&2
 
 step "sft-train: $SFT_STEPS steps on the kept data, spec NOT in context"
 rm -rf "$OUT/sft"
 "$BIN/sft-train" --model "$MODEL" --out "$OUT/sft" --max-steps "$SFT_STEPS" --lr 1e-3 \
-  --batch-size 16 --warmup-steps 10 --seed "$SEED" "$OUT/kept.jsonl" -o "$OUT/sft-metrics.jsonl"
+  --batch-size 16 --warmup-steps 10 --seed "$SEED" --threads "$THREADS" "$OUT/kept.jsonl" -o "$OUT/sft-metrics.jsonl"
 SFT_MODEL=$("$PY" -c 'import os,sys; d=sys.argv[1]; l=os.path.join(d,"latest"); print(os.path.realpath(l) if os.path.islink(l) else os.path.join(d, open(l).read().strip()))' "$OUT/sft")
 
 step "rl-train: $RL_STEPS steps, reward = spec-aware judge on the answer"
 rm -rf "$OUT/rl"
-"$BIN/rl-train" --model "$SFT_MODEL" --spec "$SPEC" --judge-model "$MODEL" --steps "$RL_STEPS" \
+"$BIN/rl-train" --model "$SFT_MODEL" --spec "$SPEC" --judge-model "$MODEL" \
+  --judge-rubric "$HERE/rubric.txt" --judge-nonce-length 2 --steps "$RL_STEPS" \
   --prompts-per-step 8 --group-size 4 --lr 1e-4 --temperature 1.0 --max-tokens 64 \
-  --seed "$SEED" --out "$OUT/rl" "$OUT/gen-in.jsonl" -o "$OUT/rl-rollouts.jsonl"
+  --engine-batch 32 --judge-batch-size 32 \
+  --seed "$SEED" --threads "$THREADS" --out "$OUT/rl" "$OUT/gen-in.jsonl" -o "$OUT/rl-rollouts.jsonl"
 RL_MODEL=$("$PY" -c 'import os,sys; d=sys.argv[1]; l=os.path.join(d,"latest"); print(os.path.realpath(l) if os.path.islink(l) else os.path.join(d, open(l).read().strip()))' "$OUT/rl")
 
 step "safety-eval on held-out prompts, spec NOT in context"
 for run in base:$MODEL sft:$SFT_MODEL rl:$RL_MODEL; do
   name=${run%%:*}; dir=${run#*:}
-  "$BIN/safety-eval" --model "$dir" --spec "$SPEC" --temperature 0 --max-tokens 64 \
+  "$BIN/safety-eval" --model "$dir" --spec "$SPEC" --temperature 0 --max-tokens 64 --batch-size 64 \
     --name "$name" --seed "$SEED" --json "$OUT/$name.json" \
     "$OUT/prompts/heldout.jsonl" -o "$OUT/$name-eval.jsonl"
   echo "$name: $("$PY" "$HERE/world.py" score "$OUT/$name-eval.jsonl")" | tee -a "$OUT/acceptance.txt"
