@@ -18,7 +18,7 @@ SPEC=$HERE/toy-spec.md
 if [[ -n "${QUICK:-}" ]]; then
   SAMPLES=2; JUDGE_K=2; SFT_STEPS=40; RL_STEPS=2; PER_TOPIC=2
 else
-  SAMPLES=4; JUDGE_K=3; SFT_STEPS=150; RL_STEPS=6; PER_TOPIC=6
+  SAMPLES=4; JUDGE_K=3; SFT_STEPS=150; RL_STEPS=10; PER_TOPIC=6
 fi
 export SEED=${SEED:-1}
 # Torch threads for the training steps: on a shared 2-core machine 1 thread was much faster.
@@ -49,7 +49,7 @@ step "cot-gen: $SAMPLES samples per prompt with the spec in context"
 
 step "cot-judge: $JUDGE_K judgements per sample, keep min score >= 8"
 "$BIN/cot-judge" --spec "$SPEC" --rubric "$HERE/rubric.txt" --model "$MODEL" --nonce-length 2 \
-  --judge-samples "$JUDGE_K" --aggregate min --min-score 8 --temperature 1.0 --max-tokens 64 --batch-size 64 \
+  --judge-samples "$JUDGE_K" --aggregate min --min-score 8 --temperature 0.5 --max-tokens 64 --batch-size 64 \
   --seed "$SEED" "$OUT/gen.jsonl" -o "$OUT/kept.jsonl"
 echo "kept $(wc -l < "$OUT/kept.jsonl") of $(wc -l < "$OUT/gen.jsonl") samples" >&2
 
