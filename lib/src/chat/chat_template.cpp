@@ -252,7 +252,7 @@ std::string normalize_jinja(std::string_view t) {
       break;
     }
     if (j > i) segs.push_back({'r', false, false, std::string(t.substr(i, j - i))});
-    Seg tag{t[j + 1]};
+    Seg tag{t[j + 1], false, false, {}};
     std::string_view close = tag.kind == '{' ? "}}" : tag.kind == '%' ? "%}" : "#}";
     size_t b = j + 2;
     if (b < t.size() && (t[b] == '-' || t[b] == '+')) {

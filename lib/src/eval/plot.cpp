@@ -217,12 +217,22 @@ std::string pareto_svg(const std::vector<RunPoint>& points) {
                      num(cx + 4));
     s += fmt::format("<circle class=\"point\" cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/>\n", num(cx),
                      num(cy), dominated[i] ? "white" : color);
-    // Labels go left of points near the right edge so they stay inside the plot.
+    // Labels go left of points near the right edge so they stay inside the plot; runs drawn at
+    // (nearly) the same spot get their labels stacked, away from the nearer plot edge.
     bool right_edge = cx > g.width - g.right - 120;
+    int stacked = 0;
+    for (size_t j = 0; j < i; ++j) {
+      const RunPoint& q = points[j];
+      if (q.not_overrefuse.n == 0 || q.not_unsafe.n == 0) continue;
+      if (std::abs(g.px(q.not_overrefuse.value) - cx) < 8 && std::abs(g.py(q.not_unsafe.value) - cy) < 8) ++stacked;
+    }
+    const double ly = stacked == 0            ? cy - 8
+                      : cy < g.height / 2.0 ? cy + 4 + 15.0 * stacked    // below the point
+                                            : cy - 8 - 15.0 * stacked;   // above it
     s += fmt::format(
         "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"{}\" stroke=\"none\" fill=\"{}\">"
         "{}</text>\n",
-        num(right_edge ? cx - 9 : cx + 9), num(cy - 8), right_edge ? "end" : "start", color,
+        num(right_edge ? cx - 9 : cx + 9), num(ly), right_edge ? "end" : "start", color,
         xml_escape(p.name));
     s += "</g>\n";
   }
