@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs the main job. Until the quickstart's tiny model reads a
-# spec in context (examples/quickstart/README.md), that is the model-free pipeline on real data:
-# examples/eval-demo.sh. The full model pipeline is examples/quickstart/run.sh.
+# The README's main command: sets up (scripts/setup.sh: packages, venv, build) and runs the
+# quickstart, the whole deliberative-alignment pipeline offline on the shipped tiny model
+# (examples/quickstart/run.sh: spec-lint, cot-gen with the spec in context, cot-judge min of k,
+# sft-train and rl-train without the spec, safety-eval of base/SFT/RL with table and Pareto
+# plot; about a minute on 2 cores). Output: examples/quickstart/work/demo (or $1).
+# The model-free half on the real benchmarks: examples/eval-demo.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
-exec "$here/examples/eval-demo.sh"
+export DELIB_BIN=${DELIB_BIN:-${DELIB_BUILD:-$here/build}/bin}
+export PYTHON=${PYTHON:-python3}
+exec "$here/examples/quickstart/run.sh" "$@"
