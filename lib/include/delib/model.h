@@ -109,6 +109,13 @@ struct LoraOptions {
 // Adds adapters and freezes every other parameter; returns the trainable parameters.
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options);
 
+// y = x W^T + b for x (..., in), W (out, in): at::linear, except for a few rows on the CPU
+// without autograd (decode steps), where it is computed as (W x^T)^T. MKL packs the right-hand
+// operand of every sgemm call: for x W^T that is W^T, the whole weight (32 MB per token step
+// for a 32k-vocabulary LM head, about half of a small model's decode time), for W x^T only the
+// few rows of x. Same products and sums; rows stay independent of each other.
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+
 // Cross-entropy of next-token prediction computed in chunks of rows so that the (N, V) logits
 // are never materialised at once (see the kernels/loss code for the math).
 // hidden (N, C), weight (V, C), targets (N,) int64 with -100 = ignore. Returns the SUM of

@@ -253,7 +253,7 @@ void Engine::run(const std::vector<EngineRequest>& requests,
       if (!view.lengths.is_same(before.lengths)) {
         cache.lengths.narrow(0, row, 1).copy_(view.lengths);
       }
-      torch::Tensor logits = torch::nn::functional::linear(h.select(1, L - 1), W);  // (1, V)
+      torch::Tensor logits = linear_rows(h.select(1, L - 1), W);  // (1, V)
       logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
       E.stats.prefill_seconds += seconds_since(t0);
       E.stats.prompt_tokens += L;
@@ -288,7 +288,7 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);                          // (R, 1, C)
-    torch::Tensor logits = torch::nn::functional::linear(h.select(1, 0), W);  // (R, V)
+    torch::Tensor logits = linear_rows(h.select(1, 0), W);  // (R, V)
     cache.lengths.mul_(live_t);  // idle rows restart at 0
     // Device sampling when every live row asks for the same temperature / top-k / top-p and
     // none for min-p (EngineOptions::sampling).

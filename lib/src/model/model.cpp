@@ -35,6 +35,17 @@ namespace delib {
 
 int64_t KVCache::capacity() const { return k.empty() ? 0 : k[0].size(2); }
 
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const int64_t in = x.size(-1);
+  const int64_t rows = in > 0 ? x.numel() / in : 0;
+  if (!x.is_cpu() || rows == 0 || rows > 32 || torch::GradMode::is_enabled()) return at::linear(x, w, b);
+  torch::Tensor y = at::matmul(w, x.reshape({rows, in}).t()).t();  // (rows, out)
+  if (b.defined()) y = y + b;
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.size(0);
+  return y.contiguous().view(shape);
+}
+
 namespace model {
 
 // ---------------------------------------------------------------------------------------------
@@ -60,7 +71,7 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::Ten
 
 // y = x W^T + b, plus the LoRA term (Hu et al. 2021, eq. 3): (alpha / r) * (x A^T) B^T.
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  auto y = at::linear(x, weight, bias);
+  auto y = linear_rows(x, weight, bias);
   if (lora_A.defined()) y = y + at::linear(at::linear(x, lora_A), lora_B) * lora_scale;
   return y;
 }
