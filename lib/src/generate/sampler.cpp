@@ -103,6 +103,36 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingParams& p, Rn
     double need = p.top_p * total;
     int64_t lo = 0, hi = n;
     keep = -1;
+    // Narrow (lo, hi] first with one pass over a histogram of the mass by log w = (l - max)/T
+    // (buckets of 1/32 nat; w < e^-32 share the last): candidates in buckets above the one
+    // where the cumulative mass reaches `need` are all in, those below all out, so only the
+    // boundary bucket is selected exactly. log w is monotone in w, so this is the same set.
+    constexpr int kBuckets = 1024;
+    constexpr double kPerNat = 32.0;
+    auto bucket = [&](int32_t id) {
+      const double z = (double(logits[id]) - double(mx)) * inv_t;  // <= 0
+      return z > -1.0 / kPerNat ? 0 : int(std::min<double>(kBuckets - 1, -z * kPerNat));
+    };
+    auto& hist = scratch.hist;
+    hist.assign(kBuckets, 0.0);
+    for (int64_t i = 0; i < n; ++i) hist[size_t(bucket(idx[size_t(i)]))] += w[size_t(idx[size_t(i)])];
+    double cum = 0;
+    int boundary = -1;
+    for (int b = 0; b < kBuckets; ++b) {
+      if (cum + hist[size_t(b)] >= need) {
+        boundary = b;
+        break;
+      }
+      cum += hist[size_t(b)];
+    }
+    if (boundary >= 0) {
+      auto first = idx.begin(), last = idx.begin() + n;
+      auto in_end = std::partition(first, last, [&](int32_t id) { return bucket(id) < boundary; });
+      auto at_end = std::partition(in_end, last, [&](int32_t id) { return bucket(id) == boundary; });
+      lo = in_end - first;
+      hi = at_end - first;
+      need -= cum;
+    }
     while (lo < hi) {
       const int64_t m = lo + (hi - lo) / 2;
       std::nth_element(idx.begin() + lo, idx.begin() + m, idx.begin() + hi, desc);

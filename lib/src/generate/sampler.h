@@ -29,6 +29,7 @@ struct SamplerScratch {
   std::vector<double> w;
   std::vector<int32_t> idx;
   std::vector<uint8_t> keep;
+  std::vector<double> hist;
 };
 
 // Chooses the next token from one row of raw model logits (V floats).
