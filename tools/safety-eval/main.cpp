@@ -3,12 +3,12 @@
 // with bootstrap intervals, a Markdown report, run JSON, and a Pareto plot comparing runs.
 // The work lives in delib/eval.h; this file parses flags and wires the pieces.
 #include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "delib/backend.h"
 #include "delib/cli.h"
+#include "delib/fs.h"
 #include "delib/eval.h"
 #include "delib/records.h"
 #include "delib/spec.h"
@@ -17,14 +17,6 @@
 #endif
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw delib::Error(delib::Location{path, 0}, "cannot open file", delib::kExitIo);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -206,7 +198,7 @@ int main(int argc, char** argv) {
           for (const auto& path : io.inputs) {
             delib::Json j;
             try {
-              j = delib::Json::parse(read_text(path));
+              j = delib::Json::parse(delib::read_text_file(path, "file"));
             } catch (const delib::Error& err) {
               if (err.exit_code() == delib::kExitIo) throw;
               throw delib::Error(delib::Location{path, 0}, std::string("not a run JSON file: ") + err.what());
@@ -265,7 +257,7 @@ int main(int argc, char** argv) {
           cfg.judge = jdg.get();
         }
         cfg.seed = run.seed;
-        if (!system_file.empty()) cfg.system_prompt = read_text(system_file);
+        if (!system_file.empty()) cfg.system_prompt = delib::read_text_file(system_file, "file");
         cfg.spec_in_context = spec_in_context;
         cfg.spec = spec.get();
         cfg.judge_max_tokens = judge_max_tokens;

@@ -10,8 +10,8 @@ namespace delib {
 // from a torch binary on a non-empty directory.
 void remove_tree(const std::string& path);
 
-// The whole file at PATH as bytes. `what` names it in the error (e.g. "--rubric"):
-// Error(kExitIo) "cannot read --rubric PATH: reason".
+// The whole file at PATH as bytes. `what` names it in the error (e.g. "--rubric", or "" for
+// none): Error(Location{PATH, 0}, kExitIo) "cannot open --rubric: reason".
 std::string read_text_file(const std::string& path, const char* what);
 
 }  // namespace delib

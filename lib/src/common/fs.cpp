@@ -25,14 +25,16 @@ void remove_tree(const std::string& path) {
 
 std::string read_text_file(const std::string& path, const char* what) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)), kExitIo);
+  if (!f)
+    throw Error(Location{path, 0}, fmt::format("cannot open{}{}: {}", *what ? " " : "", what, std::strerror(errno)),
+                kExitIo);
   std::string out;
   char buf[1 << 16];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   const bool bad = std::ferror(f);
   std::fclose(f);
-  if (bad) throw Error(fmt::format("cannot read {} {}", what, path), kExitIo);
+  if (bad) throw Error(Location{path, 0}, fmt::format("cannot read{}{}", *what ? " " : "", what), kExitIo);
   return out;
 }
 

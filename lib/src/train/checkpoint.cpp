@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -23,14 +22,6 @@ constexpr const char* kOptimizerFile = "optimizer.pt";
 constexpr const char* kTrainableFile = "trainable.pt";
 constexpr const char* kRngFile = "rng.pt";
 constexpr const char* kLatestFile = "latest";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Location{path, 0}, "cannot open", kExitIo);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Writes `bytes` to path.tmp and renames it over `path`.
 void write_file_atomic(const std::string& path, const std::string& bytes) {
@@ -156,7 +147,7 @@ std::optional<std::string> Checkpointer::resolve(const std::string& path) {
   if (fs::exists(fs::path(path) / kStateFile)) return path;
   const fs::path latest = fs::path(path) / kLatestFile;
   if (fs::exists(latest)) {
-    std::string n = read_file(latest.string());
+    std::string n = read_text_file(latest.string(), "");
     while (!n.empty() && (n.back() == '\n' || n.back() == '\r')) n.pop_back();
     const fs::path dir = fs::path(path) / n;
     if (!fs::exists(dir / kStateFile))
@@ -169,7 +160,7 @@ std::optional<std::string> Checkpointer::resolve(const std::string& path) {
 
 TrainState Checkpointer::load_state(const std::string& dir) {
   const std::string path = (fs::path(dir) / kStateFile).string();
-  return TrainState::from_json(Json::parse(read_file(path)), path);
+  return TrainState::from_json(Json::parse(read_text_file(path, "")), path);
 }
 
 void Checkpointer::load_into(const std::string& dir,
