@@ -305,8 +305,10 @@ void Engine::run(const std::vector<EngineRequest>& requests,
         on_device = false;
     }
     on_device = on_device && shared;
-    int64_t produced = 0;
-    std::vector<int64_t> finished;
+    // Each live row's next token and its log-prob (when asked for), on the device or the host.
+    std::vector<int32_t> next(size_t(R), 0);
+    std::vector<double> logprob(size_t(R), 0.0);
+    Clock::time_point t1;  // decode ends and sampling starts (host) or acceptance (device)
     if (on_device) {
       // One uniform per live row from its own stream (none for greedy, as on the host).
       std::vector<float> u(size_t(R), 0.f);
@@ -316,36 +318,38 @@ void Engine::run(const std::vector<EngineRequest>& requests,
       torch::Tensor ut = torch::from_blob(u.data(), {R}, torch::kFloat32).to(logits.device(), false, true);
       torch::Tensor lf = logits.to(torch::kFloat32);
       torch::Tensor ids = kernels::sample_top_k_top_p(lf, shared->temperature, shared->top_k, shared->top_p, ut);
-      torch::Tensor lp;
-      if (want_logprobs) lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
-      ids = ids.cpu();
-      E.stats.decode_seconds += seconds_since(t0);
-      ++E.stats.decode_steps;
-      auto t1 = Clock::now();
-      const int64_t* id = ids.data_ptr<int64_t>();
-      for (int64_t row = 0; row < R; ++row) {
-        Slot& s = slots[size_t(row)];
-        if (!live[size_t(row)]) continue;
-        ++produced;
-        const EngineRequest& r = requests[size_t(s.req)];
-        const double l = r.params.logprobs ? lp[row].item<double>() : 0.0;
-        if (E.accept_token(s, r, int32_t(id[row]), l)) finished.push_back(row);
+      if (want_logprobs) {
+        torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
+        std::copy_n(lp.data_ptr<double>(), R, logprob.begin());
       }
-      E.stats.sample_seconds += seconds_since(t1);
+      ids = ids.cpu();
+      std::copy_n(ids.data_ptr<int64_t>(), R, next.begin());
+      E.stats.decode_seconds += seconds_since(t0);
+      t1 = Clock::now();
     } else {
       logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
       E.stats.decode_seconds += seconds_since(t0);
-      ++E.stats.decode_steps;
-      auto t1 = Clock::now();
+      t1 = Clock::now();
       const float* base = logits.data_ptr<float>();
       for (int64_t row = 0; row < R; ++row) {
-        Slot& s = slots[size_t(row)];
         if (!live[size_t(row)]) continue;
-        ++produced;
-        if (E.accept(s, requests[size_t(s.req)], base + row * V, V)) finished.push_back(row);
+        Slot& s = slots[size_t(row)];
+        const SamplingParams& p = requests[size_t(s.req)].params;
+        const float* l = base + row * V;
+        next[size_t(row)] = generate::sample_token(l, V, p, s.rng, E.scratch);
+        if (p.logprobs) logprob[size_t(row)] = generate::token_logprob(l, V, next[size_t(row)]);
       }
-      E.stats.sample_seconds += seconds_since(t1);
     }
+    ++E.stats.decode_steps;
+    int64_t produced = 0;
+    std::vector<int64_t> finished;
+    for (int64_t row = 0; row < R; ++row) {
+      Slot& s = slots[size_t(row)];
+      if (!live[size_t(row)]) continue;
+      ++produced;
+      if (E.accept_token(s, requests[size_t(s.req)], next[size_t(row)], logprob[size_t(row)])) finished.push_back(row);
+    }
+    E.stats.sample_seconds += seconds_since(t1);
     if (E.opt.on_tokens) E.opt.on_tokens(produced);
     for (int64_t row : finished) {
       finish(slots[size_t(row)]);
