@@ -110,10 +110,12 @@ struct LoraOptions {
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options);
 
 // y = x W^T + b for x (..., in), W (out, in): at::linear, except for a few rows on the CPU
-// without autograd (decode steps), where it is computed as (W x^T)^T. MKL packs the right-hand
-// operand of every sgemm call: for x W^T that is W^T, the whole weight (32 MB per token step
-// for a 32k-vocabulary LM head, about half of a small model's decode time), for W x^T only the
-// few rows of x. Same products and sums; rows stay independent of each other.
+// without autograd (decode steps). There, f32 with AVX2, up to 8 rows, or up to 32 when x is
+// (N, 1, in) (one row per sequence): a kernel that streams W once with the rows of x held in L1
+// (a decode step is bound by reading the weights; see model/linear_rows.cpp); a row's result is
+// then bit-identical whatever the other rows are. Otherwise, up to 32 rows, (W x^T)^T, because
+// MKL packs the right-hand operand of every sgemm call, for x W^T the whole weight. Agrees with
+// at::linear to f32 rounding.
 torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
 
 // Cross-entropy of next-token prediction computed in chunks of rows so that the (N, V) logits

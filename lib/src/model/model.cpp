@@ -35,17 +35,6 @@ namespace delib {
 
 int64_t KVCache::capacity() const { return k.empty() ? 0 : k[0].size(2); }
 
-torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  const int64_t in = x.size(-1);
-  const int64_t rows = in > 0 ? x.numel() / in : 0;
-  if (!x.is_cpu() || rows == 0 || rows > 32 || torch::GradMode::is_enabled()) return at::linear(x, w, b);
-  torch::Tensor y = at::matmul(w, x.reshape({rows, in}).t()).t();  // (rows, out)
-  if (b.defined()) y = y + b;
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = w.size(0);
-  return y.contiguous().view(shape);
-}
-
 namespace model {
 
 // ---------------------------------------------------------------------------------------------

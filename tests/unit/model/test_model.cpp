@@ -271,3 +271,44 @@ TEST_CASE("CausalLM: bf16 on CPU tracks f32") {
   CHECK(b.scalar_type() == torch::kBFloat16);
   CHECK(maxdiff(a, b) < 0.05 * a.abs().max().item<float>() + 1e-2);
 }
+
+TEST_CASE("linear_rows: decode-step rows agree with an f64 x W^T + b; rows are independent") {
+  torch::NoGradGuard ng;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  // Row counts across the kernel's blocks of 8 rows (1..8, then two to four blocks; 2-D inputs
+  // above 8 rows go to MKL), inner sizes with and without a tail past the last multiple of 8,
+  // output counts not dividing the threads.
+  for (int64_t rows : {1, 2, 3, 5, 8, 9, 13, 16, 17, 32}) {
+    for (int64_t in : {8, 37, 256}) {
+      for (int64_t out : {1, 7, 130, 1001}) {
+        auto x = torch::randn({rows, in}, gen);
+        auto w = torch::randn({out, in}, gen);
+        auto b = torch::randn({out}, gen);
+        auto ref = (x.to(torch::kFloat64).matmul(w.to(torch::kFloat64).t()) + b.to(torch::kFloat64));
+        // f32 sums of `in` products of N(0,1) values: error a few ulps of sqrt(in).
+        const double tol = 1e-5 * std::sqrt(double(in)) * 4;
+        INFO("rows " << rows << " in " << in << " out " << out);
+        auto y = delib::linear_rows(x, w, b);  // (rows, in): tokens of one sequence
+        REQUIRE(y.sizes() == ref.sizes());
+        REQUIRE(y.scalar_type() == torch::kFloat32);
+        CHECK((y.to(torch::kFloat64) - ref).abs().max().item<double>() < tol);
+        // (rows, 1, in): one row per sequence. Row r computed alone gives the same bits as in
+        // the batch, whatever the batch size.
+        auto ys = delib::linear_rows(x.unsqueeze(1), w, b);
+        REQUIRE(ys.sizes() == torch::IntArrayRef({rows, 1, out}));
+        CHECK((ys.squeeze(1).to(torch::kFloat64) - ref).abs().max().item<double>() < tol);
+        for (int64_t r : {int64_t(0), rows / 2, rows - 1}) {
+          auto alone = delib::linear_rows(x.narrow(0, r, 1).unsqueeze(1), w, b);
+          CHECK(torch::equal(alone, ys.narrow(0, r, 1)));
+        }
+      }
+    }
+  }
+  // No bias; a 4-D input keeps its leading shape.
+  auto x = torch::randn({2, 2, 1, 64}, gen);
+  auto w = torch::randn({50, 64}, gen);
+  auto y = delib::linear_rows(x, w);
+  REQUIRE(y.sizes() == torch::IntArrayRef({2, 2, 1, 50}));
+  CHECK(torch::allclose(y, at::linear(x, w), 1e-4, 1e-4));
+}
+
