@@ -132,11 +132,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
     k = kc.narrow(2, 0, s.kv_len);
     v = vc.narrow(2, 0, s.kv_len);
   }
-  std::optional<torch::Tensor> mask;
-  if (s.mask.defined()) mask = s.mask;
-  auto y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
-                                            /*is_causal=*/s.causal, /*scale=*/std::nullopt,
-                                            /*enable_gqa=*/Hkv != H);
+  // Decode steps on the CPU (a few queries per row, no autograd): the direct kernel; SDPA else.
+  torch::Tensor y;
+  if (s.cache && T <= 4 && x.is_cpu() && !torch::GradMode::is_enabled())
+    y = cached_attention_cpu(q, k, v, s.mask);
+  if (!y.defined()) {
+    std::optional<torch::Tensor> mask;
+    if (s.mask.defined()) mask = s.mask;
+    y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                         /*is_causal=*/s.causal, /*scale=*/std::nullopt,
+                                         /*enable_gqa=*/Hkv != H);
+  }
   y = y.transpose(1, 2).reshape({B, T, H * D});
   return o_proj->forward(y);
 }

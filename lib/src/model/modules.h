@@ -82,4 +82,13 @@ struct CausalLMImpl : torch::nn::Module {
   std::shared_ptr<LinearImpl> lm_head;  // null when tied to model.embed_tokens
 };
 
+// softmax(q k^T / sqrt(D), masked) v for a few query positions over the KV cache, on the CPU
+// (decode steps; model/cached_attention.cpp). q (B, H, T, D) f32; k, v (B, Hkv, S, D) f32 with
+// H a multiple of Hkv (grouped-query: head h reads kv head h / (H / Hkv)), last dim contiguous;
+// mask bool (B, 1, T, S), true = may attend. Masked keys are skipped, not weighted by zero, so a
+// row's result does not depend on S or on the other rows. Returns (B, H, T, D), or an undefined
+// tensor when the inputs are not of that form (the caller then uses SDPA).
+torch::Tensor cached_attention_cpu(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& v, const torch::Tensor& mask);
+
 }  // namespace delib::model

@@ -12,6 +12,7 @@
 #include "delib/error.h"
 #include "delib/model.h"
 #include "delib/safetensors.h"
+#include "model/modules.h"
 
 namespace fs = std::filesystem;
 using delib::CausalLM;
@@ -312,3 +313,34 @@ TEST_CASE("linear_rows: decode-step rows agree with an f64 x W^T + b; rows are i
   CHECK(torch::allclose(y, at::linear(x, w), 1e-4, 1e-4));
 }
 
+TEST_CASE("cached_attention_cpu: equals SDPA over a strided cache with GQA and ragged masks") {
+  torch::NoGradGuard ng;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  for (int64_t D : {8, 12, 64}) {
+    const int64_t B = 3, H = 6, Hkv = 2, T = 2, cap = 40, S = 29;
+    auto q = torch::randn({B, H, T, D}, gen);
+    auto kc = torch::randn({B, Hkv, cap, D}, gen), vc = torch::randn({B, Hkv, cap, D}, gen);
+    auto k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);  // strided views, as in decoding
+    // Row b sees keys [lo_b, len_b + t] (a sliding window for row 2); row 1 is shorter.
+    auto mask = torch::zeros({B, 1, T, S}, torch::kBool);
+    const int64_t len[B] = {27, 13, 27}, lo[B] = {0, 0, 20};
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t) mask[b][0][t].narrow(0, lo[b] + t, len[b] + 1 - lo[b]).fill_(true);
+    INFO("D " << D);
+    auto y = delib::model::cached_attention_cpu(q, k, v, mask);
+    REQUIRE(y.defined());
+    auto ref = at::scaled_dot_product_attention(q.to(torch::kFloat64), k.to(torch::kFloat64), v.to(torch::kFloat64),
+                                                mask, 0.0, false, std::nullopt, /*enable_gqa=*/true);
+    CHECK((y.to(torch::kFloat64) - ref).abs().max().item<double>() < 1e-5);
+    // Row 1 alone, with only its visible slots, gives the same bits.
+    auto alone = delib::model::cached_attention_cpu(q.narrow(0, 1, 1), k.narrow(0, 1, 1).narrow(2, 0, len[1] + T),
+                                                    v.narrow(0, 1, 1).narrow(2, 0, len[1] + T),
+                                                    mask.narrow(0, 1, 1).narrow(3, 0, len[1] + T));
+    REQUIRE(alone.defined());
+    CHECK(torch::equal(alone, y.narrow(0, 1, 1)));
+  }
+  // Not its form: the caller falls back to SDPA.
+  auto q = torch::randn({1, 2, 1, 8}, gen), k = torch::randn({1, 2, 4, 8}, gen);
+  CHECK_FALSE(delib::model::cached_attention_cpu(q.to(torch::kFloat64), k, k, torch::ones({1, 1, 1, 4}, torch::kBool)).defined());
+  CHECK_FALSE(delib::model::cached_attention_cpu(q, k, k, torch::ones({1, 1, 1, 4}, torch::kFloat32)).defined());
+}
