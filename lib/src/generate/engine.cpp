@@ -214,65 +214,101 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     done(idx, std::move(res));
   };
 
-  // Gives slot `row` the next waiting request(s): prefill, sample the first token; repeats
-  // while requests finish at once. Leaves the row active or idle.
-  auto fill = [&](int64_t row) {
-    Slot& s = slots[size_t(row)];
-    while (s.req < 0 && next_req < N && !interrupted()) {
-      int64_t i = next_req++;
-      const auto& r = requests[size_t(i)];
-      s.req = i;
-      s.res = EngineResult{};
-      s.res.prompt_tokens = int64_t(r.prompt_ids.size());
-      s.rng = generate::Rng(r.seed);
-      s.budget = budget[size_t(i)];
-      s.max_stop_bytes = 0;
-      for (const auto& st : r.params.stop) s.max_stop_bytes = std::max(s.max_stop_bytes, st.size());
-      ++E.stats.requests;
-      const int64_t L = int64_t(r.prompt_ids.size());
-      if (L == 0 || s.budget <= 0) {
-        s.res.finish_reason = "length";
-        finish(s);
-        continue;
-      }
+  // Gives each of `rows` (idle slots) the next waiting request: each prompt is prefilled alone
+  // (its own forward, so a result never depends on the batch), then the first-token logits of
+  // all rows filled in this round come from one pass over the LM head (linear_rows gives each
+  // row the same bits as alone; the head's weight is the largest read of a step). Rows whose
+  // request ends at its first token are filled again. Leaves each row active or idle.
+  auto fill = [&](std::vector<int64_t> rows) {
+    std::vector<int64_t> touched = rows;
+    while (!rows.empty()) {
+      std::vector<int64_t> pending;    // rows prefilled in this round
+      std::vector<torch::Tensor> last; // their last hidden state, (1, C) each
       auto t0 = Clock::now();
-      std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
-      torch::Tensor input =
-          torch::from_blob(ids.data(), {1, L}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
-      KVCache view = row_view(cache, row);
-      const KVCache before = view;  // the same tensors (shallow copies)
-      view.lengths.zero_();
-      ForwardOptions fo;
-      fo.cache = &view;
-      torch::Tensor h = model.hidden(input, fo);                 // (1, L, C)
-      // The model appends in place; should it have replaced a tensor instead, copy it back.
-      for (size_t l = 0; l < view.k.size(); ++l) {
-        if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
-        if (!view.v[l].is_same(before.v[l])) cache.v[l].narrow(0, row, 1).copy_(view.v[l]);
+      for (int64_t row : rows) {
+        Slot& s = slots[size_t(row)];
+        while (s.req < 0 && next_req < N && !interrupted()) {
+          int64_t i = next_req++;
+          const auto& r = requests[size_t(i)];
+          s.req = i;
+          s.res = EngineResult{};
+          s.res.prompt_tokens = int64_t(r.prompt_ids.size());
+          s.rng = generate::Rng(r.seed);
+          s.budget = budget[size_t(i)];
+          s.max_stop_bytes = 0;
+          for (const auto& st : r.params.stop) s.max_stop_bytes = std::max(s.max_stop_bytes, st.size());
+          ++E.stats.requests;
+          const int64_t L = int64_t(r.prompt_ids.size());
+          if (L == 0 || s.budget <= 0) {
+            s.res.finish_reason = "length";
+            finish(s);
+            continue;
+          }
+          std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
+          torch::Tensor input =
+              torch::from_blob(ids.data(), {1, L}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
+          KVCache view = row_view(cache, row);
+          const KVCache before = view;  // the same tensors (shallow copies)
+          view.lengths.zero_();
+          ForwardOptions fo;
+          fo.cache = &view;
+          torch::Tensor h = model.hidden(input, fo);  // (1, L, C)
+          // The model appends in place; should it have replaced a tensor instead, copy it back.
+          for (size_t l = 0; l < view.k.size(); ++l) {
+            if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
+            if (!view.v[l].is_same(before.v[l])) cache.v[l].narrow(0, row, 1).copy_(view.v[l]);
+          }
+          if (!view.lengths.is_same(before.lengths)) {
+            cache.lengths.narrow(0, row, 1).copy_(view.lengths);
+          }
+          E.stats.prompt_tokens += L;
+          last.push_back(h.narrow(1, L - 1, 1));  // (1, 1, C): one row per sequence
+          pending.push_back(row);
+        }
       }
-      if (!view.lengths.is_same(before.lengths)) {
-        cache.lengths.narrow(0, row, 1).copy_(view.lengths);
+      std::vector<int64_t> again;
+      if (!pending.empty()) {
+        // At most 32 rows of shape (P, 1, C) per call: linear_rows' per-row kernel, the same
+        // bits as in a decode step of any batch size (delib/model.h).
+        std::vector<torch::Tensor> parts;
+        for (size_t p = 0; p < last.size(); p += 32) {
+          std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
+          parts.push_back(linear_rows(torch::cat(chunk, 0), W).squeeze(1));
+        }
+        torch::Tensor logits = torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
+        E.stats.prefill_seconds += seconds_since(t0);
+        auto t1 = Clock::now();
+        for (size_t p = 0; p < pending.size(); ++p) {
+          Slot& s = slots[size_t(pending[p])];
+          bool end = E.accept(s, requests[size_t(s.req)], logits.data_ptr<float>() + int64_t(p) * V, V);
+          if (E.opt.on_tokens) E.opt.on_tokens(1);
+          if (end) {
+            finish(s);
+            again.push_back(pending[p]);
+          }
+        }
+        E.stats.sample_seconds += seconds_since(t1);
+      } else {
+        E.stats.prefill_seconds += seconds_since(t0);
       }
-      torch::Tensor logits = linear_rows(h.select(1, L - 1), W);  // (1, V)
-      logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
-      E.stats.prefill_seconds += seconds_since(t0);
-      E.stats.prompt_tokens += L;
-      auto t1 = Clock::now();
-      bool end = E.accept(s, r, logits.data_ptr<float>(), V);
-      E.stats.sample_seconds += seconds_since(t1);
-      if (E.opt.on_tokens) E.opt.on_tokens(1);
-      if (end) finish(s);
+      rows = std::move(again);
     }
-    bool is_live = s.req >= 0;
-    if (!is_live) cache.lengths.narrow(0, row, 1).zero_();
-    if (live[size_t(row)] != int64_t(is_live)) {
-      live[size_t(row)] = is_live;
-      live_changed = true;
-      active += is_live ? 1 : -1;
+    for (int64_t row : touched) {
+      const bool is_live = slots[size_t(row)].req >= 0;
+      if (!is_live) cache.lengths.narrow(0, row, 1).zero_();
+      if (live[size_t(row)] != int64_t(is_live)) {
+        live[size_t(row)] = is_live;
+        live_changed = true;
+        active += is_live ? 1 : -1;
+      }
     }
   };
 
-  for (int64_t row = 0; row < B; ++row) fill(row);
+  {
+    std::vector<int64_t> all(static_cast<size_t>(B));
+    for (int64_t row = 0; row < B; ++row) all[size_t(row)] = row;
+    fill(all);
+  }
 
   while (active > 0 && !interrupted()) {
     auto t0 = Clock::now();
@@ -288,7 +324,7 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);                          // (R, 1, C)
-    torch::Tensor logits = linear_rows(h.select(1, 0), W);  // (R, V)
+    torch::Tensor logits = linear_rows(h, W).squeeze(1);  // (R, 1, C) -> (R, V)
     cache.lengths.mul_(live_t);  // idle rows restart at 0
     // Device sampling when every live row asks for the same temperature / top-k / top-p and
     // none for min-p (EngineOptions::sampling).
@@ -351,10 +387,8 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     }
     E.stats.sample_seconds += seconds_since(t1);
     if (E.opt.on_tokens) E.opt.on_tokens(produced);
-    for (int64_t row : finished) {
-      finish(slots[size_t(row)]);
-      fill(row);
-    }
+    for (int64_t row : finished) finish(slots[size_t(row)]);
+    if (!finished.empty()) fill(finished);
   }
 }
 
