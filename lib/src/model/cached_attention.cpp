@@ -19,6 +19,13 @@
 
 #include "model/modules.h"
 
+// x86-64: an AVX2 clone chosen at load time next to the baseline one.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DELIB_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DELIB_CLONES
+#endif
+
 namespace delib::model {
 
 namespace {
@@ -26,7 +33,7 @@ namespace {
 // One (row, head, query): scores of the visible keys, softmax, weighted sum of values into o (D).
 // The dot products keep 8 partial sums (lanes of one AVX register in the avx2 clone; the loops
 // vectorise without reassociating), combined in a fixed tree.
-__attribute__((target_clones("avx2", "default")))
+DELIB_CLONES
 void attend_one(const float* qv, const float* kb, int64_t ks, const float* vb, int64_t vs,
                 const bool* m, int64_t S, int64_t D, float scale, float* score, int64_t* keys, float* o) {
   int64_t n = 0;
