@@ -12,11 +12,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "chat/chat_internal.h"
 #include "delib/error.h"
+#include "delib/fs.h"
 
 namespace delib {
 namespace chat_detail {
@@ -552,14 +551,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::for_tokenizer(const Tokenizer& tok,
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Location{path, 0}, "cannot open file", kExitIo);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(Location{path, 0}, "cannot read file", kExitIo);
-  return ss.str();
-}
+std::string read_file(const std::string& path) { return read_text_file(path, ""); }
 
 // simdjson refuses integers beyond 64 bits, and tokenizer_config.json files carry one
 // (model_max_length = int(1e30) in many Llama and gpt-oss configs). Outside strings, integer

@@ -1,11 +1,10 @@
 // RFC 4180 CSV reader for the benchmark files (HarmBench's ContextString and XSTest's
 // completions hold quoted multi-line fields).
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/eval.h"
 
 namespace delib::eval {
@@ -88,12 +87,7 @@ CsvTable parse_csv(std::string_view text, const std::string& source) {
 }
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Location{path, 0}, "cannot open file", kExitIo);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(Location{path, 0}, "read error", kExitIo);
-  return parse_csv(ss.str(), path);
+  return parse_csv(read_text_file(path, ""), path);
 }
 
 }  // namespace delib::eval

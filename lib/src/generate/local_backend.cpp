@@ -2,12 +2,13 @@
 // GenResult (text split into reasoning and answer by the chat template).
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include <sys/stat.h>
 
 #include <torch/torch.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/generate.h"
 
 namespace delib {
@@ -23,13 +24,12 @@ bool is_safe_text(const Tokenizer& tok, const std::string& text) {
 std::vector<int32_t> generation_config_eos(const std::string& model_dir) {
   std::vector<int32_t> out;
   std::filesystem::path p = std::filesystem::path(model_dir) / "generation_config.json";
-  std::ifstream in(p);
-  if (!in) return out;
-  std::stringstream ss;
-  ss << in.rdbuf();
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0) return out;  // optional; present but unreadable is an error
+  const std::string text = read_text_file(p.string(), "");
   Json j;
   try {
-    j = Json::parse(ss.str());
+    j = Json::parse(text);
   } catch (const Error& e) {
     throw Error(Location{p.string(), 0}, std::string("invalid JSON: ") + e.what());
   }

@@ -8,12 +8,11 @@
 #define FMT_HEADER_ONLY 1
 #endif
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/model.h"
 
 namespace delib {
@@ -175,13 +174,10 @@ ModelConfig ModelConfig::from_json(const Json& config, const std::string& source
 
 ModelConfig ModelConfig::load(const std::string& model_dir) {
   const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Location{path, 0}, "cannot open the model config", kExitIo);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string text = read_text_file(path, "the model config");
   Json j;
   try {
-    j = Json::parse(ss.str());
+    j = Json::parse(text);
   } catch (const Error& e) {
     throw Error(Location{path, 0}, e.what());
   }

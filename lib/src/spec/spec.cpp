@@ -6,12 +6,12 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "delib/fs.h"
 #include "delib/spec.h"
 #include "spec/spec_internal.h"
 
@@ -760,16 +760,10 @@ Spec Spec::parse(const std::string& text, const std::string& source) {
 }
 
 std::string read_spec_file(const std::string& path) {
-  std::ifstream f;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    f.open(path, std::ios::binary);
-    if (!f) throw Error(Location{path, 0}, std::string("cannot open spec: ") + std::strerror(errno), kExitIo);
-    in = &f;
-  }
+  if (path != "-") return read_text_file(path, "spec");
   std::ostringstream ss;
-  ss << in->rdbuf();
-  if (in->bad()) throw Error(Location{path, 0}, "cannot read spec", kExitIo);
+  ss << std::cin.rdbuf();
+  if (std::cin.bad()) throw Error(Location{path, 0}, "cannot read spec", kExitIo);
   return ss.str();
 }
 

@@ -6,11 +6,10 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/tokenizer.h"
 #include "tokenizer/internal.h"
 
@@ -20,11 +19,7 @@ namespace fs = std::filesystem;
 using namespace tok;
 
 std::string read_maybe_zstd(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Location{path, 0}, "cannot open file: " + std::string(std::strerror(errno)), kExitIo);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  std::string data = std::move(ss).str();
+  std::string data = read_text_file(path, "");
   static const unsigned char kMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
   if (data.size() < 4 || std::memcmp(data.data(), kMagic, 4) != 0) return data;
   std::string out;
