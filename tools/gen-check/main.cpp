@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
           delib::Json j = delib::Json::object();
           j.set("requests", s.requests);
           j.set("prompt_tokens", s.prompt_tokens);
+          j.set("shared_prompt_tokens", s.shared_prompt_tokens);
           j.set("generated_tokens", s.generated_tokens);
           j.set("decode_steps", s.decode_steps);
           j.set("prefill_seconds", s.prefill_seconds);

@@ -83,6 +83,9 @@ struct EngineResult {
 // Counters of the last Engine::run.
 struct EngineStats {
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;
+  // Prompt tokens whose keys/values were copied from a live row with the same prompt (the
+  // samples of one prompt) instead of being prefilled again; included in prompt_tokens.
+  int64_t shared_prompt_tokens = 0;
   int64_t decode_steps = 0;
   double prefill_seconds = 0, decode_seconds = 0, sample_seconds = 0;
 };

@@ -42,6 +42,7 @@ struct Slot {
   int32_t next = 0;       // the token to feed at the next decode step
   int64_t budget = 0;     // max new tokens for this request
   size_t max_stop_bytes = 0;
+  torch::Tensor prompt_last;  // (1, 1, C): the hidden state at the prompt's last position
 };
 
 // A view of row `row` of the cache: writes through the views land in the shared tensors.
@@ -211,11 +212,13 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     EngineResult res = std::move(s.res);
     s.res = EngineResult{};
     s.req = -1;
+    s.prompt_last = torch::Tensor();
     done(idx, std::move(res));
   };
 
   // Gives each of `rows` (idle slots) the next waiting request: each prompt is prefilled alone
-  // (its own forward, so a result never depends on the batch), then the first-token logits of
+  // (its own forward, so a result never depends on the batch) or, when a live row already holds
+  // the same prompt, its keys/values are copied from there; then the first-token logits of
   // all rows filled in this round come from one pass over the LM head (linear_rows gives each
   // row the same bits as alone; the head's weight is the largest read of a step). Rows whose
   // request ends at its first token are filled again. Leaves each row active or idle.
@@ -223,7 +226,7 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     std::vector<int64_t> touched = rows;
     while (!rows.empty()) {
       std::vector<int64_t> pending;    // rows prefilled in this round
-      std::vector<torch::Tensor> last; // their last hidden state, (1, C) each
+      std::vector<torch::Tensor> last; // their last hidden state, (1, 1, C) each
       auto t0 = Clock::now();
       for (int64_t row : rows) {
         Slot& s = slots[size_t(row)];
@@ -244,6 +247,29 @@ void Engine::run(const std::vector<EngineRequest>& requests,
             finish(s);
             continue;
           }
+          // Another live row with the same prompt (the samples of one prompt arrive together):
+          // its cache slots [0, L) hold exactly what prefilling this prompt would write (a
+          // prompt is always prefilled alone), so copy them and its last hidden state.
+          int64_t src = -1;
+          for (int64_t o = 0; o < R && src < 0; ++o) {
+            const Slot& so = slots[size_t(o)];
+            if (o != row && so.req >= 0 && so.prompt_last.defined() &&
+                requests[size_t(so.req)].prompt_ids == r.prompt_ids)
+              src = o;
+          }
+          if (src >= 0) {
+            for (size_t l = 0; l < cache.k.size(); ++l) {
+              cache.k[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.k[l].narrow(0, src, 1).narrow(2, 0, L));
+              cache.v[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.v[l].narrow(0, src, 1).narrow(2, 0, L));
+            }
+            cache.lengths.narrow(0, row, 1).fill_(L);
+            s.prompt_last = slots[size_t(src)].prompt_last;
+            E.stats.prompt_tokens += L;
+            E.stats.shared_prompt_tokens += L;
+            last.push_back(s.prompt_last);
+            pending.push_back(row);
+            continue;
+          }
           std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
           torch::Tensor input =
               torch::from_blob(ids.data(), {1, L}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
@@ -262,7 +288,8 @@ void Engine::run(const std::vector<EngineRequest>& requests,
             cache.lengths.narrow(0, row, 1).copy_(view.lengths);
           }
           E.stats.prompt_tokens += L;
-          last.push_back(h.narrow(1, L - 1, 1));  // (1, 1, C): one row per sequence
+          s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
+          last.push_back(s.prompt_last);
           pending.push_back(row);
         }
       }

@@ -169,6 +169,45 @@ TEST_CASE("engine: results do not depend on batch size, order or composition") {
   }
 }
 
+TEST_CASE("engine: samples of one prompt share its prefill and equal separate prefills") {
+  // Three samples each of three prompts (the way cot-gen and rl-train ask), sampled and greedy.
+  std::vector<EngineRequest> reqs;
+  for (int p = 0; p < 3; ++p) {
+    for (int k = 0; k < 3; ++k) {
+      EngineRequest r;
+      for (int t = 0; t < 9 + 4 * p; ++t) r.prompt_ids.push_back(int32_t((p * 53 + t * 11) % kVocab));
+      r.params.max_tokens = 5 + k;
+      r.params.temperature = p == 2 ? 0.0 : 1.0;
+      r.params.logprobs = true;
+      r.seed = delib::sample_seed(9, "prompt-" + std::to_string(p), k);
+      reqs.push_back(r);
+    }
+  }
+  auto model = tiny_model();
+  auto stats_of = [&](int batch, std::vector<EngineResult>& out) {
+    EngineOptions o;
+    o.batch_size = batch;
+    Engine e(model, nullptr, o);
+    out = run_all(e, reqs);
+    return e.stats();
+  };
+  std::vector<EngineResult> alone, shared;
+  auto s1 = stats_of(1, alone);   // one row: nothing to share with
+  auto s4 = stats_of(4, shared);  // rows hold the same prompt at once
+  CHECK(s1.shared_prompt_tokens == 0);
+  CHECK(s4.shared_prompt_tokens > 0);
+  CHECK(s4.prompt_tokens == s1.prompt_tokens);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    INFO("request " << i);
+    CHECK(shared[i].ids == alone[i].ids);
+    REQUIRE(shared[i].logprobs.size() == alone[i].logprobs.size());
+    for (size_t t = 0; t < alone[i].logprobs.size(); ++t)
+      CHECK(shared[i].logprobs[t] == Approx(alone[i].logprobs[t]).margin(1e-5));
+  }
+  // Sampled samples of one prompt still differ from each other (own streams).
+  CHECK((alone[0].ids != alone[1].ids || alone[1].ids != alone[2].ids));
+}
+
 TEST_CASE("engine: sampling is reproducible per seed and differs across seeds") {
   auto reqs = mixed_requests();
   for (auto& r : reqs) {
