@@ -43,11 +43,15 @@ struct EngineOptions {
 // Numerics and reproducibility.
 // A request's tokens depend only on its prompt, parameters and seed, not on the other
 // requests, their order or batch_size, on CPU with float32:
-//  - prefill runs each prompt alone (batch 1) into its cache row;
+//  - prefill runs each prompt alone (batch 1) into its cache row, or copies the cache slots of
+//    a live row that holds the same prompt (the same bits);
 //  - decode runs a fixed number of rows, batch_size rounded up to a multiple of 8 (padding
-//    rows are idle): the CPU GEMM (MKL) computes rows in blocks whose results do not depend
-//    on the other rows as long as every row is in a full block (a row alone, M = 1, takes the
-//    GEMV path and differs in the last bits; tests/unit/generate checks batch 1 vs 4);
+//    rows are idle). With an AVX2 CPU the step's projections (linear_rows, delib/model.h) and
+//    attention (which skips masked cache slots) compute every row with the same instructions
+//    whatever the other rows are. Without AVX2 the MKL GEMM computes rows in blocks whose
+//    results do not depend on the other rows as long as every row is in a full block (hence
+//    the rounding; a row alone, M = 1, takes the GEMV path and differs in the last bits);
+//    tests/unit/generate checks batch 1 vs 2, 4 and 16;
 //  - sampling runs on the host in float64 on each row's logits with the request's own
 //    random stream (see sampler.h); on CUDA, decode steps sample on the device
 //    (EngineOptions::sampling).
