@@ -4,7 +4,7 @@ Same model (a random Qwen3 written here, f32), same padded batch, same optimizer
 same clipping, same thread count; the first 2 steps are warm-up. Prints a Markdown section;
 --append adds it to tests/bench/RESULTS.md.
 
-usage: sft_bench.py [--bin DIR] [--threads N] [--steps N] [--append]
+usage: sft_bench.py [--bin DIR] [--threads N] [--steps N] [--rounds N] [--append]
 """
 import argparse
 import datetime
@@ -18,6 +18,7 @@ import tempfile
 import time
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,6 +29,7 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("DELIB_BIN", os.path.join(HERE, "..", "..", "build", "bin")))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--append", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -53,16 +55,8 @@ def main():
         for r in records:
             f.write(json.dumps(r) + "\n")
 
-    # delib: one epoch = one step over the 8 records; --epochs steps.
-    out = subprocess.run([os.path.join(a.bin, "sft-train"), "--model", model_dir, "--plain", "--padding",
-                          "--no-shuffle", "--batch-size", str(B), "--epochs", str(steps), "--max-length", "2048",
-                          "--lr", "1e-4", "--threads", str(a.threads), data], capture_output=True, text=True, check=True)
-    rows = [json.loads(l) for l in out.stdout.splitlines()]
-    delib_times = [r["step_time_s"] for r in rows[2:]]
-    tokens = rows[0]["tokens"]
-
     # transformers: the same padded batch through the same template text, loss on the target.
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.train()
     texts = []
     for r in records:
@@ -71,33 +65,69 @@ def main():
     enc = tok(texts, padding=True, return_tensors="pt", add_special_tokens=False)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
-    py_times = []
-    for s in range(steps):
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if s >= 2:
-            py_times.append(time.perf_counter() - t0)
-    d, p = statistics.median(delib_times), statistics.median(py_times)
+
+    def delib_round():
+        # One epoch = one step over the 8 records; --epochs steps; the first 2 are warm-up.
+        out = subprocess.run([os.path.join(a.bin, "sft-train"), "--model", model_dir, "--plain", "--padding",
+                              "--no-shuffle", "--batch-size", str(B), "--epochs", str(steps), "--max-length", "2048",
+                              "--lr", "1e-4", "--threads", str(a.threads), data], capture_output=True, text=True,
+                             check=True)
+        rows = [json.loads(l) for l in out.stdout.splitlines()]
+        return statistics.median(r["step_time_s"] for r in rows[2:]), rows[0]["tokens"]
+
+    def torch_round():
+        times = []
+        for s in range(steps):
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            if s >= 2:
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    # Rounds alternate which implementation goes first; every round is kept (median and spread,
+    # never the best round).
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
+    dts, pts = [], []
+    tokens = 0
+    for r in range(a.rounds):
+        if r % 2 == 0:
+            d, tokens = delib_round()
+            p = torch_round()
+        else:
+            p = torch_round()
+            d, tokens = delib_round()
+        dts.append(d)
+        pts.append(p)
+        print(f"round {r}: delib {d:.3f} s/step, transformers {p:.3f} s/step, speed-up {p / d:.2f}x", flush=True)
+    load_after = " ".join(open("/proc/loadavg").read().split()[:3])
+    ratios = [p / d for d, p in zip(dts, pts)]
+
+    def spread(xs, f="{:.3f}"):
+        return f"{f.format(statistics.median(xs))} ({f.format(min(xs))}-{f.format(max(xs))})"
+
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
     n_params = sum(x.numel() for x in model.parameters())
-    section = (f"\n## sft-train (train area): CPU step time vs transformers\n\n"
-               f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {a.threads} threads, "
-               f"torch {torch.__version__}. Random Qwen3 ({n_params / 1e6:.1f}M parameters, f32), padded batch "
-               f"of {B} chat records ({tokens} tokens), AdamW + clipping, median of {len(delib_times)} steps "
-               f"after 2 warm-up steps (tests/bench/sft_bench.py).\n\n"
-               f"| implementation | step time (s) | tokens/s |\n|---|---|---|\n"
-               f"| delib sft-train | {d:.3f} | {tokens / d:.0f} |\n"
-               f"| transformers + torch.optim.AdamW | {p:.3f} | {tokens / p:.0f} |\n\n"
-               f"Ratio delib / PyTorch: **{d / p:.2f}x** (target <= 1.0x). The machine is shared with other "
-               f"jobs; timings are noisy.\n")
+    section = (f"\n## sft-train (train area): CPU step time vs transformers "
+               f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)\n\n"
+               f"{cpu}, {os.cpu_count()} cores, load average {load_before} before / {load_after} after, "
+               f"{a.threads} threads, torch {torch.__version__}, transformers {transformers.__version__}. "
+               f"Random Qwen3 ({n_params / 1e6:.1f}M parameters, f32), padded batch of {B} chat records "
+               f"({tokens} tokens), AdamW + clipping. Each round: median step time of {steps - 2} steps after "
+               f"2 warm-up steps, for each implementation; {a.rounds} rounds alternating which goes first; "
+               f"median (min-max) over rounds. Command: `python tests/bench/sft_bench.py --rounds {a.rounds}`.\n\n"
+               f"| implementation | step time (s) | tokens/s (median) |\n|---|---|---|\n"
+               f"| delib sft-train | {spread(dts)} | {tokens / statistics.median(dts):.0f} |\n"
+               f"| transformers + torch.optim.AdamW | {spread(pts)} | {tokens / statistics.median(pts):.0f} |\n\n"
+               f"Speed-up (transformers time / delib time, per round): **{spread(ratios, '{:.2f}')}x** "
+               f"(target >= 1.0x, i.e. delib's step no slower).\n")
     print(section)
     if a.append:
         with open(os.path.join(HERE, "RESULTS.md"), "a") as f:

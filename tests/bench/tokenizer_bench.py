@@ -2,7 +2,7 @@
 # Tokenizer throughput: delib (tests/bench/tokenizer_bench.cpp) against HF `tokenizers` on the
 # same documents and tokenizer.json, in the same run: single-thread and all-thread encode MB/s.
 #
-#   $DELIB_PYTHON tests/bench/tokenizer_bench.py [--build build] [--mb 4] [--append]
+#   $DELIB_PYTHON tests/bench/tokenizer_bench.py [--build build] [--mb 4] [--rounds 3] [--append]
 #
 # The documents (~--mb MB) mix English prose (shared docs and the benchmark
 # prompt CSVs), C++ source of this repository, and the multilingual/emoji/whitespace corpus of
@@ -20,6 +20,7 @@ import platform
 import random
 import subprocess
 import sys
+import statistics
 import time
 
 from tokenizers import Tokenizer
@@ -85,7 +86,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(SRC, "build"))
     ap.add_argument("--mb", type=float, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--append", action="store_true")
     args = ap.parse_args()
     exe = build_cpp(args.build)
@@ -96,25 +97,44 @@ def main():
             b = d.encode("utf-8")
             f.write(str(len(b)).encode() + b"\n" + b)
     rows = []
+    med = lambda xs: statistics.median(xs)
+    sp = lambda xs, f="{:.1f}": f"{f.format(med(xs))} ({f.format(min(xs))}-{f.format(max(xs))})"
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
     for name in ["qwen3", "llama3_1", "gptoss"]:
         d = os.path.join(SHARED, "data", "tokenizers", name)
         js = subprocess.run(["zstd", "-dc", os.path.join(d, "tokenizer.json.zst")], check=True,
                             capture_output=True).stdout.decode("utf-8")
-        hf = hf_bench(Tokenizer.from_str(js), docs, args.repeat)
-        out = subprocess.run([exe, d, path, str(args.repeat)], check=True, capture_output=True, text=True).stdout
-        dl = json.loads(out)
-        same = "yes" if dl["tokens"] == hf["tokens"] else f"NO ({dl['tokens']} vs {hf['tokens']})"
-        rows.append((name, dl, hf, same))
-    nbytes = dl["bytes"]
-    lines = [f"| tokenizer | delib 1 thread | HF 1 thread | ratio | delib {dl['threads']} threads | HF {dl['threads']} threads | ratio | same token count |",
+        hf_tok = Tokenizer.from_str(js)
+        # Rounds alternate which library goes first; each round is one warm-up pass plus one timed
+        # pass per mode for each library (--repeat 2), and every round is kept.
+        hfs, dls = [], []
+        for r in range(args.rounds):
+            def run_hf():
+                hfs.append(hf_bench(hf_tok, docs, 2))
+
+            def run_dl():
+                out = subprocess.run([exe, d, path, "2"], check=True, capture_output=True, text=True).stdout
+                dls.append(json.loads(out))
+            for fn in ([run_hf, run_dl] if r % 2 == 0 else [run_dl, run_hf]):
+                fn()
+        same = "yes" if dls[0]["tokens"] == hfs[0]["tokens"] else f"NO ({dls[0]['tokens']} vs {hfs[0]['tokens']})"
+        rows.append((name, dls, hfs, same))
+        print(name, "delib", [round(x["st_mb_s"], 2) for x in dls], "HF", [round(x["st_mb_s"], 2) for x in hfs], flush=True)
+    load_after = " ".join(open("/proc/loadavg").read().split()[:3])
+    nbytes = dls[0]["bytes"]
+    th = dls[0]["threads"]
+    lines = [f"| tokenizer | delib 1 thread MB/s | HF 1 thread MB/s | speed-up | delib {th} threads MB/s | HF {th} threads MB/s | speed-up | same token count |",
              "|---|---|---|---|---|---|---|---|"]
-    for name, dl, hf, same in rows:
-        lines.append(f"| {name} | {dl['st_mb_s']:.1f} MB/s | {hf['st_mb_s']:.1f} MB/s | {dl['st_mb_s'] / hf['st_mb_s']:.2f}x | "
-                     f"{dl['mt_mb_s']:.1f} MB/s | {hf['mt_mb_s']:.1f} MB/s | {dl['mt_mb_s'] / hf['mt_mb_s']:.2f}x | {same} |")
+    for name, dls_, hfs_, same in rows:
+        st = [dl["st_mb_s"] / hf["st_mb_s"] for dl, hf in zip(dls_, hfs_)]
+        mt = [dl["mt_mb_s"] / hf["mt_mb_s"] for dl, hf in zip(dls_, hfs_)]
+        lines.append(f"| {name} | {sp([x['st_mb_s'] for x in dls_])} | {sp([x['st_mb_s'] for x in hfs_])} | {sp(st, '{:.2f}')}x | "
+                     f"{sp([x['mt_mb_s'] for x in dls_])} | {sp([x['mt_mb_s'] for x in hfs_])} | {sp(mt, '{:.2f}')}x | {same} |")
     import tokenizers
     head = (f"{len(docs)} documents, {nbytes / 1e6:.1f} MB of mixed text (prose, C++, multilingual/emoji corpus); "
-            f"best of {args.repeat}; tokenizers {tokenizers.__version__}; delib load time "
-            + ", ".join(f"{n} {d['load_s']:.2f} s" for n, d, _, _ in rows) + ".")
+            f"{args.rounds} rounds alternating the two libraries, median (min-max) over rounds; load average "
+            f"{load_before} before / {load_after} after; tokenizers {tokenizers.__version__}; delib load time "
+            + ", ".join(f"{n} {med([x['load_s'] for x in d]):.2f} s" for n, d, _, _ in rows) + ".")
     table = "\n".join(lines)
     print(head)
     print(table)
@@ -129,8 +149,8 @@ def main():
             pass
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = (f"\n## tokenizer: encode throughput vs HF tokenizers ({date})\n\n"
-                   f"Machine: {cpu}, {os.cpu_count()} cores (shared with other jobs while measured). "
-                   f"`tests/bench/tokenizer_bench.py --mb {args.mb:g}`.\n{head}\n\n{table}\n")
+                   f"Machine: {cpu}, {os.cpu_count()} cores. "
+                   f"`tests/bench/tokenizer_bench.py --mb {args.mb:g} --rounds {args.rounds}`.\n{head}\n\n{table}\n")
         with open(os.path.join(SRC, "tests", "bench", "RESULTS.md"), "a") as f:
             f.write(section)
     return 0
