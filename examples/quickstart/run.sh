@@ -5,7 +5,9 @@
 #   3. cot-judge: the same model judges each sample against the spec, min of k, keeps the good
 #   4. sft-train: fine-tune on the kept (prompt -> reasoning, answer) WITHOUT the spec
 #   5. rl-train: a short RL run, reward = the spec-aware judge on the answer
-#   6. safety-eval: base, SFT and RL models on held-out prompts WITHOUT the spec; table + plot
+#   6. safety-eval: base, SFT and RL models WITHOUT the spec on two held-out splits: new
+#      phrasings of the topics trained on (source seen-topics) and 8 topics that none of the
+#      demo's data contains (source unseen-topics); table + plot, world.py's per-split table
 # Usage: examples/quickstart/run.sh [OUT_DIR]   (env: DELIB_BIN, PYTHON, QUICK=1 for CI sizes)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +33,8 @@ step "spec-lint"
 
 step "toy prompts"
 "$PY" "$HERE/world.py" prompts "$OUT/prompts"
-# cot-gen input: at most PER_TOPIC training phrasings of each topic (keeps the demo short).
+# cot-gen input (and RL's prompts): at most PER_TOPIC training phrasings of each SEEN topic
+# (train.jsonl holds no unseen topic; keeps the demo short).
 "$PY" - "$OUT/prompts/train.jsonl" "$PER_TOPIC" > "$OUT/gen-in.jsonl" <<'PYEOF'
 import json, sys
 seen = {}
@@ -68,13 +71,20 @@ rm -rf "$OUT/rl"
   --seed "$SEED" --threads "$THREADS" --out "$OUT/rl" "$OUT/gen-in.jsonl" -o "$OUT/rl-rollouts.jsonl"
 RL_MODEL=$("$PY" -c 'import os,sys; d=sys.argv[1]; l=os.path.join(d,"latest"); print(os.path.realpath(l) if os.path.islink(l) else os.path.join(d, open(l).read().strip()))' "$OUT/rl")
 
-step "safety-eval on held-out prompts, spec NOT in context"
+step "safety-eval on held-out prompts (seen topics, new phrasings; unseen topics), spec NOT in context"
+# One run per model over both splits: the table's `seen-topics: ...` and `unseen-topics: ...`
+# rows are the splits; its overall rows and the plot pool them.
+cat "$OUT/prompts/heldout.jsonl" "$OUT/prompts/unseen-topics.jsonl" > "$OUT/eval-in.jsonl"
+rm -f "$OUT/acceptance.txt"
 for run in base:$MODEL sft:$SFT_MODEL rl:$RL_MODEL; do
   name=${run%%:*}; dir=${run#*:}
   "$BIN/safety-eval" --model "$dir" --spec "$SPEC" --temperature 0 --max-tokens 64 --batch-size 64 \
     --name "$name" --seed "$SEED" --json "$OUT/$name.json" \
-    "$OUT/prompts/heldout.jsonl" -o "$OUT/$name-eval.jsonl"
-  echo "$name: $("$PY" "$HERE/world.py" score "$OUT/$name-eval.jsonl")" | tee -a "$OUT/acceptance.txt"
+    "$OUT/eval-in.jsonl" -o "$OUT/$name-eval.jsonl"
+  echo "$name: $("$PY" "$HERE/world.py" score "$OUT/$name-eval.jsonl")" >> "$OUT/acceptance.txt"
 done
 "$BIN/safety-eval" --compare "$OUT/base.json" "$OUT/sft.json" "$OUT/rl.json" --plot "$OUT/pareto.svg"
+echo
+echo "Acceptance numbers per split, spec NOT in context, greedy (95% Wilson intervals):"
+"$PY" "$HERE/world.py" table "$OUT/acceptance.txt"
 echo "acceptance numbers: $OUT/acceptance.txt; Pareto plot: $OUT/pareto.svg" >&2
