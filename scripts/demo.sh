@@ -3,7 +3,8 @@
 # quickstart, the whole deliberative-alignment pipeline offline on the shipped tiny model
 # (examples/quickstart/run.sh: spec-lint, cot-gen with the spec in context, cot-judge min of k,
 # sft-train and rl-train without the spec, safety-eval of base/SFT/RL with table and Pareto
-# plot; about a minute on 2 cores). Output: examples/quickstart/work/demo (or $1).
+# plot on new phrasings of the trained topics and on topics the demo's data never contains;
+# about a minute on 2 cores). Output: examples/quickstart/work/demo (or $1).
 # The model-free half on the real benchmarks: examples/eval-demo.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
