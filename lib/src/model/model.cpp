@@ -22,6 +22,7 @@
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -198,8 +199,84 @@ CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o) 
 // The layer's trainable parameters are explicit inputs of the Function so that their
 // gradients flow through the normal autograd edges (this works when the layer input itself
 // does not require grad, e.g. under LoRA with a frozen embedding).
+//
+// The recomputation must be the forward's function: backward() usually runs after the
+// autocast scope of the forward has closed (and on CUDA in the autograd engine's device
+// thread), so the forward's autocast state is saved with the layer input and re-entered for
+// the recomputation, as torch.utils.checkpoint does (_get_autocast_kwargs: enabled, dtype and
+// cache-enabled for the CPU and for the input's device). Without it, a bf16-autocast forward
+// is recomputed in f32 and its gradients belong to a different function.
 
 namespace {
+
+// The autocast state of one thread for the CPU and the device `dev` (CUDA when the layer
+// input is on a GPU; for a CPU input only the CPU state matters).
+struct AutocastState {
+  c10::DeviceType dev = c10::DeviceType::CPU;
+  bool cpu_enabled = false, dev_enabled = false, cache_enabled = true;
+  at::ScalarType cpu_dtype = at::kBFloat16, dev_dtype = at::kBFloat16;
+
+  static AutocastState current(c10::DeviceType dev) {
+    AutocastState s;
+    s.dev = dev;
+    s.cpu_enabled = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
+    s.cpu_dtype = at::autocast::get_autocast_dtype(c10::DeviceType::CPU);
+    if (dev != c10::DeviceType::CPU) {
+      s.dev_enabled = at::autocast::is_autocast_enabled(dev);
+      s.dev_dtype = at::autocast::get_autocast_dtype(dev);
+    }
+    s.cache_enabled = at::autocast::is_autocast_cache_enabled();
+    return s;
+  }
+  void save(torch::autograd::AutogradContext* ctx) const {
+    ctx->saved_data["ac_dev"] = int64_t(dev);
+    ctx->saved_data["ac_cpu"] = cpu_enabled;
+    ctx->saved_data["ac_cpu_dtype"] = int64_t(cpu_dtype);
+    ctx->saved_data["ac_dev_on"] = dev_enabled;
+    ctx->saved_data["ac_dev_dtype"] = int64_t(dev_dtype);
+    ctx->saved_data["ac_cache"] = cache_enabled;
+  }
+  static AutocastState load(torch::autograd::AutogradContext* ctx) {
+    AutocastState s;
+    s.dev = c10::DeviceType(ctx->saved_data["ac_dev"].toInt());
+    s.cpu_enabled = ctx->saved_data["ac_cpu"].toBool();
+    s.cpu_dtype = at::ScalarType(ctx->saved_data["ac_cpu_dtype"].toInt());
+    s.dev_enabled = ctx->saved_data["ac_dev_on"].toBool();
+    s.dev_dtype = at::ScalarType(ctx->saved_data["ac_dev_dtype"].toInt());
+    s.cache_enabled = ctx->saved_data["ac_cache"].toBool();
+    return s;
+  }
+};
+
+// Enters `s` for its lifetime and restores the thread's previous state, with the nesting
+// count and cache handling of torch.autocast's __enter__/__exit__ (the cast cache is cleared
+// when the outermost autocast region ends).
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(const AutocastState& s)
+      : set_(s), prev_(AutocastState::current(s.dev)) {
+    apply(set_);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastGuard() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    apply(prev_);
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  static void apply(const AutocastState& s) {
+    at::autocast::set_autocast_enabled(c10::DeviceType::CPU, s.cpu_enabled);
+    at::autocast::set_autocast_dtype(c10::DeviceType::CPU, s.cpu_dtype);
+    if (s.dev != c10::DeviceType::CPU) {
+      at::autocast::set_autocast_enabled(s.dev, s.dev_enabled);
+      at::autocast::set_autocast_dtype(s.dev, s.dev_dtype);
+    }
+    at::autocast::set_autocast_cache_enabled(s.cache_enabled);
+  }
+  AutocastState set_, prev_;
+};
 
 struct LayerClosure : torch::CustomClassHolder {
   std::shared_ptr<DecoderLayerImpl> layer;
@@ -213,6 +290,7 @@ struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
     ctx->save_for_backward({x});
     ctx->saved_data["closure"] = c10::IValue::make_capsule(closure);
     ctx->saved_data["nparams"] = int64_t(params.size());
+    AutocastState::current(x.device().type()).save(ctx);
     return closure->layer->forward(x, closure->step, closure->index);
   }
 
@@ -228,7 +306,11 @@ struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
     TORCH_CHECK(int64_t(params.size()) == np, "checkpoint: trainable parameters changed between forward and backward");
     torch::AutoGradMode enable(true);
     auto xd = x.detach().requires_grad_(need_x);
-    auto y = closure->layer->forward(xd, closure->step, closure->index);
+    torch::Tensor y;
+    {
+      AutocastGuard autocast(AutocastState::load(ctx));  // the forward's autocast state
+      y = closure->layer->forward(xd, closure->step, closure->index);
+    }
     std::vector<torch::Tensor> inputs;
     if (need_x) inputs.push_back(xd);
     inputs.insert(inputs.end(), params.begin(), params.end());

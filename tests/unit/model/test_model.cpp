@@ -5,9 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 
 #include "delib/error.h"
 #include "delib/model.h"
@@ -204,6 +206,78 @@ TEST_CASE("CausalLM: activation checkpointing gives the same gradients") {
     auto plain = grads(false, lora), ck = grads(true, lora);
     REQUIRE(plain.size() == ck.size());
     REQUIRE(!plain.empty());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      INFO(plain[i].first);
+      REQUIRE(plain[i].second.defined());
+      REQUIRE(ck[i].second.defined());
+      CHECK(maxdiff(plain[i].second, ck[i].second) < 1e-6);
+    }
+  }
+}
+
+// torch.autocast("cpu", dtype=torch.bfloat16) as a scope (enter/exit as torch.autocast does).
+class CpuAutocast {
+ public:
+  CpuAutocast() {
+    prev_ = at::autocast::is_autocast_enabled(at::kCPU);
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~CpuAutocast() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCPU, prev_);
+    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+  }
+
+ private:
+  bool prev_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+TEST_CASE("CausalLM: activation checkpointing recomputes under the forward's autocast (CPU bf16)") {
+  // The forward runs in a bf16 autocast scope, backward() after it has closed (as sft-train
+  // does): the recomputation must still run in bf16, or the gradients are those of the f32
+  // function. Checkpointed gradients must equal the plain bf16-autocast gradients.
+  auto cfg = tiny("Qwen3ForCausalLM");
+  auto x = ids(2, 8, 4);
+  auto grads = [&](bool ckpt, bool autocast, bool lora) {
+    auto m = CausalLM::random(cfg, 9, torch::kCPU);
+    if (lora) {
+      torch::manual_seed(0);
+      delib::add_lora(*m, {});
+      torch::NoGradGuard ng;
+      for (auto& [k, p] : m->named_parameters())
+        if (k.find("lora_B") != std::string::npos) p.normal_(0, 0.1);
+    }
+    ForwardOptions o;
+    o.checkpoint = ckpt;
+    torch::Tensor loss;
+    {
+      std::optional<CpuAutocast> ac;
+      if (autocast) ac.emplace();
+      auto logits = m->forward(x, o);
+      loss = torch::nn::functional::cross_entropy(logits.view({-1, cfg.vocab_size}).to(torch::kFloat32), x.view({-1}));
+    }
+    REQUIRE_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+    loss.backward();
+    // backward leaves the thread's autocast state as it found it
+    CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+    std::vector<std::pair<std::string, torch::Tensor>> g;
+    for (auto& [k, p] : m->named_parameters())
+      if (p.requires_grad()) g.emplace_back(k, p.grad());
+    return g;
+  };
+  for (bool lora : {false, true}) {
+    INFO("lora " << lora);
+    auto plain = grads(false, true, lora), ck = grads(true, true, lora), f32 = grads(false, false, lora);
+    REQUIRE(plain.size() == ck.size());
+    REQUIRE(!plain.empty());
+    // The test can fail: bf16 autocast changes the gradients well beyond the tolerance below.
+    float autocast_effect = 0;
+    for (size_t i = 0; i < plain.size(); ++i) autocast_effect = std::max(autocast_effect, maxdiff(plain[i].second, f32[i].second));
+    REQUIRE(autocast_effect > 1e-4);
     for (size_t i = 0; i < plain.size(); ++i) {
       INFO(plain[i].first);
       REQUIRE(plain[i].second.defined());
