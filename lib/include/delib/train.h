@@ -81,10 +81,13 @@ class SpecLeakDetector {
   // `spec` may be null: then only the provenance hash is checked. The spec's views are
   // rendered once here.
   explicit SpecLeakDetector(const Spec* spec);
-  // True when a system (or developer) message of `record` hashes to the record's
-  // provenance.spec_view_hash, or contains a category view of `spec`, or contains the full
-  // text of one of its rules (rules of 40 bytes or more, so that short common phrases do not
-  // count).
+  // True when a system (or developer) message of `record` contains the view whose hash is the
+  // record's provenance.spec_view_hash (as cot-gen writes it: XXH3-64 of the view alone; the
+  // message may hold more text around the view, e.g. cot-gen's instructions), or contains a
+  // category view of `spec`, or contains the full text of one of its rules (rules of 40 bytes
+  // or more, so that short common phrases do not count). By hash, a view is a run of whole
+  // lines starting at a "# Safety spec: " heading (Spec::render_view's first line), possibly
+  // missing its final newline at the end of the message, or the whole message.
   bool system_contains_spec_view(const Record& record) const;
 
  private:

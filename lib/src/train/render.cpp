@@ -1,8 +1,11 @@
 // Records -> token ids and loss labels for SFT (delib/train.h).
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <set>
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 #include "delib/chat.h"
 #include "delib/error.h"
@@ -135,6 +138,48 @@ SpecLeakDetector::SpecLeakDetector(const Spec* spec) {
   }
 }
 
+namespace {
+
+// The first line of every view Spec::render_view writes ("# Safety spec: NAME ..."); a test
+// (tests/unit/train/test_render.cpp) pins it to render_view's output.
+constexpr std::string_view kViewHeading = "# Safety spec: ";
+
+// True when `text` contains a spec view whose hash64 (XXH3-64, as Spec::view_hash and
+// cot-gen's provenance.spec_view_hash) is `hex`: a view starts at a line that begins with
+// kViewHeading and ends at a line end (with or without that newline) or at the end of the
+// text (with or without a final newline added). cot-gen's own system message is instructions + "# Safety specification" + view, and
+// a copied view may be followed by more text, so the whole message rarely hashes to the view.
+// One streaming XXH3 pass per heading: digests of a growing prefix equal one-shot hashes.
+bool contains_view_with_hash(std::string_view text, std::string_view hex) {
+  if (hex64(hash64(text)) == hex) return true;
+  std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> state(XXH3_createState(), XXH3_freeState);
+  if (!state) throw std::bad_alloc();
+  XXH3_state_t* st = state.get();
+  bool found = false;
+  for (size_t at = text.find(kViewHeading); at != std::string_view::npos && !found;
+       at = text.find(kViewHeading, at + 1)) {
+    if (at > 0 && text[at - 1] != '\n') continue;
+    XXH3_64bits_reset(st);
+    size_t done = at;
+    while (!found) {
+      const size_t nl = text.find('\n', done);
+      const size_t end = nl == std::string_view::npos ? text.size() : nl;
+      XXH3_64bits_update(st, text.data() + done, end - done);
+      found = hex64(XXH3_64bits_digest(st)) == hex;  // up to the line end, without '\n'
+      if (found) break;
+      // With it; at the end of the text, with the final newline a view ends in (render_view)
+      // but a pipeline that trims messages cuts.
+      XXH3_64bits_update(st, "\n", 1);
+      found = hex64(XXH3_64bits_digest(st)) == hex;
+      if (nl == std::string_view::npos) break;
+      done = nl + 1;
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
 bool SpecLeakDetector::system_contains_spec_view(const Record& record) const {
   std::optional<std::string> hash;
   if (auto h = record.path("provenance.spec_view_hash"); h && h->is_string()) hash = h->as_string();
@@ -147,7 +192,7 @@ bool SpecLeakDetector::system_contains_spec_view(const Record& record) const {
   }
   for (const Message& m : msgs) {
     if (m.role != "system" && m.role != "developer") continue;
-    if (hash && hex64(hash64(m.content)) == *hash) return true;
+    if (hash && contains_view_with_hash(m.content, *hash)) return true;
     for (const auto& v : views_)
       if (m.content.find(v) != std::string::npos) return true;
     for (const auto& r : rules_)

@@ -2,7 +2,8 @@
 a byte-level BPE tokenizer (trained here on a few sentences, ChatML special tokens, ChatML
 chat template) and a 2-layer Qwen3ForCausalLM in f32 safetensors.
 
-usage: make_tiny_model.py OUT_DIR [SEED]
+usage: make_tiny_model.py OUT_DIR [SEED] [MAX_POSITIONS]
+(MAX_POSITIONS: max_position_embeddings, default 512; the local engine caps its context there)
 """
 import json
 import os
@@ -30,6 +31,7 @@ CORPUS = [
 def main():
     out = sys.argv[1]
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    max_positions = int(sys.argv[3]) if len(sys.argv) > 3 else 512
     os.makedirs(out, exist_ok=True)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())
@@ -47,7 +49,7 @@ def main():
     torch.manual_seed(seed)
     cfg = Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      head_dim=8, max_position_embeddings=512, tie_word_embeddings=False,
+                      head_dim=8, max_position_embeddings=max_positions, tie_word_embeddings=False,
                       torch_dtype="float32")
     model = Qwen3ForCausalLM(cfg)
     model.save_pretrained(out, safe_serialization=True)

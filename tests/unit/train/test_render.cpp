@@ -9,9 +9,11 @@
 #include "delib/chat.h"
 #include "delib/error.h"
 #include "delib/records.h"
+#include "delib/judge.h"
 #include "delib/spec.h"
 #include "delib/tokenizer.h"
 #include "delib/train.h"
+#include "shared_data.h"
 
 using namespace delib::train;
 
@@ -25,10 +27,9 @@ std::string repo_root() {
   return here.substr(0, here.rfind("/tests/unit/"));
 }
 
+// Fails the test case when the shared checkout lacks the tokenizer.
 std::string shared_tokenizer(const std::string& name) {
-  const char* shared = std::getenv("DELIB_SHARED");
-  std::string root = shared ? shared : repo_root() + "/../shared";
-  return root + "/data/tokenizers/" + name;
+  return delib_test::shared_path("data/tokenizers/" + name);
 }
 
 std::vector<int32_t> targets_of(const TokenizedExample& e) {
@@ -45,12 +46,8 @@ std::vector<int32_t> targets_of(const TokenizedExample& e) {
 
 TEST_CASE("chat records: labels cover exactly the assistant target span", "[train][render]") {
   for (const char* name : {"qwen3", "llama3_1", "gptoss"}) {
-    const std::string dir = shared_tokenizer(name);
-    if (!std::filesystem::exists(dir)) {
-      WARN("no shared tokenizer at " << dir);
-      continue;
-    }
     INFO(name);
+    const std::string dir = shared_tokenizer(name);
     auto tok = delib::Tokenizer::load(dir);
     // gpt-oss ships its template as chat_template.jinja, which shared/ does not carry
     auto tmpl = std::string(name) == "gptoss" ? delib::ChatTemplate::from_variant("gpt-oss")
@@ -88,10 +85,6 @@ TEST_CASE("chat records: labels cover exactly the assistant target span", "[trai
 
 TEST_CASE("a final assistant message is the target; raw pairs train on the target + eos", "[train][render]") {
   const std::string dir = shared_tokenizer("qwen3");
-  if (!std::filesystem::exists(dir)) {
-    WARN("no shared tokenizer at " << dir);
-    return;
-  }
   auto tok = delib::Tokenizer::load(dir);
   auto tmpl = delib::ChatTemplate::for_tokenizer(*tok);
   auto conv = delib::Record::parse(
@@ -133,12 +126,7 @@ TEST_CASE("spec views in system messages are detected", "[train][render]") {
   CHECK(none.system_contains_spec_view(leak));
   CHECK_FALSE(none.system_contains_spec_view(clean));
 
-  const std::string spec_path = repo_root() + "/specs/small.md";
-  if (!std::filesystem::exists(spec_path)) {
-    WARN("no " << spec_path);
-    return;
-  }
-  auto spec = delib::Spec::load(spec_path);
+  auto spec = delib::Spec::load(repo_root() + "/specs/small.md");  // a missing spec throws: fails
   REQUIRE_FALSE(spec.categories.empty());
   SpecLeakDetector with_spec(&spec);
   delib::Json msgs = delib::Json::array();
@@ -151,4 +139,47 @@ TEST_CASE("spec views in system messages are detected", "[train][render]") {
   obj.set("answer", "a");
   CHECK(with_spec.system_contains_spec_view(delib::Record::from_json(obj)));
   CHECK_FALSE(with_spec.system_contains_spec_view(clean));
+}
+
+TEST_CASE("a spec view inside cot-gen's system message is found by provenance.spec_view_hash", "[train][render]") {
+  // cot-gen hashes the view alone (Spec::view_hash); its system message is instructions +
+  // "# Safety specification" + view, so the message as a whole never hashes to the view.
+  auto spec = delib::Spec::load(repo_root() + "/specs/small.md");
+  REQUIRE(spec.categories.size() >= 2);
+  const std::string cat = spec.categories[0].id, other = spec.categories[1].id;
+  const std::string view = spec.render_view(cat);
+  REQUIRE(view.rfind("# Safety spec: ", 0) == 0);  // the heading the detector looks for
+  auto record = [&](const std::string& system, const std::string& hash) {
+    delib::Json msgs = delib::Json::array();
+    delib::Json sys = delib::Json::object();
+    sys.set("role", "system");
+    sys.set("content", system);
+    msgs.push(sys);
+    delib::Json user = delib::Json::object();
+    user.set("role", "user");
+    user.set("content", "hi");
+    msgs.push(user);
+    delib::Json prov = delib::Json::object();
+    prov.set("spec_view_hash", hash);
+    delib::Json obj = delib::Json::object();
+    obj.set("messages", msgs);
+    obj.set("answer", "a");
+    obj.set("provenance", prov);
+    return delib::Record::from_json(obj);
+  };
+  const std::string hash = spec.view_hash(cat);
+  const std::string gen_system =
+      delib::build_generation_messages(view, delib::default_generation_instructions(), {})[0].content;
+  REQUIRE(delib::hex64(delib::hash64(gen_system)) != hash);
+  SpecLeakDetector by_hash(nullptr);  // no --spec: the hash is all sft-train has
+  CHECK(by_hash.system_contains_spec_view(record(gen_system, hash)));
+  CHECK(by_hash.system_contains_spec_view(record(view, hash)));                          // the view alone
+  CHECK(by_hash.system_contains_spec_view(record("Policy:\n" + view + "\nBe brief.", hash)));  // text after it
+  std::string trimmed = view;
+  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+  CHECK(by_hash.system_contains_spec_view(record("Policy:\n" + trimmed, hash)));          // final newline cut
+  // Not a leak: another category's hash, a view cut short, a heading that does not start a line.
+  CHECK_FALSE(by_hash.system_contains_spec_view(record(gen_system, spec.view_hash(other))));
+  CHECK_FALSE(by_hash.system_contains_spec_view(record(view.substr(0, view.size() / 2), hash)));
+  CHECK_FALSE(by_hash.system_contains_spec_view(record("x " + view, hash)));
 }
