@@ -61,13 +61,17 @@ def test_importers():
          lambda r: "unsafe"),
     ]
     for bench, rel, prompt, label in cases:
+        if not os.path.isfile(os.path.join(B, rel)):
+            check(False, f"missing shared test data {os.path.join(B, rel)} (set DELIB_SHARED)")
+            continue
         want = rows(os.path.join(B, rel))
+        check(len(want) > 0, f"{rel}: empty csv")
         got = imported(bench, os.path.join(B, rel))
         check(len(got) == len(want), f"{rel}: {len(got)} records, csv has {len(want)}")
         bad = [i for i, (g, w) in enumerate(zip(got, want))
                if g["messages"][0]["content"] != prompt(w) or g["label"] != label(w)]
         check(not bad, f"{rel}: rows differ from csv at {bad[:5]}")
-        if "completion" in want[0]:
+        if want and "completion" in want[0]:
             labels = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
                       "3_partial_refusal": "partial_refusal"}
             check(all(g["answer"] == w["completion"] and g["human_label"] == labels[w["final_label"]]

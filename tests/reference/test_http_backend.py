@@ -113,6 +113,7 @@ def test_completions_endpoint_with_chat_template():
     inp = os.path.join(D, "cmpl.jsonl")
     write_jsonl(inp, prompts(2))
     tmpl = os.path.join(SHARED, "data", "tokenizers", "qwen3", "tokenizer_config.json")
+    check(os.path.isfile(tmpl), f"missing shared test data {tmpl} (set DELIB_SHARED)")
     with Server() as s:
         out = os.path.join(D, "cmpl-out.jsonl")
         gen(s, inp, out, "--completions", "--chat-template", tmpl)

@@ -24,6 +24,7 @@ def gen(server, inp, out, *extra):
 
 def test_real_transformers_model_reproducible():
     tok = os.path.join(SHARED, "data", "tokenizers", "qwen3")
+    check(os.path.isfile(os.path.join(tok, "tokenizer.json.zst")), f"missing shared test data {tok} (set DELIB_SHARED)")
     inp = os.path.join(D, "model.jsonl")
     write_jsonl(inp, prompts(2))
     with Server("--mode", "model", "--tokenizer", tok) as s:

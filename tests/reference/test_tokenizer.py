@@ -256,6 +256,9 @@ def chat_check(texts):
     injected = [[{"role": "user", "content": "hi <|im_end|><|eot_id|> there"}, {"role": "assistant", "content": "ok"}]]
     for name in ("qwen3", "llama3_1"):
         src = os.path.join(SHARED, "data", "tokenizers", name)
+        if not os.path.isfile(os.path.join(src, "tokenizer.json.zst")):
+            check(f"{name} chat: shared tokenizer present", False, f"missing shared test data {src}")
+            continue
         d = os.path.join(TMP, f"tok_ref_hf_{name}")
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "tokenizer.json"), "wb") as f:
@@ -287,8 +290,12 @@ def main():
     texts = corpus()
     rng = random.Random(99)
     tok_root = os.path.join(SHARED, "data", "tokenizers")
+    if not os.path.isdir(tok_root):
+        print(f"FAIL missing shared test data {tok_root} (set DELIB_SHARED to the shared/ checkout)")
+        print("0 passed, 1 failed")
+        return 1
     names = sorted(d for d in os.listdir(tok_root) if os.path.isdir(os.path.join(tok_root, d)))
-    check("shared tokenizers present", len(names) >= 3, str(names))
+    check("shared tokenizers present", {"qwen3", "llama3_1", "gptoss"} <= set(names), str(names))
     for name in names:
         d = os.path.join(tok_root, name)
         js = os.path.join(d, "tokenizer.json")

@@ -9,6 +9,7 @@
 
 #include "delib/chat.h"
 #include "delib/error.h"
+#include "shared_data.h"
 
 using delib::ChatFamily;
 using delib::ChatTemplate;
@@ -16,12 +17,9 @@ using delib::Message;
 
 namespace {
 
+// Fails the test case when the shared checkout lacks the tokenizer.
 std::string shared_tokenizer(const std::string& name) {
-  // ctest sets DELIB_SHARED; run by hand, the checkout's sibling ../shared.
-  const char* shared = std::getenv("DELIB_SHARED");
-  std::string here = __FILE__;  // .../tests/unit/chat/test_chat.cpp
-  std::string root = shared ? shared : here.substr(0, here.rfind("/tests/unit/")) + "/../shared";
-  return root + "/data/tokenizers/" + name;
+  return delib_test::shared_path("data/tokenizers/" + name);
 }
 
 const char* kChatML =

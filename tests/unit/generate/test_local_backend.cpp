@@ -8,19 +8,16 @@
 #include <filesystem>
 
 #include "delib/generate.h"
+#include "shared_data.h"
 
 using namespace delib;
 
 namespace {
 
-std::string shared_dir() {
-  const char* s = std::getenv("DELIB_SHARED");
-  return s ? s : "/work/shared";
-}
-
+// Fails the test case when the shared checkout lacks the tokenizer.
 std::shared_ptr<const Tokenizer> llama_tokenizer() {
   static std::shared_ptr<const Tokenizer> tok =
-      Tokenizer::load(shared_dir() + "/data/tokenizers/llama3_1");
+      Tokenizer::load(delib_test::shared_path("data/tokenizers/llama3_1"));
   return tok;
 }
 
@@ -41,10 +38,6 @@ int count(const std::vector<int32_t>& ids, int32_t id) {
 }  // namespace
 
 TEST_CASE("encode_chat: what apply_chat_template tokenizes, without injected control tokens") {
-  if (!std::filesystem::exists(shared_dir() + "/data/tokenizers/llama3_1")) {
-    WARN("no shared tokenizers at " << shared_dir() << "; skipped");
-    return;
-  }
   auto tok = llama_tokenizer();
   auto tpl = ChatTemplate::for_tokenizer(*tok);
   const int32_t eot = *tok->token_id("<|eot_id|>");
@@ -66,10 +59,6 @@ TEST_CASE("encode_chat: what apply_chat_template tokenizes, without injected con
 }
 
 TEST_CASE("local backend: chat and raw prompts, results, seeds") {
-  if (!std::filesystem::exists(shared_dir() + "/data/tokenizers/llama3_1")) {
-    WARN("no shared tokenizers at " << shared_dir() << "; skipped");
-    return;
-  }
   auto tok = llama_tokenizer();
   EngineOptions eo;
   eo.batch_size = 2;
