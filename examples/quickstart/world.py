@@ -782,7 +782,7 @@ def audit(seed):
     # the base model has learned which level each topic is, unseen topics included.
     taught = set()
     for r in recs + recs2:
-        if r["kind"] in ("reading", "drill"):
+        if r.get("kind") in ("reading", "drill"):
             for ti, (cat, li, _, text) in enumerate(TOPICS):
                 if text in r["messages"][1]["content"] and \
                         f"level {cat}.{CATEGORIES[cat][2][li][0]} " in r["reasoning"]:
