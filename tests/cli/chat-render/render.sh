@@ -2,6 +2,7 @@
 # --raw prints the text itself. Exact agreement with transformers is the reference test's job;
 # this checks the tool's plumbing.
 TOK="$DELIB_SHARED/data/tokenizers"
+[ -d "$TOK/qwen3" ] || fail "missing shared test data $TOK/qwen3"
 printf '%s\n' '{"id":"a","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello","reasoning":"greet"}],"keep":1}' \
   '{"id":"b","prompt":"Just a prompt"}' > in.jsonl
 

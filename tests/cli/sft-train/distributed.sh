@@ -16,7 +16,10 @@ wait $pid0 || fail "rank 0 failed: $(cat two0.err)"
 wait $pid1 || fail "rank 1 failed: $(cat two1.err)"
 unset MASTER_ADDR MASTER_PORT WORLD_SIZE
 [ ! -s two1.jsonl ] || fail "rank 1 wrote metrics: $(cat two1.jsonl)"
-[ ! -e two/.rank1 ] || true
+# Only rank 0 writes the output directory: exactly the files of the one-process run (no
+# staging directory left, nothing of rank 1's).
+[ "$(cd two && find . | sort)" = "$(cd one && find . | sort)" ] \
+  || fail "two/ differs from one/: $(diff <(cd one && find . | sort) <(cd two && find . | sort))"
 "$DELIB_PYTHON" - <<'PY' || fail "2 processes differ from 1"
 import json, torch
 from safetensors.torch import load_file

@@ -5,7 +5,8 @@ lint_pair taxonomy-missing error "taxonomy-fail.txt:3:1: error: category 'beta' 
 # Records name categories too (a string or an array; records without one are ignored), plain or zstd.
 run spec-lint --werror --taxonomy taxonomy-pass.jsonl taxonomy-missing-fail.md; expect_rc 0; expect_out ""
 printf '%s\n' '{"category":["alpha","gamma"]}' > t.jsonl
-if command -v zstd >/dev/null; then zstd -q t.jsonl -o t.jsonl.zst; else cp t.jsonl t.jsonl.zst; fi
+zstd -q t.jsonl -o t.jsonl.zst || fail "zstd failed"
+[ "$(head -c 4 t.jsonl.zst | od -An -tx1 | tr -d ' ')" = 28b52ffd ] || fail "t.jsonl.zst is not zstd"
 run spec-lint --taxonomy t.jsonl.zst taxonomy-missing-fail.md; expect_rc 1
 expect_out "t.jsonl.zst:1:1: error: category 'gamma' is in the taxonomy but not in spec taxonomy-missing-fail.md [taxonomy-missing]"
 printf '%s\n' '{"category":3}' > bad.jsonl

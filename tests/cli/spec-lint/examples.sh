@@ -26,6 +26,5 @@ spec-lint --examples --shard 1/2 -o b.jsonl "$DELIB_SRC/specs/small.md"
 [ -s a.jsonl ] && [ -s b.jsonl ] || fail "a shard is empty"
 # jsonl-cat reads them back (zstd by default when not a terminal).
 spec-lint --examples "$DELIB_SRC/specs/default.md" > all.zst
-if command -v jsonl-cat >/dev/null; then
-  [ "$(jsonl-cat --count all.zst)" -ge 45 ] || fail "fewer than 45 default examples"
-fi
+n=$(jsonl-cat --count all.zst) || fail "jsonl-cat cannot read the examples"
+[ "$n" -ge 45 ] || fail "fewer than 45 default examples: $n"

@@ -1,6 +1,7 @@
 # --field encodes a text field; ids and n_tokens are added by default; special-token text is
 # plain text unless --parse-special; --decode inverts; bad fields fail with FILE:LINE.
 TOK="$DELIB_SHARED/data/tokenizers/qwen3"
+[ -d "$TOK" ] || fail "missing shared test data $TOK"
 printf '%s\n' '{"id":"a","text":"Hello world"}' '{"id":"b","text":"x<|im_end|>y"}' >in.jsonl
 run tokenize --tokenizer "$TOK" --field text --plain in.jsonl; expect_rc 0
 golden encode.jsonl
