@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared script for a GPU machine (H100/H200): build delib with CUDA, run the
-# gpu-labelled tests and the benchmarks, write everything under $OUT (results.md pasteable
+# gpu-labelled tests (ctest -L gpu: the CUDA kernels, bf16 autocast with activation
+# checkpointing) and the benchmarks, write everything under $OUT (results.md pasteable
 # into tests/bench/RESULTS.md, plus logs). Budget: at most 8 minutes in total.
 #
 # Uses only what travels: the working tree and .debs/ (from tests/gpu/fetch-debs.sh, run on a
@@ -50,7 +51,9 @@ else
   log "no .debs/ (run tests/gpu/fetch-debs.sh where apt works); using system packages"
 fi
 
-# 2. Build (Release, CUDA on, only the needed targets).
+# 2. Build (Release, CUDA on, only the needed targets: the tools, the benches and one
+# test_<area>_gpu per tests/unit/<area>/gpu folder).
+GPU_TARGETS=$(for d in tests/unit/*/gpu; do [ -d "$d" ] && printf 'test_%s_gpu ' "$(basename "$(dirname "$d")")"; done)
 TORCH_PREFIX=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
 # NCCL headers for ProcessGroupNCCL (lib/src/train/distributed.cpp) from the nvidia-nccl wheel.
 NCCL_INC=$("$PY" -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include"))' 2>/dev/null || true)
@@ -63,18 +66,26 @@ else
   step configure 120 cmake -S tests/gpu -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;${CMAKE_PREFIX_PATH:-}" -DDELIB_PYTHON="$PY" \
     -DDELIB_WITH_CUDA=$([ "$DRY" = 1 ] && echo OFF || echo ON) -DCMAKE_CUDA_ARCHITECTURES=90
-  step build 330 ninja -C "$BUILD" -j"$(nproc)" sft-train gen-check test_kernels loss_bench
+  step build 330 ninja -C "$BUILD" -j"$(nproc)" sft-train gen-check loss_bench $GPU_TARGETS
 fi
 
-# 3. GPU tests: the kernels' unit tests (CUDA cases run here; on CPU they WARN and return).
-if [ -x "$BIN/../tests/test_kernels" ] || [ -x "$BUILD/tests/test_kernels" ]; then
-  TK=$( [ -x "$BUILD/tests/test_kernels" ] && echo "$BUILD/tests/test_kernels" || echo "$BIN/../tests/test_kernels")
-  step test_kernels 90 "$TK" --success --reporter compact
-  grep -E "passed|failed|warning" "$OUT/test_kernels.log" | tail -5 >&2
+# 3. GPU tests: every gpu-labelled ctest test (tests/unit/<area>/gpu/*.cpp -> test_<area>_gpu,
+# tests/reference/*.py whose header says 'label: gpu'), through ctest in the build that made
+# them. On the GPU machine DELIB_REQUIRE_GPU=1 makes "no CUDA device" a failure, not a skip;
+# the dry run must report each of them as skipped (exit 77, ctest's SKIP_RETURN_CODE).
+CTEST_DIR=$( [ "$DRY" = 1 ] && [ -n "${DELIB_BIN:-}" ] && echo "$BIN/.." || echo "$BUILD")
+if [ "$DRY" = 1 ]; then
+  step gpu_tests 300 ctest --test-dir "$CTEST_DIR" -L gpu --output-on-failure --timeout 240
+  n_gpu=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$OUT/gpu_tests.log" || true)
+  n_skip=$(grep -cE '\*\*\*Skipped' "$OUT/gpu_tests.log" || true)
+  if [ "$n_gpu" -eq 0 ] || [ "$n_gpu" != "$n_skip" ]; then
+    log "gpu_tests: FAILED: the dry run must report every gpu test as skipped ($n_skip of $n_gpu)"; status=1
+  else log "gpu_tests: $n_skip gpu tests reported as skipped on the CPU (expected in a dry run)"; fi
+else
+  step gpu_tests 300 env DELIB_REQUIRE_GPU=1 ctest --test-dir "$CTEST_DIR" -L gpu --output-on-failure --timeout 240
+  grep -qE '\*\*\*Skipped' "$OUT/gpu_tests.log" && { log "gpu_tests: FAILED: a gpu test was skipped on the GPU machine"; status=1; }
 fi
-for t in tests/reference/test_gpu*.py; do
-  [ -f "$t" ] && head -3 "$t" | grep -q "label: gpu" && step "$(basename "$t" .py)" 120 "$PY" "$t"
-done
+grep -E "tests passed|Skipped|Failed" "$OUT/gpu_tests.log" | tail -8 >&2
 
 # 4. Benchmarks.
 if [ "$DRY" != 1 ] && [ -x "$BIN/loss_bench" ]; then
@@ -89,7 +100,8 @@ step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1
   echo "Machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU (dry run)'),"\
        "$(nproc) CPU cores; $("$PY" -c 'import torch; print("torch", torch.__version__)'). Script: \`tests/gpu/run.sh\`$([ "$DRY" = 1 ] && echo ' (DRY RUN on CPU: numbers meaningless)')."
   echo
-  [ -f "$OUT/test_kernels.log" ] && echo "Kernel tests: \`$(tail -1 "$OUT/test_kernels.log")\`" && echo
+  [ -f "$OUT/gpu_tests.log" ] && echo "GPU tests (ctest -L gpu): \`$(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1)\`,"\
+    "$(grep -c '(Skipped)$' "$OUT/gpu_tests.log") of them skipped (no CUDA device)" && echo
   [ -f "$OUT/loss_bench.log" ] && cat "$OUT/loss_bench.log" && echo
   [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
   echo "Total script time: $(( $(date +%s) - START )) s; exit status $status."

@@ -1,0 +1,60 @@
+// The CUDA row kernels and fused_linear_nll on the GPU against the same math in f64 on the
+// CPU. A gpu-labelled test (test_kernels_gpu): its main (tests/unit/gpu_main.cpp) exits with
+// ctest's skip code when there is no CUDA device or the build has no CUDA kernels, so the
+// cases below always run on a device when they run at all.
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "delib/error.h"
+#include "delib/kernels.h"
+#include "fused_ce_ref.h"
+
+TEST_CASE("CUDA row kernels equal the ATen reference (f32, bf16, f16; -inf logits; V = 151936)", "[kernels][gpu]") {
+  auto dev = torch::Device(torch::kCUDA);
+  for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+    torch::manual_seed(3);
+    const int64_t r = 67, v = 151936;
+    torch::Tensor z = (torch::randn({r, v}, torch::TensorOptions().device(dev)) * 4).to(dt);
+    z.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, 100)}, -INFINITY);  // masked tokens
+    torch::Tensor t = torch::randint(100, v, {r}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+    t.index_put_({torch::indexing::Slice(0, 5)}, -100);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
+    torch::Tensor lse = torch::empty({r}, f32), nll = torch::empty({r}, f32);
+    delib::kernels::logits_row_stats(z, t, lse, nll);
+    // reference in f64 on the CPU from the same stored values
+    torch::Tensor zd = z.cpu().to(torch::kFloat64), tc = t.cpu();
+    torch::Tensor lref = torch::logsumexp(zd, 1);
+    torch::Tensor nref = torch::where(tc.ne(-100), lref - zd.gather(1, tc.clamp_min(0).unsqueeze(1)).squeeze(1), torch::zeros_like(lref));
+    INFO("dtype " << dt);
+    CHECK((lse.cpu().to(torch::kFloat64) - lref).abs().max().item<double>() < 1e-4);
+    CHECK((nll.cpu().to(torch::kFloat64) - nref).abs().max().item<double>() < 1e-4);
+    // backward kernel, in place
+    torch::Tensor g = torch::rand({r}, f32) + 0.5;
+    torch::Tensor dz = z.clone();
+    delib::kernels::softmax_minus_onehot_(dz, t, lse, g);
+    torch::Tensor dref = (zd - lref.unsqueeze(1)).exp();
+    dref.scatter_add_(1, tc.clamp_min(0).unsqueeze(1), torch::full({r, 1}, -1.0, dref.options()));
+    dref.mul_(torch::where(tc.ne(-100), g.cpu().to(torch::kFloat64), torch::zeros_like(lref)).unsqueeze(1));
+    const double tol = dt == torch::kFloat32 ? 1e-6 : 1e-2;  // storage rounding of dz (bf16: 8 bits)
+    CHECK((dz.cpu().to(torch::kFloat64) - dref).abs().max().item<double>() < tol);
+    CHECK(rel(dz, dref) < (dt == torch::kFloat32 ? 1e-5 : 1e-2));
+  }
+}
+
+TEST_CASE("CUDA fused_linear_nll equals naive log-softmax (f32 and bf16)", "[kernels][gpu]") {
+  auto dev = torch::Device(torch::kCUDA);
+  {
+    Case k = make_case(300, 64, 5000, 4, torch::kFloat32);
+    k = {k.h.to(dev), k.w.to(dev), k.t.to(dev)};
+    for (int64_t chunk : {1, 64, 300}) check_against_naive(k, chunk, 1e-4, 1e-3);
+  }
+  {
+    // bf16 inputs: the reference is computed in f64 from the same bf16 values, so the only
+    // error is bf16 rounding of the matmul outputs and of dz: ~2^-8 relative.
+    Case k = make_case(512, 128, 32000, 5, torch::kBFloat16);
+    k = {k.h.to(dev), k.w.to(dev), k.t.to(dev)};
+    check_against_naive(k, 128, 2e-2, 3e-2);
+  }
+}
