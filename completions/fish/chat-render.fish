@@ -10,7 +10,6 @@ complete -c chat-render -l on-error -r -f -a 'fail skip' -d 'What to do with an 
 complete -c chat-render -l rejects -r -F -d 'With --on-error skip: write bad lines verbatim to FILE'
 complete -c chat-render -l shard -r -d 'Process only shard K of N (0 <= K < N), chosen by a hash of the record id, so N machines can split a job'
 complete -c chat-render -l seed -r -d 'Random seed'
-complete -c chat-render -l threads -r -d 'Worker threads (0: all cores)'
 complete -c chat-render -s q -l quiet -r -d 'No progress on stderr (progress is also off when stderr is not a terminal)'
 complete -c chat-render -l tokenizer -r -F -d 'Model directory (or tokenizer_config.json) whose chat template to use'
 complete -c chat-render -l template -r -F -d 'Chat template file (Jinja text, or a tokenizer_config.json)'

@@ -10,7 +10,6 @@ complete -c jsonl-cat -l on-error -r -f -a 'fail skip' -d 'What to do with an in
 complete -c jsonl-cat -l rejects -r -F -d 'With --on-error skip: write bad lines verbatim to FILE'
 complete -c jsonl-cat -l shard -r -d 'Process only shard K of N (0 <= K < N), chosen by a hash of the record id, so N machines can split a job'
 complete -c jsonl-cat -l seed -r -d 'Random seed'
-complete -c jsonl-cat -l threads -r -d 'Worker threads (0: all cores)'
 complete -c jsonl-cat -s q -l quiet -r -d 'No progress on stderr (progress is also off when stderr is not a terminal)'
 complete -c jsonl-cat -l head -r -d 'Stop after N output records'
 complete -c jsonl-cat -l sample -r -d 'Keep a seeded random subset: a fraction in (0,1) keeps each record with that probability (decided by a hash of --seed and the id, so it is stable); N >= 1 keeps exactly N records (reservoir sampling, output in input order)'

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       argc, argv, info,
       [&](CLI::App& app) {
         delib::cli::add_io_options(app, io);
-        delib::cli::add_run_options(app, run);
+        delib::cli::add_run_options(app, run, /*with_threads=*/false);
         const char* g = "Template";
         auto* tok = app.add_option("--tokenizer", tokenizer,
                                    "Model directory (or tokenizer_config.json) whose chat template to use")

@@ -62,9 +62,10 @@ int main(int argc, char** argv) {
       "the run with exit code 4 (output stays a clean prefix, ready for --resume); with "
       "--on-error skip it is left out and a later --resume retries it.\n"
       "\n"
-      "With --backend openai --completions, the conversation is rendered to a text prompt "
-      "with --chat-template FILE (a tokenizer_config.json or template text) and sent to "
-      "/v1/completions; the completion is then split at </think>.";
+      "With --backend openai --completions, the backend renders the conversation to a text "
+      "prompt with --chat-template FILE (a model directory, a tokenizer_config.json or a "
+      "template file) and sends it to /v1/completions; the completion is then split at "
+      "</think>. --threads sets the local model's LibTorch intra-op threads.";
   info.examples =
       "# 4 samples per prompt from a vLLM server\n"
       "cot-gen --spec spec.md --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-8B --samples 4 prompts.jsonl -o gen.jsonl.zst\n"
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   delib::cli::RunOptions run;
   delib::cli::BackendOptions bopt;
   delib::cli::SamplingOptions sopt;
-  std::string spec_path, instructions_path, resume, chat_template;
+  std::string spec_path, instructions_path, resume;
   int samples = 1;
   bool unordered = false;
   int chunk = 4096;
@@ -106,10 +107,6 @@ int main(int argc, char** argv) {
                        "Continue into FILE: cut it to its last complete record, skip the (id, sample) "
                        "pairs it holds, and append the rest (FILE is the output; -o may only name it too)")
             ->type_name("FILE")->group(g);
-        app.add_option("--chat-template", chat_template,
-                       "With --completions: render the conversation with this chat template "
-                       "(a tokenizer_config.json or the template text)")
-            ->type_name("FILE")->group(g);
         app.add_option("--chunk", chunk,
                        "Samples handed to the backend at once (bounds memory; larger keeps more "
                        "requests in flight at chunk ends)")
@@ -121,12 +118,11 @@ int main(int argc, char** argv) {
         const std::string instructions = instructions_path.empty()
                                              ? delib::default_generation_instructions()
                                              : delib::read_text_file(instructions_path, "--instructions");
-        const std::shared_ptr<delib::ChatTemplate> tmpl =
-            delib::completions_template(bopt.completions, bopt.backend, chat_template);
         delib::WriteOptions wopt = io.write_options();
         wopt.flush_each = true;  // a kill -9 loses at most the record being written
         const delib::ResumeTarget target = delib::resume_target(io.output, resume, wopt);
 
+        bopt.threads = run.threads;
         std::unique_ptr<delib::Backend> backend = delib::make_backend(bopt);
         delib::SamplingParams params = delib::SamplingParams::from(sopt);
 
@@ -203,10 +199,6 @@ int main(int argc, char** argv) {
             delib::GenRequest g;
             g.messages = delib::build_generation_messages(views[cats[j.record]], instructions,
                                                           convs[j.record]);
-            if (tmpl) {
-              g.prompt = tmpl->render(g.messages, /*add_generation_prompt=*/true).text;
-              g.messages.clear();
-            }
             g.params = params;
             g.seed = run.seed;
             g.key = records[j.record].id();

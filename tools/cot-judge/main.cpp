@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   delib::cli::RunOptions run;
   delib::cli::BackendOptions bopt;
   delib::cli::SamplingOptions sopt;
-  std::string spec_path, rubric_path, resume, hint_field, aggregate = "min", chat_template;
+  std::string spec_path, rubric_path, resume, hint_field, aggregate = "min";
   int judge_samples = 1, judge_retries = 2, best_per_id = 0, chunk = 2048;
   double min_score = -1;
   bool hide_reasoning = false, drop_malformed = false, unordered = false;
@@ -125,10 +125,6 @@ int main(int argc, char** argv) {
                        "Continue into FILE: cut it to its last complete record, skip the (id, sample) "
                        "pairs it (or --rejects) holds, and append the rest")
             ->type_name("FILE")->group(o);
-        app.add_option("--chat-template", chat_template,
-                       "With --completions: render the judge prompt with this chat template "
-                       "(a tokenizer_config.json or the template text)")
-            ->type_name("FILE")->group(o);
         app.add_option("--chunk", chunk, "Records handed to the judge at once")
             ->check(CLI::Range(1, 1 << 24))->capture_default_str()->group(o);
       },
@@ -145,10 +141,7 @@ int main(int argc, char** argv) {
         jopt.seed = run.seed;
         if (nonce_seed >= 0) jopt.nonce_seed = uint64_t(nonce_seed);
         jopt.nonce_digits = nonce_length;
-        if (auto tmpl = delib::completions_template(bopt.completions, bopt.backend, chat_template))
-          jopt.render = [tmpl](const std::vector<delib::Message>& m) {
-            return tmpl->render(m, /*add_generation_prompt=*/true).text;
-          };
+        // --completions: the backend renders each judge request with --chat-template.
 
         delib::WriteOptions wopt = io.write_options();
         wopt.flush_each = true;
@@ -165,6 +158,7 @@ int main(int argc, char** argv) {
         std::set<std::string> done_ids;
         for (const auto& k : done_keys) done_ids.insert(k.first);
 
+        bopt.threads = run.threads;
         std::unique_ptr<delib::Backend> backend = delib::make_backend(bopt);
         delib::Judge judge(spec, *backend, jopt);
 

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
       argc, argv, info,
       [&](CLI::App& app) {
         delib::cli::add_io_options(app, io);
-        delib::cli::add_run_options(app, run);
+        delib::cli::add_run_options(app, run, /*with_threads=*/false);
         const char* g = "Filters";
         app.add_option("--head", head, "Stop after N output records")->type_name("N")->group(g)
             ->check(CLI::NonNegativeNumber);

@@ -28,9 +28,12 @@ struct SamplingParams {
 };
 
 struct GenRequest {
-  // Chat request: rendered with the model's chat template (local) or sent as `messages`.
+  // Chat request: rendered with the model's chat template (local), sent as `messages`
+  // (openai), or with --completions rendered by the HTTP backend with
+  // BackendOptions::chat_template and sent as `prompt`.
   std::vector<Message> messages;
-  // Raw text prompt instead (local engine / --completions): used when non-empty.
+  // Raw text prompt instead: used as is when non-empty (local engine, or openai with
+  // --completions).
   std::string prompt;
   SamplingParams params;
   // The sample's random stream: derived from (seed, key, sample) only, so results do not
@@ -61,6 +64,10 @@ class Backend {
   // another thread, never concurrently). Returns when all are done or interrupted() is set.
   virtual void generate(const std::vector<GenRequest>& requests,
                         const std::function<void(size_t, GenResult)>& done) = 0;
+  // CPU threads this backend computes with in this process: the local backend's LibTorch
+  // intra-op threads (BackendOptions::threads when set), 0 for a remote server. For run
+  // records.
+  virtual int threads() const { return 0; }
   // Convenience: all results in request order.
   std::vector<GenResult> generate_all(const std::vector<GenRequest>& requests);
 };
@@ -72,6 +79,10 @@ std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options)
 
 // Chooses by options.backend. "local" needs delib_torch: tools linked with it call
 // enable_local_backend() (declared in delib/generate.h) first, which registers the factory.
+// The local backend sets LibTorch's intra-op threads to options.threads when it is positive.
+// Usage errors (Error(kExitUsage), naming the flags with options.prefix): an unknown backend,
+// --completions with a backend other than openai, --completions without --chat-template, and
+// --chat-template without --completions (it would be ignored).
 using BackendFactory = std::function<std::unique_ptr<Backend>(const cli::BackendOptions&)>;
 void register_local_backend_factory(BackendFactory factory);
 std::unique_ptr<Backend> make_backend(const cli::BackendOptions& options);
@@ -93,14 +104,18 @@ struct HttpRetryPolicy {
 // The HTTP backend with an explicit retry policy (make_openai_backend uses the defaults).
 // Endpoint: options.base_url + "/chat/completions" when base_url ends in "/v1" (the OpenAI
 // client convention), else base_url + "/v1/chat/completions"; with options.completions,
-// ".../completions" and GenRequest::prompt (a request without a prompt then fails with an
-// error, it is never sent as chat). Each request asks for n=1 with
+// ".../completions" with GenRequest::prompt, or, for a request without one, its messages
+// rendered with the chat template of options.chat_template (read once, here, as
+// ChatTemplate::from_path does, with add_generation_prompt). A request that has neither, or
+// whose messages no template renders (options.chat_template empty: make_backend refuses that
+// combination, this function serves callers that render prompts themselves), fails with an
+// error; it is never sent as chat or as an empty prompt. Each request asks for n=1 with
 // seed = request_seed(request) so that servers that honour seeds reproduce a sample.
 // The API key: the environment variable options.api_key_env when set and non-empty, else the
 // first line of options.api_key_file when given, else none. It goes only into the
 // Authorization header; it is never printed, logged or put into name() or errors.
 // Throws Error(kExitUsage) when base_url or model is empty, Error(kExitIo) when the key file
-// cannot be read.
+// or the template cannot be read, and Error when the template is not one delib recognises.
 std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options,
                                              const HttpRetryPolicy& policy);
 

@@ -53,7 +53,8 @@ struct IoOptions {
   WriteOptions write_options() const;
 };
 
-// Options for every run: --seed, --threads, -q/--quiet.
+// Options for every run: --seed, -q/--quiet, and --threads in the tools that have work to
+// spread over threads (see add_run_options).
 struct RunOptions {
   uint64_t seed = 0;
   int threads = 0;      // 0 = all cores
@@ -76,6 +77,21 @@ struct BackendOptions {
   std::string dtype = "auto";       // --dtype auto|f32|bf16|f16
   int batch_size = 16;              // --batch-size N (local engine slots)
   bool completions = false;         // --completions: use /v1/completions with a rendered prompt
+  // --chat-template FILE (a model directory, a tokenizer_config.json or a template file): with
+  // --completions the HTTP backend renders each chat request with it (make_backend loads it
+  // once). REQUIRES: set when completions is; "" otherwise.
+  std::string chat_template;
+  // LibTorch intra-op CPU threads of the local model (0: LibTorch's default, one per core).
+  // No flag of its own: the tool copies RunOptions::threads (--threads) here. Torch's thread
+  // count is per process, so two local backends in one process share the last value set.
+  int threads = 0;
+  // The flag prefix add_backend_options registered these under ("" or e.g. "judge"), so that
+  // errors name the flag the user typed (--judge-chat-template).
+  std::string prefix;
+  // "--NAME" or "--PREFIX-NAME".
+  std::string flag(const std::string& name) const {
+    return "--" + prefix + (prefix.empty() ? "" : "-") + name;
+  }
 };
 
 // Sampling flags shared by generating tools.
@@ -89,7 +105,12 @@ struct SamplingOptions {
 };
 
 void add_io_options(CLI::App& app, IoOptions& o, bool with_output = true);
-void add_run_options(CLI::App& app, RunOptions& o);
+// --seed and -q/--quiet; --threads too unless with_threads is false (tools with nothing to
+// spread over threads, such as jsonl-cat and chat-render, do not accept a flag they would
+// ignore).
+void add_run_options(CLI::App& app, RunOptions& o, bool with_threads = true);
+// The flags of BackendOptions, each named --PREFIX-NAME when prefix is given (e.g. "judge":
+// --judge-model, --judge-completions, --judge-chat-template), and sets o.prefix.
 void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& prefix = "");
 void add_sampling_options(CLI::App& app, SamplingOptions& o);
 // --spec FILE (required unless `required` is false; default value shown when given).

@@ -53,24 +53,40 @@ void register_local_backend_factory(BackendFactory factory) {
 }
 
 std::unique_ptr<Backend> make_backend(const cli::BackendOptions& options) {
-  if (options.backend == "openai") return make_openai_backend(options);
-  if (options.backend == "local") {
+  const auto& o = options;
+  if (o.backend != "openai" && o.backend != "local")
+    throw Error("unknown " + o.flag("backend") + " '" + o.backend + "' (expected local or openai)",
+                kExitUsage);
+  if (o.completions && o.backend != "openai")
+    throw Error(o.flag("completions") + " applies to " + o.flag("backend") +
+                    " openai only (the local backend renders chats with the model's own template)",
+                kExitUsage);
+  if (o.completions && o.chat_template.empty())
+    throw Error(o.flag("completions") + " needs " + o.flag("chat-template") +
+                    " FILE to render chat requests as text prompts",
+                kExitUsage);
+  if (!o.chat_template.empty() && !o.completions)
+    throw Error(o.flag("chat-template") + " is used only with " + o.flag("completions") +
+                    " (chat requests are otherwise rendered by the server or the local model)",
+                kExitUsage);
+  if (o.backend == "openai") return make_openai_backend(options);
+  {
     BackendFactory f;
     {
       std::lock_guard<std::mutex> lock(g_factory_mutex);
       f = local_factory();
     }
     if (!f)
-      throw Error("--backend local is not available in this build (the tool was built without "
-                  "LibTorch); use --backend openai --base-url URL",
+      throw Error(o.flag("backend") + " local is not available in this build (the tool was built "
+                  "without LibTorch); use " + o.flag("backend") + " openai " + o.flag("base-url") +
+                  " URL",
                   kExitUsage);
     if (options.model.empty())
-      throw Error("--backend local needs --model DIR (a Hugging Face checkpoint directory)",
+      throw Error(o.flag("backend") + " local needs " + o.flag("model") +
+                      " DIR (a Hugging Face checkpoint directory)",
                   kExitUsage);
     return f(options);
   }
-  throw Error("unknown --backend '" + options.backend + "' (expected local or openai)",
-              kExitUsage);
 }
 
 uint64_t request_seed(const GenRequest& request) {

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "delib/backend.h"
+#include "delib/chat.h"
 #include "delib/error.h"
 
 namespace delib {
@@ -94,13 +95,26 @@ class OpenAIBackend : public Backend {
   OpenAIBackend(const cli::BackendOptions& o, const HttpRetryPolicy& policy)
       : opt_(o), policy_(policy) {
     if (o.base_url.empty())
-      throw Error("--backend openai needs --base-url URL (e.g. http://localhost:8000/v1)",
+      throw Error(o.flag("backend") + " openai needs " + o.flag("base-url") +
+                      " URL (e.g. http://localhost:8000/v1)",
                   kExitUsage);
     if (o.model.empty())
-      throw Error("--backend openai needs --model NAME (the server's model name)", kExitUsage);
-    if (o.concurrency < 1) throw Error("--concurrency must be at least 1", kExitUsage);
-    if (o.max_retries < 0) throw Error("--max-retries must not be negative", kExitUsage);
-    if (!(o.timeout > 0)) throw Error("--timeout must be positive", kExitUsage);
+      throw Error(o.flag("backend") + " openai needs " + o.flag("model") +
+                      " NAME (the server's model name)",
+                  kExitUsage);
+    if (o.concurrency < 1) throw Error(o.flag("concurrency") + " must be at least 1", kExitUsage);
+    if (o.max_retries < 0) throw Error(o.flag("max-retries") + " must not be negative", kExitUsage);
+    if (!(o.timeout > 0)) throw Error(o.flag("timeout") + " must be positive", kExitUsage);
+    if (o.completions && !o.chat_template.empty()) {
+      try {
+        template_ = ChatTemplate::from_path(o.chat_template);
+      } catch (const Error& e) {
+        std::string where = e.where().str();
+        throw Error(o.flag("chat-template") + " " + o.chat_template + ": " +
+                        (where.empty() || where == o.chat_template ? "" : where + ": ") + e.what(),
+                    e.exit_code());
+      }
+    }
     global_init();
     const char* env = o.api_key_env.empty() ? nullptr : std::getenv(o.api_key_env.c_str());
     if (env && *env) {
@@ -121,7 +135,8 @@ class OpenAIBackend : public Backend {
                 const std::function<void(size_t, GenResult)>& done) override;
 
  private:
-  std::string build_body(const GenRequest& r) const;
+  // `prompt`: the text sent with --completions (unused for chat).
+  std::string build_body(const GenRequest& r, const std::string& prompt) const;
   // Parses a 200 answer. Returns false (with why) when it is not a completion.
   bool parse_response(const std::string& body, GenResult& out, std::string& why);
   double backoff(int attempt) {
@@ -136,14 +151,15 @@ class OpenAIBackend : public Backend {
   std::string url_;
   std::mt19937_64 rng_;
   simdjson::dom::parser parser_;
+  std::shared_ptr<const ChatTemplate> template_;  // with --completions
 };
 
-std::string OpenAIBackend::build_body(const GenRequest& r) const {
+std::string OpenAIBackend::build_body(const GenRequest& r, const std::string& prompt) const {
   const SamplingParams& p = r.params;
   Json j = Json::object();
   j.set("model", opt_.model);
   if (opt_.completions) {
-    j.set("prompt", r.prompt);
+    j.set("prompt", prompt);
   } else {
     j.set("messages", messages_to_json(r.messages));
   }
@@ -260,6 +276,34 @@ void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
   std::vector<std::unique_ptr<Attempt>> in_flight;
   size_t finished = 0;
 
+  // --completions: the text prompt of each request, rendered here from its messages when it
+  // has no prompt of its own; why a request cannot be sent ("" when it can).
+  std::vector<std::string> rendered, unsendable(n);
+  if (opt_.completions) {
+    rendered.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const GenRequest& r = requests[i];
+      if (!r.prompt.empty()) continue;
+      if (r.messages.empty()) {
+        unsendable[i] = "the request has neither a text prompt nor messages to render";
+        continue;
+      }
+      if (!template_) {
+        unsendable[i] = "the request has no text prompt and no " + opt_.flag("chat-template") +
+                        " renders its messages";
+        continue;
+      }
+      try {
+        rendered[i] = template_->render(r.messages, /*add_generation_prompt=*/true).text;
+      } catch (const Error& e) {
+        unsendable[i] = opt_.flag("chat-template") + " cannot render the request: " + e.what();
+      }
+    }
+  }
+  auto prompt_of = [&](size_t i) -> const std::string& {
+    return requests[i].prompt.empty() ? rendered[i] : requests[i].prompt;
+  };
+
   auto cleanup = [&](Attempt* a) {
     curl_multi_remove_handle(multi, a->easy);
     curl_easy_cleanup(a->easy);
@@ -271,7 +315,7 @@ void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
     a->easy = curl_easy_init();
     if (!a->easy) throw Error("curl_easy_init failed", kExitBackend);
     const GenRequest& r = requests[i];
-    a->body = build_body(r);
+    a->body = build_body(r, opt_.completions ? prompt_of(i) : r.prompt);
     a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
     a->headers = curl_slist_append(a->headers, "Accept: application/json");
     a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
@@ -327,11 +371,12 @@ void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
       while (!ready.empty() && in_flight.size() < size_t(opt_.concurrency)) {
         size_t i = ready.front();
         ready.pop_front();
-        if (opt_.completions && requests[i].prompt.empty()) {
+        if (opt_.completions && (!unsendable[i].empty() || prompt_of(i).empty())) {
           // Never send a chat request as an empty text prompt.
           GenResult r;
           r.finish_reason = "error";
-          r.error = "--completions needs a rendered text prompt (GenRequest::prompt is empty)";
+          r.error = !unsendable[i].empty() ? unsendable[i]
+                                           : "the rendered text prompt is empty; nothing to send";
           finish(i, std::move(r));
           continue;
         }

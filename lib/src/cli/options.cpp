@@ -52,17 +52,19 @@ void add_io_options(CLI::App& app, IoOptions& o, bool with_output) {
       ->type_name("K/N")->group("Input/output");
 }
 
-void add_run_options(CLI::App& app, RunOptions& o) {
+void add_run_options(CLI::App& app, RunOptions& o, bool with_threads) {
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group("Run");
-  app.add_option("--threads", o.threads, "Worker threads (0: all cores)")
-      ->check(CLI::Range(0, 4096))->capture_default_str()->group("Run");
+  if (with_threads)
+    app.add_option("--threads", o.threads, "Worker threads (0: all cores)")
+        ->check(CLI::Range(0, 4096))->capture_default_str()->group("Run");
   app.add_flag("-q,--quiet", o.quiet, "No progress on stderr (progress is also off when stderr is not a terminal)")
       ->group("Run");
 }
 
 void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& prefix) {
   const std::string g = prefix.empty() ? "Model" : "Model (" + prefix + ")";
-  auto name = [&](const char* n) { return "--" + prefix + (prefix.empty() ? "" : "-") + n; };
+  o.prefix = prefix;
+  auto name = [&](const char* n) { return o.flag(n); };
   app.add_option(name("backend"), o.backend,
                  "local: run the model in-process with LibTorch; openai: an OpenAI-compatible server (vLLM, SGLang, llama.cpp)")
       ->check(CLI::IsMember({"local", "openai"}))->capture_default_str()->group(g);
@@ -88,8 +90,13 @@ void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& pr
   app.add_option(name("batch-size"), o.batch_size, "Sequences decoded together by the local engine")
       ->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
   app.add_flag(name("completions"), o.completions,
-               "openai: use /v1/completions with a prompt rendered here instead of /v1/chat/completions")
+               "openai: use /v1/completions with a prompt rendered here with " + name("chat-template") +
+                   " instead of /v1/chat/completions")
       ->group(g);
+  app.add_option(name("chat-template"), o.chat_template,
+                 "With " + name("completions") + ": the chat template that renders each request (a model "
+                 "directory, a tokenizer_config.json or a template file)")
+      ->type_name("FILE")->group(g);
 }
 
 void add_sampling_options(CLI::App& app, SamplingOptions& o) {

@@ -74,6 +74,7 @@ class LocalBackend : public Backend {
   }
 
   std::string name() const override { return name_; }
+  int threads() const override { return int(at::get_num_threads()); }
 
   void generate(const std::vector<GenRequest>& requests,
                 const std::function<void(size_t, GenResult)>& done) override {
@@ -202,20 +203,24 @@ std::unique_ptr<Backend> make_local_backend(std::shared_ptr<CausalLM> model,
 
 std::unique_ptr<Backend> make_local_backend(const cli::BackendOptions& options) {
   if (options.model.empty()) {
-    throw Error("--backend local needs --model DIR (a Hugging Face checkpoint directory)",
+    throw Error(options.flag("backend") + " local needs " + options.flag("model") +
+                    " DIR (a Hugging Face checkpoint directory)",
                 kExitUsage);
   }
   torch::Device device(torch::kCPU);
   try {
     device = torch::Device(options.device);
   } catch (const std::exception&) {
-    throw Error("--device: expected cpu, cuda or cuda:N, got '" + options.device + "'",
+    throw Error(options.flag("device") + ": expected cpu, cuda or cuda:N, got '" + options.device + "'",
                 kExitUsage);
   }
   if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw Error("--device " + options.device + ": CUDA is not available on this machine",
+    throw Error(options.flag("device") + " " + options.device + ": CUDA is not available on this machine",
                 kExitUsage);
   }
+  // Before the model loads, so that loading and every later op run on these threads. The
+  // count is per process (LibTorch's global intra-op pool).
+  if (options.threads > 0) at::set_num_threads(options.threads);
   auto model = CausalLM::load(options.model, device, options.dtype);
   auto tok = Tokenizer::load(options.model);
   EngineOptions eo;
