@@ -34,7 +34,12 @@ int main(int argc, char** argv) {
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
-      "own prompts, gradients are averaged; rank 0 writes every rank's rollouts (in rank order) and the checkpoints.";
+      "own prompts, gradients are averaged; rank 0 writes every rank's rollouts (in rank order) and the checkpoints.\n"
+      "\n"
+      "Not yet run on a GPU: NCCL (several processes on CUDA) and the fused CUDA kernels (token "
+      "log-probabilities, sampling) are built, and their CPU counterparts tested, but they have not "
+      "run on a GPU until tests/gpu/run.sh has passed on one; until then treat --device cuda as "
+      "untested.";
   info.examples =
       "rl-train --model sft/latest-dir --spec specs/default.md --judge-model ./judge --steps 200 \\\n"
       "    --out rl prompts.jsonl.zst > rollouts.zst\n"
