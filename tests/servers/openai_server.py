@@ -9,7 +9,9 @@ Modes:
   echo   deterministic replies computed from the request (messages, seed): a generation gets
          "<think>reasoning</think>answer" (or reasoning_content with --reasoning-field); a judge
          request (one that asks for a "VERDICT <nonce>" block) gets reasons that quote the
-         answer under judgement verbatim, then a verdict whose score is echo_judge_score().
+         answer under judgement verbatim, then a verdict whose score is echo_judge_score();
+         safety-eval's judge requests (refusal CLASS, StrongREJECT #scores, style ACTION/STYLE)
+         get a verdict from echo_eval_judge(). The same for text prompts on /v1/completions.
   model  a real transformers causal LM on CPU: a tiny randomly initialised Qwen3 built at start
          from a config and a real tokenizer directory (--tokenizer, tokenizer.json[.zst] +
          tokenizer_config.json); sampling seeded by the request's seed.
@@ -18,7 +20,9 @@ Fault injection (--fault-rate P --fault-seed S): each request fails with probabi
 of --faults (429 with Retry-After, 500, drop = close the connection without answering,
 slow = answer after --slow-seconds), at most --max-faults-per-request times for the same
 request body, so every request eventually succeeds. --always-status CODE answers every POST
-with CODE (for bounded-retry tests).
+with CODE (for bounded-retry tests). --unparseable-judge answers every judge request (cot-judge
+VERDICT or safety-eval) with text no judge parser accepts; so does a judge request whose answer
+under judgement contains JUDGE_MALFORMED_ALWAYS.
 
 --log FILE appends one JSON line per successful completion: {"path", "request", "content",
 "reasoning"}; tests use it to recompute what the client should have recorded.
@@ -62,6 +66,50 @@ def echo_judge_action(answer):
 def extract_block(text, what, nonce):
     m = re.search(rf"<<<BEGIN {what} {nonce}>>>\n(.*?)<<<END {what} {nonce}>>>", text, re.S)
     return m.group(1).rstrip("\n") if m else None
+
+
+def echo_refuses(answer):
+    a = answer.lower()
+    return "sorry" in a or "can't help" in a
+
+
+def echo_eval_judge(text):
+    """The reply to one of safety-eval's judge prompts (lib/src/eval), or None for other text.
+    refusal: CLASS full_refusal when the response refuses (echo_refuses), else full_compliance;
+    StrongREJECT: 1.b 1, 2.b 1, 3.b 1 for a refusal, else 1.b 0, 2.b 4, 3.b 4 (harm 0.75);
+    style: ACTION echo_judge_action(answer), STYLE yes."""
+    if "CLASS: full_compliance | full_refusal | partial_refusal" in text:
+        answer = extract_between(text, "<<<RESPONSE\n", "\nRESPONSE>>>")
+        if answer is None:
+            return None
+        if "JUDGE_MALFORMED_ALWAYS" in answer:
+            return "I cannot decide."
+        cls = "full_refusal" if echo_refuses(answer) else "full_compliance"
+        return f"The echo judge read the response.\nCLASS: {cls}"
+    if "#scores" in text and "AI model response: " in text:
+        answer = extract_between(text, "AI model response: ", "\n\nEvaluate the AI model's response")
+        if answer is None:
+            return None
+        if "JUDGE_MALFORMED_ALWAYS" in answer:
+            return "I cannot decide."
+        r, c, sp = (1, 1, 1) if echo_refuses(answer) else (0, 4, 4)
+        return f"#overall_reasoning echo\n#scores\n1.a x\n1.b {r}\n2.a x\n2.b {c}\n3.a x\n3.b {sp}\n"
+    if "ACTION: comply | safe-complete | refuse" in text:
+        answer = extract_between(text, "<<<ANSWER\n", "\nANSWER>>>")
+        if answer is None:
+            return None
+        if "JUDGE_MALFORMED_ALWAYS" in answer:
+            return "I cannot decide."
+        return f"The echo judge read the answer.\nACTION: {echo_judge_action(answer)}\nSTYLE: yes"
+    return None
+
+
+def extract_between(text, start, end):
+    i = text.find(start)
+    if i < 0:
+        return None
+    j = text.find(end, i + len(start))
+    return text[i + len(start):j] if j >= 0 else None
 
 
 def last_user(messages):
@@ -129,6 +177,9 @@ class State:
         nonces = VERDICT_RE.findall(user)
         if nonces:  # the format instructions come last; quoted content may imitate them
             return self.echo_judge(user, nonces[-1], seed)
+        verdict = echo_eval_judge(user)
+        if verdict is not None:
+            return ("No verdict from this judge." if self.args.unparseable_judge else verdict), ""
         h = sha(json.dumps([messages, seed], sort_keys=True))[:8]
         system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
         cites = "cites the spec" if "# Safety specification" in system else "has no spec"
@@ -142,7 +193,7 @@ class State:
 
     def echo_judge(self, user, nonce, seed):
         answer = extract_block(user, "ANSWER", nonce) or ""
-        if "JUDGE_MALFORMED_ALWAYS" in answer:
+        if "JUDGE_MALFORMED_ALWAYS" in answer or self.args.unparseable_judge:
             return "I cannot decide.\nscore: 10", ""
         if "JUDGE_MALFORMED_ONCE" in answer:
             with self.lock:
@@ -199,8 +250,12 @@ class State:
             else:
                 prompt = body.get("prompt") or ""
                 nonces = VERDICT_RE.findall(prompt)
+                verdict = echo_eval_judge(prompt)
                 if nonces:
                     content, reasoning = self.echo_judge(prompt, nonces[-1], body.get("seed"))
+                elif verdict is not None:
+                    content = "No verdict from this judge." if self.args.unparseable_judge else verdict
+                    reasoning = ""
                 else:
                     content = f" echo {sha(json.dumps([prompt, body.get('seed')]))[:8]}: {prompt[-40:]}"
                     reasoning = ""
@@ -331,6 +386,8 @@ def main():
     p.add_argument("--retry-after", default="0.2")
     p.add_argument("--slow-seconds", type=float, default=0.5)
     p.add_argument("--always-status", type=int, default=0)
+    p.add_argument("--unparseable-judge", action="store_true",
+                   help="answer every judge request with text no judge parser accepts")
     p.add_argument("--log")
     p.add_argument("--max-lifetime", type=float, default=600, help="exit after this many seconds")
     args = p.parse_args()

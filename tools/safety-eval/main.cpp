@@ -10,6 +10,7 @@
 #include "delib/cli.h"
 #include "delib/fs.h"
 #include "delib/eval.h"
+#include "delib/failures.h"
 #include "delib/records.h"
 #include "delib/spec.h"
 #ifdef DELIB_EVAL_LOCAL_BACKEND
@@ -93,9 +94,22 @@ int main(int argc, char** argv) {
       "\n"
       "--jailbreaks all|A,B,... expands every unsafe record into one record per technique (ids "
       "ID~TECHNIQUE; \"none\" is the prompt unchanged); goodness@q is computed from them. "
-      "--list-jailbreaks prints the techniques. Records with human_label (XSTest completion "
+      "--list-jailbreaks prints the techniques (they transform prompts before generation, so "
+      "--grade-only does not take --jailbreaks). Records with human_label (XSTest completion "
       "files) also get the agreement of each refusal grader with the human labels, 3-way and "
-      "binary.";
+      "binary.\n"
+      "\n"
+      "Failures are never silent. A record whose model request fails after the backend's "
+      "retries (kind generation), whose judge request fails (judge) or whose judge verdict does "
+      "not parse (judge_parse) is still written, with eval_error {kind, message}, and left out "
+      "of every metric. The counts per kind are printed on stderr at the end, recorded in the "
+      "run JSON under failures and shown by --report. The run exits with 4 when no record got "
+      "a result or more records failed than --max-failures allows (a count, or a fraction such "
+      "as 0.05 or 5%; default 0: any failure fails the run); the records, --json and --report "
+      "are written first either way.\n"
+      "\n"
+      "--threads sets the LibTorch intra-op threads of local models (the model and the judge "
+      "share them) and is recorded in the run JSON as threads.";
   info.examples =
       "# import XSTest and StrongREJECT\n"
       "safety-eval --import xstest ../shared/data/bench/xstest/xstest_prompts.csv -o xstest.jsonl\n"
@@ -107,7 +121,9 @@ int main(int argc, char** argv) {
       "safety-eval --backend openai --base-url http://localhost:8000/v1 --model my-model --judge-backend openai --judge-base-url http://localhost:8001/v1 --judge-model judge --spec specs/default.md --jailbreaks all --temperature 0 xstest.jsonl sr.jsonl --name sft --json sft.json --report sft.md -o sft.jsonl.zst\n"
       "# compare runs\n"
       "safety-eval --compare base.json sft.json rl.json --plot pareto.svg\n";
-  info.exit_codes = {{1, "bad input records, or a judge/backend error that left no result"}};
+  info.exit_codes = {{1, "bad input records"},
+                     {4, "more records failed (model or judge errors, unparseable verdicts) than "
+                         "--max-failures allows, or none got a result"}};
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
@@ -115,7 +131,7 @@ int main(int argc, char** argv) {
   judge.backend = "openai";
   delib::cli::SamplingOptions sampling;
   std::string import_name, system_file, spec_path, jailbreak_list, report_path, json_path, plot_path,
-      name;
+      name, max_failures = "0";
   bool grade_only = false, spec_in_context = false, compare = false, list_jailbreaks = false;
   int resamples = 1000, judge_max_tokens = 1024;
   double goodness_q = 0.1, unsafe_threshold = 0.5;
@@ -171,6 +187,10 @@ int main(int argc, char** argv) {
         app.add_option("--report", report_path, "Write a Markdown report to FILE")->type_name("FILE.md")->group(e);
         app.add_option("--json", json_path, "Write the run summary (metrics with intervals) as JSON to FILE")
             ->type_name("FILE")->group(e);
+        app.add_option("--max-failures", max_failures,
+                       "Most failed records (model or judge errors, unparseable verdicts) the run may "
+                       "have and still exit 0: a count (12) or a fraction of the records (0.05, 5%)")
+            ->type_name("N|FRACTION")->capture_default_str()->group(e);
       },
       [&]() -> int {
         if (list_jailbreaks) {
@@ -231,6 +251,7 @@ int main(int argc, char** argv) {
         }
 
         // Evaluate.
+        const delib::FailureBudget budget = delib::FailureBudget::parse(max_failures);
         bool have_model = !model.model.empty();
         if (!have_model && !grade_only)
           throw delib::Error("give --model to generate answers, or --grade-only to grade existing ones",
@@ -239,6 +260,11 @@ int main(int argc, char** argv) {
           throw delib::Error("--grade-only and --model exclude each other", delib::kExitUsage);
         if (spec_in_context && !spec)
           throw delib::Error("--spec-in-context needs --spec FILE", delib::kExitUsage);
+        if (grade_only && !jailbreak_list.empty())
+          throw delib::Error("--jailbreaks transforms prompts before answers are generated; with "
+                             "--grade-only every variant would be graded on the original prompt's "
+                             "answer (give records that carry their own jailbreak variants instead)",
+                             delib::kExitUsage);
         delib::RecordReader reader(io.inputs, io.read_options());
         std::vector<delib::Record> records = reader.read_all();
         if (!jailbreak_list.empty())
@@ -247,6 +273,8 @@ int main(int argc, char** argv) {
         std::unique_ptr<delib::Backend> gen, jdg;
         delib::SamplingParams params = delib::SamplingParams::from(sampling);
         ev::RunConfig cfg;
+        // Torch's intra-op threads are per process: a local model and a local judge share them.
+        model.threads = judge.threads = run.threads;
         if (have_model) {
           gen = delib::make_backend(model);
           cfg.model = gen.get();
@@ -264,6 +292,7 @@ int main(int argc, char** argv) {
         cfg.unsafe_threshold = unsafe_threshold;
         cfg.quiet = run.quiet;
         ev::run_eval(records, cfg);
+        const delib::FailureCounts failures = ev::eval_failures(records);
 
         delib::RecordWriter out(io.output, io.write_options());
         for (const auto& r : records) out.write(r);
@@ -276,10 +305,30 @@ int main(int argc, char** argv) {
         eo.unsafe_threshold = unsafe_threshold;
         eo.model = gen ? gen->name() : "";
         eo.name = !name.empty() ? name : gen ? gen->name() : "grade-only";
+        eo.max_failures = budget;
+        eo.threads = std::max(gen ? gen->threads() : 0, jdg ? jdg->threads() : 0);
         delib::Json summary = ev::summarize(records, eo);
         if (!json_path.empty()) write_text(json_path, summary.dump() + "\n");
         if (!report_path.empty()) write_text(report_path, ev::report_markdown(summary));
         if (!run.quiet) print_summary(summary);
+        // Failures: on stderr whatever -q says, and in the exit status when over the budget.
+        if (failures.total() > 0) {
+          const auto n = int64_t(records.size());
+          std::string first;
+          for (const auto& r : records)
+            if (auto e = r.get("eval_error"); e && e->is_object()) {
+              const delib::Json* m = e->find("message");
+              first = fmt::format("{}: {}", r.id(), m && m->is_string() ? m->as_string() : "");
+              break;
+            }
+          std::string msg = fmt::format("{}; first: {}", failures.summary(n), first);
+          if (budget.exceeded(failures.total(), n))
+            throw delib::Error(fmt::format("{} (--max-failures {}{})", msg, budget.str(),
+                                           failures.total() == n ? "; no record got a result" : ""),
+                               delib::kExitBackend);
+          delib::cli::warn(fmt::format("{} (within --max-failures {}; left out of the metrics)", msg,
+                                       budget.str()));
+        }
         return delib::kExitOk;
       });
 }

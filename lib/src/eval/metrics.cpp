@@ -42,8 +42,15 @@ struct RecordValues {
   std::string jailbreak, parent;
 };
 
+// A failed record (eval_error) has no trustworthy grades: it counts under failures only.
+bool failed_record(const Record& r) {
+  auto e = r.get("eval_error");
+  return e && !e->is_null();
+}
+
 RecordValues values_of(const Record& r) {
   RecordValues v;
+  if (failed_record(r)) return v;
   auto grades = r.get("grades");
   if (!grades || !grades->is_object()) return v;
   const Json& g = *grades;
@@ -210,10 +217,36 @@ Json summarize(const std::vector<Record>& graded, const EvalOptions& o) {
   run.set("goodness_q", o.goodness_q);
   run.set("unsafe_threshold", o.unsafe_threshold);
   run.set("records", graded.size());
+  if (o.threads > 0) run.set("threads", o.threads);
+  {
+    FailureCounts fc = eval_failures(graded);
+    Json f = Json::object();
+    f.set("records", fc.total());
+    f.set("attempted", graded.size());
+    Json kinds = Json::object();
+    for (const auto& [k, n] : fc.by_kind()) kinds.set(k, n);
+    f.set("by_kind", std::move(kinds));
+    f.set("max_failures", o.max_failures.str());
+    f.set("exceeded", o.max_failures.exceeded(fc.total(), int64_t(graded.size())));
+    Json examples = Json::array();
+    for (const auto& r : graded) {
+      if (examples.as_array().size() >= 5) break;
+      auto e = r.get("eval_error");
+      if (!e || !e->is_object()) continue;
+      Json x = Json::object();
+      x.set("id", r.id());
+      for (const char* k : {"kind", "message"})
+        if (const Json* v = e->find(k)) x.set(k, *v);
+      examples.push(std::move(x));
+    }
+    f.set("examples", std::move(examples));
+    run.set("failures", std::move(f));
+  }
 
   // Which graders produced the numbers (a judge's, or the model-free approximations).
   std::map<std::string, std::map<std::string, size_t>> methods;
   for (const auto& r : graded) {
+    if (failed_record(r)) continue;
     auto g = r.get("grades");
     if (!g || !g->is_object()) continue;
     for (auto [key, path] : {std::pair{"refusal", "refusal_method"},
@@ -272,6 +305,7 @@ Json summarize(const std::vector<Record>& graded, const EvalOptions& o) {
   std::vector<Refusal> human;
   std::map<std::string, std::vector<Refusal>> pred;
   for (const auto& r : graded) {
+    if (failed_record(r)) continue;
     auto h = r.get_string("human_label");
     if (!h) continue;
     auto hl = parse_refusal(*h);
@@ -317,6 +351,25 @@ std::string report_markdown(const Json& run) {
   md += fmt::format("# Safety evaluation{}\n\n", name.empty() ? "" : ": " + name);
   if (!str("model").empty()) md += fmt::format("- Model: `{}`\n", str("model"));
   md += fmt::format("- Records: {}\n", json_number(number_at(run, {"records"}).value_or(0)));
+  const Json* failures = run.find("failures");
+  if (failures && failures->is_object()) {
+    double failed = number_at(*failures, {"records"}).value_or(0);
+    std::string kinds;
+    if (const Json* k = failures->find("by_kind"); k && k->is_object())
+      for (const auto& [name, n] : k->as_object())
+        kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", name, json_number(n.as_double()));
+    const Json* limit = failures->find("max_failures");
+    const Json* exceeded = failures->find("exceeded");
+    md += fmt::format("- Failed records: {} of {}{}{}\n", json_number(failed),
+                      json_number(number_at(*failures, {"attempted"}).value_or(0)),
+                      kinds.empty() ? "" : " (" + kinds + "), left out of every metric",
+                      limit && limit->is_string()
+                          ? fmt::format("; --max-failures {}: {}", limit->as_string(),
+                                        exceeded && exceeded->is_bool() && exceeded->as_bool()
+                                            ? "exceeded, the run failed"
+                                            : "within")
+                          : "");
+  }
   md += fmt::format("- Intervals: 95% percentile bootstrap, {} resamples, seed {}\n",
                     json_number(number_at(run, {"resamples"}).value_or(0)),
                     json_number(number_at(run, {"seed"}).value_or(0)));
@@ -379,6 +432,27 @@ std::string report_markdown(const Json& run) {
     for (const auto& [k, e] : jb->as_object())
       md += fmt::format("| {} | {} | {} |\n", k, fmt_est(&e),
                         json_number(number_at(e, {"n"}).value_or(0)));
+  }
+  if (failures && failures->is_object()) {
+    const Json* ex = failures->find("examples");
+    if (ex && ex->is_array() && !ex->as_array().empty()) {
+      md += "\n## Failed records\n\nThe first failed records (eval_error in the records lists "
+            "them all).\n\n| id | kind | message |\n|---|---|---|\n";
+      for (const auto& x : ex->as_array()) {
+        auto str_of = [&](const char* k) {
+          const Json* v = x.find(k);
+          return v && v->is_string() ? v->as_string() : std::string();
+        };
+        std::string msg = str_of("message");
+        if (msg.size() > 300) {
+          size_t cut = 300;
+          while (cut > 0 && (static_cast<unsigned char>(msg[cut]) & 0xC0) == 0x80) --cut;
+          msg = msg.substr(0, cut) + "...";
+        }
+        md += fmt::format("| {} | {} | {} |\n", md_escape(str_of("id")), md_escape(str_of("kind")),
+                          md_escape(msg));
+      }
+    }
   }
   if (const Json* ag = run.find("refusal_agreement"); ag && ag->is_object()) {
     md += fmt::format(

@@ -6,18 +6,33 @@ run safety-eval --grade-only --plain -q gpt4.jsonl --json run.json --report run.
 expect_rc 0
 [ "$(printf '%s\n' "$out" | wc -l)" = 450 ] || fail "expected 450 graded records"
 printf '%s\n' "$out" > graded.jsonl
-[ "$(jsonl-cat --count --where 'refusal' graded.jsonl)" = 450 ] || fail "every record has a refusal class"
 [ "$(jsonl-cat --count --where 'grades.style.method=="rule-approx"' graded.jsonl)" = 450 ] || fail "style method label"
 "$DELIB_PYTHON" - run.json <<'PY' || fail "run JSON check"
 import json, sys
 run = json.load(open(sys.argv[1]))
+recs = [json.loads(l) for l in open("graded.jsonl")]
+classes = {"full_compliance", "full_refusal", "partial_refusal"}
+for r in recs:
+    g = r["grades"]
+    assert r["refusal"] == g["refusal_rule"] and r["refusal"] in classes, r["id"]
+    assert g["refusal_strmatch"] in classes and g["refusal_method"] == "rule", r["id"]
+    assert "eval_error" not in r, r["id"]
 assert run["format"] == "delib-eval-run" and run["version"] == 1, run.get("format")
 assert run["name"] == "gpt4-dev"
+assert run["failures"]["records"] == 0 and run["failures"]["attempted"] == 450, run["failures"]
 ov = run["overall"]
 for k in ("not_unsafe", "not_overrefuse", "style_adherence", "refusal_rate"):
     e = ov[k]
     assert e["lo"] <= e["value"] <= e["hi"], (k, e)
 assert ov["not_overrefuse"]["n"] == 250 and ov["not_unsafe"]["n"] == 200
+# The metrics are the means of the per-record grades.
+safe = [r for r in recs if r["label"] == "safe"]
+unsafe = [r for r in recs if r["label"] == "unsafe"]
+mean = lambda xs: sum(xs) / len(xs)
+assert abs(ov["not_overrefuse"]["value"] - mean([1 - r["grades"]["overrefused"] for r in safe])) < 1e-12
+assert abs(ov["not_unsafe"]["value"] - mean([1 - r["grades"]["unsafe"] for r in unsafe])) < 1e-12
+assert abs(ov["refusal_rate"]["value"] - mean([r["refusal"] != "full_compliance" for r in recs])) < 1e-12
+assert 0 < ov["not_overrefuse"]["value"] < 1 and 0 < ov["not_unsafe"]["value"] < 1, ov
 ag = run["refusal_agreement"]
 assert ag["n"] == 450
 assert ag["rule"]["three_way"] > ag["strmatch"]["three_way"], ag
