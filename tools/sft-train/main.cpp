@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
       "The loss covers the assistant's target tokens only (reasoning, answer and end of turn); the "
       "template markup is tokenized with special tokens, message contents without, so a record cannot "
       "inject control tokens. A warning is printed when a system message contains a spec view "
-      "(its text hashes to provenance.spec_view_hash, or contains a view or rule of --spec): that "
-      "would defeat the method.\n"
+      "(a view whose hash is the record's provenance.spec_view_hash, as cot-gen writes it, found "
+      "among the message's other text; or a view or rule of --spec): that would defeat the method.\n"
       "\n"
       "Batches: --batch-size examples per micro-batch per process, packed into rows of at most "
       "--max-length tokens with a document mask (no attention across examples), or padded with "
@@ -50,7 +50,12 @@ int main(int argc, char** argv) {
       "cuda:LOCAL_RANK). Every process reads the inputs and trains on its own part of each global "
       "batch; rank 0 writes metrics and checkpoints. The result equals one process with the same "
       "global batch. Inputs must be files (not stdin). See examples/distributed/ for launch scripts; "
-      "on multi-node CPU runs set GLOO_SOCKET_IFNAME.";
+      "on multi-node CPU runs set GLOO_SOCKET_IFNAME.\n"
+      "\n"
+      "Not yet run on a GPU: bf16 autocast (with and without --checkpoint-activations), NCCL and the "
+      "fused CUDA loss kernel are built, and their CPU counterparts tested (CPU bf16 autocast "
+      "included), but they have not run on a GPU until tests/gpu/run.sh has passed on one; until "
+      "then treat --device cuda as untested.";
   info.examples =
       "# full fine-tuning on judged CoT data mixed with helpfulness data\n"
       "sft-train --model Qwen3-0.6B --out ckpt --epochs 2 --lr 1e-5 kept.jsonl.zst helpful.jsonl.zst > metrics.jsonl\n"
