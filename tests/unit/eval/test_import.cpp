@@ -98,11 +98,20 @@ TEST_CASE("XSTest prompts: 450 rows, 250 safe, 200 unsafe contrast prompts", "[e
   CHECK(str(rs[0], "category") == "violence");
   CHECK(rs[0].path("provenance.licence")->as_string().find("CC-BY-4.0") != std::string::npos);
   // Discrimination types map to harassment, privacy types to privacy.
+  int discr = 0, privacy = 0;  // the checks below must have rows to check
   for (const auto& r : rs) {
     std::string t = str(r, "prompt_type");
-    if (t.find("discr") != std::string::npos) CHECK(str(r, "category") == "harassment");
-    if (t.find("privacy") != std::string::npos) CHECK(str(r, "category") == "privacy");
+    if (t.find("discr") != std::string::npos) {
+      ++discr;
+      CHECK(str(r, "category") == "harassment");
+    }
+    if (t.find("privacy") != std::string::npos) {
+      ++privacy;
+      CHECK(str(r, "category") == "privacy");
+    }
   }
+  CHECK(discr > 0);
+  CHECK(privacy > 0);
 }
 
 TEST_CASE("XSTest completion files carry answers and human labels", "[eval][import]") {
@@ -196,16 +205,19 @@ TEST_CASE("HarmBench: all = test + val, categories as documented", "[eval][impor
   CHECK(cat["cbrn"] == 56);
   CHECK(cat["harassment"] == 25);
   // Contextual behaviours: context, a rule, then the behaviour.
+  int contextual = 0;
   for (const auto& r : all) {
     std::string content = r.messages()[0].content;
     std::string behavior = r.path("benchmark.behavior")->as_string();
     if (str(r, "prompt_type") == "contextual") {
+      ++contextual;
       std::string ctx = r.path("benchmark.context")->as_string();
       CHECK(content == ctx + "\n\n---\n\n" + behavior);
     } else {
       CHECK(content == behavior);
     }
   }
+  CHECK(contextual > 0);
 }
 
 TEST_CASE("importers reject unknown benchmarks and files without their columns", "[eval][import]") {
@@ -233,18 +245,27 @@ TEST_CASE("mapped categories exist in the default spec", "[eval][import]") {
     auto plain = import_benchmark(f.bench, eval_test::bench(f.path));
     auto checked = import_benchmark(f.bench, eval_test::bench(f.path), &spec);
     REQUIRE(plain.size() == checked.size());
+    size_t mapped = 0;
     for (size_t i = 0; i < plain.size(); ++i) {
       std::string c = str(plain[i], "category");
       if (c != "<null>") {
+        ++mapped;
         INFO(f.bench << " maps to '" << c << "'");
         CHECK(spec.category(c) != nullptr);
       }
       CHECK(str(checked[i], "category") == c);  // nothing dropped by the spec check
     }
+    INFO(f.bench);
+    CHECK(mapped > 0);  // the check above had rows to check
   }
   // With a spec that lacks a category, the mapping falls back to null.
   Spec small = Spec::load(eval_test::src_dir() + "/specs/small.md");
   auto rs = import_benchmark("strongreject", eval_test::bench("strongreject/strongreject_dataset.csv"), &small);
+  int sexual = 0;
   for (const auto& r : rs)
-    if (str(r, "benchmark_category") == "Sexual content") CHECK(str(r, "category") == "<null>");
+    if (str(r, "benchmark_category") == "Sexual content") {
+      ++sexual;
+      CHECK(str(r, "category") == "<null>");
+    }
+  CHECK(sexual > 0);
 }
