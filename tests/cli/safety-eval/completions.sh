@@ -37,7 +37,7 @@ run safety-eval --backend openai --base-url "$srv_url" --model m --completions -
   --judge-chat-template "$T" --spec "$DELIB_SRC/specs/small.md" -q --plain in.jsonl -o out.jsonl --json run.json
 expect_rc 0
 # What the model should have seen: the records' chats rendered with a generation prompt.
-chat-render --template "$T" --add-generation-prompt --plain in.jsonl -o rendered.jsonl
+chat-render --tokenizer "$T" --add-generation-prompt --plain in.jsonl -o rendered.jsonl
 "$DELIB_PYTHON" - "$srv_log" <<'PY' || fail "completions requests"
 import json, re, sys
 log = [json.loads(l) for l in open(sys.argv[1])]
