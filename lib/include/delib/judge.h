@@ -200,13 +200,6 @@ struct ResumeTarget {
 };
 ResumeTarget resume_target(const std::string& output, const std::string& resume, WriteOptions write);
 
-// The chat template that renders requests to text prompts for --completions endpoints, or
-// nullptr without --completions. `path`: a tokenizer_config.json (its "chat_template") or the
-// template text. Throws Error(kExitUsage) when --completions comes without --backend openai or
-// without --chat-template.
-std::shared_ptr<ChatTemplate> completions_template(bool completions, const std::string& backend,
-                                                   const std::string& path);
-
 // The category of a record for the spec: its `category` field, which must name a spec
 // category. Throws Error(record's location) naming the field, or the unknown id and the known ones.
 std::string record_category(const Record& r, const Spec& spec);

@@ -1,5 +1,6 @@
-// Pieces shared by cot-gen and cot-judge: --resume targets, --completions templates, record
-// categories, and in-order writing of results that finish out of order.
+// Pieces shared by cot-gen and cot-judge: --resume targets, record categories, and in-order
+// writing of results that finish out of order. (--completions templates: the HTTP backend,
+// lib/src/backend/openai.cpp.)
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -20,19 +21,6 @@ ResumeTarget resume_target(const std::string& output, const std::string& resume,
   t.write.append = true;
   if (auto c = existing_compression(resume)) t.write.compression = *c;
   return t;
-}
-
-std::shared_ptr<ChatTemplate> completions_template(bool completions, const std::string& backend,
-                                                   const std::string& path) {
-  if (!completions) return nullptr;
-  if (backend != "openai") throw Error("--completions applies to --backend openai only", kExitUsage);
-  if (path.empty()) throw Error("--completions needs --chat-template FILE to render the prompt", kExitUsage);
-  std::string text = read_text_file(path, "--chat-template");
-  if (!text.empty() && text.front() == '{') {
-    Json j = Json::parse(text);
-    if (const Json* t = j.find("chat_template"); t && t->is_string()) text = t->as_string();
-  }
-  return ChatTemplate::from_template(text);
 }
 
 std::string record_category(const Record& r, const Spec& spec) {
