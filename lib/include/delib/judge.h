@@ -119,10 +119,16 @@ struct JudgeOptions {
   SamplingParams params;              // the judge's sampling (max_tokens covers its reasons)
   uint64_t seed = 0;                  // judge sample j, attempt a of item key K uses
                                       // GenRequest{seed, key=K, sample=a*samples+j}
-  // Nonces are random per request by default (unpredictable to the content). With a value,
-  // they are derived from (nonce_seed, key, sample) instead: reproducible runs and
-  // byte-identical resumes, but content written by someone who knows the seed could forge
-  // the markers. Use only on trusted data or for tests.
+  // Where the quoting nonces come from. With a value (cot-judge and rl-train always give one:
+  // --nonce-seed / --judge-nonce-seed, default their --seed), the nonce of judge sample j,
+  // attempt a of item K is XXH3-64 of (nonce_seed, K, j, a, a counter, and a digest of every
+  // text the item quotes): the same seed sends the same prompts (reproducible runs,
+  // byte-identical resumes). Content cannot carry its own request's nonce even when its author
+  // knows the seed: the nonce depends on the content itself (any edit that would add a
+  // forged marker changes it), and a nonce that occurs in the quoted text is never used (the
+  // counter moves on). This binds the nonce to the content; it is not a cryptographic MAC.
+  // nullopt: drawn per request from std::random_device (library callers only; not
+  // reproducible).
   std::optional<uint64_t> nonce_seed;
   // Hex digits per nonce, 2..16. Fewer digits are easier to guess and to copy: 16 for real
   // judges; a tiny model that cannot copy a long string from its context (the quickstart's
@@ -173,7 +179,8 @@ class Judge {
   Backend& backend_;
   JudgeOptions options_;
   uint64_t nonce_state_;
-  std::string next_nonce(const JudgeItem& item, int sample, int attempt);
+  // `digest`: content_digest(item), computed once per item.
+  std::string next_nonce(const JudgeItem& item, const std::string& digest, int sample, int attempt);
 };
 
 // ---------------------------------------------------------------------------------------------

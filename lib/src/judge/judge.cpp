@@ -46,6 +46,29 @@ bool occurs_in(const JudgeItem& item, const std::string& nonce) {
   return false;
 }
 
+// A digest of every text a judge request quotes for `item` (and its category and key), for the
+// seeded nonces: fields are length-prefixed so that no two different items give one byte string.
+std::string content_digest(const JudgeItem& item) {
+  std::string b;
+  auto add = [&](std::string_view s) {
+    b += std::to_string(s.size());
+    b += ':';
+    b += s;
+  };
+  add(item.category);
+  add(item.key);
+  for (const auto& m : item.messages) {
+    add(m.role);
+    add(m.name);
+    add(m.content);
+    add(m.reasoning);
+  }
+  add(item.reasoning);
+  add(item.answer);
+  add(item.hint);
+  return hex64(hash64(b));
+}
+
 // splitmix64: a fast, well-mixed step for the per-request random nonces.
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -55,7 +78,7 @@ uint64_t splitmix64(uint64_t& state) {
 }
 }  // namespace
 
-std::string Judge::next_nonce(const JudgeItem& item, int sample, int attempt) {
+std::string Judge::next_nonce(const JudgeItem& item, const std::string& digest, int sample, int attempt) {
   const int digits = options_.nonce_digits;
   if (digits < 2 || digits > 16) throw Error(fmt::format("nonce length {} is not in [2, 16]", digits), kExitUsage);
   for (int counter = 0;; ++counter) {
@@ -66,8 +89,8 @@ std::string Judge::next_nonce(const JudgeItem& item, int sample, int attempt) {
                   kExitFailure);
     uint64_t h;
     if (options_.nonce_seed) {
-      h = hash64(fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", *options_.nonce_seed, item.key, sample,
-                             attempt, counter));
+      h = hash64(fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", *options_.nonce_seed, item.key, sample,
+                             attempt, counter, digest));
     } else {
       h = splitmix64(nonce_state_);
     }
@@ -93,6 +116,9 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items,
     int outstanding = 0;
     bool reported = false;
   };
+  std::vector<std::string> digests(items.size());
+  if (options_.nonce_seed)
+    for (size_t i = 0; i < items.size(); ++i) digests[i] = content_digest(items[i]);
   std::vector<ItemState> state(items.size());
   for (auto& s : state) {
     s.verdicts.resize(k);
@@ -140,7 +166,7 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items,
     requests.reserve(todo.size());
     for (const Slot& sl : todo) {
       const JudgeItem& it = items[sl.item];
-      std::string nonce = next_nonce(it, sl.sample, attempt);
+      std::string nonce = next_nonce(it, digests[sl.item], sl.sample, attempt);
       GenRequest g;
       g.messages = build_judge_messages(views.find(it.category)->second, it, options_.rubric,
                                         options_.hide_reasoning, nonce);
