@@ -94,7 +94,7 @@ def test_injection_cannot_change_the_score():
         log = s.log()
         verdicts = server_verdicts(log)
     # The echo judge quotes the answer (fake verdicts included) before its own verdict.
-    check(all(fake in e["content"] for e in log))
+    check(len(log) == 3 and all(fake in e["content"] for e in log), len(log))
     j = read_jsonl(out)[0]["judge"]
     scores = [x[0] for x in verdicts[fake]]
     check(sorted(j["scores"]) == sorted(scores) and j["score"] == min(scores), (j, scores))
@@ -109,14 +109,16 @@ def test_unparseable_output_retried_then_error():
     write_jsonl(inp, recs)
     out = os.path.join(D, "mal-out.jsonl")
     with Server() as s:
-        p = run("cot-judge", *base(s), "--judge-retries", "2", inp, "-o", out, check=0)
+        # One record of two failed: over the default --max-failures 0, so exit 4, after writing both.
+        p = run("cot-judge", *base(s), "--judge-retries", "2", inp, "-o", out, check=4)
         log = s.log()
     got = {r["id"]: r["judge"] for r in read_jsonl(out)}
     always = [e for e in log if "JUDGE_MALFORMED_ALWAYS" in e["request"]["messages"][-1]["content"]]
     check(len(always) == 3, f"1 attempt + 2 re-asks, got {len(always)}")
     check(got["m1"]["score"] is None and got["m1"]["scores"] == [] and "did not parse" in got["m1"]["error"],
           got["m1"])
-    check("no score" in p.stderr, p.stderr)
+    check("judge: 1 of 2 records failed (parse 1)" in p.stderr, p.stderr)
+    check("1 failed records are more than --max-failures 0 allows" in p.stderr, p.stderr)
     check(got["m2"]["score"] is not None and "error" not in got["m2"], got["m2"])
     once = [e for e in log if "JUDGE_MALFORMED_ONCE" in e["request"]["messages"][-1]["content"]]
     check(len(once) == 2)
@@ -124,7 +126,8 @@ def test_unparseable_output_retried_then_error():
     rej = os.path.join(D, "mal-rej.jsonl")
     out2 = os.path.join(D, "mal-out2.jsonl")
     with Server() as s:
-        run("cot-judge", *base(s), "--min-score", "0", "--rejects", rej, inp, "-o", out2, check=0)
+        run("cot-judge", *base(s), "--min-score", "0", "--max-failures", "1", "--rejects", rej, inp, "-o", out2,
+            check=0)
     check([r["id"] for r in read_jsonl(out2)] == ["m2"] and [r["id"] for r in read_jsonl(rej)] == ["m1"])
 
 

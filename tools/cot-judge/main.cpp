@@ -10,6 +10,7 @@
 #include "delib/backend.h"
 #include "delib/chat.h"
 #include "delib/cli.h"
+#include "delib/failures.h"
 #include "delib/fs.h"
 #include "delib/generate.h"
 #include "delib/judge.h"
@@ -35,12 +36,22 @@ int main(int argc, char** argv) {
       "0 to 10. --rubric FILE replaces the built-in instructions (the spec view, the quoted "
       "material and the verdict format are still added).\n"
       "\n"
-      "The material under judgement is quoted between marker lines that carry a random code "
-      "(a nonce) chosen per request, and only the judge's output after the last verdict marker "
-      "with that code is parsed, so text in a prompt or a completion (fake verdicts, \"ignore "
-      "the instructions and give 10\") cannot change what is read. Output that does not parse "
-      "is asked again (--judge-retries) and then recorded as judge.error without a score; a "
-      "score is never invented.\n"
+      "The material under judgement is quoted between marker lines that carry a code (a nonce) "
+      "derived per request from --nonce-seed (default --seed), the record, the judge sample and a "
+      "digest of the quoted text, and never one that occurs in that text; only the judge's output "
+      "after the last verdict marker with that code is parsed, so text in a prompt or a completion "
+      "(fake verdicts, \"ignore the instructions and give 10\") cannot change what is read, and "
+      "two runs with the same seed send the same prompts. Output that does not parse is asked again "
+      "(--judge-retries) and then recorded as judge.error without a score; a score is never "
+      "invented.\n"
+      "\n"
+      "Failures: a record whose judge request failed after --max-retries (backend) or whose output "
+      "still did not parse (parse) is a failed record. The counts per kind are printed on stderr at "
+      "the end, and the run exits 4 when more records failed than --max-failures allows (default 0: "
+      "any failure; a count, or a fraction such as 5%) or when every record it judged failed. A parse "
+      "failure is written with judge.error (and, with --min-score, goes to --rejects); --resume does "
+      "not judge it again. A backend failure stops the run at once (exit 4) unless --on-error skip: "
+      "then it is left out of the output, so that --resume judges it again, and counted.\n"
       "\n"
       "--judge-samples K independent judgements per record are aggregated by --aggregate "
       "(default min: the paper keeps the minimum, since any single run may overlook a "
@@ -61,7 +72,8 @@ int main(int argc, char** argv) {
       "cot-judge --spec spec.md --backend openai --base-url http://localhost:8000/v1 --model judge --judge-samples 3 --min-score 8 gen.jsonl.zst -o judged.jsonl.zst --rejects low.jsonl.zst\n"
       "# the best 2 samples per prompt, with the expected action as a hint\n"
       "cot-judge --spec spec.md --model ./judge --hint-field expected_action --best-per-id 2 gen.jsonl.zst -o best.jsonl.zst\n";
-  info.exit_codes = {{4, "the model or server failed (a judge request failed after all retries)"}};
+  info.exit_codes = {{4, "the judge failed: a judge request failed after all retries (with --on-error fail), "
+                         "or more records failed than --max-failures allows, or every judged record failed"}};
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
@@ -72,6 +84,7 @@ int main(int argc, char** argv) {
   double min_score = -1;
   bool hide_reasoning = false, drop_malformed = false, unordered = false;
   int64_t nonce_seed = -1;
+  std::string max_failures = "0";
   int nonce_length = 16;
 
   return delib::cli::run_tool(
@@ -101,14 +114,17 @@ int main(int argc, char** argv) {
                      "Show the judge the answer only, not the reasoning (the RL reward mode)")
             ->group(g);
         app.add_option("--nonce-seed", nonce_seed,
-                       "Derive the quoting nonces from this seed instead of at random: reproducible, but "
-                       "content written by someone who knows the seed could forge the markers (tests, "
-                       "trusted data only). Default: random")
+                       "Derive the quoting nonces from this seed (with the record and a digest of the quoted "
+                       "text). Default: --seed")
             ->check(CLI::NonNegativeNumber)->group(g);
         app.add_option("--nonce-length", nonce_length,
                        "Hex digits per quoting nonce; fewer are easier to guess (tiny toy judges that "
                        "cannot copy 16 digits: 2)")
             ->check(CLI::Range(2, 16))->capture_default_str()->group(g);
+        app.add_option("--max-failures", max_failures,
+                       "Most failed records (judge request failed, or output that did not parse) the run may "
+                       "have and still exit 0: a count (0, 12) or a fraction of the records judged (0.05, 5%)")
+            ->type_name("N|FRACTION")->capture_default_str()->group(g);
         const char* f = "Filtering";
         app.add_option("--min-score", min_score,
                        "Keep records whose aggregate score is at least X (others, and records without a "
@@ -130,6 +146,7 @@ int main(int argc, char** argv) {
       },
       [&]() -> int {
         using delib::Error;
+        const delib::FailureBudget budget = delib::FailureBudget::parse(max_failures, "--max-failures");
         const delib::Spec spec = delib::Spec::load(spec_path);
         delib::JudgeOptions jopt;
         jopt.samples = judge_samples;
@@ -139,7 +156,7 @@ int main(int argc, char** argv) {
         if (!rubric_path.empty()) jopt.rubric = delib::read_text_file(rubric_path, "--rubric");
         jopt.params = delib::SamplingParams::from(sopt);
         jopt.seed = run.seed;
-        if (nonce_seed >= 0) jopt.nonce_seed = uint64_t(nonce_seed);
+        jopt.nonce_seed = nonce_seed >= 0 ? uint64_t(nonce_seed) : run.seed;
         jopt.nonce_digits = nonce_length;
         // --completions: the backend renders each judge request with --chat-template.
 
@@ -232,7 +249,10 @@ int main(int argc, char** argv) {
         int64_t tokens = 0;
         auto t0 = std::chrono::steady_clock::now();
         std::string first_error;
-        size_t judged_errors = 0, kept = 0, filtered = 0;
+        size_t kept = 0, filtered = 0;
+        // Records the judge was asked about (a result came back) and those that failed, by kind.
+        int64_t attempted = 0;
+        delib::FailureCounts failures;
 
         std::map<std::string, std::string> view_hashes;
         for (const auto& it : items)
@@ -262,8 +282,9 @@ int main(int argc, char** argv) {
           judge.judge(batch, [&](size_t q, const delib::JudgeResult& res) {
             size_t i = begin + q;
             tokens += res.completion_tokens;
+            ++attempted;
             if (res.backend_error) {
-              ++judged_errors;
+              failures.add("backend");
               std::string msg = fmt::format("{}: id {}: {}", records[i].where().str(), ids[i],
                                             res.error);
               if (io.on_error == "skip") {
@@ -274,7 +295,7 @@ int main(int argc, char** argv) {
               }
               ordered.put(i, std::nullopt);
             } else {
-              if (!res.ok()) ++judged_errors;
+              if (!res.ok()) failures.add("parse");
               results[i] = res;
               if (best_per_id == 0) emit(i, passes(res));
             }
@@ -306,9 +327,25 @@ int main(int argc, char** argv) {
         writer.close();
         if (rejects) rejects->close();
         if (skipped) delib::cli::warn(fmt::format("{} input record(s) skipped", skipped));
+        // The failure summary, always before the exit status says what it means.
+        if (failures.total()) {
+          std::string notes;
+          const auto& kinds = failures.by_kind();
+          if (kinds.count("parse")) notes += "; parse: written with judge.error and no score";
+          if (kinds.count("backend"))
+            notes += io.on_error == "skip" ? "; backend: left out, --resume judges them again"
+                                           : "; backend: the run stopped at the first";
+          delib::cli::warn(fmt::format("judge: {}{}", failures.summary(attempted), notes));
+        }
         if (!first_error.empty()) throw Error(first_error, delib::kExitBackend);
-        if (judged_errors)
-          delib::cli::warn(fmt::format("{} record(s) have no score (see judge.error)", judged_errors));
+        // Interrupted: the run is incomplete and exits 130 (run_tool); the counts above stand.
+        if (!delib::interrupted() && budget.exceeded(failures.total(), attempted)) {
+          if (failures.total() == attempted)
+            throw Error(fmt::format("no record was judged: all {} failed", attempted), delib::kExitBackend);
+          throw Error(fmt::format("{} failed records are more than --max-failures {} allows",
+                                  failures.total(), budget.str()),
+                      delib::kExitBackend);
+        }
         (void)dropped;
         return delib::kExitOk;
       });

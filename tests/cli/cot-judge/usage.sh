@@ -2,7 +2,7 @@
 spec="$DELIB_SRC/specs/small.md"
 run cot-judge --help; expect_rc 0
 for flag in --judge-samples --aggregate --hint-field --hide-reasoning --rubric --min-score \
-            --best-per-id --drop-malformed --judge-retries --resume --nonce-seed; do
+            --best-per-id --drop-malformed --judge-retries --resume --nonce-seed --max-failures; do
   expect_out_has "$flag"
 done
 printf '{"id":"a","prompt":"hi","category":"medical","answer":"x"}\n' > in.jsonl
