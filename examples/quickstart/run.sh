@@ -51,9 +51,14 @@ step "cot-gen: $SAMPLES samples per prompt with the spec in context"
   "$OUT/gen-in.jsonl" -o "$OUT/gen.jsonl"
 
 step "cot-judge: $JUDGE_K judgements per sample, keep min score >= 8"
+# --max-failures 1%: the toy judge (the same 0.28M-parameter model, at temperature 0.5) now and
+# then gives no parseable verdict even after cot-judge's 2 re-asks: measured 1 record of 2520
+# over SEED=1..5 at both demo sizes (1 of 432 at SEED=1). Such a record is written with
+# judge.error and no score, so --min-score leaves it out; the strict default (0) is for real
+# judges.
 "$BIN/cot-judge" --spec "$SPEC" --rubric "$HERE/rubric.txt" --model "$MODEL" --nonce-length 2 \
   --judge-samples "$JUDGE_K" --aggregate min --min-score 8 --temperature 0.5 --max-tokens 64 --batch-size 64 \
-  --seed "$SEED" "$OUT/gen.jsonl" -o "$OUT/kept.jsonl"
+  --max-failures 1% --seed "$SEED" "$OUT/gen.jsonl" -o "$OUT/kept.jsonl"
 echo "kept $(wc -l < "$OUT/kept.jsonl") of $(wc -l < "$OUT/gen.jsonl") samples" >&2
 
 step "sft-train: $SFT_STEPS steps on the kept data, spec NOT in context"
