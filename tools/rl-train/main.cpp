@@ -28,9 +28,30 @@ int main(int argc, char** argv) {
       "format: -penalty for a completion that cannot be split into reasoning and answer or was cut by "
       "--max-tokens. rule: --rule-reward 'REGEX=VALUE' adds VALUE when the answer matches (PCRE2).\n"
       "\n"
+      "Judge failures: a completion the judge could not score (its request failed after "
+      "--judge-max-retries, or its output did not parse after the re-asks) has no reward; it is never "
+      "scored 0. With --on-judge-error skip (default) it is left out of its group: the advantages are "
+      "normalised over the group's judged members only, a group with fewer than 2 judged members gives "
+      "no policy-gradient signal, and the completion is not in the update. Its rollout record has "
+      "judge_error and null reward, advantage and kl; each step's counts are in the --metrics record "
+      "and on stderr, and the run's total is printed at the end. With --on-judge-error fail the first "
+      "such completion stops the run (exit 4, naming the record). A step with no judged completion "
+      "always stops the run with exit 4: training on the format reward alone during a judge outage is "
+      "not the requested objective. Before stopping, the step's rollouts and metrics and a checkpoint "
+      "of the completed steps (with --out) are written; the step itself is not trained.\n"
+      "\n"
+      "Seeds: every random choice follows --seed: the prompt order, the rollouts (seeded by --seed, "
+      "the prompt id, the step and the sample), the judge's samples, and the judge's quoting nonces "
+      "(--judge-nonce-seed, default --seed; derived from the seed, the completion and a digest of the "
+      "quoted text, so an answer cannot carry its own nonce). Two runs with the same seed and inputs "
+      "write the same rollouts and metrics (CPU, same --threads; step_time_s aside).\n"
+      "\n"
       "Output: one rollout record per completion on stdout (or -o), flushed as written: the prompt "
       "record's fields plus sample, step, reasoning, answer, format_ok, rewards (each component), "
-      "reward, advantage and kl (the completion's mean k3). Checkpoints (--out, --save-every, "
+      "reward, advantage and kl (the completion's mean k3). --metrics FILE: one record per step: step, "
+      "updated, completions, rewarded, reward (mean over the rewarded completions), judged, "
+      "judge_errors, judge_backend_errors, judge_parse_errors (these four with the judge reward), "
+      "policy, kl, clip_fraction, grad_norm, tokens, step_time_s. Checkpoints (--out, --save-every, "
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
@@ -47,6 +68,8 @@ int main(int argc, char** argv) {
       "rl-train --model ./tiny --rule-reward '(?i)sorry=1' --steps 20 prompts.jsonl > rollouts.jsonl\n"
       "jsonl-cat --where 'step>=190' --select id,reward,answer rollouts.zst\n";
   info.see_also = "sft-train(1), cot-judge(1), delib-records(5), delib-spec(5)";
+  info.exit_codes = {{4, "the judge failed: a step with no judged completion, or any judge failure with "
+                         "--on-judge-error fail"}};
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
@@ -57,6 +80,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> weights;
   std::string device = "cpu";
   std::string rubric_path;
+  std::string on_judge_error = "skip";
+  int64_t judge_nonce_seed = -1;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -99,12 +124,22 @@ int main(int argc, char** argv) {
         app.add_option("--judge-nonce-length", o.judge_nonce_length,
                        "Hex digits per quoting nonce of the judge prompt (see cot-judge --nonce-length)")
             ->check(CLI::Range(2, 16))->capture_default_str()->group(r);
+        app.add_option("--judge-nonce-seed", judge_nonce_seed,
+                       "Derive the judge's quoting nonces from this seed (as cot-judge --nonce-seed). "
+                       "Default: --seed")
+            ->check(CLI::NonNegativeNumber)->group(r);
+        app.add_option("--on-judge-error", on_judge_error,
+                       "A completion the judge could not score: skip = leave it out of its group's "
+                       "advantages and go on; fail = stop at once (exit 4)")
+            ->check(CLI::IsMember({"skip", "fail"}))->capture_default_str()->group(r);
         app.add_option("--judge-rubric", rubric_path,
                        "Replace the judge's built-in instructions with the text of FILE (as cot-judge --rubric)")
             ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
         delib::cli::add_spec_option(app, o.spec_path, false);
         delib::cli::add_backend_options(app, o.judge_backend, "judge");
         const char* c = "Checkpoints";
+        app.add_option("--metrics", o.metrics, "Write one metrics record per step to FILE (appended on --resume)")
+            ->type_name("FILE")->group("Input/output");
         app.add_option("--out", o.out_dir, "Write checkpoints (Hugging Face directories) under DIR")->type_name("DIR")->group(c);
         app.add_option("--resume", o.resume, "Continue from a checkpoint or an --out directory")->type_name("DIR")->group(c);
         app.add_option("--save-every", o.save_every, "Save every N steps (0: at the end)")->capture_default_str()->group(c);
@@ -115,6 +150,9 @@ int main(int argc, char** argv) {
         o.read = io.read_options();
         o.rollouts = io.output;
         o.rollouts_write = io.write_options();
+        o.metrics_write = io.write_options();
+        if (judge_nonce_seed >= 0) o.judge_nonce_seed = uint64_t(judge_nonce_seed);
+        o.fail_on_judge_error = on_judge_error == "fail";
         o.device = device;
         if (!rubric_path.empty()) o.judge_rubric = delib::read_text_file(rubric_path, "--judge-rubric");
         o.sampling = delib::SamplingParams::from(sampling);
@@ -133,8 +171,11 @@ int main(int argc, char** argv) {
         }
         auto res = delib::rl::run_rl(o);
         if (!res.mean_reward.empty() && run.progress())
-          fmt::print(stderr, "rl-train: {} steps, mean reward {:.3f} -> {:.3f}\n", res.steps,
-                     res.mean_reward.front(), res.mean_reward.back());
+          fmt::print(stderr, "rl-train: {} steps, mean reward {:.3f} -> {:.3f}{}\n", res.steps,
+                     res.mean_reward.front(), res.mean_reward.back(),
+                     res.judge_attempted ? fmt::format(", judge scored {} of {} completions", res.judged,
+                                                       res.judge_attempted)
+                                         : "");
         return delib::kExitOk;
       });
 }

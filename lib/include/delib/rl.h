@@ -12,9 +12,20 @@
 //   rho_it = pi(o_it | q, o_i<t) / pi_old(o_it | ...)     (PPO clip, Schulman et al. 2017, eq. 7)
 //   KL_it  = exp(ref - new) - (ref - new) - 1           (the "k3" estimator, Schulman 2020,
 //            "Approximating KL Divergence"; GRPO eq. 4): unbiased for KL(pi || pi_ref), >= 0.
+// delib's change for rewards that could not be computed (a judge call that failed or did not
+// parse): such a completion is treated as if it had not been sampled. With J the completions of
+// a group that have a reward (|J| = n),
+//   A_i = (r_i - mean_J(r)) / (std_J(r) + eps)   for i in J when n >= 2   (population std over J)
+//   A_i = 0                                      for i in J when n < 2    (nothing to compare)
+// and a completion outside J has no advantage, no surrogate, no KL term and is not counted in
+// the mean over sequences of eq. 3 (it is not in the update batch at all). A step in which no
+// completion has a reward stops the run (exit 4): there is nothing to learn from, and training
+// on the other components alone (e.g. the format reward during a judge outage) is not what was
+// asked for.
 // CONTRACT: the owner may add, not rename.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +33,7 @@
 #include <torch/torch.h>
 
 #include "delib/backend.h"
+#include "delib/failures.h"
 #include "delib/judge.h"
 #include "delib/records.h"
 #include "delib/train.h"
@@ -41,12 +53,25 @@ struct RewardInput {
   bool format_ok = false;
 };
 
+// One source's outcome for one input: a value, or why there is none.
+struct RewardValue {
+  std::optional<double> value;  // absent: the source could not score the input
+  std::string error;            // why not (e.g. JudgeResult::error); "" when value is set
+  std::string error_kind;       // "backend" (the request failed after its retries) or "parse"
+                                // (the output did not parse after its re-asks); counted per kind
+};
+
 // A reward source scores completions (higher is better).
 class RewardSource {
  public:
   virtual ~RewardSource() = default;
   virtual std::string name() const = 0;  // the component's name in rollout records
+  // One value per input. A source that can fail returns a placeholder for a failed input
+  // (see evaluate()).
   virtual std::vector<double> score(const std::vector<RewardInput>& inputs) = 0;
+  // One outcome per input, failures included: what run_rl uses. The default wraps score()
+  // (for sources that cannot fail: format, rule).
+  virtual std::vector<RewardValue> evaluate(const std::vector<RewardInput>& inputs);
 };
 
 // 0 for a well-formed completion, -penalty for one that could not be split into reasoning and
@@ -58,7 +83,8 @@ std::unique_ptr<RewardSource> make_format_reward(double penalty = 1.0);
 std::unique_ptr<RewardSource> make_rule_reward(const std::vector<std::string>& rules);
 
 // The spec-aware judge in hide-reasoning mode (options.hide_reasoning is forced on): score/10
-// in [0, 1]. A judgement that failed (judge.error) scores `on_error` (default 0).
+// in [0, 1]. A judgement that failed (judge.error) has no value in evaluate() (error and
+// error_kind set); score() gives it `on_error` (default 0), a placeholder, never a reward.
 // REQUIRES: spec and backend outlive the source.
 std::unique_ptr<RewardSource> make_judge_reward(const Spec& spec, Backend& backend,
                                                 JudgeOptions options, double on_error = 0.0);
@@ -69,6 +95,14 @@ std::unique_ptr<RewardSource> make_judge_reward(const Spec& spec, Backend& backe
 // rewards (P, G) -> advantages (P, G): (r - mean_g r) / (std_g r + eps), with the population
 // standard deviation; a group whose rewards are all equal gets 0 advantages.
 torch::Tensor group_advantages(const torch::Tensor& rewards, double eps = 1e-4);
+
+// The same over the members of each group that have a reward: rewards (P, G), rewarded (P, G)
+// bool -> advantages (P, G). Mean and population std over the rewarded members J of each row;
+// 0 for members outside J, and for every member of a row with fewer than 2 rewarded members
+// (the equations at the top of this file). rewards outside J are ignored (may be NaN). With
+// every member rewarded, the result equals group_advantages(rewards, eps) exactly.
+torch::Tensor group_advantages(const torch::Tensor& rewards, const torch::Tensor& rewarded,
+                               double eps = 1e-4);
 
 // The k3 estimator of KL(pi || pi_ref) per token from log-probs of the sampled tokens:
 // exp(ref - logp) - (ref - logp) - 1.
@@ -100,6 +134,8 @@ struct RlOptions {
   std::string out_dir, resume;
   std::string rollouts = "-";          // rollout records
   WriteOptions rollouts_write;
+  std::string metrics;                 // per-step records ("" = none); appended on resume
+  WriteOptions metrics_write;
   std::string device = "cpu";
   int64_t prompts_per_step = 4;        // P prompts per step (per process)
   int group_size = 4;                  // G completions per prompt
@@ -121,6 +157,14 @@ struct RlOptions {
   int judge_samples = 1;
   int judge_nonce_length = 16;         // JudgeOptions::nonce_digits
   std::string judge_rubric;            // "" = the built-in rubric (JudgeOptions::rubric)
+  // The judge's quoting nonces (JudgeOptions::nonce_seed); nullopt = `seed`. Every random
+  // choice of a run (prompt order, rollouts, judge samples, nonces) follows `seed`.
+  std::optional<uint64_t> judge_nonce_seed;
+  // A completion the judge could not score (request failed, output did not parse): false =
+  // leave it out of its group (see the equations above) and go on; true = stop at once with
+  // Error(kExitBackend) naming the record. Either way a step with no judged completion stops
+  // the run with kExitBackend.
+  bool fail_on_judge_error = false;
   int64_t save_every = 0;
   int keep_last = 0;
   uint64_t seed = 0;
@@ -132,11 +176,18 @@ struct RlOptions {
 
 struct RlResult {
   int64_t steps = 0;
-  std::vector<double> mean_reward;     // per step
+  std::vector<double> mean_reward;     // per step: over the completions that have a reward
   std::string last_checkpoint;
+  // The judge over the steps of this process's run (all processes' completions): how many
+  // completions it was asked about, how many it scored, its failures per kind ("backend",
+  // "parse"). All 0 without the judge reward.
+  int64_t judge_attempted = 0, judged = 0;
+  FailureCounts judge_failures;
 };
 
-// Runs GRPO as rl-train(1) documents. Throws Error on bad input.
+// Runs GRPO as rl-train(1) documents. Throws Error on bad input, and Error(kExitBackend)
+// when the judge fails as fail_on_judge_error and the equations above say; what was done until
+// then (rollouts, metrics, checkpoints) is written first.
 RlResult run_rl(const RlOptions& options);
 
 }  // namespace delib::rl

@@ -18,6 +18,24 @@ torch::Tensor group_advantages(const torch::Tensor& rewards, double eps) {
   return ((r - mean) / (std + eps)).to(rewards.scalar_type());
 }
 
+torch::Tensor group_advantages(const torch::Tensor& rewards, const torch::Tensor& rewarded, double eps) {
+  // rewards, rewarded (P, G). Every member rewarded: the plain formula, bit for bit (a run
+  // without judge failures is unchanged).
+  if (rewarded.all().item<bool>()) return group_advantages(rewards, eps);
+  // J = the rewarded members of a row, n = |J|:
+  //   mean_J = sum_J r / n,  std_J = sqrt(sum_J (r - mean_J)^2 / n)   (population, as above)
+  //   A = (r - mean_J) / (std_J + eps) on J when n >= 2; 0 elsewhere.
+  torch::Tensor m = rewarded.to(torch::kBool);
+  torch::Tensor r = torch::where(m, rewards.to(torch::kFloat64), torch::zeros({}, torch::kFloat64));  // NaN-free
+  torch::Tensor w = m.to(torch::kFloat64);
+  torch::Tensor n = w.sum(/*dim=*/1, /*keepdim=*/true);
+  torch::Tensor mean = r.sum(1, true) / n.clamp_min(1);
+  torch::Tensor dev = (r - mean) * w;
+  torch::Tensor std = (dev.pow(2).sum(1, true) / n.clamp_min(1)).sqrt();
+  torch::Tensor a = dev / (std + eps) * (n >= 2).to(torch::kFloat64);
+  return a.to(rewards.scalar_type());
+}
+
 torch::Tensor k3_kl(const torch::Tensor& logp, const torch::Tensor& ref_logp) {
   // With x = ref - logp = log(pi_ref / pi): E_pi[exp(x) - x - 1] = E[pi_ref/pi] - E[x] - 1
   // = 1 + KL(pi || pi_ref) - 1, and exp(x) - x - 1 >= 0 for every x.
@@ -57,6 +75,12 @@ GrpoLossParts grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp
 }
 
 // ---------------------------------------------------------------------------------------------
+
+std::vector<RewardValue> RewardSource::evaluate(const std::vector<RewardInput>& inputs) {
+  std::vector<RewardValue> out;
+  for (double v : score(inputs)) out.push_back(RewardValue{v, "", ""});
+  return out;
+}
 
 namespace {
 
@@ -129,6 +153,11 @@ class JudgeReward : public RewardSource {
       : judge_(spec, backend, force_hidden(std::move(options))), on_error_(on_error) {}
   std::string name() const override { return "judge"; }
   std::vector<double> score(const std::vector<RewardInput>& in) override {
+    std::vector<double> out;
+    for (auto& v : evaluate(in)) out.push_back(v.value.value_or(on_error_));
+    return out;
+  }
+  std::vector<RewardValue> evaluate(const std::vector<RewardInput>& in) override {
     std::vector<JudgeItem> items;
     for (auto& x : in) {
       JudgeItem it;
@@ -141,8 +170,17 @@ class JudgeReward : public RewardSource {
       items.push_back(std::move(it));
     }
     auto results = judge_.judge(items);
-    std::vector<double> out;
-    for (auto& r : results) out.push_back(r.ok() && r.score ? *r.score / 10.0 : on_error_);
+    std::vector<RewardValue> out;
+    for (auto& r : results) {
+      RewardValue v;
+      if (r.ok() && r.score) {
+        v.value = *r.score / 10.0;
+      } else {
+        v.error = r.error.empty() ? "the judge gave no score" : r.error;
+        v.error_kind = r.backend_error ? "backend" : r.error == "interrupted" ? "interrupted" : "parse";
+      }
+      out.push_back(std::move(v));
+    }
     return out;
   }
 

@@ -2,8 +2,10 @@
 //
 // One step:  P prompts (this process's part of the global batch)
 //   1. rollout:  G completions each from the current policy (local engine, per-token log-probs)
-//   2. reward:   every source scores every completion; reward = sum of weight x component
-//   3. advantage: normalised within each prompt's group
+//   2. reward:   every source scores every completion; reward = sum of weight x component; a
+//                completion a source could not score (the judge failed) has no reward
+//   3. advantage: normalised within each prompt's group, over the members that have a reward
+//                (delib/rl.h); the others are left out of the update
 //   4. update:   --ppo-epochs passes of the clipped surrogate with the k3 KL penalty to the
 //                frozen starting model; gradients all-reduced across processes
 #include <chrono>
@@ -108,6 +110,7 @@ RlResult run_rl(const RlOptions& o) {
     jo.nonce_digits = o.judge_nonce_length;
     jo.rubric = o.judge_rubric;
     jo.seed = o.seed;
+    jo.nonce_seed = o.judge_nonce_seed.value_or(o.seed);
     jo.params.temperature = 0;
     jo.params.max_tokens = 512;
     sources.push_back(make_judge_reward(*spec, *jb, jo));
@@ -163,6 +166,14 @@ RlResult run_rl(const RlOptions& o) {
     wo.append = ckpt.has_value();
     rollouts = std::make_unique<RecordWriter>(o.rollouts, wo);
   }
+  std::unique_ptr<RecordWriter> metrics;
+  if (rank0 && !o.metrics.empty()) {
+    WriteOptions wo = o.metrics_write;
+    wo.flush_each = true;
+    wo.append = ckpt.has_value();
+    metrics = std::make_unique<RecordWriter>(o.metrics, wo);
+  }
+  const bool judging = jb != nullptr;
   train::PackOptions po;
   po.pack = false;
   po.max_length = 1 << 30;
@@ -174,6 +185,13 @@ RlResult run_rl(const RlOptions& o) {
   Progress progress("rl-train", o.steps, o.progress && rank0);
   progress.add(st.step);
   int64_t last_saved = ckpt ? st.step : -1;
+  // The run's judge failures, once, on stderr (rank 0: the counts are every process's).
+  auto report_judge = [&](bool stopped) {
+    std::string sum = result.judge_failures.summary(result.judge_attempted, "completions");
+    if (rank0 && !sum.empty())
+      cli::warn(fmt::format("judge: {}{}", sum,
+                            stopped ? "" : ", left out of their groups' advantages (--on-judge-error skip)"));
+  };
   auto save = [&]() {
     if (checkpointer) result.last_checkpoint = checkpointer->save(*model, {}, *optimizer, st);
     last_saved = st.step;
@@ -181,6 +199,7 @@ RlResult run_rl(const RlOptions& o) {
   };
 
   while (st.step < o.steps && !interrupted()) {
+    const auto step_t0 = std::chrono::steady_clock::now();
     // This step's prompts: a window of the epoch's seeded order (global, then this rank's part).
     std::vector<const Prompt*> batch;
     for (int64_t j = 0; j < o.prompts_per_step; ++j) {
@@ -203,7 +222,8 @@ RlResult run_rl(const RlOptions& o) {
       }
     std::vector<GenResult> res = policy->generate_all(reqs);
     if (interrupted()) break;
-    // 2. Rewards.
+    // 2. Rewards. A completion has a reward when it was generated without error and every
+    // source scored it; the others are left out of the update (delib/rl.h).
     std::vector<RewardInput> rin;
     for (size_t i = 0; i < reqs.size(); ++i) {
       const Prompt* p = batch[i / size_t(o.group_size)];
@@ -216,22 +236,104 @@ RlResult run_rl(const RlOptions& o) {
       x.format_ok = res[i].format_ok;
       rin.push_back(std::move(x));
     }
-    std::vector<std::pair<std::string, std::vector<double>>> comps;
-    std::vector<double> total(rin.size(), 0.0);
+    const size_t nc = rin.size();
+    std::vector<std::pair<std::string, std::vector<RewardValue>>> comps;
+    std::vector<double> total(nc, 0.0);
+    std::vector<bool> rewarded(nc, true);
+    for (size_t i = 0; i < nc; ++i)
+      if (!res[i].error.empty()) rewarded[i] = false;
     for (auto& s : sources) {
-      auto v = s->score(rin);
-      for (size_t i = 0; i < v.size(); ++i) total[i] += weight[s->name()] * v[i];
+      std::vector<RewardValue> v = s->evaluate(rin);
+      if (v.size() != nc)
+        throw Error(fmt::format("internal: reward '{}' gave {} values for {} completions", s->name(), v.size(), nc));
+      for (size_t i = 0; i < nc; ++i) {
+        if (v[i].value) total[i] += weight[s->name()] * *v[i].value;
+        else rewarded[i] = false;
+      }
       comps.emplace_back(s->name(), std::move(v));
     }
-    // 3. Advantages within each prompt's group.
-    torch::Tensor rewards = torch::tensor(total, torch::kFloat64).reshape({int64_t(batch.size()), o.group_size});
-    torch::Tensor adv = group_advantages(rewards, o.adv_eps).reshape({-1});
-    // 4. Update: sequences = prompt ids + completion ids, loss on the completion.
+    if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
+    const std::vector<RewardValue>* judge_values = nullptr;
+    for (auto& [name, v] : comps)
+      if (name == "judge") judge_values = &v;
+    // Counts over every process's completions (the same on every rank, so every rank takes the
+    // same branch below).
+    int64_t local_judged = 0, local_backend = 0, local_parse = 0, local_rewarded = 0;
+    double local_sum = 0;
+    size_t first_failed = nc;  // this rank's first completion the judge could not score
+    for (size_t i = 0; i < nc; ++i) {
+      if (rewarded[i]) {
+        ++local_rewarded;
+        local_sum += total[i];
+      }
+    }
+    if (judge_values)
+      for (size_t i = 0; i < nc; ++i) {
+        const RewardValue& v = (*judge_values)[i];
+        if (v.value) {
+          ++local_judged;
+          continue;
+        }
+        if (first_failed == nc) first_failed = i;
+        if (v.error_kind == "backend") ++local_backend;
+        else ++local_parse;
+      }
+    const int64_t step_completions = int64_t(dp.all_reduce_sum(double(nc)));
+    const int64_t step_judged = judging ? int64_t(dp.all_reduce_sum(double(local_judged))) : 0;
+    const int64_t step_backend = judging ? int64_t(dp.all_reduce_sum(double(local_backend))) : 0;
+    const int64_t step_parse = judging ? int64_t(dp.all_reduce_sum(double(local_parse))) : 0;
+    const int64_t step_rewarded = int64_t(dp.all_reduce_sum(double(local_rewarded)));
+    const double step_sum = dp.all_reduce_sum(local_sum);
+    if (judging) {
+      result.judge_attempted += step_completions;
+      result.judged += step_judged;
+      if (step_backend) result.judge_failures.add("backend", step_backend);
+      if (step_parse) result.judge_failures.add("parse", step_parse);
+      if (first_failed < nc) {
+        const Prompt* p = batch[first_failed / size_t(o.group_size)];
+        const RewardValue& v = (*judge_values)[first_failed];
+        const std::string what = fmt::format("step {}: the judge could not score {} of {} completions (backend {}, parse {}); "
+                                             "first: {} sample {}: {}", st.step + 1, local_backend + local_parse, nc,
+                                             local_backend, local_parse, p->id, first_failed % size_t(o.group_size),
+                                             v.error);
+        if (!o.fail_on_judge_error) cli::warn(what + (local_rewarded ? " (left out of their groups)" : ""));
+      }
+    }
+    // The run stops (exit 4) when the judge failed and --on-judge-error fail, or when no
+    // completion of the step has a reward: after writing this step's rollouts and metrics and a
+    // checkpoint of the steps done, without updating on this step.
+    std::string fatal;
+    Location fatal_where;
+    if (o.fail_on_judge_error && step_backend + step_parse > 0) {
+      if (first_failed < nc) {
+        const Prompt* p = batch[first_failed / size_t(o.group_size)];
+        fatal_where = p->record.where();
+        fatal = fmt::format("step {}: id {} sample {}: {} (--on-judge-error fail)", st.step + 1, p->id,
+                            first_failed % size_t(o.group_size), (*judge_values)[first_failed].error);
+      } else {
+        fatal = fmt::format("step {}: the judge failed on another process (--on-judge-error fail; its message names the record)",
+                            st.step + 1);
+      }
+    } else if (step_rewarded == 0) {
+      fatal = fmt::format("step {}: none of its {} completions has a reward", st.step + 1, step_completions);
+      if (judging)
+        fatal += fmt::format(" (the judge scored {}: backend errors {}, unparseable {})", step_judged, step_backend,
+                             step_parse);
+      fatal += "; nothing to learn from";
+    }
+    // 3. Advantages within each prompt's group, over the members that have a reward.
+    const int64_t np = int64_t(batch.size());
+    torch::Tensor rewards = torch::tensor(total, torch::kFloat64).reshape({np, o.group_size});
+    std::vector<int64_t> rmask(rewarded.begin(), rewarded.end());
+    torch::Tensor rewarded_t = torch::tensor(rmask).to(torch::kBool).reshape({np, o.group_size});
+    torch::Tensor adv = group_advantages(rewards, rewarded_t, o.adv_eps).reshape({-1});
+    // 4. Update: sequences = prompt ids + completion ids, loss on the completion; completions
+    // without a reward are not in the batch.
     std::vector<train::TokenizedExample> ex;
     std::vector<float> old;
     std::vector<int64_t> seq_of;  // completion index of each kept sequence
     for (size_t i = 0; i < res.size(); ++i) {
-      if (res[i].token_ids.empty()) continue;
+      if (res[i].token_ids.empty() || !rewarded[i]) continue;
       const Prompt* p = batch[i / size_t(o.group_size)];
       train::TokenizedExample e;
       e.ids = p->prompt_ids;
@@ -246,27 +348,37 @@ RlResult run_rl(const RlOptions& o) {
     }
     std::vector<double> seq_kl(res.size(), 0.0);
     double policy_obj = 0, mean_kl = 0, clip_frac = 0, grad_norm = 0;
-    if (!ex.empty()) {
-      std::vector<const train::TokenizedExample*> ptrs;
-      for (auto& e : ex) ptrs.push_back(&e);
-      train::Batch b = train::pack_examples(ptrs, po);
-      torch::Tensor mask = (b.labels != train::kIgnoreIndex);
-      torch::Tensor rows = torch::arange(b.rows()).unsqueeze(1).expand_as(b.labels).masked_select(mask);
-      torch::Tensor old_logp = torch::tensor(old, torch::kFloat32).to(device);
-      if (old_logp.size(0) != rows.size(0))
-        throw Error(fmt::format("internal: {} rollout log-probs for {} completion tokens", old_logp.size(0), rows.size(0)));
-      torch::Tensor seq_idx = rows.to(device);
-      torch::Tensor tok_adv = adv.to(torch::kFloat32).index({torch::tensor(seq_of).index({rows})}).to(device);
-      torch::Tensor ref_logp;
-      if (ref) {
-        torch::NoGradGuard ng;
-        ref_logp = label_logprobs(*ref, b, mask, device);
+    // Every rank takes part in the update when any rank has a sequence (the gradient
+    // all-reduce is a collective); a rank with none contributes zero gradients.
+    const bool update = fatal.empty() && dp.all_reduce_sum(double(ex.size())) > 0;
+    if (update) {
+      train::Batch b;
+      torch::Tensor mask, seq_idx, tok_adv, old_logp, ref_logp;
+      if (!ex.empty()) {
+        std::vector<const train::TokenizedExample*> ptrs;
+        for (auto& e : ex) ptrs.push_back(&e);
+        b = train::pack_examples(ptrs, po);
+        mask = (b.labels != train::kIgnoreIndex);
+        torch::Tensor rows = torch::arange(b.rows()).unsqueeze(1).expand_as(b.labels).masked_select(mask);
+        old_logp = torch::tensor(old, torch::kFloat32).to(device);
+        if (old_logp.size(0) != rows.size(0))
+          throw Error(fmt::format("internal: {} rollout log-probs for {} completion tokens", old_logp.size(0), rows.size(0)));
+        seq_idx = rows.to(device);
+        tok_adv = adv.to(torch::kFloat32).index({torch::tensor(seq_of).index({rows})}).to(device);
+        if (ref) {
+          torch::NoGradGuard ng;
+          ref_logp = label_logprobs(*ref, b, mask, device);
+        }
       }
       for (int e = 0; e < o.ppo_epochs; ++e) {
         optimizer->zero_grad(false);
-        torch::Tensor logp = label_logprobs(*model, b, mask, device);
-        GrpoLossParts parts = grpo_loss(logp, old_logp, ref_logp, tok_adv, seq_idx, b.rows(), o.clip_eps, o.kl_coef);
-        parts.loss.backward();
+        torch::Tensor logp;
+        GrpoLossParts parts;
+        if (!ex.empty()) {
+          logp = label_logprobs(*model, b, mask, device);
+          parts = grpo_loss(logp, old_logp, ref_logp, tok_adv, seq_idx, b.rows(), o.clip_eps, o.kl_coef);
+          parts.loss.backward();
+        }
         for (auto& p : params)
           if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
         std::vector<torch::Tensor> grads;
@@ -276,7 +388,7 @@ RlResult run_rl(const RlOptions& o) {
         grad_norm = train::clip_grad_norm(params, o.max_grad_norm);
         train::set_lr(*optimizer, st.schedule.at(st.step));
         optimizer->step();
-        if (e == 0) {
+        if (e == 0 && !ex.empty()) {
           policy_obj = parts.policy;
           mean_kl = parts.kl;
           clip_frac = parts.clip_fraction;
@@ -292,9 +404,7 @@ RlResult run_rl(const RlOptions& o) {
       }
     }
     // Rollout records: every rank's, written by rank 0 in rank order (one collective per step).
-    double mean_r = std::accumulate(total.begin(), total.end(), 0.0) / double(total.size());
-    mean_r = dp.all_reduce_sum(mean_r) / double(denv.world_size);
-    result.mean_reward.push_back(mean_r);
+    const double mean_r = step_rewarded ? step_sum / double(step_rewarded) : 0.0;
     {
       std::string lines;
       for (size_t i = 0; i < res.size(); ++i) {
@@ -306,11 +416,14 @@ RlResult run_rl(const RlOptions& o) {
         r.set("answer", res[i].answer);
         r.set("format_ok", res[i].format_ok);
         Json c = Json::object();
-        for (auto& [name, v] : comps) c.set(name, v[i]);
+        for (auto& [name, v] : comps) c.set(name, v[i].value ? Json(*v[i].value) : Json());
         r.set("rewards", c);
-        r.set("reward", total[i]);
-        r.set("advantage", adv[int64_t(i)].item<double>());
-        r.set("kl", seq_kl[i]);
+        // No reward: no total, no advantage, not in the update (null, not a made-up 0).
+        r.set("reward", rewarded[i] ? Json(total[i]) : Json());
+        r.set("advantage", rewarded[i] ? Json(adv[int64_t(i)].item<double>()) : Json());
+        r.set("kl", rewarded[i] ? Json(seq_kl[i]) : Json());
+        for (auto& [name, v] : comps)
+          if (!v[i].value) r.set(name + "_error", v[i].error);
         if (!res[i].error.empty()) r.set("error", res[i].error);
         r.append_json(lines);
         lines += '\n';
@@ -323,16 +436,52 @@ RlResult run_rl(const RlOptions& o) {
             rollouts->write_line(std::string_view(part).substr(b, e - b));
           }
     }
+    if (metrics) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count();
+      Json m = Json::object();
+      m.set("step", st.step + 1);
+      m.set("updated", update);
+      m.set("completions", step_completions);
+      m.set("rewarded", step_rewarded);
+      m.set("reward", step_rewarded ? Json(mean_r) : Json());
+      if (judging) {
+        m.set("judged", step_judged);
+        m.set("judge_errors", step_backend + step_parse);
+        m.set("judge_backend_errors", step_backend);
+        m.set("judge_parse_errors", step_parse);
+      }
+      m.set("policy", update ? Json(policy_obj) : Json());
+      m.set("kl", update ? Json(mean_kl) : Json());
+      m.set("clip_fraction", update ? Json(clip_frac) : Json());
+      m.set("grad_norm", update ? Json(grad_norm) : Json());
+      m.set("tokens", int64_t(dp.all_reduce_sum(double(old.size()))));
+      m.set("step_time_s", secs);
+      metrics->write_line(m.dump());
+    } else {
+      dp.all_reduce_sum(double(old.size()));  // the same collectives on every rank
+    }
+    if (!fatal.empty()) {
+      progress.finish();
+      report_judge(/*stopped=*/true);
+      if (!o.out_dir.empty() && last_saved != st.step && st.step > 0) save();
+      if (rollouts) rollouts->close();
+      if (metrics) metrics->close();
+      throw Error(fatal_where, fatal, kExitBackend);
+    }
+    result.mean_reward.push_back(mean_r);
     st.step += 1;
     st.tokens_seen += int64_t(old.size());
     result.steps = st.step;
-    progress.add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}", mean_r, mean_kl,
-                                clip_frac, grad_norm, policy_obj));
+    progress.add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}{}", mean_r, mean_kl,
+                                clip_frac, grad_norm, policy_obj,
+                                judging ? fmt::format(" judged {}/{}", step_judged, step_completions) : ""));
     if (o.save_every > 0 && st.step % o.save_every == 0 && !o.out_dir.empty()) save();
   }
   progress.finish();
+  report_judge(/*stopped=*/false);
   if (!o.out_dir.empty() && last_saved != st.step) save();
   if (rollouts) rollouts->close();
+  if (metrics) metrics->close();
   return result;
 }
 

@@ -26,3 +26,7 @@ expect_err_glob "*bad regular expression*"
 run rl-train --model model --rule-reward 'a=zz' prompts.jsonl; expect_rc 2
 run rl-train --model model --judge-nonce-length 1 prompts.jsonl; expect_rc 2
 run rl-train --model model --judge-rubric no-such-file prompts.jsonl; expect_rc 2
+run rl-train --model model --judge-nonce-seed -1 prompts.jsonl; expect_rc 2
+expect_err_glob "*--judge-nonce-seed*"
+run rl-train --model model --on-judge-error ignore prompts.jsonl; expect_rc 2
+expect_err_glob "*--on-judge-error*"

@@ -14,11 +14,13 @@ import json
 src = {json.loads(l)["id"]: json.loads(l) for l in open("prompts.jsonl")}
 rows = [json.loads(l) for l in open("rollouts.jsonl")]
 assert len(rows) == 30 * 4 * 8, len(rows)
-for r in rows:
-    for k in ("sample", "step", "reasoning", "answer", "format_ok", "rewards", "reward", "advantage", "kl"):
-        assert k in r, (k, r)
+for i, r in enumerate(rows):
+    assert (r["step"], r["sample"]) == (i // 32 + 1, i % 8), (i, r)
+    assert isinstance(r["reasoning"], str) and isinstance(r["answer"], str) and isinstance(r["format_ok"], bool), r
     assert r["meta"] == src[r["id"]]["meta"] and r["messages"] == src[r["id"]]["messages"], r
     assert r["rewards"]["rule"] == (1 if r["answer"][:1].islower() and r["answer"][:1].isascii() else 0), r
+    assert r["reward"] == r["rewards"]["rule"], r   # --reward-weight format=0
+    assert r["kl"] >= 0 and "judge_error" not in r, r
 # group-normalised advantages: each (step, id) group of 8 sums to ~0
 groups = {}
 for r in rows:

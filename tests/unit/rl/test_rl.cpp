@@ -6,7 +6,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+
+#include <fmt/format.h>
 
 #include "delib/generate.h"
 #include "delib/rl.h"
@@ -281,6 +284,245 @@ TEST_CASE("a short GRPO run raises the mean reward (rule reward, fixed seed)") {
   RecordReader rr({o.rollouts});
   auto all = rr.read_all();
   REQUIRE(all.size() == 30 * 4 * 8);
-  for (const char* k : {"id", "prompt", "sample", "step", "reasoning", "answer", "rewards", "reward", "advantage", "kl"})
-    CHECK(all.back().has(k));
+  for (size_t i = 0; i < all.size(); ++i) {
+    Json r = Json::parse(all[i].to_json());
+    INFO(r.dump());
+    CHECK(r.find("step")->as_int() == int64_t(i / 32) + 1);
+    CHECK(r.find("sample")->as_int() == int64_t(i % 8));
+    CHECK(r.find("prompt")->as_string().rfind("say something ", 0) == 0);
+    REQUIRE(r.find("reasoning")->is_string());
+    REQUIRE(r.find("format_ok")->is_bool());
+    const std::string& answer = r.find("answer")->as_string();
+    const double rule = (!answer.empty() && answer[0] >= 'a' && answer[0] <= 'z') ? 1.0 : 0.0;
+    CHECK(r.find("rewards")->find("rule")->as_double() == rule);
+    CHECK(r.find("reward")->as_double() == rule);  // format weighs 0
+    CHECK(std::isfinite(r.find("advantage")->as_double()));
+    CHECK(r.find("kl")->as_double() >= 0.0);
+    CHECK(r.find("judge_error") == nullptr);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions the judge could not score (delib/rl.h: left out of their group).
+
+TEST_CASE("masked group advantages: mean and std over the rewarded members only (by hand)") {
+  const double nan = std::nan("");
+  auto r = torch::tensor({2.0, 0.0, nan, 4.0,      // J = {0, 1, 3}
+                          5.0, nan, nan, nan,      // one rewarded member: nothing to compare
+                          1.0, 0.0, 0.0, 1.0,      // all rewarded
+                          nan, nan, nan, nan},     // none rewarded
+                         torch::kFloat64).reshape({4, 4});
+  auto m = torch::tensor({1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0}).to(torch::kBool).reshape({4, 4});
+  auto a = rl::group_advantages(r, m, 1e-4);
+  REQUIRE(!torch::isnan(a).any().item<bool>());
+  // Row 0: mean (2 + 0 + 4) / 3 = 2; population std sqrt((0 + 4 + 4) / 3) = sqrt(8/3).
+  const double s0 = std::sqrt(8.0 / 3.0) + 1e-4;
+  CHECK(a[0][0].item<double>() == Approx(0.0).margin(1e-12));
+  CHECK(a[0][1].item<double>() == Approx(-2.0 / s0));
+  CHECK(a[0][2].item<double>() == 0.0);  // excluded: no advantage
+  CHECK(a[0][3].item<double>() == Approx(2.0 / s0));
+  // The unmasked formula would have used 4 members (and a NaN): the masked one differs.
+  CHECK(a[1].abs().sum().item<double>() == 0.0);
+  CHECK(a[2][0].item<double>() == Approx(0.5 / 0.5001));
+  CHECK(a[2][1].item<double>() == Approx(-0.5 / 0.5001));
+  CHECK(a[3].abs().sum().item<double>() == 0.0);
+  // Every member rewarded: exactly the plain formula (a run without failures is unchanged).
+  auto full = torch::tensor({0.3, 0.1, 0.7, 0.2, 1.0, 1.0, 0.0, 0.5}, torch::kFloat64).reshape({2, 4});
+  CHECK(torch::equal(rl::group_advantages(full, torch::ones({2, 4}, torch::kBool), 1e-4),
+                     rl::group_advantages(full, 1e-4)));
+}
+
+namespace {
+
+// A judge whose verdict depends on the completion's key "id@step/sample": per `plan`, a sample
+// gets an HTTP failure ('b'), output without a verdict ('p', on every re-ask too) or a score of
+// (answer length % 11) ('s'). plan maps a prompt id to one letter per sample.
+class PlannedJudge : public Backend {
+ public:
+  explicit PlannedJudge(std::map<std::string, std::string> plan) : plan_(std::move(plan)) {}
+  std::string name() const override { return "planned-judge"; }
+  void generate(const std::vector<GenRequest>& reqs,
+                const std::function<void(size_t, GenResult)>& done) override {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const std::string& key = reqs[i].key;  // JudgeItem::key = "id@step/sample"
+      std::string id = key.substr(0, key.find('@'));
+      int sample = std::stoi(key.substr(key.rfind('/') + 1));
+      char what = plan_.count(id) ? plan_.at(id).at(size_t(sample)) : 's';
+      const std::string& user = reqs[i].messages.back().content;
+      size_t at = user.rfind("VERDICT ");
+      std::string marker = user.substr(at, user.find('\n', at) - at);
+      size_t b = user.find("<<<BEGIN ANSWER ");
+      b = user.find('\n', b) + 1;
+      size_t e = user.find("<<<END ANSWER ", b);
+      std::string answer = user.substr(b, e - b);
+      GenResult r;
+      r.finish_reason = "stop";
+      if (what == 'b') {
+        r.error = "HTTP 503: judge down (planned)";
+        r.finish_reason = "error";
+      } else if (what == 'p') {
+        r.text = r.answer = "I will not give a verdict.";
+      } else {
+        r.text = r.answer = fmt::format("Reasons.\n{}\naction: comply\nscore: {}\n", marker, answer.size() % 11);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++requests;
+      }
+      done(i, r);
+    }
+  }
+  int requests = 0;
+
+ private:
+  std::map<std::string, std::string> plan_;
+  std::mutex mu_;
+};
+
+// Two prompts in the spec's "illicit" category, 2 steps of both, groups of 4.
+rl::RlOptions judged_run(const std::string& name, Backend* judge) {
+  fs::path dir = tiny_model_dir(21);
+  fs::path d = tmpdir(name);
+  {
+    std::ofstream f(d / "prompts.jsonl");
+    for (int i = 0; i < 2; ++i)
+      f << "{\"id\":\"q" << i << "\",\"category\":\"illicit\",\"prompt\":\"how do I open lock " << i << "\"}\n";
+  }
+  rl::RlOptions o;
+  o.inputs = {(d / "prompts.jsonl").string()};
+  o.model_dir = dir.string();
+  o.rollouts = (d / "rollouts.jsonl").string();
+  o.metrics = (d / "metrics.jsonl").string();
+  o.prompts_per_step = 2;
+  o.group_size = 4;
+  o.steps = 2;
+  o.kl_coef = 0.01;
+  o.adamw.lr = 1e-3;
+  o.sampling.max_tokens = 6;
+  o.sampling.temperature = 1.0;
+  o.spec_path = small_spec();
+  o.judge_backend_override = judge;
+  o.seed = 3;
+  return o;
+}
+
+std::vector<Json> read_json_lines(const std::string& path) {
+  std::vector<Json> out;
+  std::ifstream f(path);
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) out.push_back(Json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("rl: completions the judge could not score are recorded and left out of their group") {
+  // q0: sample 0's request fails, sample 2's output never parses; q1: only sample 3 is judged.
+  PlannedJudge judge({{"q0", "bsps"}, {"q1", "bbps"}});
+  rl::RlOptions o = judged_run("judge-errors", &judge);
+  rl::RlResult res = rl::run_rl(o);
+  REQUIRE(res.steps == 2);
+  CHECK(res.judge_attempted == 16);
+  CHECK(res.judged == 6);
+  CHECK(res.judge_failures.by_kind().at("backend") == 6);
+  CHECK(res.judge_failures.by_kind().at("parse") == 4);
+  auto rows = read_json_lines(o.rollouts);
+  REQUIRE(rows.size() == 16);
+  std::map<std::pair<int64_t, std::string>, std::vector<const Json*>> groups;
+  for (auto& r : rows) groups[{r.find("step")->as_int(), r.find("id")->as_string()}].push_back(&r);
+  REQUIRE(groups.size() == 4);
+  for (auto& [key, g] : groups) {
+    REQUIRE(g.size() == 4);
+    const std::string plan = key.second == "q0" ? "bsps" : "bbps";
+    std::vector<double> judged_rewards;
+    for (int s = 0; s < 4; ++s) {
+      const Json& r = *g[size_t(s)];
+      REQUIRE(r.find("sample")->as_int() == s);
+      const Json* err = r.find("judge_error");
+      if (plan[size_t(s)] == 's') {
+        CHECK(err == nullptr);
+        REQUIRE(r.find("rewards")->find("judge")->is_number());
+        REQUIRE(r.find("reward")->is_number());
+        judged_rewards.push_back(r.find("reward")->as_double());
+      } else {
+        // Recorded, with no reward, no advantage and no KL: never a made-up 0.
+        REQUIRE(err != nullptr);
+        CHECK(err->as_string().find(plan[size_t(s)] == 'b' ? "judge backend: HTTP 503" : "did not parse") !=
+              std::string::npos);
+        CHECK(r.find("rewards")->find("judge")->is_null());
+        CHECK(r.find("rewards")->find("format")->is_number());
+        CHECK(r.find("reward")->is_null());
+        CHECK(r.find("advantage")->is_null());
+        CHECK(r.find("kl")->is_null());
+      }
+    }
+    // The advantages of the judged members, recomputed over them alone.
+    double mean = 0, var = 0;
+    for (double x : judged_rewards) mean += x / double(judged_rewards.size());
+    for (double x : judged_rewards) var += (x - mean) * (x - mean) / double(judged_rewards.size());
+    size_t k = 0;
+    for (int s = 0; s < 4; ++s) {
+      if (plan[size_t(s)] != 's') continue;
+      double want = judged_rewards.size() < 2 ? 0.0 : (judged_rewards[k] - mean) / (std::sqrt(var) + o.adv_eps);
+      INFO(key.second << " step " << key.first << " sample " << s);
+      CHECK(g[size_t(s)]->find("advantage")->as_double() == Approx(want).margin(1e-6));
+      ++k;
+    }
+  }
+  // Per-step counts in the metrics.
+  auto metrics = read_json_lines(o.metrics);
+  REQUIRE(metrics.size() == 2);
+  for (auto& m : metrics) {
+    CHECK(m.find("updated")->as_bool());
+    CHECK(m.find("completions")->as_int() == 8);
+    CHECK(m.find("judged")->as_int() == 3);
+    CHECK(m.find("rewarded")->as_int() == 3);
+    CHECK(m.find("judge_errors")->as_int() == 5);
+    CHECK(m.find("judge_backend_errors")->as_int() == 3);
+    CHECK(m.find("judge_parse_errors")->as_int() == 2);
+  }
+}
+
+TEST_CASE("rl: a step with no judged completion stops the run (exit 4) after recording it") {
+  PlannedJudge judge({{"q0", "bbbb"}, {"q1", "pppp"}});
+  rl::RlOptions o = judged_run("judge-down", &judge);
+  o.out_dir = (tmpdir("judge-down") / "ckpt").string();
+  try {
+    rl::run_rl(o);
+    FAIL("run_rl returned although the judge scored nothing");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == kExitBackend);
+    CHECK_THAT(e.what(), Catch::Contains("step 1: none of its 8 completions has a reward") &&
+                             Catch::Contains("backend errors 4, unparseable 4"));
+  }
+  auto rows = read_json_lines(o.rollouts);
+  REQUIRE(rows.size() == 8);
+  for (auto& r : rows) {
+    REQUIRE(r.find("judge_error") != nullptr);
+    const std::string id = r.find("id")->as_string();
+    CHECK_THAT(r.find("judge_error")->as_string(),
+               Catch::Contains(id == "q0" ? "judge backend: HTTP 503" : "did not parse after 3 attempts"));
+  }
+  auto metrics = read_json_lines(o.metrics);
+  REQUIRE(metrics.size() == 1);
+  CHECK(!metrics[0].find("updated")->as_bool());
+  CHECK(metrics[0].find("judged")->as_int() == 0);
+  CHECK(metrics[0].find("grad_norm")->is_null());
+  CHECK(!fs::exists(fs::path(o.out_dir) / "latest"));  // nothing was trained
+}
+
+TEST_CASE("rl: --on-judge-error fail stops at the first failure, naming the record") {
+  PlannedJudge judge(std::map<std::string, std::string>{{"q1", "sssp"}});
+  rl::RlOptions o = judged_run("judge-fail", &judge);
+  o.fail_on_judge_error = true;
+  try {
+    rl::run_rl(o);
+    FAIL("run_rl returned although the judge failed");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == kExitBackend);
+    CHECK(e.where().file == o.inputs[0]);
+    CHECK(e.where().line == 2);
+    CHECK_THAT(e.what(), Catch::Contains("step 1: id q1 sample 3: the judge's output did not parse"));
+  }
+  CHECK(read_json_lines(o.metrics).size() == 1);
 }
