@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "delib/cli.h"
+#include "exit_status.h"
 
 namespace delib::cli {
 namespace {
@@ -30,9 +31,11 @@ int run_tool(int argc, char** argv, const ToolInfo& info,
       ->check(CLI::IsMember({"man", "bash", "zsh", "fish"}))
       ->group("");  // hidden
   setup(app);
-  std::string footer = "Exit status: 0 success, 1 failure (bad input or a failed check), 2 usage error, "
-                       "3 I/O error, 4 model/server error, 130/143 interrupted.\nSee "
-                       "man " + info.name + " for details.";
+  // The exit statuses in brief, from the table the man page's EXIT STATUS lists in full.
+  std::string footer = "Exit status:";
+  for (const auto& e : exit_statuses(info)) footer += fmt::format(" {} {},", e.code, e.brief);
+  footer.back() = '.';
+  footer += "\nSee man " + info.name + " for details.";
   app.footer(footer);
 
   // --generate needs no other flags (required ones included), so it is handled before parsing.
