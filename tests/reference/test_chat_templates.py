@@ -270,7 +270,7 @@ def main():
         path = os.path.join(TMP, f"chat_ref_{label}.jinja")
         with open(path, "w") as f:
             f.write(tmpl)
-        cases.append((label, tokenizer("qwen3"), tmpl, ["--template", path]))
+        cases.append((label, tokenizer("qwen3"), tmpl, ["--chat-template", path]))
     # Other templates for the same tokenizers: <dir>/<tokenizer>/<label>.jinja in the shared
     # data (e.g. other checkpoints of the family), and DIR/<tokenizer>[.<label>].jinja.
     extra_files = []
@@ -285,7 +285,7 @@ def main():
     for name, path, label in extra_files:
         tmpl = open(path, encoding="utf-8").read()
         tok = tokenizer(name)
-        args = ["--template", path] + (["--bos-token", tok.bos_token] if tok.bos_token else [])
+        args = ["--chat-template", path] + (["--bos-token", tok.bos_token] if tok.bos_token else [])
         cases.append((label, tok, tmpl, args))
 
     passed = failed = 0
@@ -380,7 +380,7 @@ def main():
     path = os.path.join(TMP, "chat_ref_unknown.jinja")
     with open(path, "w") as f:
         f.write("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
-    rc, out, err = chat_render(["--template", path], [{"messages": CONVERSATIONS["single"]}])
+    rc, out, err = chat_render(["--chat-template", path], [{"messages": CONVERSATIONS["single"]}])
     if rc == 1 and "unrecognised chat template" in err and not out:
         passed += 1
     else:

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       "what exactly a model will be trained on or prompted with.\n"
       "\n"
       "The template comes from --tokenizer (a model directory: tokenizer_config.json "
-      "`chat_template`, else chat_template.jinja), --template (a template file or a "
+      "`chat_template`, else chat_template.jinja), --chat-template (a template file or a "
       "tokenizer_config.json), or --format NAME for model files that carry none. delib recognises the template family (Qwen3, Qwen2/2.5, Llama 3, "
       "Llama 3.1/3.2/3.3, gpt-oss harmony, plain ChatML) and renders it in C++; an unrecognised "
       "template is an error (exit 1), never a guess.\n"
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
       "# add the prompt text with a generation prompt, and the spans of each turn\n"
       "chat-render --tokenizer models/Qwen3-8B --add-generation-prompt --spans chats.jsonl -o prompts.jsonl.zst\n"
       "# Llama 3.1 with a fixed date in its system header\n"
-      "chat-render --template llama31.jinja --date-string '05 Mar 2025' chats.jsonl\n"
+      "chat-render --chat-template llama31.jinja --date-string '05 Mar 2025' chats.jsonl\n"
       "# split gpt-oss completions into reasoning and answer\n"
       "chat-render --tokenizer models/gpt-oss-20b --parse completion gen.jsonl.zst -o parsed.jsonl.zst\n"
       "# which family is this template?\n"
@@ -77,10 +77,11 @@ int main(int argc, char** argv) {
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  std::string tokenizer, template_file, format, field = "text", parse_field;
+  std::string tokenizer, template_file, template_deprecated, format, field = "text", parse_field;
   bool add_generation_prompt = false, keep_reasoning = false, spans = false, raw = false,
        detect = false, no_thinking = false;
   std::string date_string, current_date, reasoning_effort, model_identity, bos_token;
+  CLI::Option* template_alias = nullptr;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -91,9 +92,14 @@ int main(int argc, char** argv) {
         auto* tok = app.add_option("--tokenizer", tokenizer,
                                    "Model directory (or tokenizer_config.json) whose chat template to use")
                         ->type_name("PATH")->group(g);
-        auto* tpl = app.add_option("--template", template_file,
+        auto* tpl = app.add_option("--chat-template", template_file,
                                    "Chat template file (Jinja text, or a tokenizer_config.json)")
                         ->type_name("FILE")->group(g)->excludes(tok);
+        // The flag's old name, before every tool called it --chat-template: still accepted,
+        // with a warning; hidden from --help and the docs. Its conflicts are checked below
+        // rather than with excludes(), which would list it in the other options' --help.
+        template_alias = app.add_option("--template", template_deprecated, "Deprecated name of --chat-template")
+            ->type_name("FILE")->group("");
         app.add_option("--format", format,
                        "Use a known template by name instead of the model's: qwen3, qwen2.5, llama3, llama3.1, "
                        "llama3.2, llama3.3, gpt-oss, chatml (for model files without a chat template)")
@@ -140,8 +146,15 @@ int main(int argc, char** argv) {
             ->group(r);
       },
       [&]() -> int {
+        if (template_alias->count() > 0) {
+          if (!tokenizer.empty() || !template_file.empty() || !format.empty())
+            throw delib::Error("--template (the old name of --chat-template) excludes --tokenizer, "
+                               "--chat-template and --format", delib::kExitUsage);
+          delib::cli::warn("--template is deprecated: use --chat-template");
+          template_file = template_deprecated;
+        }
         if (tokenizer.empty() && template_file.empty() && format.empty())
-          throw delib::Error("one of --tokenizer, --template or --format is required", delib::kExitUsage);
+          throw delib::Error("one of --tokenizer, --chat-template or --format is required", delib::kExitUsage);
         delib::ChatOptions opt;
         if (!date_string.empty()) opt.date_string = date_string;
         if (!current_date.empty()) opt.current_date = current_date;

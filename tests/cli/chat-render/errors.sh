@@ -2,12 +2,12 @@
 # unreadable file (3), and a conversation the template refuses (1, with the record's line).
 printf '%s\n' '{"messages":[{"role":"user","content":"Hi"}]}' > in.jsonl
 printf '%s' "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}{% endfor %}" > other.jinja
-run chat-render --template other.jinja in.jsonl; expect_rc 1
+run chat-render --chat-template other.jinja in.jsonl; expect_rc 1
 expect_err_glob "chat-render: other.jinja: unrecognised chat template*"
 [ -z "$out" ] || fail "no output expected: $out"
 run chat-render in.jsonl; expect_rc 2
 run chat-render --format mistral in.jsonl; expect_rc 2
-run chat-render --template missing.jinja in.jsonl; expect_rc 3
+run chat-render --chat-template missing.jinja in.jsonl; expect_rc 3
 expect_err_glob "chat-render: missing.jinja: cannot open*"
 printf '%s\n' '{"messages":[{"role":"user","content":"Hi"}]}' \
   '{"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r"}]}' > tool.jsonl
