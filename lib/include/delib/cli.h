@@ -32,7 +32,8 @@ struct ToolInfo {
   std::string summary;     // one line, for NAME in the man page and the top of --help
   std::string description; // paragraphs for DESCRIPTION (plain text, blank line = new paragraph)
   std::string examples;    // lines for EXAMPLES (commands, one per line; '#' lines are comments)
-  // Extra exit codes beyond the common ones (0, 1, 2, 3, 4, 130, 143).
+  // Exit codes of this tool, added to the common ones (0, 1, 2, 3, 4, 130, 143); an entry whose
+  // code is a common one replaces that entry in --help and the man page's EXIT STATUS.
   std::vector<std::pair<int, std::string>> exit_codes;
   std::string see_also = "delib-records(5)";
 };
