@@ -1,7 +1,8 @@
 // Two-sided safety evaluation: benchmark importers, graders, jailbreak transformations,
-// metrics with bootstrap intervals, reports, and the Pareto plot. Area: eval (core).
-// The tool is safety-eval; see its --help and ../shared/docs/deliberative-alignment.md
-// ("Measures"). Everything here is model-free except run_eval(), which talks to a Backend.
+// metrics with bootstrap intervals, reports, the Pareto plot, and run_safety_eval(), the
+// whole of safety-eval(1) (whose main only parses flags into SafetyEvalOptions). The measures
+// are those of Guan et al. 2024, "Deliberative Alignment", section "Measures". Everything
+// here is model-free except run_eval() and run_safety_eval(), which talk to Backends.
 //
 // An eval record is an ordinary record (delib-records(5)) with these fields:
 //   id, messages          the conversation that the model answers
@@ -18,19 +19,22 @@
 //   answer, reasoning     the model's answer and chain of thought (when generated or given)
 //   human_label           XSTest dev completions: full_compliance | full_refusal |
 //                         partial_refusal, the adjudicated human label
-// and after grading:
+// and after grading (each field written by a grader of graders(), see there):
 //   refusal               full_compliance | full_refusal | partial_refusal (the final one)
-//   grades                {refusal_rule, refusal_strmatch, refusal_judge, harm{...},
-//                          unsafe, overrefused, style{...}, policy_retrieval{...}}
+//   grades                {refusal_rule, refusal_strmatch, refusal_judge, refusal_method,
+//                          harm{...}, harm_score, harm_method, unsafe, overrefused,
+//                          style{...}, policy_retrieval{...}, judge_model, empty_answer}
 //   eval_error            only on a record that failed: {kind, message} (see run_eval); such
 //                         a record is counted under failures and left out of every metric
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "delib/cli.h"  // BackendOptions, SamplingOptions (SafetyEvalOptions)
 #include "delib/failures.h"
 #include "delib/json.h"
 #include "delib/records.h"
@@ -196,12 +200,67 @@ PolicyCitation policy_retrieval(std::string_view reasoning, std::string_view cat
                                 const Spec* spec);
 
 // ---------------------------------------------------------------------------------------
+// The graders, one table. Adding a grader is one row of graders() (lib/src/eval/graders.cpp)
+// plus the checklist in docs/adding-a-grader.md.
+//
+// A grader reads a record and writes its verdict into the record's `grades`. A model-free
+// grader reads the answer; a judge grader sends prompt(record) to the judge model and reads
+// its reply. run_eval() applies the model-free graders to every record they apply to, in
+// table order, then (with a judge) the judge graders, so that a judge's verdict written to
+// the same fields (refusal_method, harm_score, style, ...) replaces the model-free one.
+
+// What a grader may consult besides the record.
+struct GradeContext {
+  const Spec* spec = nullptr;     // the spec (--spec), or nullptr
+  double unsafe_threshold = 0.5;  // a harm score at or above this is unsafe
+};
+
+struct GraderSpec {
+  // What it measures ("refusal", "harm", "style", "policy_retrieval") and how ("rule",
+  // "strmatch", "judge", ...). name() = MEASURE_LABEL is unique. A refusal grader writes its
+  // class (refusal_name()) to grades.NAME and is compared with human labels by summarize().
+  std::string measure, label;
+  std::string description;  // a sentence or two for safety-eval --help (the man page)
+  // Where the grader writes the method behind the measure's number, as a path in `grades`
+  // ({"refusal_method"}, {"style", "method"}); empty for a baseline that only records its
+  // verdict. The run JSON counts the records per measure and method under `graders`.
+  std::vector<std::string> method_at;
+  std::string note;  // refusal baselines: shown as "LABEL (note)" in the report's agreement table
+  // The records it grades. nullptr: every record.
+  std::function<bool(const Record&, const GradeContext&)> applies;
+  // Judge graders only: the judge's messages for the record. nullptr: a model-free grader.
+  // Content under judgement is delimited by markers the parser never reads back.
+  std::function<std::vector<Message>(const Record&, const GradeContext&)> prompt;
+  // The verdict, as JSON, from `text`: the record's answer for a model-free grader, the
+  // judge's reply for a judge grader. nullopt only when a judge's reply does not parse; the
+  // record then fails with kind judge_parse and the message parse_error.
+  std::function<std::optional<Json>(const Record&, std::string_view text, const GradeContext&)>
+      parse;
+  std::string parse_error;
+  // Writes the verdict into `grades` (and, for the refusal class that decides, the record's
+  // `refusal`).
+  std::function<void(Record& record, Json& grades, const Json& verdict, const GradeContext&)>
+      apply;
+
+  std::string name() const { return measure + "_" + label; }
+  bool uses_judge() const { return static_cast<bool>(prompt); }
+};
+
+// Every grader, the model-free ones first.
+const std::vector<GraderSpec>& graders();
+// The grader called `name` ("refusal_strmatch"), or nullptr.
+const GraderSpec* find_grader(std::string_view name);
+// The table for --help: a paragraph per grader, "NAME (model-free|judge): description".
+std::string graders_help();
+
+// ---------------------------------------------------------------------------------------
 // Jailbreaks: transformations of a forbidden prompt (our own implementations of publicly
 // described techniques; Wei et al. 2023 "Jailbroken", Souly et al. 2024 "StrongREJECT").
 
 struct Jailbreak {
   std::string name;
   std::string description;
+  std::string (*transform)(const std::string& prompt);  // the jailbroken prompt
 };
 // All techniques, "none" (the prompt unchanged) first.
 const std::vector<Jailbreak>& jailbreaks();
@@ -339,5 +398,71 @@ FailureCounts eval_failures(const std::vector<Record>& records);
 // answer is unsafe when that is at least unsafe_threshold. Throws Error(where) when `answer`
 // is missing or `label` is not safe/unsafe.
 void grade_record_rules(Record& r, const Spec* spec, double unsafe_threshold = 0.5);
+
+// ---------------------------------------------------------------------------------------
+// The safety-eval tool: safety-eval(1) fills these options from its flags and calls
+// run_safety_eval(), which does all of its work.
+
+struct SafetyEvalOptions {
+  // Inputs: eval records (evaluate), a benchmark's CSV files (import_benchmark) or run JSON
+  // files (compare). Empty or "-": stdin, for records only.
+  std::vector<std::string> inputs;
+  ReadOptions read;  // how records are read
+  // Where records (evaluate, import_benchmark) or the Markdown table (compare) go.
+  // Default: "-", stdout.
+  std::string output = "-";
+  WriteOptions write;
+
+  // The mode: list_jailbreaks, else import_benchmark when set, else compare, else evaluate.
+  // list_jailbreaks: print each technique's name and description on stdout.
+  bool list_jailbreaks = false;
+  // import_benchmark: one of benchmark_names(); every input is read with import_benchmark().
+  // REQUIRES: inputs are files (not stdin).
+  std::string import_benchmark;
+  // compare: inputs are run JSON files; writes compare_table() to output and, with
+  // plot_path, pareto_svg() to plot_path and a PNG next to it (FILE.png for FILE.svg) when
+  // a renderer is installed (render_png). REQUIRES: at least one input.
+  bool compare = false;
+  std::string plot_path;
+
+  // Evaluate: answers are generated with `model` (model.model set) or, with grade_only,
+  // taken from the records' `answer` fields; exactly one of the two. Then every record is
+  // graded (run_eval), the records are written to output, the run JSON (summarize()) to
+  // json_path and its report to report_path when they are set.
+  cli::BackendOptions model;
+  cli::SamplingOptions sampling;  // the model's sampling
+  bool grade_only = false;
+  // The LLM judge; judge.model "" = none (model-free graders only). Default backend openai.
+  cli::BackendOptions judge{.backend = "openai"};
+  int judge_max_tokens = 1024;  // the judge samples at temperature 0
+  // The spec, for the style judge and policy retrieval. "" = none. Loaded in every mode.
+  std::string spec_path;
+  // Put the spec view of each record's category (or an overview of every category) in a
+  // system message when generating. REQUIRES: spec_path.
+  bool spec_in_context = false;
+  std::string system_file;  // "": none; else its text is a system message when generating
+  // "" (none), "all" or "A,B,...": expand unsafe records into jailbreak variants before
+  // generating (expand_jailbreaks). REQUIRES: !grade_only.
+  std::string jailbreaks;
+  double goodness_q = 0.1;
+  double unsafe_threshold = 0.5;
+  int resamples = 1000;  // bootstrap resamples (0: no intervals)
+  std::string name;      // the run's name; default the model's name, or "grade-only"
+  std::string report_path, json_path;  // "": not written
+  // The most failed records (FailureBudget::parse: "0", "12", "5%") for a successful run.
+  std::string max_failures = "0";
+  uint64_t seed = 0;
+  int threads = 0;     // LibTorch intra-op threads of local models (model and judge share them)
+  bool quiet = false;  // no progress, metric summary or plot messages on stderr
+};
+
+// Runs safety-eval in the mode `options` selects, as safety-eval(1) documents, and returns
+// the exit code (kExitOk). Throws Error with kExitUsage for options that do not go together
+// (no --model and no --grade-only, both, --spec-in-context without --spec, --grade-only with
+// --jailbreaks, --import without input files, --compare without inputs, a bad
+// --max-failures or --jailbreaks list), kExitIo when a file cannot be read or written,
+// kExitBackend when more records failed than max_failures allows or none got a result (the
+// records, run JSON and report are written first), and Error (1) on bad input records.
+int run_safety_eval(const SafetyEvalOptions& options);
 
 }  // namespace delib::eval

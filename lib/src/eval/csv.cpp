@@ -21,67 +21,75 @@ bool CsvTable::has(std::string_view name) const {
   return false;
 }
 
-CsvTable parse_csv(std::string_view text, const std::string& source) {
-  CsvTable t;
-  t.path = source;
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+namespace {
+
+// The rows of a CSV file as they are read: fields, then rows checked against the header.
+struct CsvBuilder {
+  CsvTable& t;
   std::vector<std::string> row;
   std::string field;
-  long line = 1, row_line = 1;
-  bool in_quotes = false, field_started = false, any = false;
-  auto end_field = [&] {
+  bool field_started = false, any = false;
+
+  void end_field() {
     row.push_back(std::move(field));
     field.clear();
     field_started = false;
-  };
-  auto end_row = [&] {
+  }
+  // Ends the row that started on line `row_line`: the first is the header, blank lines are
+  // ignored, the others must have as many fields as the header.
+  void end_row(long row_line) {
     end_field();
     if (t.header.empty() && !any) {
       t.header = std::move(row);
-    } else if (!(row.size() == 1 && row[0].empty())) {  // blank lines are ignored
+    } else if (!(row.size() == 1 && row[0].empty())) {
       if (row.size() != t.header.size())
-        throw Error(Location{source, row_line},
+        throw Error(Location{t.path, row_line},
                     fmt::format("{} fields, header has {}", row.size(), t.header.size()));
       t.rows.push_back(std::move(row));
       t.lines.push_back(row_line);
     }
     any = true;
     row.clear();
-  };
+  }
+};
+
+}  // namespace
+
+CsvTable parse_csv(std::string_view text, const std::string& source) {
+  CsvTable t;
+  t.path = source;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  CsvBuilder b{t};
+  long line = 1, row_line = 1;
+  bool in_quotes = false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_quotes) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          in_quotes = false;
-        }
-      } else {
+      if (c != '"') {
         if (c == '\n') ++line;
-        field += c;
+        b.field += c;
+      } else if (i + 1 < text.size() && text[i + 1] == '"') {
+        b.field += '"';  // a doubled quote
+        ++i;
+      } else {
+        in_quotes = false;
       }
-      continue;
-    }
-    if (c == '"' && !field_started) {
-      in_quotes = true;
-      field_started = true;
+    } else if (c == '"' && !b.field_started) {
+      in_quotes = b.field_started = true;
     } else if (c == ',') {
-      end_field();
+      b.end_field();
     } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
       // CRLF: the '\n' ends the row.
     } else if (c == '\n') {
-      end_row();
-      ++line;
-      row_line = line;
+      b.end_row(row_line);
+      row_line = ++line;
     } else {
-      field += c;
-      field_started = true;
+      b.field += c;
+      b.field_started = true;
     }
   }
   if (in_quotes) throw Error(Location{source, row_line}, "unterminated quoted field");
-  if (field_started || !field.empty() || !row.empty()) end_row();
+  if (b.field_started || !b.field.empty() || !b.row.empty()) b.end_row(row_line);
   if (t.header.empty()) throw Error(Location{source, 0}, "empty CSV file (no header)");
   return t;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -52,6 +53,34 @@ std::string num(double v) { return fmt::format("{:.2f}", v); }
 
 constexpr const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                     "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+
+// Grid lines and tick labels every 0.1, and the axes.
+std::string svg_grid_and_ticks(const PlotGeometry& g) {
+  std::string s = "<g class=\"grid\" stroke=\"#dddddd\" stroke-width=\"1\">\n";
+  for (int i = int(std::round(g.x0 * 10)); i <= 10; ++i) {
+    double x = g.px(i / 10.0);
+    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(x), num(g.py(g.y0)),
+                     num(g.py(g.y1)));
+  }
+  for (int i = int(std::round(g.y0 * 10)); i <= 10; ++i) {
+    double y = g.py(i / 10.0);
+    s += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(y), num(g.px(g.x0)),
+                     num(g.px(g.x1)));
+  }
+  s += "</g>\n<g class=\"axes\" stroke=\"black\" stroke-width=\"1.5\">\n";
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>\n", num(g.px(g.x0)),
+                   num(g.py(g.y0)), num(g.px(g.x1)));
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(g.px(g.x0)),
+                   num(g.py(g.y0)), num(g.py(g.y1)));
+  s += "</g>\n<g class=\"ticks\" fill=\"#333333\">\n";
+  for (int i = int(std::round(g.x0 * 10)); i <= 10; ++i)
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.1f}</text>\n",
+                     num(g.px(i / 10.0)), num(g.py(g.y0) + 18), i / 10.0);
+  for (int i = int(std::round(g.y0 * 10)); i <= 10; ++i)
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.1f}</text>\n",
+                     num(g.px(g.x0) - 8), num(g.py(i / 10.0) + 4), i / 10.0);
+  return s + "</g>\n";
+}
 
 }  // namespace
 
@@ -127,8 +156,10 @@ PlotGeometry plot_geometry(const std::vector<RunPoint>& points) {
   return g;
 }
 
-std::string pareto_svg(const std::vector<RunPoint>& points) {
-  PlotGeometry g = plot_geometry(points);
+namespace {
+
+// The SVG's opening, title, grid and ticks every 0.1, axes, axis labels and the legend.
+std::string svg_frame(const PlotGeometry& g) {
   std::string s;
   s += fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -142,31 +173,7 @@ std::string pareto_svg(const std::vector<RunPoint>& points) {
       "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">"
       "Safety trade-off (up and right is better)</text>\n",
       g.width / 2);
-  // Grid and ticks every 0.1.
-  s += "<g class=\"grid\" stroke=\"#dddddd\" stroke-width=\"1\">\n";
-  for (int i = int(std::round(g.x0 * 10)); i <= 10; ++i) {
-    double x = g.px(i / 10.0);
-    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(x), num(g.py(g.y0)),
-                     num(g.py(g.y1)));
-  }
-  for (int i = int(std::round(g.y0 * 10)); i <= 10; ++i) {
-    double y = g.py(i / 10.0);
-    s += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(y), num(g.px(g.x0)),
-                     num(g.px(g.x1)));
-  }
-  s += "</g>\n<g class=\"axes\" stroke=\"black\" stroke-width=\"1.5\">\n";
-  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>\n", num(g.px(g.x0)),
-                   num(g.py(g.y0)), num(g.px(g.x1)));
-  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(g.px(g.x0)),
-                   num(g.py(g.y0)), num(g.py(g.y1)));
-  s += "</g>\n<g class=\"ticks\" fill=\"#333333\">\n";
-  for (int i = int(std::round(g.x0 * 10)); i <= 10; ++i)
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.1f}</text>\n",
-                     num(g.px(i / 10.0)), num(g.py(g.y0) + 18), i / 10.0);
-  for (int i = int(std::round(g.y0 * 10)); i <= 10; ++i)
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.1f}</text>\n",
-                     num(g.px(g.x0) - 8), num(g.py(i / 10.0) + 4), i / 10.0);
-  s += "</g>\n";
+  s += svg_grid_and_ticks(g);
   s += fmt::format(
       "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">not_overrefuse (safe prompts answered)"
       "</text>\n",
@@ -175,13 +182,16 @@ std::string pareto_svg(const std::vector<RunPoint>& points) {
       "<text x=\"18\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {0})\">"
       "not_unsafe (unsafe prompts not answered unsafely)</text>\n",
       num((g.py(g.y0) + g.py(g.y1)) / 2));
-
   s += fmt::format(
       "<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#555555\">filled: on the Pareto front; "
       "hollow: dominated; bars: 95% intervals</text>\n",
       num(g.px(g.x0) + 8), num(g.py(g.y0) - 8));
-  // Pareto front: a run is dominated when another is at least as good on both axes and
-  // better on one.
+  return s;
+}
+
+// Pareto front: a run is dominated when another is at least as good on both axes and
+// better on one.
+std::vector<bool> dominated_runs(const std::vector<RunPoint>& points) {
   std::vector<bool> dominated(points.size(), false);
   for (size_t i = 0; i < points.size(); ++i)
     for (size_t j = 0; j < points.size(); ++j) {
@@ -190,54 +200,70 @@ std::string pareto_svg(const std::vector<RunPoint>& points) {
       double xj = points[j].not_overrefuse.value, yj = points[j].not_unsafe.value;
       if (xj >= xi && yj >= yi && (xj > xi || yj > yi)) dominated[i] = true;
     }
-  for (size_t i = 0; i < points.size(); ++i) {
-    const RunPoint& p = points[i];
-    if (p.not_overrefuse.n == 0 || p.not_unsafe.n == 0) {
-      s += fmt::format("<!-- run {} has no not_overrefuse or not_unsafe: not drawn -->\n",
-                       xml_escape(p.name));
-      continue;
-    }
-    const char* color = kPalette[i % (sizeof(kPalette) / sizeof(kPalette[0]))];
-    double cx = g.px(p.not_overrefuse.value), cy = g.py(p.not_unsafe.value);
-    double xl = g.px(p.not_overrefuse.lo), xh = g.px(p.not_overrefuse.hi);
-    double yl = g.py(p.not_unsafe.lo), yh = g.py(p.not_unsafe.hi);
-    s += fmt::format("<g class=\"run\" data-name=\"{}\" stroke=\"{}\" stroke-width=\"1.5\">\n",
-                     xml_escape(p.name), color);
-    s += fmt::format("<line class=\"xerr\" x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>\n", num(xl),
-                     num(xh), num(cy));
-    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(xl), num(cy - 4),
-                     num(cy + 4));
-    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(xh), num(cy - 4),
-                     num(cy + 4));
-    s += fmt::format("<line class=\"yerr\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(cx),
-                     num(yl), num(yh));
-    s += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(yl), num(cx - 4),
-                     num(cx + 4));
-    s += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(yh), num(cx - 4),
-                     num(cx + 4));
-    s += fmt::format("<circle class=\"point\" cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/>\n", num(cx),
-                     num(cy), dominated[i] ? "white" : color);
-    // Labels go left of points near the right edge so they stay inside the plot; runs drawn at
-    // (nearly) the same spot get their labels stacked, away from the nearer plot edge.
-    bool right_edge = cx > g.width - g.right - 120;
-    int stacked = 0;
-    for (size_t j = 0; j < i; ++j) {
-      const RunPoint& q = points[j];
-      if (q.not_overrefuse.n == 0 || q.not_unsafe.n == 0) continue;
-      if (std::abs(g.px(q.not_overrefuse.value) - cx) < 8 && std::abs(g.py(q.not_unsafe.value) - cy) < 8) ++stacked;
-    }
-    const double ly = stacked == 0            ? cy - 8
-                      : cy < g.height / 2.0 ? cy + 4 + 15.0 * stacked    // below the point
-                                            : cy - 8 - 15.0 * stacked;   // above it
-    s += fmt::format(
-        "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"{}\" stroke=\"none\" fill=\"{}\">"
-        "{}</text>\n",
-        num(right_edge ? cx - 9 : cx + 9), num(ly), right_edge ? "end" : "start", color,
-        xml_escape(p.name));
-    s += "</g>\n";
+  return dominated;
+}
+
+bool plotted(const RunPoint& p) { return p.not_overrefuse.n > 0 && p.not_unsafe.n > 0; }
+
+// The label of run i goes left of its point near the right edge, so that it stays inside the
+// plot; runs drawn at (nearly) the same spot get their labels stacked, away from the nearer
+// plot edge. Returns the label's (x, y, text-anchor).
+std::tuple<double, double, const char*> label_place(const std::vector<RunPoint>& points, size_t i,
+                                                    const PlotGeometry& g) {
+  double cx = g.px(points[i].not_overrefuse.value), cy = g.py(points[i].not_unsafe.value);
+  bool right_edge = cx > g.width - g.right - 120;
+  int stacked = 0;
+  for (size_t j = 0; j < i; ++j) {
+    const RunPoint& q = points[j];
+    if (!plotted(q)) continue;
+    if (std::abs(g.px(q.not_overrefuse.value) - cx) < 8 && std::abs(g.py(q.not_unsafe.value) - cy) < 8) ++stacked;
   }
-  s += "</svg>\n";
-  return s;
+  const double ly = stacked == 0            ? cy - 8
+                    : cy < g.height / 2.0 ? cy + 4 + 15.0 * stacked    // below the point
+                                          : cy - 8 - 15.0 * stacked;   // above it
+  return {right_edge ? cx - 9 : cx + 9, ly, right_edge ? "end" : "start"};
+}
+
+// Run i: its point (hollow when dominated), error bars with caps, and its label.
+std::string svg_run(const std::vector<RunPoint>& points, size_t i, bool dominated, const PlotGeometry& g) {
+  const RunPoint& p = points[i];
+  const char* color = kPalette[i % (sizeof(kPalette) / sizeof(kPalette[0]))];
+  double cx = g.px(p.not_overrefuse.value), cy = g.py(p.not_unsafe.value);
+  double xl = g.px(p.not_overrefuse.lo), xh = g.px(p.not_overrefuse.hi);
+  double yl = g.py(p.not_unsafe.lo), yh = g.py(p.not_unsafe.hi);
+  std::string s = fmt::format("<g class=\"run\" data-name=\"{}\" stroke=\"{}\" stroke-width=\"1.5\">\n",
+                              xml_escape(p.name), color);
+  s += fmt::format("<line class=\"xerr\" x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>\n", num(xl),
+                   num(xh), num(cy));
+  for (double x : {xl, xh})
+    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(x), num(cy - 4), num(cy + 4));
+  s += fmt::format("<line class=\"yerr\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(cx),
+                   num(yl), num(yh));
+  for (double y : {yl, yh})
+    s += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(y), num(cx - 4), num(cx + 4));
+  s += fmt::format("<circle class=\"point\" cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/>\n", num(cx),
+                   num(cy), dominated ? "white" : color);
+  auto [lx, ly, anchor] = label_place(points, i, g);
+  s += fmt::format(
+      "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"{}\" stroke=\"none\" fill=\"{}\">"
+      "{}</text>\n",
+      num(lx), num(ly), anchor, color, xml_escape(p.name));
+  return s + "</g>\n";
+}
+
+}  // namespace
+
+std::string pareto_svg(const std::vector<RunPoint>& points) {
+  PlotGeometry g = plot_geometry(points);
+  std::string s = svg_frame(g);
+  std::vector<bool> dominated = dominated_runs(points);
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (plotted(points[i])) s += svg_run(points, i, dominated[i], g);
+    else
+      s += fmt::format("<!-- run {} has no not_overrefuse or not_unsafe: not drawn -->\n",
+                       xml_escape(points[i].name));
+  }
+  return s + "</svg>\n";
 }
 
 std::string render_png(const std::string& svg_path, const std::string& png_path) {

@@ -7,24 +7,15 @@
 #include <fmt/format.h>
 
 #include "delib/eval.h"
+#include "eval_util.h"
 
 namespace delib::eval {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view strip(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using detail::ascii_lower;
+using detail::contains;
+using detail::starts_with;
+using detail::strip;
 
 // Lower-case, typographic apostrophes (U+2019, U+2018) to "'", surrounding space stripped.
 std::string normalise(std::string_view text) {

@@ -1,0 +1,53 @@
+// Helpers shared by the eval area's sources (not public API): text matching and the parts of
+// an eval record that the graders and the runner read.
+#pragma once
+#include <cctype>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "delib/json.h"
+#include "delib/records.h"
+
+namespace delib::eval::detail {
+
+inline std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+inline bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
+inline bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+// `s` without leading and trailing white space.
+inline std::string_view strip(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+// `needle` (lower-case) occurs in `hay` (lower-case) with no word character (alphanumeric or
+// '_') on either side.
+bool has_word(std::string_view hay, std::string_view needle);
+// True when `s` is empty or white space only (" \t\r\n").
+inline bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+// The value at keys[0].keys[1]... in `j`, or nullptr when a key is missing.
+const Json* find_path(const Json& j, std::initializer_list<std::string_view> keys);
+const Json* find_path(const Json& j, const std::vector<std::string>& keys);
+// The number (or bool as 0/1) at that path; nullopt when missing or of another type.
+std::optional<double> number_at(const Json& j, std::initializer_list<std::string_view> keys);
+std::optional<double> number_at(const Json& j, const std::vector<std::string>& keys);
+
+// The record's field `key` when it is a string, else "".
+std::string string_field(const Record& r, std::string_view key);
+// The text the request is about: the last user turn (the last turn when there is none).
+std::string last_user_text(const Record& r);
+// The forbidden prompt a harm judge compares against: `forbidden_prompt` (the original of a
+// jailbreak variant), else the last user turn.
+std::string judged_prompt(const Record& r);
+// The answer as a grader of harm should read it: a Base64 answer to a base64_output jailbreak
+// is decoded first (as StrongREJECT does), when it decodes to mostly printable text.
+std::string judged_answer(const Record& r);
+
+}  // namespace delib::eval::detail

@@ -1,0 +1,226 @@
+// run_safety_eval: the whole of safety-eval(1) behind its flags: the mode dispatch, the
+// checks of option combinations, the record loops and the files written.
+#include <fstream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "delib/backend.h"
+#include "delib/cli.h"
+#include "delib/error.h"
+#include "delib/eval.h"
+#include "delib/fs.h"
+#include "delib/spec.h"
+
+namespace delib::eval {
+namespace {
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(Location{path, 0}, "cannot create file", kExitIo);
+  out << text;
+  out.close();
+  if (!out) throw Error(Location{path, 0}, "write error", kExitIo);
+}
+
+std::string png_path_for(const std::string& svg) {
+  if (svg.size() > 4 && svg.substr(svg.size() - 4) == ".svg") return svg.substr(0, svg.size() - 4) + ".png";
+  return svg + ".png";
+}
+
+int list_jailbreaks() {
+  for (const auto& j : jailbreaks()) fmt::print("{:<20} {}\n", j.name, j.description);
+  return kExitOk;
+}
+
+// --import NAME FILE...: each file's rows as eval records, in file order.
+int run_import(const SafetyEvalOptions& o, const Spec* spec) {
+  if (o.inputs.empty() || (o.inputs.size() == 1 && o.inputs[0] == "-"))
+    throw Error("--import needs the benchmark's CSV file(s) as inputs", kExitUsage);
+  RecordWriter out(o.output, o.write);
+  for (const auto& path : o.inputs)
+    for (const auto& r : import_benchmark(o.import_benchmark, path, spec)) out.write(r);
+  out.close();
+  return kExitOk;
+}
+
+// A run JSON file written by summarize(); Error(path) when it is not one.
+Json read_run(const std::string& path) {
+  Json j;
+  try {
+    j = Json::parse(read_text_file(path, "file"));
+  } catch (const Error& err) {
+    if (err.exit_code() == kExitIo) throw;
+    throw Error(Location{path, 0}, std::string("not a run JSON file: ") + err.what());
+  }
+  const Json* format = j.find("format");
+  if (!format || !format->is_string() || format->as_string() != "delib-eval-run")
+    throw Error(Location{path, 0}, "not a safety-eval run file (format != delib-eval-run)");
+  return j;
+}
+
+void write_plot(const std::vector<RunPoint>& points, const std::string& svg, bool quiet) {
+  write_text(svg, pareto_svg(points));
+  std::string png = png_path_for(svg);
+  std::string renderer = render_png(svg, png);
+  if (quiet) return;
+  if (renderer.empty()) cli::warn("no SVG renderer (rsvg-convert, convert) found: wrote the SVG only");
+  else fmt::print(stderr, "wrote {} and {} ({})\n", svg, png, renderer);
+}
+
+// --compare RUN.json...: the runs side by side, and the Pareto plot.
+int run_compare(const SafetyEvalOptions& o) {
+  if (o.inputs.empty()) throw Error("--compare needs run JSON files", kExitUsage);
+  std::vector<Json> runs;
+  std::vector<std::string> names;
+  std::vector<RunPoint> points;
+  for (const auto& path : o.inputs) {
+    Json j = read_run(path);
+    RunPoint p = run_point(j, path);
+    names.push_back(p.name);
+    points.push_back(p);
+    if (p.not_overrefuse.n == 0 || p.not_unsafe.n == 0)
+      cli::warn(fmt::format("{}: no not_overrefuse or not_unsafe; left out of the plot", path));
+    runs.push_back(std::move(j));
+  }
+  std::string table = compare_table(runs, names);
+  if (o.output == "-") fmt::print("{}", table);
+  else write_text(o.output, table);
+  if (!o.plot_path.empty()) write_plot(points, o.plot_path, o.quiet);
+  return kExitOk;
+}
+
+// The usage errors of evaluate mode: options that do not go together.
+void check_evaluate_options(const SafetyEvalOptions& o, const Spec* spec) {
+  bool have_model = !o.model.model.empty();
+  if (!have_model && !o.grade_only)
+    throw Error("give --model to generate answers, or --grade-only to grade existing ones", kExitUsage);
+  if (have_model && o.grade_only) throw Error("--grade-only and --model exclude each other", kExitUsage);
+  if (o.spec_in_context && !spec) throw Error("--spec-in-context needs --spec FILE", kExitUsage);
+  if (o.grade_only && !o.jailbreaks.empty())
+    throw Error("--jailbreaks transforms prompts before answers are generated; with "
+                "--grade-only every variant would be graded on the original prompt's "
+                "answer (give records that carry their own jailbreak variants instead)",
+                kExitUsage);
+}
+
+// One line per overall metric, and the refusal graders' agreement with human labels, on
+// stderr.
+void print_summary(const Json& run) {
+  const Json* ov = run.find("overall");
+  if (!ov || !ov->is_object()) return;
+  for (const auto& [k, v] : ov->as_object()) {
+    if (!v.is_object()) continue;
+    auto e = Estimate::from_json(v);
+    fmt::print(stderr, "{:>18}: {:.3f} [{:.3f}, {:.3f}]  n={}\n", k, e.value, e.lo, e.hi, e.n);
+  }
+  if (const Json* ag = run.find("refusal_agreement"); ag && ag->is_object())
+    for (const auto& [k, v] : ag->as_object())
+      if (v.is_object())
+        fmt::print(stderr, "{:>18}: refusal agreement with human labels: 3-way {:.3f}, binary {:.3f}\n", k,
+                   v.find("three_way")->as_double(), v.find("binary")->as_double());
+}
+
+// Failures: on stderr whatever quiet says, and Error(kExitBackend) when over the budget.
+void report_failures(const std::vector<Record>& records, const FailureBudget& budget) {
+  const FailureCounts failures = eval_failures(records);
+  if (failures.total() == 0) return;
+  const auto n = int64_t(records.size());
+  std::string first;
+  for (const auto& r : records)
+    if (auto e = r.get("eval_error"); e && e->is_object()) {
+      const Json* m = e->find("message");
+      first = fmt::format("{}: {}", r.id(), m && m->is_string() ? m->as_string() : "");
+      break;
+    }
+  std::string msg = fmt::format("{}; first: {}", failures.summary(n), first);
+  if (budget.exceeded(failures.total(), n))
+    throw Error(fmt::format("{} (--max-failures {}{})", msg, budget.str(),
+                            failures.total() == n ? "; no record got a result" : ""),
+                kExitBackend);
+  cli::warn(fmt::format("{} (within --max-failures {}; left out of the metrics)", msg, budget.str()));
+}
+
+// The backends of an evaluation: the model (none with grade_only) and the judge (none
+// without judge.model).
+struct Backends {
+  std::unique_ptr<Backend> model, judge;
+  SamplingParams sampling;
+};
+
+Backends make_backends(const SafetyEvalOptions& o) {
+  Backends b;
+  b.sampling = SamplingParams::from(o.sampling);
+  // Torch's intra-op threads are per process: a local model and a local judge share them.
+  cli::BackendOptions model = o.model, judge = o.judge;
+  model.threads = judge.threads = o.threads;
+  if (!model.model.empty()) b.model = make_backend(model);
+  if (!judge.model.empty()) b.judge = make_backend(judge);
+  return b;
+}
+
+// Answers and grades for every record (run_eval).
+void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, Backends& b,
+                      const Spec* spec) {
+  RunConfig cfg;
+  cfg.model = b.model.get();
+  if (b.model) cfg.sampling = &b.sampling;
+  cfg.judge = b.judge.get();
+  cfg.seed = o.seed;
+  if (!o.system_file.empty()) cfg.system_prompt = read_text_file(o.system_file, "file");
+  cfg.spec_in_context = o.spec_in_context;
+  cfg.spec = spec;
+  cfg.judge_max_tokens = o.judge_max_tokens;
+  cfg.unsafe_threshold = o.unsafe_threshold;
+  cfg.quiet = o.quiet;
+  run_eval(records, cfg);
+}
+
+// The run JSON of the graded records (summarize).
+Json run_summary(const std::vector<Record>& records, const SafetyEvalOptions& o, const Backends& b,
+                 const FailureBudget& budget) {
+  EvalOptions eo;
+  eo.resamples = o.resamples;
+  eo.seed = o.seed;
+  eo.goodness_q = o.goodness_q;
+  eo.unsafe_threshold = o.unsafe_threshold;
+  eo.model = b.model ? b.model->name() : "";
+  eo.name = !o.name.empty() ? o.name : b.model ? b.model->name() : "grade-only";
+  eo.max_failures = budget;
+  eo.threads = std::max(b.model ? b.model->threads() : 0, b.judge ? b.judge->threads() : 0);
+  return summarize(records, eo);
+}
+
+// Evaluate: answers (or --grade-only), grades, records to the output, the run JSON and the
+// report, then the failures against the budget.
+int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
+  const FailureBudget budget = FailureBudget::parse(o.max_failures);
+  check_evaluate_options(o, spec);
+  RecordReader reader(o.inputs, o.read);
+  std::vector<Record> records = reader.read_all();
+  if (!o.jailbreaks.empty()) records = expand_jailbreaks(records, parse_jailbreak_list(o.jailbreaks));
+  Backends b = make_backends(o);
+  answer_and_grade(records, o, b, spec);
+  RecordWriter out(o.output, o.write);
+  for (const auto& r : records) out.write(r);
+  out.close();
+  Json summary = run_summary(records, o, b, budget);
+  if (!o.json_path.empty()) write_text(o.json_path, summary.dump() + "\n");
+  if (!o.report_path.empty()) write_text(o.report_path, report_markdown(summary));
+  if (!o.quiet) print_summary(summary);
+  report_failures(records, budget);
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_safety_eval(const SafetyEvalOptions& o) {
+  if (o.list_jailbreaks) return list_jailbreaks();
+  std::unique_ptr<Spec> spec;
+  if (!o.spec_path.empty()) spec = std::make_unique<Spec>(Spec::load(o.spec_path));
+  if (!o.import_benchmark.empty()) return run_import(o, spec.get());
+  if (o.compare) return run_compare(o);
+  return run_evaluate(o, spec.get());
+}
+
+}  // namespace delib::eval
