@@ -1,5 +1,5 @@
 // Benchmark importers: CSV rows -> eval records (see delib/eval.h for the fields).
-// Licences and sources are those recorded in ../shared/data/bench/*/SOURCE.md.
+// Each record's provenance names its benchmark's licence, repository, commit and paper.
 #include <algorithm>
 #include <cctype>
 
@@ -20,8 +20,9 @@ struct BenchInfo {
   const char* commit;
 };
 
-// From SOURCE.md of each folder. StrongREJECT: 32 rows (sources other than custom, DAN,
-// AdvBench) come from prior work without a stated licence; the importer says so per row.
+// Each benchmark's licence (its repository's LICENSE and README), repository, the commit its
+// files were taken from, and its paper. StrongREJECT: 32 rows (sources other than custom,
+// DAN, AdvBench) come from prior work without a stated licence; the importer says so per row.
 const BenchInfo kBenches[] = {
     {"xstest", "CC-BY-4.0 (prompts); completions: evaluation only, not for training",
      "https://github.com/paul-rottger/exaggerated-safety",
