@@ -21,7 +21,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 pkgs=(build-essential cmake ninja-build pkg-config ccache python3 python3-venv zstd
       libsimdjson-dev libzstd-dev libxxhash-dev libfmt-dev catch2 libcli11-dev
       libpcre2-dev libutf8proc-dev libcurl4-openssl-dev)
-[ $want_test = 1 ] && pkgs+=(jq)
+[ $want_test = 1 ] && pkgs+=(jq zsh fish)  # zsh, fish: the completion scripts are run, not skipped
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,8 +19,9 @@ done
 [ ${#tools[@]} -ge 9 ] || fail "only ${#tools[@]} tools found under $DELIB_SRC/tools: ${tools[*]}"
 have_zsh=0; command -v zsh >/dev/null && have_zsh=1
 have_fish=0; command -v fish >/dev/null && have_fish=1
-[ $have_zsh = 1 ] || echo "flags: zsh is not installed: zsh completions are not run here" >&2
-[ $have_fish = 1 ] || echo "flags: fish is not installed: fish completions are not run here" >&2
+# scripts/setup.sh --test installs both shells: a missing one fails instead of skipping its part.
+[ $have_zsh = 1 ] || fail "zsh is not installed (scripts/setup.sh --test installs it)"
+[ $have_fish = 1 ] || fail "fish is not installed (scripts/setup.sh --test installs it)"
 touch somefile.jsonl  # what a shell offers where it completes file names
 
 for t in "${tools[@]}"; do
