@@ -10,6 +10,7 @@
 #include "delib/cli.h"
 #include "delib/error.h"
 #include "delib/generate.h"
+#include "delib/model.h"
 #include "delib/records.h"
 
 int main(int argc, char** argv) {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
       },
       [&]() {
         if (run.threads > 0) torch::set_num_threads(run.threads);
+        const torch::Device dev = delib::parse_device(device);  // a usage error before any reading
         delib::RecordReader reader(io.inputs, io.read_options());
         std::vector<delib::Record> records;
         std::vector<delib::EngineRequest> reqs;
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
           records.push_back(std::move(r));
           r = delib::Record();
         }
-        auto model = delib::CausalLM::load(model_dir, torch::Device(device), dtype);
+        auto model = delib::CausalLM::load(model_dir, dev, dtype);
         delib::EngineOptions eo;
         eo.batch_size = batch_size;
         delib::Engine engine(model, nullptr, eo);

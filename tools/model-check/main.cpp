@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
         app.add_option("--save", save_dir, "also save the loaded model to this directory with delib's writer");
       },
       [&]() {
+        const torch::Device dev = delib::parse_device(device);  // a usage error before any reading
         simdjson::dom::parser parser;
         simdjson::padded_string text;
         if (simdjson::padded_string::load(input).get(text))
@@ -95,7 +96,6 @@ int main(int argc, char** argv) {
         opts.checkpoint = checkpoint;
         auto labels = read_matrix(doc, "labels", input);
 
-        torch::Device dev(device);
         auto model = delib::CausalLM::load(model_dir, dev, dtype);
         if (!save_dir.empty()) model->save(save_dir, "", model->dtype());
         std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -13,6 +13,13 @@
 
 namespace delib {
 
+// The device a --device flag names, the one rule of every tool: "cpu"; "cuda" = cuda:LOCAL_RANK
+// (the process's GPU when several run, cuda:0 alone); "cuda:N" with N a decimal index. Anything
+// else (e.g. "cuda:x", "gpu") throws Error(kExitUsage) naming `flag` and the value, as does a
+// CUDA device on a machine without CUDA or an index past its devices.
+torch::Device parse_device(const std::string& value, int local_rank = 0,
+                           const std::string& flag = "--device");
+
 // From config.json. Unknown architectures are an Error naming them.
 struct ModelConfig {
   std::string architecture;   // "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"
