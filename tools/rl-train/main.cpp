@@ -12,6 +12,12 @@ int main(int argc, char** argv) {
   delib::cli::ToolInfo info;
   info.name = "rl-train";
   info.summary = "reinforcement learning (GRPO) with the spec-aware judge rewarding answers";
+  // The metrics fields of the reward sources that can fail, from the registry.
+  std::string failure_metrics;
+  for (const auto& k : delib::rl::reward_kinds())
+    if (k.can_fail)
+      failure_metrics += fmt::format("{}, {}_errors, {}_backend_errors, {}_parse_errors (these four with the {} "
+                                     "reward), ", k.scored_metric, k.name, k.name, k.name, k.name);
   info.description =
       "rl-train improves a policy (usually the sft-train model) on safety prompts: stage 4 of "
       "deliberative alignment. Each step takes --prompts-per-step prompt records (messages or prompt, "
@@ -20,13 +26,8 @@ int main(int argc, char** argv) {
       "advantages normalised within each prompt's group, the PPO clipped surrogate (--clip), and a KL "
       "penalty to the frozen starting model with the k3 estimator exp(r) - r - 1, r = log pi_ref - log pi "
       "(--kl-coef; 0 loads no reference model).\n"
-      "\n"
-      "Rewards (summed with --reward-weight NAME=W, default 1 each): judge: the spec-aware judge of "
-      "cot-judge in hide-reasoning mode, score/10; it sees the spec view of the record's category, the "
-      "conversation and the ANSWER only, never the chain of thought (paper section 2.4); a local model "
-      "(--judge-model DIR) or a server (--judge-backend openai --judge-base-url URL --judge-model NAME). "
-      "format: -penalty for a completion that cannot be split into reasoning and answer or was cut by "
-      "--max-tokens. rule: --rule-reward 'REGEX=VALUE' adds VALUE when the answer matches (PCRE2).\n"
+      "\n" +
+      delib::rl::reward_help() + "\n"
       "\n"
       "Judge failures: a completion the judge could not score (its request failed after "
       "--judge-max-retries, or its output did not parse after the re-asks) has no reward; it is never "
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
       "Output: one rollout record per completion on stdout (or -o), flushed as written: the prompt "
       "record's fields plus sample, step, reasoning, answer, format_ok, rewards (each component), "
       "reward, advantage and kl (the completion's mean k3). --metrics FILE: one record per step: step, "
-      "updated, completions, rewarded, reward (mean over the rewarded completions), judged, "
-      "judge_errors, judge_backend_errors, judge_parse_errors (these four with the judge reward), "
+      "updated, completions, rewarded, reward (mean over the rewarded completions), " +
+      failure_metrics +
       "policy, kl, clip_fraction, grad_norm, tokens, step_time_s. Checkpoints (--out, --save-every, "
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
         app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->capture_default_str()->group(a);
         app.add_option("--max-grad-norm", o.max_grad_norm, "Gradient clipping (<= 0: none)")->capture_default_str()->group(a);
         const char* r = "Rewards";
-        app.add_option("--reward-weight", weights, "Weight of a reward component, NAME=W (judge, format, rule; default 1); repeatable")
+        app.add_option("--reward-weight", weights,
+                       "Weight of a reward component, NAME=W (" + delib::rl::reward_names() + "; default 1); repeatable")
             ->allow_extra_args(false)
             ->type_name("NAME=W")->group(r);
         app.add_option("--rule-reward", o.rules, "Add VALUE when the answer matches REGEX (PCRE2); repeatable")
@@ -119,6 +121,9 @@ int main(int argc, char** argv) {
             ->type_name("REGEX=VALUE")->group(r);
         app.add_option("--format-penalty", o.format_penalty, "Reward of a malformed or truncated completion is -PENALTY")
             ->capture_default_str()->group(r);
+        app.add_option("--length-target", o.length_target,
+                       "Length reward: -max(0, T - L)/L for a completion of T tokens, L this target (0: off)")
+            ->type_name("L")->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str()->group(r);
         app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
             ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
         app.add_option("--judge-nonce-length", o.judge_nonce_length,

@@ -24,9 +24,11 @@
 // asked for.
 // CONTRACT: the owner may add, not rename.
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,6 +53,7 @@ struct RewardInput {
   std::string reasoning;          // the chain of thought: NEVER shown to the judge reward
   std::string answer;
   bool format_ok = false;
+  int64_t tokens = 0;             // the completion's length in policy tokens (reasoning + answer)
 };
 
 // One source's outcome for one input: a value, or why there is none.
@@ -65,7 +68,7 @@ struct RewardValue {
 class RewardSource {
  public:
   virtual ~RewardSource() = default;
-  virtual std::string name() const = 0;  // the component's name in rollout records
+  virtual std::string name() const = 0;  // its row's name in reward_kinds() (see below)
   // One value per input. A source that can fail returns a placeholder for a failed input
   // (see evaluate()).
   virtual std::vector<double> score(const std::vector<RewardInput>& inputs) = 0;
@@ -88,6 +91,11 @@ std::unique_ptr<RewardSource> make_rule_reward(const std::vector<std::string>& r
 // REQUIRES: spec and backend outlive the source.
 std::unique_ptr<RewardSource> make_judge_reward(const Spec& spec, Backend& backend,
                                                 JudgeOptions options, double on_error = 0.0);
+
+// -max(0, tokens - target) / target: 0 up to `target` tokens, then -1 per `target` tokens more
+// (a completion of 2 x target tokens gets -1). REQUIRES: target >= 1 (else Error(kExitUsage)).
+// The example of docs/adding-a-reward.md.
+std::unique_ptr<RewardSource> make_length_reward(int64_t target);
 
 // ---------------------------------------------------------------------------------------------
 // The math (tested on hand-computed values)
@@ -148,10 +156,12 @@ struct RlOptions {
   double max_grad_norm = 1.0;
   SamplingParams sampling;             // the policy's sampling (logprobs forced on)
   int engine_batch = 16;
-  // Rewards: weights by component name ("judge", "format", "rule").
+  // Rewards: weights by the name of a row of reward_kinds() (default 1 each); an unknown name is
+  // Error(kExitUsage).
   std::vector<std::pair<std::string, double>> weights;
   std::vector<std::string> rules;
   double format_penalty = 1.0;
+  int64_t length_target = 0;           // the length reward's L in tokens; 0 = no length reward
   std::string spec_path;               // needed for the judge reward
   cli::BackendOptions judge_backend;   // judge model ("" model = no judge reward)
   int judge_samples = 1;
@@ -184,6 +194,49 @@ struct RlResult {
   int64_t judge_attempted = 0, judged = 0;
   FailureCounts judge_failures;
 };
+
+// ---------------------------------------------------------------------------------------------
+// The reward registry: one row per reward source. run_rl builds the active sources from it, in
+// its order, and the rows' names are everywhere a reward is named: --reward-weight NAME, the
+// keys of a rollout's "rewards", its NAME_error field, the metrics of a source that can fail,
+// rl-train's --help and man page. docs/adding-a-reward.md is the checklist for a new row.
+
+// Each prompt's category and where it was read (the judge checks them against the spec).
+struct RewardPrompt {
+  std::string category;
+  Location where;
+};
+
+// What a row's factory is given.
+struct RewardContext {
+  const RlOptions& options;
+  const std::vector<RewardPrompt>& prompts;
+};
+
+struct RewardKind {
+  std::string name;        // == RewardSource::name() of what make() returns
+  std::string enabled_by;  // the flag that turns it on, for --help and messages; "" = always on
+  std::string help;        // what it scores, one or two sentences (--help, man page)
+  // A source that can leave a completion without a value (the judge: request failed, output
+  // did not parse). Its failures are counted per kind and reported on stderr, the metrics
+  // record has `scored_metric` (completions it scored) and NAME_errors, NAME_backend_errors,
+  // NAME_parse_errors, and RlOptions::fail_on_judge_error decides whether the run goes on.
+  bool can_fail = false;
+  std::string scored_metric;  // with can_fail: the metrics field of the scored count
+  // The source for this run, or nullptr when the options leave it off. Throws Error
+  // (kExitUsage for bad options, or naming the record whose input it cannot use).
+  std::function<std::unique_ptr<RewardSource>(const RewardContext&)> make;
+};
+
+// Every reward source, in the order run_rl evaluates them, sums weight x value (the float sum
+// in this order) and writes them into a rollout's "rewards". A new row goes at the end.
+const std::vector<RewardKind>& reward_kinds();
+// The row named `name`, or nullptr.
+const RewardKind* find_reward_kind(std::string_view name);
+// The rows' names joined with ", " ("format, rule, judge, length").
+std::string reward_names();
+// rl-train's --help paragraph on the rewards: one sentence or two per row, in registry order.
+std::string reward_help();
 
 // Runs GRPO as rl-train(1) documents. Throws Error on bad input, and Error(kExitBackend)
 // when the judge fails as fail_on_judge_error and the equations above say; what was done until

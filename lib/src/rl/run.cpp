@@ -8,6 +8,16 @@
 //                (delib/rl.h); the others are left out of the update
 //   4. update:   --ppo-epochs passes of the clipped surrogate with the k3 KL penalty to the
 //                frozen starting model; gradients all-reduced across processes
+//
+// The code follows the same order, one function per stage:
+//   setup     check_options, load_prompts, make_rewards, load_learner, open_outputs
+//   a step    step_prompts, make_rollouts (1), score_rewards (2), count_step, record_failures,
+//             stop_reason, compute_advantages (3), make_update_batch, update_policy (4),
+//             write_rollouts, write_metrics, then end_step (progress, checkpoint) or stop_run
+//   the end   finish_run
+// Collectives (all-reduce, gather, barrier) are called in the same order on every rank: every
+// branch around one depends only on values that are the same on every rank.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -25,13 +35,6 @@
 namespace delib::rl {
 namespace {
 
-torch::Device parse_device(const std::string& s, int local_rank) {
-  if (s == "cpu") return torch::kCPU;
-  if (s == "cuda") return torch::Device(torch::kCUDA, local_rank);
-  if (s.rfind("cuda:", 0) == 0) return torch::Device(s);
-  throw Error(fmt::format("--device '{}': expected cpu, cuda or cuda:N", s), kExitUsage);
-}
-
 struct Prompt {
   Record record;
   std::string id, category;
@@ -40,7 +43,7 @@ struct Prompt {
 };
 
 // Log-probabilities of the label tokens of `b` under `model` (N,), in row-major order of the
-// label positions; also the row of each (N,).
+// label positions.
 torch::Tensor label_logprobs(CausalLM& model, const train::Batch& b, const torch::Tensor& mask,
                              torch::Device device) {
   ForwardOptions fo;
@@ -52,437 +55,688 @@ torch::Tensor label_logprobs(CausalLM& model, const train::Batch& b, const torch
   return chunked_token_logprobs(hs, model.lm_head_weight(), targets);
 }
 
-}  // namespace
+// An active reward source: its registry row, the source, its weight, and (for a source that
+// can fail) its failures over the run, every process's completions.
+struct ActiveReward {
+  const RewardKind* kind = nullptr;
+  std::unique_ptr<RewardSource> source;
+  double weight = 1.0;
+  int64_t attempted = 0, scored = 0;
+  FailureCounts failures;
+};
 
-RlResult run_rl(const RlOptions& o) {
-  if (o.threads > 0) torch::set_num_threads(o.threads);
+// The policy being trained and what its update needs.
+struct Learner {
+  std::optional<std::string> ckpt;       // the checkpoint resumed from
+  std::shared_ptr<CausalLM> model;
+  std::shared_ptr<CausalLM> ref;         // the frozen starting model; null when kl_coef == 0
+  std::vector<torch::Tensor> params;     // the trainable parameters
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  train::TrainState st;
+};
+
+// What a run writes (rank 0 only; null elsewhere and when not asked for).
+struct Outputs {
+  std::unique_ptr<train::Checkpointer> checkpointer;
+  std::unique_ptr<RecordWriter> rollouts, metrics;
+};
+
+// Everything a run holds from setup to the end.
+struct Run {
+  explicit Run(const RlOptions& options)
+      : o(options), denv(train::DistEnv::from_environment()), rank0(denv.rank == 0),
+        device(parse_device(o.device, denv.local_rank)), dp(denv, device) {}
+  const RlOptions& o;
+  const train::DistEnv denv;
+  const bool rank0;
+  const torch::Device device;
+  train::DataParallel dp;
+  std::shared_ptr<const Tokenizer> tok;
+  std::vector<Prompt> prompts;
+  std::vector<ActiveReward> rewards;
+  Learner learner;
+  Outputs out;
+  std::unique_ptr<Backend> policy;       // the rollout engine over learner.model
+  SamplingParams sampling;               // o.sampling with logprobs on
+  train::PackOptions pack;
+  std::optional<Progress> progress;
+  int64_t last_saved = -1;               // the step of the newest checkpoint (-1: none)
+  RlResult result;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+// The usage errors that need no input.
+void check_options(const RlOptions& o) {
   if (o.group_size < 2) throw Error("--group-size must be >= 2 (advantages compare completions of a prompt)", kExitUsage);
   if (o.prompts_per_step < 1 || o.steps < 1 || o.ppo_epochs < 1)
     throw Error("--prompts-per-step, --steps and --ppo-epochs must be >= 1", kExitUsage);
-  const train::DistEnv denv = train::DistEnv::from_environment();
-  const bool rank0 = denv.rank == 0;
-  const torch::Device device = parse_device(o.device, denv.local_rank);
-  train::DataParallel dp(denv, device);
+}
 
-  // ---- Prompts.
-  auto tok = Tokenizer::load(o.model_dir);
-  auto tmpl = ChatTemplate::for_tokenizer(*tok);
+// Every prompt record, its conversation encoded with the policy's chat template.
+std::vector<Prompt> load_prompts(const RlOptions& o, const Tokenizer& tok) {
+  auto tmpl = ChatTemplate::for_tokenizer(tok);
   std::vector<Prompt> prompts;
-  {
-    RecordReader reader(o.inputs, o.read);
-    Record r;
-    while (reader.next(r)) {
-      Prompt p;
-      p.id = r.id();
-      p.messages = r.messages();
-      p.category = r.get_string("category").value_or("");
-      p.prompt_ids = encode_chat(*tmpl, *tok, p.messages);
-      p.record = std::move(r);
-      prompts.push_back(std::move(p));
-    }
+  RecordReader reader(o.inputs, o.read);
+  Record r;
+  while (reader.next(r)) {
+    Prompt p;
+    p.id = r.id();
+    p.messages = r.messages();
+    p.category = r.get_string("category").value_or("");
+    p.prompt_ids = encode_chat(*tmpl, tok, p.messages);
+    p.record = std::move(r);
+    prompts.push_back(std::move(p));
   }
   if (prompts.empty()) throw Error("no prompts in the input");
+  return prompts;
+}
 
-  // ---- Rewards.
-  std::map<std::string, double> weight = {{"judge", 1.0}, {"format", 1.0}, {"rule", 1.0}};
+// The sources the options turn on, in registry order, weighted by --reward-weight.
+std::vector<ActiveReward> make_rewards(const RlOptions& o, const std::vector<Prompt>& prompts, bool rank0) {
+  std::map<std::string, double> weight;
   for (auto& [k, v] : o.weights) {
-    if (!weight.count(k)) throw Error(fmt::format("--reward-weight '{}': no such reward (judge, format, rule)", k), kExitUsage);
+    if (!find_reward_kind(k))
+      throw Error(fmt::format("--reward-weight '{}': no such reward ({})", k, reward_names()), kExitUsage);
     weight[k] = v;
   }
-  std::optional<Spec> spec;
-  std::unique_ptr<Backend> judge_backend;
-  std::vector<std::unique_ptr<RewardSource>> sources;
-  sources.push_back(make_format_reward(o.format_penalty));
-  if (!o.rules.empty()) sources.push_back(make_rule_reward(o.rules));
-  Backend* jb = o.judge_backend_override;
-  if (!jb && !o.judge_backend.model.empty()) {
-    judge_backend = make_backend(o.judge_backend);
-    jb = judge_backend.get();
+  std::vector<RewardPrompt> where;
+  for (const Prompt& p : prompts) where.push_back({p.category, p.record.where()});
+  const RewardContext context{o, where};
+  std::vector<ActiveReward> active;
+  std::vector<std::string> off;  // how to turn on each source left off
+  for (const RewardKind& k : reward_kinds()) {
+    std::unique_ptr<RewardSource> s = k.make(context);
+    if (!s) {
+      off.push_back(k.enabled_by);
+      continue;
+    }
+    if (s->name() != k.name)
+      throw Error(fmt::format("internal: the reward row '{}' made a source named '{}'", k.name, s->name()));
+    ActiveReward a;
+    a.kind = &k;
+    a.source = std::move(s);
+    a.weight = weight.count(k.name) ? weight[k.name] : 1.0;
+    active.push_back(std::move(a));
   }
-  if (jb) {
-    if (o.spec_path.empty()) throw Error("the judge reward needs --spec", kExitUsage);
-    spec = Spec::load(o.spec_path);
-    for (auto& p : prompts)
-      if (!spec->category(p.category))
-        throw Error(p.record.where(), fmt::format("category '{}' is not in the spec", p.category));
-    JudgeOptions jo;
-    jo.samples = o.judge_samples;
-    jo.nonce_digits = o.judge_nonce_length;
-    jo.rubric = o.judge_rubric;
-    jo.seed = o.seed;
-    jo.nonce_seed = o.judge_nonce_seed.value_or(o.seed);
-    jo.params.temperature = 0;
-    jo.params.max_tokens = 512;
-    sources.push_back(make_judge_reward(*spec, *jb, jo));
+  const bool only_always_on = std::all_of(active.begin(), active.end(), [](auto& a) { return a.kind->enabled_by.empty(); });
+  if (only_always_on && rank0 && !off.empty()) {
+    std::string names, give;
+    for (auto& a : active) names += (names.empty() ? "" : ", ") + a.kind->name;
+    for (size_t i = 0; i < off.size(); ++i) give += (i == 0 ? "" : i + 1 == off.size() ? " or " : ", ") + off[i];
+    cli::warn(fmt::format("only the {} reward is active: give {}", names, give));
   }
-  if (sources.size() == 1 && rank0)
-    cli::warn("only the format reward is active: give --judge-model (with --spec) or --rule-reward");
+  return active;
+}
 
-  // ---- Models, optimizer, state.
-  std::optional<std::string> ckpt;
+// The policy (from the checkpoint when resuming), its reference, optimizer and run state; the
+// weights broadcast from rank 0.
+Learner load_learner(Run& r) {
+  const RlOptions& o = r.o;
+  Learner l;
   if (!o.resume.empty() && !(o.resume == o.out_dir && !std::filesystem::exists(o.resume)))
-    ckpt = train::Checkpointer::resolve(o.resume);
-  auto model = CausalLM::load(ckpt ? *ckpt : o.model_dir, device, "f32");
-  std::shared_ptr<CausalLM> ref;
+    l.ckpt = train::Checkpointer::resolve(o.resume);
+  l.model = CausalLM::load(l.ckpt ? *l.ckpt : o.model_dir, r.device, "f32");
   if (o.kl_coef != 0.0) {
-    ref = CausalLM::load(o.model_dir, device, "f32");  // the frozen starting model
-    for (auto& [n, p] : ref->named_parameters()) p.set_requires_grad(false);
+    l.ref = CausalLM::load(o.model_dir, r.device, "f32");  // the frozen starting model
+    for (auto& [n, p] : l.ref->named_parameters()) p.set_requires_grad(false);
   }
   std::vector<std::pair<std::string, torch::Tensor>> trainable;
-  for (const auto& item : model->module().named_parameters(true))
+  for (const auto& item : l.model->module().named_parameters(true))
     if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
-  std::vector<torch::Tensor> params;
-  for (auto& [n, p] : trainable) params.push_back(p);
-  dp.broadcast(params);
-  auto optimizer = train::make_adamw(trainable, o.adamw);
-  train::TrainState st;
+  for (auto& [n, p] : trainable) l.params.push_back(p);
+  r.dp.broadcast(l.params);
+  l.optimizer = train::make_adamw(trainable, o.adamw);
+  train::TrainState& st = l.st;
   st.seed = o.seed;
   st.schedule.kind = train::ScheduleKind::kConstant;
   st.schedule.lr = o.adamw.lr;
   st.schedule.total_steps = o.steps;
   st.options = Json::object();
-  st.options.set("prompts", int64_t(prompts.size()));
+  st.options.set("prompts", int64_t(r.prompts.size()));
   st.options.set("prompts_per_step", o.prompts_per_step);
   st.options.set("group_size", o.group_size);
-  st.options.set("world_size", denv.world_size);
-  if (ckpt) {
-    st = train::Checkpointer::load_state(*ckpt);
-    train::Checkpointer::load_into(*ckpt, {}, *optimizer);
-    if (rank0) cli::warn(fmt::format("resuming from {} at step {}", *ckpt, st.step));
+  st.options.set("world_size", r.denv.world_size);
+  if (l.ckpt) {
+    st = train::Checkpointer::load_state(*l.ckpt);
+    train::Checkpointer::load_into(*l.ckpt, {}, *l.optimizer);
+    if (r.rank0) cli::warn(fmt::format("resuming from {} at step {}", *l.ckpt, st.step));
   }
-  std::unique_ptr<train::Checkpointer> checkpointer;
-  if (!o.out_dir.empty() && rank0) checkpointer = std::make_unique<train::Checkpointer>(o.out_dir, o.keep_last, o.model_dir);
+  return l;
+}
 
+// Rank 0's checkpointer and writers; rollouts and metrics are appended to when resuming.
+Outputs open_outputs(const RlOptions& o, bool rank0, bool resumed) {
+  Outputs out;
+  if (!rank0) return out;
+  if (!o.out_dir.empty()) out.checkpointer = std::make_unique<train::Checkpointer>(o.out_dir, o.keep_last, o.model_dir);
+  WriteOptions wo = o.rollouts_write;
+  wo.flush_each = true;
+  wo.append = resumed;
+  out.rollouts = std::make_unique<RecordWriter>(o.rollouts, wo);
+  if (!o.metrics.empty()) {
+    WriteOptions mo = o.metrics_write;
+    mo.flush_each = true;
+    mo.append = resumed;
+    out.metrics = std::make_unique<RecordWriter>(o.metrics, mo);
+  }
+  return out;
+}
+
+void setup(Run& r) {
+  const RlOptions& o = r.o;
+  r.tok = Tokenizer::load(o.model_dir);
+  r.prompts = load_prompts(o, *r.tok);
+  r.rewards = make_rewards(o, r.prompts, r.rank0);
+  r.learner = load_learner(r);
+  r.out = open_outputs(o, r.rank0, r.learner.ckpt.has_value());
   EngineOptions eo;
   eo.batch_size = o.engine_batch;
-  auto policy = make_local_backend(model, tok, eo);
-  SamplingParams sp = o.sampling;
-  sp.logprobs = true;
+  r.policy = make_local_backend(r.learner.model, r.tok, eo);
+  r.sampling = o.sampling;
+  r.sampling.logprobs = true;
+  r.pack.pack = false;
+  r.pack.max_length = 1 << 30;
+  r.pack.pad_id = r.tok->pad_id().value_or(r.tok->eos_id().value_or(0));
+  r.last_saved = r.learner.ckpt ? r.learner.st.step : -1;
+  r.progress.emplace("rl-train", o.steps, o.progress && r.rank0);
+  r.progress->add(r.learner.st.step);
+}
 
-  std::unique_ptr<RecordWriter> rollouts;
-  if (rank0) {
-    WriteOptions wo = o.rollouts_write;
-    wo.flush_each = true;
-    wo.append = ckpt.has_value();
-    rollouts = std::make_unique<RecordWriter>(o.rollouts, wo);
+// A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
+void save(Run& r) {
+  Learner& l = r.learner;
+  if (r.out.checkpointer) r.result.last_checkpoint = r.out.checkpointer->save(*l.model, {}, *l.optimizer, l.st);
+  r.last_saved = l.st.step;
+  r.dp.barrier();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Rollouts
+
+// A step's completions: G per prompt, prompt-major (completion i is sample i % G of prompt i / G).
+struct Rollouts {
+  std::vector<const Prompt*> batch;
+  size_t group = 0;
+  std::vector<GenRequest> reqs;
+  std::vector<GenResult> res;
+  const Prompt& prompt(size_t i) const { return *batch[i / group]; }
+  int64_t sample(size_t i) const { return int64_t(i % group); }
+};
+
+// This step's prompts: a window of the epoch's seeded order (global, then this rank's part).
+std::vector<const Prompt*> step_prompts(const Run& r) {
+  const int64_t n = int64_t(r.prompts.size());
+  const int64_t global_p = r.o.prompts_per_step * r.denv.world_size;
+  std::vector<const Prompt*> batch;
+  for (int64_t j = 0; j < r.o.prompts_per_step; ++j) {
+    int64_t g = r.learner.st.step * global_p + r.denv.rank * r.o.prompts_per_step + j;
+    int64_t epoch = g / n;
+    auto order = train::epoch_order(size_t(n), r.o.seed, epoch);
+    batch.push_back(&r.prompts[order[size_t(g % n)]]);
   }
-  std::unique_ptr<RecordWriter> metrics;
-  if (rank0 && !o.metrics.empty()) {
-    WriteOptions wo = o.metrics_write;
-    wo.flush_each = true;
-    wo.append = ckpt.has_value();
-    metrics = std::make_unique<RecordWriter>(o.metrics, wo);
+  return batch;
+}
+
+// G completions of each prompt from the current policy, with the log-probs of their tokens;
+// each seeded by --seed, the prompt id, the step and the sample (so a resumed run samples what
+// the uninterrupted one would).
+Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch) {
+  Rollouts ro;
+  ro.batch = std::move(batch);
+  ro.group = size_t(r.o.group_size);
+  for (const Prompt* p : ro.batch)
+    for (int g = 0; g < r.o.group_size; ++g) {
+      GenRequest q;
+      q.messages = p->messages;
+      q.params = r.sampling;
+      q.seed = r.o.seed;
+      q.key = fmt::format("{}@{}", p->id, r.learner.st.step);
+      q.sample = g;
+      ro.reqs.push_back(std::move(q));
+    }
+  ro.res = r.policy->generate_all(ro.reqs);
+  return ro;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Rewards
+
+struct StepRewards {
+  std::vector<std::vector<RewardValue>> values;  // per active reward (Run::rewards), per completion
+  std::vector<double> total;                     // sum of weight x value, per completion
+  std::vector<bool> rewarded;                    // generated without error and scored by every source
+};
+
+// Every active source scores every completion. A completion has a reward when it was generated
+// without error and every source scored it; the others are left out of the update (delib/rl.h).
+StepRewards score_rewards(Run& r, const Rollouts& ro) {
+  std::vector<RewardInput> rin;
+  for (size_t i = 0; i < ro.reqs.size(); ++i) {
+    const Prompt& p = ro.prompt(i);
+    RewardInput x;
+    x.key = fmt::format("{}/{}", ro.reqs[i].key, ro.reqs[i].sample);
+    x.category = p.category;
+    x.messages = p.messages;
+    x.reasoning = ro.res[i].reasoning;
+    x.answer = ro.res[i].answer;
+    x.format_ok = ro.res[i].format_ok;
+    x.tokens = int64_t(ro.res[i].token_ids.size());
+    rin.push_back(std::move(x));
   }
-  const bool judging = jb != nullptr;
-  train::PackOptions po;
-  po.pack = false;
-  po.max_length = 1 << 30;
-  po.pad_id = tok->pad_id().value_or(tok->eos_id().value_or(0));
-
-  RlResult result;
-  const int64_t n = int64_t(prompts.size());
-  const int64_t global_p = o.prompts_per_step * denv.world_size;
-  Progress progress("rl-train", o.steps, o.progress && rank0);
-  progress.add(st.step);
-  int64_t last_saved = ckpt ? st.step : -1;
-  // The run's judge failures, once, on stderr (rank 0: the counts are every process's).
-  auto report_judge = [&](bool stopped) {
-    std::string sum = result.judge_failures.summary(result.judge_attempted, "completions");
-    if (rank0 && !sum.empty())
-      cli::warn(fmt::format("judge: {}{}", sum,
-                            stopped ? "" : ", left out of their groups' advantages (--on-judge-error skip)"));
-  };
-  auto save = [&]() {
-    if (checkpointer) result.last_checkpoint = checkpointer->save(*model, {}, *optimizer, st);
-    last_saved = st.step;
-    dp.barrier();
-  };
-
-  while (st.step < o.steps && !interrupted()) {
-    const auto step_t0 = std::chrono::steady_clock::now();
-    // This step's prompts: a window of the epoch's seeded order (global, then this rank's part).
-    std::vector<const Prompt*> batch;
-    for (int64_t j = 0; j < o.prompts_per_step; ++j) {
-      int64_t g = st.step * global_p + denv.rank * o.prompts_per_step + j;
-      int64_t epoch = g / n;
-      auto order = train::epoch_order(size_t(n), o.seed, epoch);
-      batch.push_back(&prompts[order[size_t(g % n)]]);
-    }
-    // 1. Rollouts.
-    std::vector<GenRequest> reqs;
-    for (const Prompt* p : batch)
-      for (int g = 0; g < o.group_size; ++g) {
-        GenRequest r;
-        r.messages = p->messages;
-        r.params = sp;
-        r.seed = o.seed;
-        r.key = fmt::format("{}@{}", p->id, st.step);
-        r.sample = g;
-        reqs.push_back(std::move(r));
-      }
-    std::vector<GenResult> res = policy->generate_all(reqs);
-    if (interrupted()) break;
-    // 2. Rewards. A completion has a reward when it was generated without error and every
-    // source scored it; the others are left out of the update (delib/rl.h).
-    std::vector<RewardInput> rin;
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      const Prompt* p = batch[i / size_t(o.group_size)];
-      RewardInput x;
-      x.key = fmt::format("{}/{}", reqs[i].key, reqs[i].sample);
-      x.category = p->category;
-      x.messages = p->messages;
-      x.reasoning = res[i].reasoning;
-      x.answer = res[i].answer;
-      x.format_ok = res[i].format_ok;
-      rin.push_back(std::move(x));
-    }
-    const size_t nc = rin.size();
-    std::vector<std::pair<std::string, std::vector<RewardValue>>> comps;
-    std::vector<double> total(nc, 0.0);
-    std::vector<bool> rewarded(nc, true);
-    for (size_t i = 0; i < nc; ++i)
-      if (!res[i].error.empty()) rewarded[i] = false;
-    for (auto& s : sources) {
-      std::vector<RewardValue> v = s->evaluate(rin);
-      if (v.size() != nc)
-        throw Error(fmt::format("internal: reward '{}' gave {} values for {} completions", s->name(), v.size(), nc));
-      for (size_t i = 0; i < nc; ++i) {
-        if (v[i].value) total[i] += weight[s->name()] * *v[i].value;
-        else rewarded[i] = false;
-      }
-      comps.emplace_back(s->name(), std::move(v));
-    }
-    if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
-    const std::vector<RewardValue>* judge_values = nullptr;
-    for (auto& [name, v] : comps)
-      if (name == "judge") judge_values = &v;
-    // Counts over every process's completions (the same on every rank, so every rank takes the
-    // same branch below).
-    int64_t local_judged = 0, local_backend = 0, local_parse = 0, local_rewarded = 0;
-    double local_sum = 0;
-    size_t first_failed = nc;  // this rank's first completion the judge could not score
+  const size_t nc = rin.size();
+  StepRewards sr;
+  sr.total.assign(nc, 0.0);
+  sr.rewarded.assign(nc, true);
+  for (size_t i = 0; i < nc; ++i)
+    if (!ro.res[i].error.empty()) sr.rewarded[i] = false;
+  for (ActiveReward& a : r.rewards) {
+    std::vector<RewardValue> v = a.source->evaluate(rin);
+    if (v.size() != nc)
+      throw Error(fmt::format("internal: reward '{}' gave {} values for {} completions", a.kind->name, v.size(), nc));
     for (size_t i = 0; i < nc; ++i) {
-      if (rewarded[i]) {
-        ++local_rewarded;
-        local_sum += total[i];
-      }
+      if (v[i].value) sr.total[i] += a.weight * *v[i].value;
+      else sr.rewarded[i] = false;
     }
-    if (judge_values)
-      for (size_t i = 0; i < nc; ++i) {
-        const RewardValue& v = (*judge_values)[i];
-        if (v.value) {
-          ++local_judged;
-          continue;
-        }
-        if (first_failed == nc) first_failed = i;
-        if (v.error_kind == "backend") ++local_backend;
-        else ++local_parse;
-      }
-    const int64_t step_completions = int64_t(dp.all_reduce_sum(double(nc)));
-    const int64_t step_judged = judging ? int64_t(dp.all_reduce_sum(double(local_judged))) : 0;
-    const int64_t step_backend = judging ? int64_t(dp.all_reduce_sum(double(local_backend))) : 0;
-    const int64_t step_parse = judging ? int64_t(dp.all_reduce_sum(double(local_parse))) : 0;
-    const int64_t step_rewarded = int64_t(dp.all_reduce_sum(double(local_rewarded)));
-    const double step_sum = dp.all_reduce_sum(local_sum);
-    if (judging) {
-      result.judge_attempted += step_completions;
-      result.judged += step_judged;
-      if (step_backend) result.judge_failures.add("backend", step_backend);
-      if (step_parse) result.judge_failures.add("parse", step_parse);
-      if (first_failed < nc) {
-        const Prompt* p = batch[first_failed / size_t(o.group_size)];
-        const RewardValue& v = (*judge_values)[first_failed];
-        const std::string what = fmt::format("step {}: the judge could not score {} of {} completions (backend {}, parse {}); "
-                                             "first: {} sample {}: {}", st.step + 1, local_backend + local_parse, nc,
-                                             local_backend, local_parse, p->id, first_failed % size_t(o.group_size),
-                                             v.error);
-        if (!o.fail_on_judge_error) cli::warn(what + (local_rewarded ? " (left out of their groups)" : ""));
-      }
-    }
-    // The run stops (exit 4) when the judge failed and --on-judge-error fail, or when no
-    // completion of the step has a reward: after writing this step's rollouts and metrics and a
-    // checkpoint of the steps done, without updating on this step.
-    std::string fatal;
-    Location fatal_where;
-    if (o.fail_on_judge_error && step_backend + step_parse > 0) {
-      if (first_failed < nc) {
-        const Prompt* p = batch[first_failed / size_t(o.group_size)];
-        fatal_where = p->record.where();
-        fatal = fmt::format("step {}: id {} sample {}: {} (--on-judge-error fail)", st.step + 1, p->id,
-                            first_failed % size_t(o.group_size), (*judge_values)[first_failed].error);
-      } else {
-        fatal = fmt::format("step {}: the judge failed on another process (--on-judge-error fail; its message names the record)",
-                            st.step + 1);
-      }
-    } else if (step_rewarded == 0) {
-      fatal = fmt::format("step {}: none of its {} completions has a reward", st.step + 1, step_completions);
-      if (judging)
-        fatal += fmt::format(" (the judge scored {}: backend errors {}, unparseable {})", step_judged, step_backend,
-                             step_parse);
-      fatal += "; nothing to learn from";
-    }
-    // 3. Advantages within each prompt's group, over the members that have a reward.
-    const int64_t np = int64_t(batch.size());
-    torch::Tensor rewards = torch::tensor(total, torch::kFloat64).reshape({np, o.group_size});
-    std::vector<int64_t> rmask(rewarded.begin(), rewarded.end());
-    torch::Tensor rewarded_t = torch::tensor(rmask).to(torch::kBool).reshape({np, o.group_size});
-    torch::Tensor adv = group_advantages(rewards, rewarded_t, o.adv_eps).reshape({-1});
-    // 4. Update: sequences = prompt ids + completion ids, loss on the completion; completions
-    // without a reward are not in the batch.
-    std::vector<train::TokenizedExample> ex;
-    std::vector<float> old;
-    std::vector<int64_t> seq_of;  // completion index of each kept sequence
-    for (size_t i = 0; i < res.size(); ++i) {
-      if (res[i].token_ids.empty() || !rewarded[i]) continue;
-      const Prompt* p = batch[i / size_t(o.group_size)];
-      train::TokenizedExample e;
-      e.ids = p->prompt_ids;
-      e.labels.assign(e.ids.size(), int32_t(train::kIgnoreIndex));
-      for (int32_t t : res[i].token_ids) {
-        e.ids.push_back(t);
-        e.labels.push_back(t);
-      }
-      old.insert(old.end(), res[i].logprobs.begin(), res[i].logprobs.end());
-      seq_of.push_back(int64_t(i));
-      ex.push_back(std::move(e));
-    }
-    std::vector<double> seq_kl(res.size(), 0.0);
-    double policy_obj = 0, mean_kl = 0, clip_frac = 0, grad_norm = 0;
-    // Every rank takes part in the update when any rank has a sequence (the gradient
-    // all-reduce is a collective); a rank with none contributes zero gradients.
-    const bool update = fatal.empty() && dp.all_reduce_sum(double(ex.size())) > 0;
-    if (update) {
-      train::Batch b;
-      torch::Tensor mask, seq_idx, tok_adv, old_logp, ref_logp;
-      if (!ex.empty()) {
-        std::vector<const train::TokenizedExample*> ptrs;
-        for (auto& e : ex) ptrs.push_back(&e);
-        b = train::pack_examples(ptrs, po);
-        mask = (b.labels != train::kIgnoreIndex);
-        torch::Tensor rows = torch::arange(b.rows()).unsqueeze(1).expand_as(b.labels).masked_select(mask);
-        old_logp = torch::tensor(old, torch::kFloat32).to(device);
-        if (old_logp.size(0) != rows.size(0))
-          throw Error(fmt::format("internal: {} rollout log-probs for {} completion tokens", old_logp.size(0), rows.size(0)));
-        seq_idx = rows.to(device);
-        tok_adv = adv.to(torch::kFloat32).index({torch::tensor(seq_of).index({rows})}).to(device);
-        if (ref) {
-          torch::NoGradGuard ng;
-          ref_logp = label_logprobs(*ref, b, mask, device);
-        }
-      }
-      for (int e = 0; e < o.ppo_epochs; ++e) {
-        optimizer->zero_grad(false);
-        torch::Tensor logp;
-        GrpoLossParts parts;
-        if (!ex.empty()) {
-          logp = label_logprobs(*model, b, mask, device);
-          parts = grpo_loss(logp, old_logp, ref_logp, tok_adv, seq_idx, b.rows(), o.clip_eps, o.kl_coef);
-          parts.loss.backward();
-        }
-        for (auto& p : params)
-          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-        std::vector<torch::Tensor> grads;
-        for (auto& p : params) grads.push_back(p.grad());
-        dp.all_reduce_sum(grads);
-        for (auto& g : grads) g.div_(double(denv.world_size));
-        grad_norm = train::clip_grad_norm(params, o.max_grad_norm);
-        train::set_lr(*optimizer, st.schedule.at(st.step));
-        optimizer->step();
-        if (e == 0 && !ex.empty()) {
-          policy_obj = parts.policy;
-          mean_kl = parts.kl;
-          clip_frac = parts.clip_fraction;
-          if (ref_logp.defined()) {
-            torch::NoGradGuard ng;
-            torch::Tensor k = k3_kl(logp.detach(), ref_logp);
-            torch::Tensor s = torch::zeros({b.rows()}, k.options()).index_add(0, seq_idx, k);
-            torch::Tensor l = torch::zeros({b.rows()}, k.options()).index_add(0, seq_idx, torch::ones_like(k));
-            torch::Tensor m = (s / l.clamp_min(1)).cpu();
-            for (int64_t r = 0; r < b.rows(); ++r) seq_kl[size_t(seq_of[size_t(r)])] = m[r].item<double>();
-          }
-        }
-      }
-    }
-    // Rollout records: every rank's, written by rank 0 in rank order (one collective per step).
-    const double mean_r = step_rewarded ? step_sum / double(step_rewarded) : 0.0;
-    {
-      std::string lines;
-      for (size_t i = 0; i < res.size(); ++i) {
-        const Prompt* p = batch[i / size_t(o.group_size)];
-        Record r = p->record;
-        r.set("sample", int64_t(i % size_t(o.group_size)));
-        r.set("step", st.step + 1);
-        r.set("reasoning", res[i].reasoning);
-        r.set("answer", res[i].answer);
-        r.set("format_ok", res[i].format_ok);
-        Json c = Json::object();
-        for (auto& [name, v] : comps) c.set(name, v[i].value ? Json(*v[i].value) : Json());
-        r.set("rewards", c);
-        // No reward: no total, no advantage, not in the update (null, not a made-up 0).
-        r.set("reward", rewarded[i] ? Json(total[i]) : Json());
-        r.set("advantage", rewarded[i] ? Json(adv[int64_t(i)].item<double>()) : Json());
-        r.set("kl", rewarded[i] ? Json(seq_kl[i]) : Json());
-        for (auto& [name, v] : comps)
-          if (!v[i].value) r.set(name + "_error", v[i].error);
-        if (!res[i].error.empty()) r.set("error", res[i].error);
-        r.append_json(lines);
-        lines += '\n';
-      }
-      std::vector<std::string> all = dp.gather_to_rank0(lines);
-      if (rollouts)
-        for (const std::string& part : all)
-          for (size_t b = 0, e; b < part.size(); b = e + 1) {
-            e = part.find('\n', b);
-            rollouts->write_line(std::string_view(part).substr(b, e - b));
-          }
-    }
-    if (metrics) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count();
-      Json m = Json::object();
-      m.set("step", st.step + 1);
-      m.set("updated", update);
-      m.set("completions", step_completions);
-      m.set("rewarded", step_rewarded);
-      m.set("reward", step_rewarded ? Json(mean_r) : Json());
-      if (judging) {
-        m.set("judged", step_judged);
-        m.set("judge_errors", step_backend + step_parse);
-        m.set("judge_backend_errors", step_backend);
-        m.set("judge_parse_errors", step_parse);
-      }
-      m.set("policy", update ? Json(policy_obj) : Json());
-      m.set("kl", update ? Json(mean_kl) : Json());
-      m.set("clip_fraction", update ? Json(clip_frac) : Json());
-      m.set("grad_norm", update ? Json(grad_norm) : Json());
-      m.set("tokens", int64_t(dp.all_reduce_sum(double(old.size()))));
-      m.set("step_time_s", secs);
-      metrics->write_line(m.dump());
-    } else {
-      dp.all_reduce_sum(double(old.size()));  // the same collectives on every rank
-    }
-    if (!fatal.empty()) {
-      progress.finish();
-      report_judge(/*stopped=*/true);
-      if (!o.out_dir.empty() && last_saved != st.step && st.step > 0) save();
-      if (rollouts) rollouts->close();
-      if (metrics) metrics->close();
-      throw Error(fatal_where, fatal, kExitBackend);
-    }
-    result.mean_reward.push_back(mean_r);
-    st.step += 1;
-    st.tokens_seen += int64_t(old.size());
-    result.steps = st.step;
-    progress.add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}{}", mean_r, mean_kl,
-                                clip_frac, grad_norm, policy_obj,
-                                judging ? fmt::format(" judged {}/{}", step_judged, step_completions) : ""));
-    if (o.save_every > 0 && st.step % o.save_every == 0 && !o.out_dir.empty()) save();
+    sr.values.push_back(std::move(v));
   }
-  progress.finish();
-  report_judge(/*stopped=*/false);
-  if (!o.out_dir.empty() && last_saved != st.step) save();
-  if (rollouts) rollouts->close();
-  if (metrics) metrics->close();
-  return result;
+  return sr;
+}
+
+// One source that can fail, in one step.
+struct SourceFailures {
+  size_t reward = 0;                         // index in Run::rewards
+  int64_t local_backend = 0, local_parse = 0;
+  size_t first_failed = 0;                   // this rank's first completion it could not score
+                                             // (= the number of completions: none)
+  int64_t scored = 0, backend = 0, parse = 0;  // every rank's
+};
+
+// The step's counts. The all-reduced ones are over every process's completions and so the same
+// on every rank: every rank takes the same branches on them.
+struct StepCounts {
+  int64_t local_rewarded = 0;
+  int64_t completions = 0, rewarded = 0;  // every rank's
+  double reward_sum = 0;                  // every rank's rewarded completions
+  std::vector<SourceFailures> failures;   // one per active source that can fail
+  double mean_reward() const { return rewarded ? reward_sum / double(rewarded) : 0.0; }
+};
+
+StepCounts count_step(Run& r, const StepRewards& sr) {
+  const size_t nc = sr.total.size();
+  StepCounts c;
+  double local_sum = 0;
+  for (size_t i = 0; i < nc; ++i)
+    if (sr.rewarded[i]) {
+      ++c.local_rewarded;
+      local_sum += sr.total[i];
+    }
+  for (size_t k = 0; k < r.rewards.size(); ++k) {
+    if (!r.rewards[k].kind->can_fail) continue;
+    SourceFailures f;
+    f.reward = k;
+    f.first_failed = nc;
+    int64_t local_scored = 0;
+    for (size_t i = 0; i < nc; ++i) {
+      const RewardValue& v = sr.values[k][i];
+      if (v.value) {
+        ++local_scored;
+        continue;
+      }
+      if (f.first_failed == nc) f.first_failed = i;
+      if (v.error_kind == "backend") ++f.local_backend;
+      else ++f.local_parse;
+    }
+    f.scored = local_scored;  // all-reduced below, in the order of the sources
+    c.failures.push_back(f);
+  }
+  c.completions = int64_t(r.dp.all_reduce_sum(double(nc)));
+  for (SourceFailures& f : c.failures) {
+    f.scored = int64_t(r.dp.all_reduce_sum(double(f.scored)));
+    f.backend = int64_t(r.dp.all_reduce_sum(double(f.local_backend)));
+    f.parse = int64_t(r.dp.all_reduce_sum(double(f.local_parse)));
+  }
+  c.rewarded = int64_t(r.dp.all_reduce_sum(double(c.local_rewarded)));
+  c.reward_sum = r.dp.all_reduce_sum(local_sum);
+  return c;
+}
+
+// Adds the step's failures to the run's counts, and names this rank's first one on stderr
+// (unless the run stops on it: --on-judge-error fail).
+void record_failures(Run& r, const Rollouts& ro, const StepRewards& sr, const StepCounts& c) {
+  const size_t nc = sr.total.size();
+  for (const SourceFailures& f : c.failures) {
+    ActiveReward& a = r.rewards[f.reward];
+    a.attempted += c.completions;
+    a.scored += f.scored;
+    if (f.backend) a.failures.add("backend", f.backend);
+    if (f.parse) a.failures.add("parse", f.parse);
+    if (f.first_failed == nc || r.o.fail_on_judge_error) continue;
+    cli::warn(fmt::format("step {}: the {} could not score {} of {} completions (backend {}, parse {}); first: {} "
+                          "sample {}: {}{}",
+                          r.learner.st.step + 1, a.kind->name, f.local_backend + f.local_parse, nc, f.local_backend,
+                          f.local_parse, ro.prompt(f.first_failed).id, ro.sample(f.first_failed),
+                          sr.values[f.reward][f.first_failed].error,
+                          c.local_rewarded ? " (left out of their groups)" : ""));
+  }
+}
+
+// Why the run stops (exit 4) after this step, or an empty message: a source failed with
+// --on-judge-error fail, or no completion of the step has a reward. It stops after writing the
+// step's rollouts and metrics and a checkpoint of the steps done, without updating on the step.
+struct Stop {
+  std::string message;
+  Location where;
+};
+
+Stop stop_reason(const Run& r, const Rollouts& ro, const StepRewards& sr, const StepCounts& c) {
+  const size_t nc = sr.total.size();
+  const int64_t step = r.learner.st.step + 1;
+  Stop s;
+  if (r.o.fail_on_judge_error)
+    for (const SourceFailures& f : c.failures) {
+      if (f.backend + f.parse == 0) continue;
+      const std::string& name = r.rewards[f.reward].kind->name;
+      if (f.first_failed < nc) {
+        const Prompt& p = ro.prompt(f.first_failed);
+        s.where = p.record.where();
+        s.message = fmt::format("step {}: id {} sample {}: {} (--on-judge-error fail)", step, p.id,
+                                ro.sample(f.first_failed), sr.values[f.reward][f.first_failed].error);
+      } else {
+        s.message = fmt::format("step {}: the {} failed on another process (--on-judge-error fail; its message "
+                                "names the record)", step, name);
+      }
+      return s;
+    }
+  if (c.rewarded == 0) {
+    s.message = fmt::format("step {}: none of its {} completions has a reward", step, c.completions);
+    for (const SourceFailures& f : c.failures)
+      s.message += fmt::format(" (the {} scored {}: backend errors {}, unparseable {})",
+                               r.rewards[f.reward].kind->name, f.scored, f.backend, f.parse);
+    s.message += "; nothing to learn from";
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Advantages
+
+// Within each prompt's group, over the members that have a reward: (P x G,) in completion order.
+torch::Tensor compute_advantages(const StepRewards& sr, int64_t prompts, int group, double eps) {
+  torch::Tensor rewards = torch::tensor(sr.total, torch::kFloat64).reshape({prompts, group});
+  std::vector<int64_t> mask(sr.rewarded.begin(), sr.rewarded.end());
+  torch::Tensor rewarded = torch::tensor(mask).to(torch::kBool).reshape({prompts, group});
+  return group_advantages(rewards, rewarded, eps).reshape({-1});
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Update
+
+// The update's sequences: prompt ids + completion ids, the loss on the completion. Completions
+// without a reward (or without tokens) are not in it.
+struct UpdateBatch {
+  std::vector<train::TokenizedExample> ex;
+  std::vector<float> old;       // the rollout log-prob of every completion token, sequence-major
+  std::vector<int64_t> seq_of;  // the completion index of each sequence
+};
+
+UpdateBatch make_update_batch(const Rollouts& ro, const StepRewards& sr) {
+  UpdateBatch ub;
+  for (size_t i = 0; i < ro.res.size(); ++i) {
+    if (ro.res[i].token_ids.empty() || !sr.rewarded[i]) continue;
+    train::TokenizedExample e;
+    e.ids = ro.prompt(i).prompt_ids;
+    e.labels.assign(e.ids.size(), int32_t(train::kIgnoreIndex));
+    for (int32_t t : ro.res[i].token_ids) {
+      e.ids.push_back(t);
+      e.labels.push_back(t);
+    }
+    ub.old.insert(ub.old.end(), ro.res[i].logprobs.begin(), ro.res[i].logprobs.end());
+    ub.seq_of.push_back(int64_t(i));
+    ub.ex.push_back(std::move(e));
+  }
+  return ub;
+}
+
+// The update's tensors over its N completion tokens (undefined on a rank without sequences).
+struct UpdateTensors {
+  train::Batch b;
+  torch::Tensor mask;      // (B, T) bool: the completion tokens
+  torch::Tensor seq_idx;   // (N,) the row (sequence) of each token
+  torch::Tensor tok_adv;   // (N,) the advantage of each token's sequence
+  torch::Tensor old_logp;  // (N,) the rollout log-probs
+  torch::Tensor ref_logp;  // (N,) the reference model's; undefined without it
+};
+
+UpdateTensors make_update_tensors(Run& r, const UpdateBatch& ub, const torch::Tensor& adv) {
+  UpdateTensors t;
+  std::vector<const train::TokenizedExample*> ptrs;
+  for (auto& e : ub.ex) ptrs.push_back(&e);
+  t.b = train::pack_examples(ptrs, r.pack);
+  t.mask = (t.b.labels != train::kIgnoreIndex);
+  torch::Tensor rows = torch::arange(t.b.rows()).unsqueeze(1).expand_as(t.b.labels).masked_select(t.mask);
+  t.old_logp = torch::tensor(ub.old, torch::kFloat32).to(r.device);
+  if (t.old_logp.size(0) != rows.size(0))
+    throw Error(fmt::format("internal: {} rollout log-probs for {} completion tokens", t.old_logp.size(0), rows.size(0)));
+  t.seq_idx = rows.to(r.device);
+  t.tok_adv = adv.to(torch::kFloat32).index({torch::tensor(ub.seq_of).index({rows})}).to(r.device);
+  if (r.learner.ref) {
+    torch::NoGradGuard ng;
+    t.ref_logp = label_logprobs(*r.learner.ref, t.b, t.mask, r.device);
+  }
+  return t;
+}
+
+// What the update did, for the rollouts, the metrics and the progress line.
+struct UpdateStats {
+  explicit UpdateStats(size_t completions) : seq_kl(completions, 0.0) {}
+  bool updated = false;
+  double policy = 0, kl = 0, clip_fraction = 0;  // the first PPO epoch's
+  double grad_norm = 0;                          // the last epoch's, before clipping
+  std::vector<double> seq_kl;                    // per completion: its mean k3 KL (0 outside the update)
+};
+
+// Each sequence's mean k3 KL to the reference model, into stats.seq_kl by completion index.
+void sequence_kl(const UpdateTensors& t, const torch::Tensor& logp, const UpdateBatch& ub, UpdateStats& stats) {
+  torch::NoGradGuard ng;
+  torch::Tensor k = k3_kl(logp.detach(), t.ref_logp);
+  torch::Tensor s = torch::zeros({t.b.rows()}, k.options()).index_add(0, t.seq_idx, k);
+  torch::Tensor l = torch::zeros({t.b.rows()}, k.options()).index_add(0, t.seq_idx, torch::ones_like(k));
+  torch::Tensor m = (s / l.clamp_min(1)).cpu();
+  for (int64_t row = 0; row < t.b.rows(); ++row) stats.seq_kl[size_t(ub.seq_of[size_t(row)])] = m[row].item<double>();
+}
+
+// --ppo-epochs passes of the GRPO loss (delib/rl.h) over the batch. Every rank takes part when
+// any rank has a sequence (the gradient all-reduce is a collective); a rank with none
+// contributes zero gradients. No update when no rank has a sequence.
+UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& adv, size_t completions) {
+  UpdateStats stats(completions);
+  stats.updated = r.dp.all_reduce_sum(double(ub.ex.size())) > 0;
+  if (!stats.updated) return stats;
+  Learner& l = r.learner;
+  UpdateTensors t;
+  if (!ub.ex.empty()) t = make_update_tensors(r, ub, adv);
+  for (int e = 0; e < r.o.ppo_epochs; ++e) {
+    l.optimizer->zero_grad(false);
+    torch::Tensor logp;
+    GrpoLossParts parts;
+    if (!ub.ex.empty()) {
+      logp = label_logprobs(*l.model, t.b, t.mask, r.device);
+      parts = grpo_loss(logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), r.o.clip_eps, r.o.kl_coef);
+      parts.loss.backward();
+    }
+    for (auto& p : l.params)
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    std::vector<torch::Tensor> grads;
+    for (auto& p : l.params) grads.push_back(p.grad());
+    r.dp.all_reduce_sum(grads);
+    for (auto& g : grads) g.div_(double(r.denv.world_size));
+    stats.grad_norm = train::clip_grad_norm(l.params, r.o.max_grad_norm);
+    train::set_lr(*l.optimizer, l.st.schedule.at(l.st.step));
+    l.optimizer->step();
+    if (e == 0 && !ub.ex.empty()) {
+      stats.policy = parts.policy;
+      stats.kl = parts.kl;
+      stats.clip_fraction = parts.clip_fraction;
+      if (t.ref_logp.defined()) sequence_kl(t, logp, ub, stats);
+    }
+  }
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records and the end of a step
+
+// One rollout record per completion: every rank's, written by rank 0 in rank order (one
+// collective per step).
+void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const torch::Tensor& adv,
+                    const UpdateStats& u) {
+  std::string lines;
+  for (size_t i = 0; i < ro.res.size(); ++i) {
+    const GenResult& g = ro.res[i];
+    Record rec = ro.prompt(i).record;
+    rec.set("sample", ro.sample(i));
+    rec.set("step", r.learner.st.step + 1);
+    rec.set("reasoning", g.reasoning);
+    rec.set("answer", g.answer);
+    rec.set("format_ok", g.format_ok);
+    Json c = Json::object();
+    for (size_t k = 0; k < r.rewards.size(); ++k) {
+      const RewardValue& v = sr.values[k][i];
+      c.set(r.rewards[k].kind->name, v.value ? Json(*v.value) : Json());
+    }
+    rec.set("rewards", c);
+    // No reward: no total, no advantage, not in the update (null, not a made-up 0).
+    const bool rewarded = sr.rewarded[i];
+    rec.set("reward", rewarded ? Json(sr.total[i]) : Json());
+    rec.set("advantage", rewarded ? Json(adv[int64_t(i)].item<double>()) : Json());
+    rec.set("kl", rewarded ? Json(u.seq_kl[i]) : Json());
+    for (size_t k = 0; k < r.rewards.size(); ++k)
+      if (!sr.values[k][i].value) rec.set(r.rewards[k].kind->name + "_error", sr.values[k][i].error);
+    if (!g.error.empty()) rec.set("error", g.error);
+    rec.append_json(lines);
+    lines += '\n';
+  }
+  std::vector<std::string> all = r.dp.gather_to_rank0(lines);
+  if (!r.out.rollouts) return;
+  for (const std::string& part : all)
+    for (size_t b = 0, e; b < part.size(); b = e + 1) {
+      e = part.find('\n', b);
+      r.out.rollouts->write_line(std::string_view(part).substr(b, e - b));
+    }
+}
+
+// The step's --metrics record (rank 0). The fields of a source that can fail come from its
+// registry row.
+void write_metrics(Run& r, const StepCounts& c, const UpdateStats& u, int64_t tokens, double secs) {
+  if (!r.out.metrics) return;
+  Json m = Json::object();
+  m.set("step", r.learner.st.step + 1);
+  m.set("updated", u.updated);
+  m.set("completions", c.completions);
+  m.set("rewarded", c.rewarded);
+  m.set("reward", c.rewarded ? Json(c.mean_reward()) : Json());
+  for (const SourceFailures& f : c.failures) {
+    const RewardKind& k = *r.rewards[f.reward].kind;
+    m.set(k.scored_metric, f.scored);
+    m.set(k.name + "_errors", f.backend + f.parse);
+    m.set(k.name + "_backend_errors", f.backend);
+    m.set(k.name + "_parse_errors", f.parse);
+  }
+  m.set("policy", u.updated ? Json(u.policy) : Json());
+  m.set("kl", u.updated ? Json(u.kl) : Json());
+  m.set("clip_fraction", u.updated ? Json(u.clip_fraction) : Json());
+  m.set("grad_norm", u.updated ? Json(u.grad_norm) : Json());
+  m.set("tokens", tokens);
+  m.set("step_time_s", secs);
+  r.out.metrics->write_line(m.dump());
+}
+
+// A step that trained: the run's state, the progress line, the periodic checkpoint.
+void end_step(Run& r, const StepCounts& c, const UpdateStats& u, int64_t local_tokens) {
+  train::TrainState& st = r.learner.st;
+  const double mean_r = c.mean_reward();
+  r.result.mean_reward.push_back(mean_r);
+  st.step += 1;
+  st.tokens_seen += local_tokens;
+  r.result.steps = st.step;
+  std::string scored;
+  for (const SourceFailures& f : c.failures)
+    scored += fmt::format(" {} {}/{}", r.rewards[f.reward].kind->scored_metric, f.scored, c.completions);
+  r.progress->add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}{}", mean_r, u.kl,
+                                 u.clip_fraction, u.grad_norm, u.policy, scored));
+  if (r.o.save_every > 0 && st.step % r.o.save_every == 0 && !r.o.out_dir.empty()) save(r);
+}
+
+// The run's failures of each source that can fail, once, on stderr (rank 0: the counts are
+// every process's).
+void report_failures(const Run& r, bool stopped) {
+  for (const ActiveReward& a : r.rewards) {
+    std::string sum = a.failures.summary(a.attempted, "completions");
+    if (r.rank0 && !sum.empty())
+      cli::warn(fmt::format("{}: {}{}", a.kind->name, sum,
+                            stopped ? "" : ", left out of their groups' advantages (--on-judge-error skip)"));
+  }
+}
+
+void close_outputs(Run& r) {
+  if (r.out.rollouts) r.out.rollouts->close();
+  if (r.out.metrics) r.out.metrics->close();
+}
+
+// Ends the run with exit 4 after the step's records: the failures on stderr, a checkpoint of
+// the steps done (the stopping step is not trained).
+[[noreturn]] void stop_run(Run& r, const Stop& s) {
+  r.progress->finish();
+  report_failures(r, /*stopped=*/true);
+  if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step && r.learner.st.step > 0) save(r);
+  close_outputs(r);
+  throw Error(s.where, s.message, kExitBackend);
+}
+
+// The end of a run that was not stopped (done, or interrupted between steps).
+void finish_run(Run& r) {
+  r.progress->finish();
+  report_failures(r, /*stopped=*/false);
+  if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step) save(r);
+  close_outputs(r);
+  for (const ActiveReward& a : r.rewards) {
+    if (!a.kind->can_fail) continue;
+    r.result.judge_attempted += a.attempted;
+    r.result.judged += a.scored;
+    for (const auto& [kind, n] : a.failures.by_kind()) r.result.judge_failures.add(kind, n);
+  }
+}
+
+}  // namespace
+
+RlResult run_rl(const RlOptions& o) {
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  check_options(o);
+  Run r(o);
+  setup(r);
+  while (r.learner.st.step < o.steps && !interrupted()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Rollouts ro = make_rollouts(r, step_prompts(r));
+    if (interrupted()) break;
+    const StepRewards sr = score_rewards(r, ro);
+    if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
+    const StepCounts c = count_step(r, sr);
+    record_failures(r, ro, sr, c);
+    const Stop stop = stop_reason(r, ro, sr, c);
+    const torch::Tensor adv = compute_advantages(sr, int64_t(ro.batch.size()), o.group_size, o.adv_eps);
+    const UpdateBatch ub = make_update_batch(ro, sr);
+    const UpdateStats u = stop.message.empty() ? update_policy(r, ub, adv, ro.res.size()) : UpdateStats(ro.res.size());
+    write_rollouts(r, ro, sr, adv, u);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int64_t tokens = int64_t(r.dp.all_reduce_sum(double(ub.old.size())));  // every rank's
+    write_metrics(r, c, u, tokens, secs);
+    if (!stop.message.empty()) stop_run(r, stop);
+    end_step(r, c, u, int64_t(ub.old.size()));
+  }
+  finish_run(r);
+  return r.result;
 }
 
 }  // namespace delib::rl

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -525,4 +526,102 @@ TEST_CASE("rl: --on-judge-error fail stops at the first failure, naming the reco
     CHECK_THAT(e.what(), Catch::Contains("step 1: id q1 sample 3: the judge's output did not parse"));
   }
   CHECK(read_json_lines(o.metrics).size() == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reward registry (delib/rl.h) and the length reward added through it
+// (docs/adding-a-reward.md).
+
+TEST_CASE("length reward: 0 up to the target, then -1 per target's worth of tokens beyond it") {
+  auto length = rl::make_length_reward(4);
+  CHECK(length->name() == "length");
+  std::vector<rl::RewardInput> in(6);
+  const int64_t tokens[] = {0, 3, 4, 5, 8, 14};
+  for (size_t i = 0; i < in.size(); ++i) in[i].tokens = tokens[i];
+  // -max(0, T - 4) / 4 by hand.
+  CHECK((length->score(in) == std::vector<double>{0.0, 0.0, 0.0, -0.25, -1.0, -2.5}));
+  for (auto& v : length->evaluate(in)) CHECK(v.value.has_value());  // it cannot fail
+  for (int64_t bad : {0, -3}) {
+    try {
+      rl::make_length_reward(bad);
+      FAIL("a length target of " << bad << " was accepted");
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == kExitUsage);
+      CHECK_THAT(e.what(), Catch::Contains("--length-target"));
+    }
+  }
+}
+
+TEST_CASE("reward registry: one row per source, keyed by the source's name(), in evaluation order") {
+  CHECK(rl::reward_names() == "format, rule, judge, length");
+  const std::string help = rl::reward_help();
+  Spec spec = Spec::load(small_spec());
+  RecordingJudge judge;
+  rl::RlOptions all;  // options that turn every source on
+  all.rules = {"a=1"};
+  all.length_target = 10;
+  all.spec_path = small_spec();
+  all.judge_backend_override = &judge;
+  rl::RlOptions none;  // the defaults: only the always-on sources
+  std::vector<rl::RewardPrompt> prompts = {{"illicit", Location{"p.jsonl", 1}}};
+  std::set<std::string> names;
+  for (const rl::RewardKind& k : rl::reward_kinds()) {
+    INFO(k.name);
+    CHECK(names.insert(k.name).second);
+    CHECK(rl::find_reward_kind(k.name) == &k);
+    CHECK_THAT(help, Catch::Contains(" " + k.name + ": " + k.help));
+    CHECK(k.can_fail == !k.scored_metric.empty());
+    auto on = k.make(rl::RewardContext{all, prompts});
+    REQUIRE(on != nullptr);
+    CHECK(on->name() == k.name);
+    CHECK((k.make(rl::RewardContext{none, prompts}) == nullptr) == !k.enabled_by.empty());
+  }
+  CHECK(rl::find_reward_kind("nope") == nullptr);
+  CHECK(rl::find_reward_kind("judge")->scored_metric == "judged");
+  // The judge row checks every prompt's category against the spec, naming the record.
+  std::vector<rl::RewardPrompt> unknown = {{"illicit", Location{"p.jsonl", 1}}, {"astrology", Location{"p.jsonl", 2}}};
+  try {
+    rl::find_reward_kind("judge")->make(rl::RewardContext{all, unknown});
+    FAIL("a category outside the spec was accepted");
+  } catch (const Error& e) {
+    CHECK(e.where().line == 2);
+    CHECK_THAT(e.what(), Catch::Contains("category 'astrology' is not in the spec"));
+  }
+}
+
+TEST_CASE("rl: the length reward through run_rl: a rewards component, weighted into the total") {
+  PlannedJudge unused({});
+  rl::RlOptions o = judged_run("length", &unused);
+  o.judge_backend_override = nullptr;  // format + length only
+  o.steps = 1;
+  o.sampling.max_tokens = 6;
+  o.length_target = 3;
+  o.weights = {{"length", 2.0}};
+  rl::run_rl(o);
+  auto rows = read_json_lines(o.rollouts);
+  REQUIRE(rows.size() == 8);
+  int past_target = 0;
+  for (auto& r : rows) {
+    INFO(r.dump());
+    const Json* rw = r.find("rewards");
+    REQUIRE(rw->find("length") != nullptr);
+    REQUIRE(rw->find("judge") == nullptr);  // off: not a component
+    const double len = rw->find("length")->as_double();
+    // At most 6 tokens: -max(0, T - 3)/3 is one of 0, -1/3, -2/3, -1.
+    CHECK(len <= 0.0);
+    CHECK(len >= -1.0);
+    CHECK(len * 3 == Approx(std::round(len * 3)).margin(1e-12));
+    if (len < 0) ++past_target;
+    CHECK(r.find("reward")->as_double() == Approx(rw->find("format")->as_double() + 2.0 * len));
+  }
+  CHECK(past_target > 0);  // a random tiny policy rarely stops within 3 tokens: the lengths reach the source
+  // An unknown --reward-weight name is a usage error listing the registry's names.
+  o.weights = {{"lenght", 1.0}};
+  try {
+    rl::run_rl(o);
+    FAIL("an unknown reward name was accepted");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == kExitUsage);
+    CHECK_THAT(e.what(), Catch::Contains("no such reward (format, rule, judge, length)"));
+  }
 }
