@@ -116,7 +116,24 @@ struct ReadOptions {
   size_t max_line_bytes = size_t(1) << 30;
 };
 
-// Bytes -> lines, with zstd auto-detected (magic 28 B5 2F FD), multi-frame and concatenated
+// ---- zstd detection and whole-file reading -------------------------------------------------
+// Every reader of possibly-compressed input (LineReader, read_file_decompressed, the tokenizer's
+// files, cot-judge's --resume) detects zstd with is_zstd, never with a magic check of its own.
+
+// The four bytes every zstd frame starts with (28 B5 2F FD; 0xFD2FB528 little-endian).
+inline constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+
+// True when `bytes` starts with kZstdMagic. Fewer than 4 bytes: false.
+bool is_zstd(std::string_view bytes);
+
+// The whole file at `path`, decompressed when it starts with kZstdMagic (any number of frames,
+// as `zstd -d` accepts), else byte for byte. For small whole-file inputs (tokenizer.json, its
+// configs); record streams use LineReader. Throws Error(Location{path, 0}, kExitIo) "cannot
+// open: REASON" when the file cannot be read, and Error(Location{path, 0}) "corrupt zstd data:
+// REASON" or "truncated zstd data" (the last frame is cut) when the zstd data is damaged.
+std::string read_file_decompressed(const std::string& path);
+
+// Bytes -> lines, with zstd auto-detected (is_zstd), multi-frame and concatenated
 // streams. A truncated or corrupt zstd stream throws after every complete line before it has
 // been returned. Used by RecordReader; exposed for the fuzz target and for tools that read text.
 class LineReader {

@@ -7,10 +7,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
 
 #include <fmt/format.h>
 #include <zstd.h>
 
+#include "delib/fs.h"
 #include "delib/records.h"
 
 namespace delib {
@@ -36,10 +40,38 @@ void install_signal_handlers() {
 int interrupted() { return g_signal.load(std::memory_order_relaxed); }
 
 // ---------------------------------------------------------------------------------------------
+// zstd detection and whole-file reading
+
+bool is_zstd(std::string_view bytes) {
+  return bytes.size() >= sizeof kZstdMagic && std::memcmp(bytes.data(), kZstdMagic, sizeof kZstdMagic) == 0;
+}
+
+std::string read_file_decompressed(const std::string& path) {
+  std::string data = read_text_file(path, "");
+  if (!is_zstd(data)) return data;
+  std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
+  if (!ds) throw std::bad_alloc();
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  std::string out;
+  std::vector<char> buf(ZSTD_DStreamOutSize());
+  size_t last = 0;  // 0 once a frame is complete; the decoder's hint of bytes still needed otherwise
+  for (;;) {
+    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
+    last = ZSTD_decompressStream(ds.get(), &o, &in);
+    if (ZSTD_isError(last))
+      throw Error(Location{path, 0}, std::string("corrupt zstd data: ") + ZSTD_getErrorName(last));
+    out.append(buf.data(), o.pos);
+    // Done when all input is consumed and the decoder did not fill the buffer (nothing held back).
+    if (in.pos == in.size && o.pos < o.size) break;
+  }
+  if (last != 0) throw Error(Location{path, 0}, "truncated zstd data");
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // LineReader
 
 namespace {
-constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 constexpr size_t kReadChunk = size_t(1) << 20;
 }  // namespace
 
@@ -130,7 +162,7 @@ bool LineReader::next(std::string& line) {
   if (!m.sniffed) {
     while (m.raw.size() < 4 && m.read_raw(path_)) {}
     m.sniffed = true;
-    m.zstd = m.raw.size() >= 4 && std::memcmp(m.raw.data(), kZstdMagic, 4) == 0;
+    m.zstd = delib::is_zstd(m.raw);  // (the member is_zstd() hides the free function)
     if (m.zstd) m.ds = ZSTD_createDStream();
   }
   for (;;) {
@@ -413,7 +445,7 @@ size_t truncate_to_complete(const std::string& path) {
   ssize_t n;
   while ((n = ::read(fd, buf, sizeof buf)) > 0) data.append(buf, size_t(n));
   size_t keep = 0;
-  if (data.size() >= 4 && std::memcmp(data.data(), kZstdMagic, 4) == 0) {
+  if (is_zstd(data)) {
     // Walk whole frames; keep those that decode to complete lines.
     size_t pos = 0;
     while (pos < data.size()) {

@@ -113,6 +113,52 @@ TEST_CASE("LineReader: plain, CRLF, no final newline, zstd multi-frame and conca
   CHECK(r->is_zstd());
 }
 
+TEST_CASE("is_zstd: the magic number, never a shorter prefix") {
+  CHECK(is_zstd(zstd_compress("x\n")));
+  CHECK(is_zstd(std::string("\x28\xB5\x2F\xFD", 4)));
+  CHECK_FALSE(is_zstd(std::string("\x28\xB5\x2F", 3)));  // a truncated magic is not zstd
+  CHECK_FALSE(is_zstd(""));
+  CHECK_FALSE(is_zstd("{\"id\":1}"));
+  CHECK_FALSE(is_zstd(std::string("\x28\xB5\x2F\xFE", 4)));
+}
+
+TEST_CASE("read_file_decompressed: plain as is, zstd of any number of frames, damage is an error") {
+  fs::path d = tmpdir();
+  const std::string text = "{\"model\": {\"type\": \"BPE\"}}\nno final newline";
+  std::ofstream(d / "plain.json", std::ios::binary) << text;
+  CHECK(read_file_decompressed((d / "plain.json").string()) == text);
+  // Two frames, as `zstd` writes concatenated files.
+  const std::string z = zstd_compress(text.substr(0, 10)) + zstd_compress(text.substr(10), 19);
+  std::ofstream(d / "two.zst", std::ios::binary) << z;
+  CHECK(read_file_decompressed((d / "two.zst").string()) == text);
+  // A large file: more than one decoder output buffer.
+  std::string big;
+  for (int i = 0; i < 200000; ++i) big += std::to_string(i * 7919 % 100003) + ",";
+  std::ofstream(d / "big.zst", std::ios::binary) << zstd_compress(big);
+  CHECK(read_file_decompressed((d / "big.zst").string()) == big);
+
+  std::ofstream(d / "cut.zst", std::ios::binary) << z.substr(0, z.size() - 3);
+  try {
+    read_file_decompressed((d / "cut.zst").string());
+    FAIL("a cut zstd file was read without an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "truncated zstd data");
+    CHECK(e.where().file == (d / "cut.zst").string());
+  }
+  std::string bad = z;
+  bad[6] = char(bad[6] ^ 0x5A);  // inside the first frame's header
+  std::ofstream(d / "bad.zst", std::ios::binary) << bad;
+  CHECK_THROWS_WITH(read_file_decompressed((d / "bad.zst").string()), Catch::StartsWith("corrupt zstd data: ") ||
+                                                                          Catch::Equals("truncated zstd data"));
+  try {
+    read_file_decompressed((d / "missing.json").string());
+    FAIL("a missing file was read");
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == kExitIo);
+    CHECK_THAT(e.what(), Catch::StartsWith("cannot open: "));
+  }
+}
+
 TEST_CASE("LineReader: truncation at every byte offset loses nothing complete and errors") {
   std::string text;
   for (int i = 0; i < 40; ++i) text += R"({"id":)" + std::to_string(i) + R"(,"t":"line"})" "\n";
