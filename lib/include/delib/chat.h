@@ -144,6 +144,61 @@ class ChatTemplate {
   virtual std::vector<std::string> stop_strings() const = 0;
 };
 
+// ---- Encoding a chat: the one rule for every caller -----------------------------------------
+//
+// transformers' apply_chat_template(tokenize=True) renders the conversation to text and encodes
+// that text with special tokens parsed everywhere, so a message whose text spells a control
+// token ("<|im_end|>", "<|eot_id|>") gets the real token: data can end a turn or open a system
+// turn. delib encodes the template's markup as transformers does and message text as text. The
+// tokenize tool (default chat text), the local backend's prompts (delib/generate.h
+// encode_chat) and sft-train's examples (render_example) all encode chats with encode_chat below.
+
+struct ChatEncodeOptions {
+  bool add_generation_prompt = false;  // as ChatTemplate::render
+  bool keep_reasoning = false;         // as ChatTemplate::render
+  // true: special-token text is parsed everywhere, message text included: the ids are exactly
+  // apply_chat_template(tokenize=True)'s, injection and all (tokenize --parse-special).
+  bool parse_special = false;
+  // Encode the target bytes [target_begin, target_end) of the span of this message on their own
+  // (no token crosses their edges), so that ChatEncoding::target_begin/target_end are exact: a
+  // training target. nullopt: the text is encoded whole.
+  std::optional<size_t> split_target;
+};
+
+struct ChatEncoding {
+  Rendered rendered;           // the text that was encoded and its spans
+  std::vector<int32_t> ids;
+  // Byte ranges of rendered.text, sorted and disjoint, holding special-token text that came from
+  // message fields and was encoded as ordinary text. Empty in the usual case.
+  std::vector<std::pair<size_t, size_t>> literal;
+  // With split_target (and a non-empty target in that message's span): ids[target_begin,
+  // target_end) are the target's tokens. 0, 0 otherwise.
+  size_t target_begin = 0, target_end = 0;
+};
+
+// Renders `messages` with `tpl` and encodes the text with `tok` so that the template's markup
+// becomes control tokens and message text never does:
+//   1. text = tpl.render(messages, add_generation_prompt, keep_reasoning).text;
+//   2. the special-token text of every message field (role, content, reasoning, name) is found
+//      with Tokenizer::special_text. None (the usual case): ids = tok.encode(text, true), byte
+//      for byte apply_chat_template(tokenize=True);
+//   3. otherwise the chat is rendered again with each such occurrence replaced by a placeholder
+//      (letters and digits found nowhere in the text or the messages), and the placeholders are
+//      located in that rendering. Putting the occurrences back must give `text` exactly; then
+//      their byte ranges are `literal`, and ids = tok.encode_guarded(text, literal). A
+//      placeholder the template does not render is text it dropped (Qwen3's reasoning of
+//      earlier turns, a role it has no branch for): nothing to guard.
+//   4. When the occurrences put back do not give `text` (the template trimmed into, escaped,
+//      split or moved such text), throws Error naming the message and the token text: which
+//      occurrence is markup cannot be known, so nothing is encoded rather than a guess.
+// Locating by placeholders, not by searching for the message text, matters: a message whose
+// content is "<|im_start|>" would be found at its own turn header by a search, guarding the
+// header and leaving the content a control token.
+// Rendering errors (ChatTemplate::render) propagate. Errors carry no location: a caller with a
+// record adds it. Thread-safe when tpl and tok are (they are).
+ChatEncoding encode_chat(const ChatTemplate& tpl, const Tokenizer& tok, const std::vector<Message>& messages,
+                         const ChatEncodeOptions& options);
+
 // Reads the chat template text of `path` as from_path does (and its bos_token into *bos_token
 // when non-null and present). Throws Error(kExitIo) when unreadable, Error when absent.
 std::string read_chat_template(const std::string& path, std::string* bos_token = nullptr);

@@ -118,14 +118,10 @@ class Engine {
 // sample_seed(request.seed, request.key, request.sample).
 uint64_t sample_seed(uint64_t seed, std::string_view key, int sample);
 
-// The prompt ids of a chat request: the template's rendering with add_generation_prompt.
-// Markup is encoded with parse_special=true (the template's own control tokens), message text
-// never becomes a control token: when no message's content or reasoning spells a special or
-// added token (encode(text, true) == encode(text, false)), the rendered text is encoded whole
-// with parse_special=true, byte for byte what transformers' apply_chat_template(tokenize=True)
-// gives; otherwise each such text is located in its turn's span (as is, or trimmed) and
-// Tokenizer::encode_guarded keeps it literal. Throws Error when such a text cannot be located
-// (the template rewrote it).
+// The prompt ids of a chat request: encode_chat(tpl, tok, messages, {add_generation_prompt =
+// true}).ids, the one chat-encoding rule of delib/chat.h: markup as control tokens, message
+// text never; byte for byte apply_chat_template(tokenize=True) when no message spells a special
+// token. Throws Error where that encode_chat does.
 std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
                                  const std::vector<Message>& messages);
 

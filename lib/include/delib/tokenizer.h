@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "delib/records.h"
+
 namespace delib {
 
 class Tokenizer {
@@ -44,6 +46,15 @@ class Tokenizer {
   // Outside those occurrences the ids equal encode(text, true).
   virtual std::vector<int32_t> encode_guarded(
       std::string_view text, const std::vector<std::pair<size_t, size_t>>& literal) const = 0;
+  // Where `text` spells special tokens: the byte ranges [begin, end), in order, that
+  // encode(text, /*parse_special=*/true) turns into special ids (special: true added tokens,
+  // matched leftmost-longest as encode matches them, with the whitespace an lstrip/rstrip token
+  // absorbs). Empty exactly when the text spells no control token, i.e. when
+  // encode(text, true) == encode(text, false). A special token with normalized: true, matched
+  // on normalized text, is reported as the whole piece of `text` it was found in (normalizing
+  // moves offsets). Thread-safe. (The default implementation, for test doubles, searches
+  // special_tokens() leftmost-longest.)
+  virtual std::vector<std::pair<size_t, size_t>> special_text(std::string_view text) const;
   // Same string as HF `decode(ids, skip_special_tokens=skip_special)`.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const = 0;
   // Thread-parallel batch encode (threads 0 = all cores); out[i] == encode(texts[i]).
@@ -65,5 +76,51 @@ class Tokenizer {
   // The `chat_template` string from tokenizer_config.json ("" when none).
   virtual const std::string& chat_template() const = 0;
 };
+
+// ---- tokenize: the tool's run (lib/src/tokenizer/tokenize_tool.cpp) ------------------------
+
+// Everything one tokenize run does; each field is the flag of the same name.
+struct TokenizeOptions {
+  // Input records in order ("-" or none: stdin) and how they are read. read.on_error also
+  // decides what a record that fails to tokenize does: kFail stops with its Error, kSkip counts
+  // it ("tokenize: warning: skipped N bad record(s)" at the end) and leaves it out.
+  std::vector<std::string> inputs;
+  ReadOptions read;
+  // Where the records go ("-": stdout). With stats and output "-" no records are written.
+  std::string output = "-";
+  WriteOptions write;
+  int threads = 0;        // tokenizer threads (0: all cores)
+  bool progress = false;  // a progress line on stderr
+
+  // Tokenizer::load path (model directory or tokenizer.json). REQUIRES: non-empty.
+  std::string tokenizer;
+  // Encode: the text field (dotted path) to encode; "" (default): the conversation
+  // (Record::messages) rendered by the chat template without a generation prompt and encoded
+  // with encode_chat (delib/chat.h). Decode: the field written ("" means "text").
+  std::string field;
+  // The chat template for the default text: `format` names a known variant
+  // (ChatTemplate::from_variant), else `template_file` (from_path), else the tokenizer's
+  // directory (from_path) or its tokenizer_config.json chat_template.
+  std::string template_file;
+  std::string format;
+  std::string ids_field = "ids";  // written by ids, read by decode
+  // Encode: add the ids (field ids_field) and/or their number (field n_tokens); neither set
+  // means both.
+  bool ids = false, count = false;
+  bool decode = false;            // ids_field -> text (Tokenizer::decode) instead of encoding
+  bool skip_special = false;      // decode: leave special tokens out
+  // Encode: special-token text is matched everywhere, message and field text included, as
+  // transformers does (default: only in the chat template's markup).
+  bool parse_special = false;
+  // Print "records N", "tokens N" and the nearest-rank p50/p90/p99/max of the token counts
+  // (tab-separated lines) to stdout after the run.
+  bool stats = false;
+  int batch = 512;                // records tokenized in parallel per batch (REQUIRES: > 0)
+};
+
+// Runs tokenize as `o` says and returns its exit code: kExitOk, or 128 + the signal when
+// interrupted (the records done so far are written). Throws Error: the tokenizer or template
+// cannot be loaded, or a bad record with read.on_error kFail (FILE:LINE: message).
+int run_tokenize(const TokenizeOptions& o);
 
 }  // namespace delib

@@ -15,11 +15,6 @@ namespace delib {
 
 namespace {
 
-bool is_safe_text(const Tokenizer& tok, const std::string& text) {
-  if (text.empty()) return true;
-  return tok.encode(text, /*parse_special=*/true) == tok.encode(text, /*parse_special=*/false);
-}
-
 // The eos ids of generation_config.json (an int or a list), when the file exists.
 std::vector<int32_t> generation_config_eos(const std::string& model_dir) {
   std::vector<int32_t> out;
@@ -149,48 +144,9 @@ class LocalBackend : public Backend {
 
 std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
                                  const std::vector<Message>& messages) {
-  Rendered r = tpl.render(messages, /*add_generation_prompt=*/true);
-  // The texts that would turn into control tokens if encoded with parse_special=true.
-  std::vector<std::pair<size_t, const std::string*>> unsafe;  // (message index, text)
-  for (size_t i = 0; i < messages.size(); ++i) {
-    if (!is_safe_text(tok, messages[i].reasoning)) unsafe.push_back({i, &messages[i].reasoning});
-    if (!is_safe_text(tok, messages[i].content)) unsafe.push_back({i, &messages[i].content});
-  }
-  // The usual case: exactly what transformers' apply_chat_template(tokenize=True) produces.
-  if (unsafe.empty()) return tok.encode(r.text, /*parse_special=*/true);
-
-  // Some content spells a special token: find each such text in its message's span of the
-  // rendered text; encode_guarded keeps special-token text inside those ranges literal.
-  std::vector<std::pair<size_t, size_t>> ranges;  // [begin, end) of literal text
-  for (const auto& [mi, text] : unsafe) {
-    size_t lo = 0, hi = r.text.size();
-    for (const auto& s : r.spans) {
-      if (s.message_index == mi) {
-        lo = s.begin;
-        hi = s.end;
-        break;
-      }
-    }
-    // Templates may trim the text (Llama 3's `| trim`): look for it as is, then trimmed.
-    std::string_view needle = *text;
-    size_t at = r.text.find(needle, lo);
-    if (at == std::string::npos || at + needle.size() > hi) {
-      size_t b = needle.find_first_not_of(" \t\r\n"), e = needle.find_last_not_of(" \t\r\n");
-      needle = b == std::string_view::npos ? std::string_view() : needle.substr(b, e - b + 1);
-      at = needle.empty() ? std::string::npos : r.text.find(needle, lo);
-    }
-    bool reasoning = text == &messages[mi].reasoning;
-    if (at == std::string::npos || at + needle.size() > hi) {
-      if (reasoning) continue;  // the template dropped this turn's reasoning
-      throw Error("message " + std::to_string(mi) +
-                  " contains special-token text, and the chat template changed the content so "
-                  "that it cannot be encoded as plain text; refusing to encode it as control "
-                  "tokens");
-    }
-    ranges.push_back({at, at + needle.size()});
-  }
-  std::sort(ranges.begin(), ranges.end());
-  return tok.encode_guarded(r.text, ranges);
+  ChatEncodeOptions o;
+  o.add_generation_prompt = true;
+  return encode_chat(tpl, tok, messages, o).ids;
 }
 
 std::unique_ptr<Backend> make_local_backend(std::shared_ptr<CausalLM> model,

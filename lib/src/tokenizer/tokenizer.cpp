@@ -1,6 +1,4 @@
 // Tokenizer::load and the encode/decode pipeline (see internal.h for the stages).
-#include <zstd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -9,7 +7,7 @@
 #include <thread>
 
 #include "delib/error.h"
-#include "delib/fs.h"
+#include "delib/records.h"
 #include "delib/tokenizer.h"
 #include "tokenizer/internal.h"
 
@@ -17,33 +15,6 @@ namespace delib {
 
 namespace fs = std::filesystem;
 using namespace tok;
-
-std::string read_maybe_zstd(const std::string& path) {
-  std::string data = read_text_file(path, "");
-  static const unsigned char kMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
-  if (data.size() < 4 || std::memcmp(data.data(), kMagic, 4) != 0) return data;
-  std::string out;
-  ZSTD_DStream* ds = ZSTD_createDStream();
-  ZSTD_initDStream(ds);
-  ZSTD_inBuffer in{data.data(), data.size(), 0};
-  std::vector<char> buf(ZSTD_DStreamOutSize());
-  size_t last = 0;
-  for (;;) {
-    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
-    last = ZSTD_decompressStream(ds, &o, &in);
-    if (ZSTD_isError(last)) {
-      std::string msg = ZSTD_getErrorName(last);
-      ZSTD_freeDStream(ds);
-      throw Error(Location{path, 0}, "corrupt zstd data: " + msg);
-    }
-    out.append(buf.data(), o.pos);
-    // Done when all input is consumed and the decoder did not fill the buffer (nothing held).
-    if (in.pos == in.size && o.pos < o.size) break;
-  }
-  ZSTD_freeDStream(ds);
-  if (last != 0) throw Error(Location{path, 0}, "truncated zstd data");
-  return out;
-}
 
 namespace {
 
@@ -151,6 +122,7 @@ class HfTokenizer final : public Tokenizer {
     encode_into(text, true, ids, &literal);
     return ids;
   }
+  std::vector<std::pair<size_t, size_t>> special_text(std::string_view text) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special) const override;
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, bool parse_special,
                                                  int threads) const override;
@@ -304,6 +276,33 @@ void HfTokenizer::encode_into(std::string_view text, bool parse_special, std::ve
       encode_segment(text.substr(sp.a, sp.b - sp.a), sp.a == 0, parse_special, ids, guard, sp.a);
     }
   }
+}
+
+std::vector<std::pair<size_t, size_t>> HfTokenizer::special_text(std::string_view text) const {
+  std::vector<std::pair<size_t, size_t>> out;
+  if (special_list_.empty()) return out;
+  std::vector<Split> splits;
+  if (raw_matcher_.empty()) splits.push_back({0, text.size(), -1});
+  else find_matches(text, raw_matcher_, /*parse_special=*/true, splits);
+  for (const Split& sp : splits) {
+    if (sp.id >= 0) {
+      if (added_[added_by_id_.at(sp.id)].special) out.emplace_back(sp.a, sp.b);
+      continue;
+    }
+    if (normalized_matcher_.empty() || sp.b == sp.a) continue;
+    // As encode_segment: normalized added tokens are matched on the normalized piece.
+    std::string n(text.substr(sp.a, sp.b - sp.a));
+    if (normalizer_) normalizer_->normalize(n);
+    std::vector<Split> inner;
+    find_matches(n, normalized_matcher_, /*parse_special=*/true, inner);
+    for (const Split& x : inner) {
+      if (x.id >= 0 && added_[added_by_id_.at(x.id)].special) {
+        out.emplace_back(sp.a, sp.b);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
@@ -528,7 +527,7 @@ struct ConfigValues {
 ConfigValues read_config(const std::string& path) {
   ConfigValues v;
   if (!fs::exists(path)) return v;
-  simdjson::padded_string text(read_maybe_zstd(path));
+  simdjson::padded_string text(read_file_decompressed(path));
   try {
     simdjson::ondemand::parser parser;
     simdjson::ondemand::document doc = parser.iterate(text);
@@ -590,6 +589,22 @@ void HfTokenizer::load_config(const std::string& dir) {
 
 }  // namespace
 
+std::vector<std::pair<size_t, size_t>> Tokenizer::special_text(std::string_view text) const {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t best = std::string_view::npos, len = 0;
+    for (const std::string& s : special_tokens()) {
+      if (s.empty()) continue;
+      size_t at = text.find(s, pos);
+      if (at < best || (at == best && s.size() > len)) best = at, len = s.size();
+    }
+    if (best == std::string_view::npos) break;
+    out.emplace_back(best, best + len);
+    pos = best + len;
+  }
+  return out;
+}
+
 std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
   std::string file = path, dir;
   std::error_code ec;
@@ -608,7 +623,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
     if (dir.empty()) dir = ".";
   }
   auto t = std::make_shared<HfTokenizer>();
-  t->load_json(read_maybe_zstd(file), file);
+  t->load_json(read_file_decompressed(file), file);
   t->load_config(dir);
   return t;
 }

@@ -1,10 +1,8 @@
 // Records -> token ids and loss labels for SFT (delib/train.h).
-#include <algorithm>
 #include <memory>
 #include <new>
-#include <set>
+#include <utility>
 
-#include <fmt/format.h>
 #include <xxhash.h>
 
 #include "delib/chat.h"
@@ -31,31 +29,6 @@ TokenizedExample render_raw(const std::string& context, const std::string& targe
   if (o.append_eos)
     if (auto eos = tok.eos_id()) append(e, {*eos}, true);
   return e;
-}
-
-std::string_view strip(std::string_view s) {
-  auto ws = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool has_special_text(std::string_view s, const Tokenizer& tok) {
-  for (const std::string& sp : tok.special_tokens())
-    if (!sp.empty() && s.find(sp) != std::string_view::npos) return true;
-  return false;
-}
-
-// Locates `content` (verbatim, else with surrounding whitespace stripped as templates do)
-// inside text[from, to). Returns [begin, end) or nullopt.
-std::optional<std::pair<size_t, size_t>> locate(const std::string& text, size_t from, size_t to,
-                                                std::string_view content) {
-  for (std::string_view c : {content, strip(content)}) {
-    if (c.empty()) return std::nullopt;
-    size_t p = std::string_view(text).substr(0, to).find(c, from);
-    if (p != std::string::npos) return std::make_pair(p, p + c.size());
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -89,43 +62,24 @@ TokenizedExample render_example(const Record& record, const Tokenizer& tok,
   if (!tmpl)
     throw Error(where, "chat record but the model has no chat template; HINT: give --chat-template "
                        "or use 'text'+'target' records");
-  const Rendered r = tmpl->render(msgs, /*add_generation_prompt=*/false, /*keep_reasoning=*/true);
-  const size_t last = msgs.size() - 1;
-  const TurnSpan* turn = nullptr;
-  for (const TurnSpan& s : r.spans)
-    if (s.message_index == last) turn = &s;
-  if (!turn || turn->target_end <= turn->target_begin)
+  // The one chat-encoding rule (delib/chat.h encode_chat): markup as control tokens, message
+  // text as text; the target encoded on its own so that its tokens are exactly the labels.
+  ChatEncodeOptions eo;
+  eo.keep_reasoning = true;
+  eo.split_target = msgs.size() - 1;
+  ChatEncoding enc;
+  try {
+    enc = encode_chat(*tmpl, tok, msgs, eo);
+  } catch (const Error& e) {
+    if (!e.where().file.empty()) throw;
+    throw Error(where, e.what(), e.exit_code());
+  }
+  if (enc.target_end <= enc.target_begin)
     throw Error(where, "the chat template rendered no target span for the final assistant turn");
-
-  // Byte ranges encoded as literal text (message contents): parse_special = false there.
-  std::vector<std::pair<size_t, size_t>> literal;
-  for (const TurnSpan& s : r.spans) {
-    if (s.message_index >= msgs.size()) continue;  // template text, generation prompt
-    const Message& m = msgs[s.message_index];
-    size_t from = s.begin;
-    for (const std::string* part : {&m.reasoning, &m.content}) {
-      if (part->empty()) continue;
-      if (auto at = locate(r.text, from, s.end, *part)) {
-        literal.push_back(*at);
-        from = at->second;
-      } else if (has_special_text(*part, tok)) {
-        // We cannot tell markup from content here, and the content could inject control
-        // tokens: refuse rather than train on an ambiguous encoding.
-        throw Error(where, fmt::format("message {} ({}) contains special-token text and the chat "
-                                       "template did not render it verbatim", s.message_index, m.role));
-      }
-    }
-  }
-  std::set<size_t> cuts{0, r.text.size(), turn->target_begin, turn->target_end};
-  for (const auto& [b, e] : literal) { cuts.insert(b); cuts.insert(e); }
   TokenizedExample ex;
-  for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
-    const size_t b = *it, e = *std::next(it);
-    const bool is_literal = std::any_of(literal.begin(), literal.end(),
-                                        [&](const auto& l) { return l.first <= b && e <= l.second; });
-    const bool target = turn->target_begin <= b && e <= turn->target_end;
-    append(ex, tok.encode(std::string_view(r.text).substr(b, e - b), /*parse_special=*/!is_literal), target);
-  }
+  ex.ids = std::move(enc.ids);
+  ex.labels.assign(ex.ids.size(), int32_t(kIgnoreIndex));
+  for (size_t i = enc.target_begin; i < enc.target_end; ++i) ex.labels[i] = ex.ids[i];
   return ex;
 }
 

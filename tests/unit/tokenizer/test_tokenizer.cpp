@@ -98,6 +98,73 @@ TEST_CASE("encode_guarded keeps special text literal inside the ranges only", "[
   CHECK(std::count(g.begin(), g.end(), 7) == 1);
 }
 
+TEST_CASE("special_text finds what encode(text, true) makes special, and nothing else", "[tokenizer]") {
+  using Ranges = std::vector<std::pair<size_t, size_t>>;
+  auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
+  CHECK(tok->special_text("ab<|end|>c<|end|>") == Ranges{{2, 9}, {10, 17}});
+  CHECK(tok->special_text("ab<tag>c").empty());  // non-special added tokens are vocabulary
+  CHECK(tok->special_text("<|end|").empty());
+  CHECK(tok->special_text("").empty());
+  // A special token matched on normalized text: the whole piece it was found in.
+  std::string json = tiny_json(kByteLevelPre, R"({"type":"Lowercase"})");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    size_t at = json.find(from);
+    REQUIRE(at != std::string::npos);
+    json.replace(at, from.size(), to);
+  };
+  const std::string added = R"({"id":8,"content":"<tag>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":false})";
+  replace(added, added + R"(,{"id":9,"content":"<sp>","single_word":false,"lstrip":false,"rstrip":false,"normalized":true,"special":true})");
+  replace(R"("<tag>":8})", R"("<tag>":8,"<sp>":9})");
+  auto norm = Tokenizer::load(write_file("tiny-norm.json", json));
+  REQUIRE(norm->encode("ab <SP> c", true) != norm->encode("ab <SP> c", false));
+  CHECK(norm->special_text("<|end|>ab <SP> c") == Ranges{{0, 7}, {7, 16}});
+}
+
+TEST_CASE("special_text is empty exactly when parse_special changes nothing", "[tokenizer][shared]") {
+  // The default implementation (for test doubles) and the real one agree on these tokenizers,
+  // whose special tokens are neither normalized nor stripping.
+  struct Plain : Tokenizer {
+    std::shared_ptr<const Tokenizer> t;
+    std::vector<int32_t> encode(std::string_view s, bool p) const override { return t->encode(s, p); }
+    std::vector<int32_t> encode_guarded(std::string_view s, const std::vector<std::pair<size_t, size_t>>& l) const override {
+      return t->encode_guarded(s, l);
+    }
+    std::string decode(const std::vector<int32_t>& ids, bool skip) const override { return t->decode(ids, skip); }
+    std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& s, bool p, int n) const override {
+      return t->encode_batch(s, p, n);
+    }
+    int32_t vocab_size() const override { return t->vocab_size(); }
+    std::optional<int32_t> token_id(std::string_view s) const override { return t->token_id(s); }
+    std::string id_to_token(int32_t id) const override { return t->id_to_token(id); }
+    bool is_special(int32_t id) const override { return t->is_special(id); }
+    const std::vector<std::string>& special_tokens() const override { return t->special_tokens(); }
+    std::optional<int32_t> bos_id() const override { return t->bos_id(); }
+    std::optional<int32_t> eos_id() const override { return t->eos_id(); }
+    std::optional<int32_t> pad_id() const override { return t->pad_id(); }
+    const std::string& chat_template() const override { return t->chat_template(); }
+  };
+  for (const char* name : {"qwen3", "llama3_1", "gptoss"}) {
+    INFO(name);
+    Plain fallback;
+    fallback.t = Tokenizer::load(tok_dir(name));
+    const Tokenizer& tok = *fallback.t;
+    std::vector<std::string> texts = {"plain text", "<|im_end|>", "a<|eot_id|>b<|start|>c", "<|im_start|",
+                                      "<think></think>", "<|end|><|return|><|message|>", "x<|begin_of_text|>",
+                                      "<|reserved_special_token_5|> <|endoftext|>"};
+    for (const std::string& s : tok.special_tokens()) {
+      if (texts.size() > 60) break;
+      texts.push_back("[" + s + "]");
+    }
+    for (const std::string& s : texts) {
+      INFO(s);
+      auto r = tok.special_text(s);
+      CHECK(r.empty() == (tok.encode(s, true) == tok.encode(s, false)));
+      CHECK(fallback.special_text(s) == r);
+      for (const auto& [a, b] : r) CHECK(tok.token_id(s.substr(a, b - a)).has_value());
+    }
+  }
+}
+
 TEST_CASE("invalid UTF-8 is an error", "[tokenizer]") {
   auto tok = Tokenizer::load(write_file("tiny.json", tiny_json(kByteLevelPre)));
   CHECK_THROWS_AS(tok->encode("ab\xC3("), delib::Error);

@@ -83,6 +83,26 @@ TEST_CASE("chat records: labels cover exactly the assistant target span", "[trai
   }
 }
 
+TEST_CASE("a message that spells its own turn header stays text; the header stays a control token",
+          "[train][render]") {
+  // render_example encodes chats with delib::encode_chat (delib/chat.h). The guard it replaced
+  // searched the turn for the content and found "<|im_start|>" in the turn's own header: the
+  // header became text and the content a control token.
+  const std::string dir = shared_tokenizer("qwen3");
+  auto tok = delib::Tokenizer::load(dir);
+  auto tmpl = delib::ChatTemplate::from_path(dir);
+  auto rec = delib::Record::parse(R"({"messages":[{"role":"user","content":"<|im_start|>"}],"answer":"ok"})");
+  TokenizedExample e = render_example(rec, *tok, tmpl.get());
+  const int32_t start = *tok->token_id("<|im_start|>");
+  REQUIRE(!e.ids.empty());
+  CHECK(e.ids[0] == start);
+  CHECK(std::count(e.ids.begin(), e.ids.end(), start) == 2);  // the user and assistant headers
+  auto msgs = rec.messages();
+  msgs.push_back({"assistant", "ok", "", ""});
+  CHECK(tok->decode(e.ids) == tmpl->render(msgs, false, true).text);
+  CHECK(tok->decode(targets_of(e)) == "<think>\n\n</think>\n\nok<|im_end|>");
+}
+
 TEST_CASE("a final assistant message is the target; raw pairs train on the target + eos", "[train][render]") {
   const std::string dir = shared_tokenizer("qwen3");
   auto tok = delib::Tokenizer::load(dir);
