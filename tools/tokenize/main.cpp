@@ -1,83 +1,8 @@
 // tokenize: add token ids / counts to records, or decode ids back to text.
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <filesystem>
-#include <mutex>
-#include <thread>
-
-#include <fmt/format.h>
-
-#include "delib/chat.h"
+// Parses flags into delib::TokenizeOptions and calls delib::run_tokenize
+// (lib/src/tokenizer/tokenize_tool.cpp).
 #include "delib/cli.h"
-#include "delib/progress.h"
-#include "delib/records.h"
 #include "delib/tokenizer.h"
-
-namespace {
-
-struct Options {
-  std::string tokenizer;
-  std::string field;
-  std::string ids_field = "ids";
-  std::string template_file, format;
-  bool ids = false, count = false, decode = false, parse_special = false, skip_special = false;
-  bool stats = false;
-  int batch = 512;
-};
-
-// One record in flight.
-struct Item {
-  delib::Record rec;
-  std::string text;                                 // encode: the text to tokenize
-  std::vector<std::pair<size_t, size_t>> literal;   // encode: guarded byte ranges (chat content)
-  bool chat = false;
-  std::vector<int32_t> ids;                         // encode: result; decode: input
-  std::string error;                                // set when this record failed
-};
-
-// Byte ranges of `rendered` that hold message text containing special-token text, so that
-// encode_guarded keeps that text literal. Throws when such text cannot be located (the
-// template changed it): failing closed is the only safe answer there.
-std::vector<std::pair<size_t, size_t>> guard_ranges(const delib::Rendered& rendered,
-                                                    const std::vector<delib::Message>& msgs,
-                                                    const std::vector<std::string>& specials,
-                                                    const delib::Location& where) {
-  std::vector<std::pair<size_t, size_t>> out;
-  for (const auto& span : rendered.spans) {
-    if (span.message_index >= msgs.size()) continue;
-    const auto& m = msgs[span.message_index];
-    for (const std::string* part : {&m.content, &m.reasoning, &m.name}) {
-      if (part->empty()) continue;
-      const std::string* hit = nullptr;
-      for (auto& s : specials) {
-        if (part->find(s) != std::string::npos) {
-          hit = &s;
-          break;
-        }
-      }
-      if (!hit) continue;
-      std::string_view region(rendered.text.data() + span.begin, span.end - span.begin);
-      size_t pos = region.find(*part);
-      if (pos == std::string_view::npos) {
-        throw delib::Error(where, fmt::format("message {} contains special-token text '{}' that the chat template "
-                                              "rewrote, so it cannot be kept literal; remove it or pass "
-                                              "--parse-special to tokenize as transformers does",
-                                              span.message_index, *hit));
-      }
-      out.emplace_back(span.begin + pos, span.begin + pos + part->size());
-    }
-  }
-  return out;
-}
-
-// Nearest-rank percentile of sorted `v` (REQUIRES: non-empty).
-int64_t percentile(const std::vector<int64_t>& v, double p) {
-  size_t rank = size_t(std::ceil(p / 100.0 * double(v.size())));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   delib::cli::ToolInfo info;
@@ -115,7 +40,7 @@ int main(int argc, char** argv) {
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  Options o;
+  delib::TokenizeOptions o;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -156,146 +81,12 @@ int main(int argc, char** argv) {
             ->type_name("N")->group(g)->check(CLI::PositiveNumber);
       },
       [&]() -> int {
-        auto tok = delib::Tokenizer::load(o.tokenizer);
-        if (!o.ids && !o.count) o.ids = o.count = true;
-        const bool chat_mode = !o.decode && o.field.empty();
-        if (o.decode && o.field.empty()) o.field = "text";
-        std::unique_ptr<delib::ChatTemplate> chat;
-        if (chat_mode) {
-          delib::ChatOptions copt;
-          if (auto bos = tok->bos_id()) copt.bos_token = tok->id_to_token(*bos);
-          std::error_code ec;
-          if (!o.format.empty()) chat = delib::ChatTemplate::from_variant(o.format, copt);
-          else if (!o.template_file.empty()) chat = delib::ChatTemplate::from_path(o.template_file, copt);
-          else if (std::filesystem::is_directory(o.tokenizer, ec)) chat = delib::ChatTemplate::from_path(o.tokenizer);
-          else chat = delib::ChatTemplate::for_tokenizer(*tok);
-        }
-        const bool skip_bad = io.on_error == "skip";
-        delib::RecordReader reader(io.inputs, io.read_options());
-        std::unique_ptr<delib::RecordWriter> writer;
-        if (!o.stats || io.output != "-") writer = std::make_unique<delib::RecordWriter>(io.output, io.write_options());
-        std::vector<int64_t> counts;
-        size_t failed = 0;
-        int threads = run.threads > 0 ? run.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-        delib::Progress progress("records", -1, run.progress());
-
-        // Stage 1 (this thread): pull the text or ids out of each record.
-        auto prepare = [&](Item& it) {
-          if (o.decode) {
-            // The raw JSON text, parsed here: ids arrays are long and only integers matter.
-            std::optional<std::string> raw = it.rec.raw(o.ids_field);
-            if (!raw) {
-              auto v = it.rec.path(o.ids_field);
-              if (v) raw = v->dump();
-            }
-            simdjson::dom::array arr;
-            thread_local simdjson::dom::parser parser;
-            if (!raw || parser.parse(*raw).get(arr)) {
-              throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected an array of ids");
-            }
-            for (simdjson::dom::element x : arr) {
-              int64_t id;
-              if (x.get(id) || id < INT32_MIN || id > INT32_MAX) {
-                throw delib::Error(it.rec.where(), "field '" + o.ids_field + "': expected integer ids");
-              }
-              it.ids.push_back(int32_t(id));
-            }
-          } else if (chat_mode) {
-            auto msgs = it.rec.messages();
-            auto rendered = chat->render(msgs, false);
-            if (!o.parse_special) it.literal = guard_ranges(rendered, msgs, tok->special_tokens(), it.rec.where());
-            it.text = std::move(rendered.text);
-            it.chat = true;
-          } else {
-            auto v = it.rec.path(o.field);
-            if (!v || !v->is_string()) throw delib::Error(it.rec.where(), "field '" + o.field + "': expected a string");
-            it.text = v->as_string();
-          }
-        };
-        // Stage 2 (worker threads): the tokenizer work.
-        auto work = [&](Item& it) {
-          if (!it.error.empty()) return;
-          try {
-            if (o.decode) {
-              it.text = tok->decode(it.ids, o.skip_special);
-            } else if (it.chat && !o.parse_special) {
-              it.ids = tok->encode_guarded(it.text, it.literal);
-            } else {
-              it.ids = tok->encode(it.text, o.parse_special);
-            }
-          } catch (const delib::Error& e) {
-            it.error = e.where().file.empty() ? delib::Error(it.rec.where(), e.what()).str() : e.str();
-          }
-        };
-
-        std::vector<Item> batch;
-        bool done = false;
-        while (!done) {
-          batch.clear();
-          delib::Record r;
-          while (batch.size() < size_t(o.batch)) {
-            if (!reader.next(r)) {
-              done = true;
-              break;
-            }
-            Item it;
-            it.rec = std::move(r);
-            try {
-              prepare(it);
-            } catch (const delib::Error& e) {
-              it.error = e.str();
-            }
-            batch.push_back(std::move(it));
-          }
-          size_t nthreads = std::min<size_t>(size_t(threads), batch.size());
-          std::atomic<size_t> next{0};
-          auto loop = [&] {
-            for (size_t i; (i = next.fetch_add(1)) < batch.size();) work(batch[i]);
-          };
-          std::vector<std::thread> pool;
-          for (size_t t = 1; t < nthreads; ++t) pool.emplace_back(loop);
-          loop();
-          for (auto& t : pool) t.join();
-
-          for (auto& it : batch) {
-            if (!it.error.empty()) {
-              if (!skip_bad) throw delib::Error(it.error);
-              ++failed;
-              continue;
-            }
-            if (o.decode) {
-              it.rec.set(o.field, delib::Json(std::move(it.text)));
-            } else {
-              if (o.ids) {
-                delib::Json arr = delib::Json::array();
-                arr.as_array().reserve(it.ids.size());
-                for (int32_t id : it.ids) arr.push(delib::Json(id));
-                it.rec.set(o.ids_field, std::move(arr));
-              }
-              if (o.count) it.rec.set("n_tokens", delib::Json(int64_t(it.ids.size())));
-              counts.push_back(int64_t(it.ids.size()));
-            }
-            if (writer) writer->write(it.rec);
-          }
-          progress.add(int64_t(batch.size()));
-          if (delib::interrupted()) break;
-        }
-        progress.finish();
-        if (writer) writer->close();
-        if (o.stats) {
-          std::sort(counts.begin(), counts.end());
-          int64_t total = 0;
-          for (auto c : counts) total += c;
-          fmt::print("records\t{}\ntokens\t{}\n", counts.size(), total);
-          if (!counts.empty()) {
-            fmt::print("p50\t{}\np90\t{}\np99\t{}\nmax\t{}\n", percentile(counts, 50), percentile(counts, 90),
-                       percentile(counts, 99), counts.back());
-          }
-        }
-        if (failed + reader.skipped() > 0) {
-          delib::cli::warn(fmt::format("skipped {} bad record(s)", failed + reader.skipped()));
-        }
-        if (delib::interrupted()) return 128 + delib::interrupted();
-        return delib::kExitOk;
+        o.inputs = io.inputs;
+        o.read = io.read_options();
+        o.output = io.output;
+        o.write = io.write_options();
+        o.threads = run.threads;
+        o.progress = run.progress();
+        return delib::run_tokenize(o);
       });
 }
