@@ -139,4 +139,54 @@ std::string read_spec_file(const std::string& path);
 // Number of Unicode code points in UTF-8 text (the character budget's unit).
 size_t count_chars(std::string_view utf8);
 
+// ---- spec-lint: the tool's run (lib/src/spec/lint_tool.cpp) ----------------------------------
+
+// The record `spec-lint --examples` writes for one labelled example of category `c` of `spec`:
+// {"id": "CATEGORY.ID", "messages": [{"role": "user", "content": PROMPT}], "category",
+// "expected_action", "level", "ideal" (only when the example has one), "label" ("safe" for
+// comply, "unsafe" for refuse, absent for safe-complete, where neither a refusal nor a full
+// answer is right), "source": "spec:NAME[@VERSION]", "spec_line"}, keys in that order.
+Json spec_example_record(const Spec& spec, const SpecCategory& c, const SpecExample& example);
+
+// Everything one spec-lint run does; each field is the flag of the same name. The mode is the
+// first that is set of list_checks, render, list, examples; none: lint.
+struct SpecLintOptions {
+  // Spec files ("-": stdin). REQUIRES (except with list_checks): at least one; exactly one with
+  // render. Error(kExitUsage) otherwise.
+  std::vector<std::string> inputs;
+  // Where --examples records and --format json output go ("-": stdout).
+  std::string output = "-";
+  // How they are written. --format json output (diagnostics, --list) is plain unless `zstd`
+  // (the --zstd flag) is set; --examples records follow `write` as given.
+  WriteOptions write;
+  bool zstd = false;
+  // --examples: only the examples of shard "K/N" (by a hash of the example id); "": all.
+  // Parsed only in that mode (Error(kExitUsage) when malformed).
+  std::string shard;
+
+  // Lint: diagnostics as "text" (FILE:LINE:COL: severity: message [check]) or "json" (one
+  // SpecDiagnostic::to_json record each); "json" also makes --list write records.
+  std::string format = "text";
+  bool werror = false;                 // warnings fail too (exit 1)
+  std::vector<std::string> disabled;   // check ids turned off (unknown id: Error(kExitUsage))
+  std::string taxonomy;                // read_taxonomy file ("" = none)
+  size_t max_view_chars = 0;           // LintOptions budgets (0: no limit)
+  size_t max_view_tokens = 0;          // REQUIRES: tokenizer when set (Error(kExitUsage))
+  std::string tokenizer;               // Tokenizer::load path for tokens (budget and --list)
+  size_t min_examples = 0;
+
+  // The other modes.
+  bool list_checks = false;  // print spec_checks() as "ID  WHAT" lines
+  std::string render;        // print render_view(render) of the one input
+  bool list = false;         // print each category: levels, view size (chars, tokens), view hash
+  bool examples = false;     // write spec_example_record for every example of every input
+};
+
+// Runs spec-lint as `o` says: prints to stdout (or writes records to o.output) and returns the
+// exit code: kExitOk, or kExitFailure when linting found errors (or warnings with werror). After
+// linting with any diagnostics, "spec-lint: N error(s), M warning(s)" goes to stderr. Throws
+// Error: kExitUsage for a bad combination of options, kExitIo when a file cannot be read, and
+// the parser's Error for --render/--list/--examples of a spec that does not parse.
+int run_spec_lint(const SpecLintOptions& o);
+
 }  // namespace delib
