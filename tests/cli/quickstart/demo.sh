@@ -9,13 +9,25 @@
 # category. On unseen topics it asserts that the split was kept out of every training input
 # and that its rows were computed (sizes, intervals, the table rows), not any level they
 # reach. And that the judge reads the spec: it keeps samples that follow it and scores low the
-# same samples with the action swapped for a wrong one.
+# same samples with the action swapped for a wrong one. run.sh runs the stages with make
+# (examples/quickstart/pipeline.mk; tests/cli/quickstart/make.sh tests what reruns when); run
+# again, it finds everything up to date and prints the same report.
 QS=$DELIB_SRC/examples/quickstart
 PY=${DELIB_PYTHON:-python3}
-run env QUICK=1 DELIB_BIN="$DELIB_BIN" PYTHON="$PY" bash "$QS/run.sh" demo
+# A private copy of the tools: a rebuild of build/bin between the two runs must not rerun stages.
+mkdir bin
+for t in spec-lint cot-gen jsonl-cat cot-judge sft-train rl-train safety-eval; do
+  cp -p "$DELIB_BIN/$t" bin/ || fail "no $DELIB_BIN/$t"
+done
+run env QUICK=1 DELIB_BIN=bin PYTHON="$PY" bash "$QS/run.sh" demo
 expect_rc 0
 [ -s demo/pareto.svg ] || fail "no Pareto plot"
 printf '%s\n' "$out" > demo-stdout.txt
+first=$out
+run env QUICK=1 DELIB_BIN=bin PYTHON="$PY" bash "$QS/run.sh" demo
+expect_rc 0
+expect_err_glob "run.sh: $PWD/demo is up to date*"
+[ "$out" = "$first" ] || fail "run.sh's second run printed another report: $out"
 # The same generated samples, half with their action swapped for a wrong one, judged once.
 "$PY" - "$QS" demo/gen.jsonl swapped.jsonl <<'PY' || fail "could not build swapped samples"
 import json, subprocess, sys
