@@ -1,4 +1,10 @@
 // The SFT run: data, model, optimizer, loop, checkpoints, metrics (delib/train.h).
+//
+// The stages, in the order run_sft calls them:
+//   setup     check_options, load_examples, load_learner, open_outputs
+//   a step    step_data (this rank's micro-batches), train_step (forward, backward, all-reduce,
+//             clip, optimizer step), write_metrics, the periodic save
+// Collectives are called in the same order on every rank.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,18 +26,6 @@
 
 namespace delib::train {
 namespace {
-
-torch::Device parse_device(const std::string& name, int local_rank) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") return torch::Device(torch::kCUDA, int8_t(local_rank));
-  if (name.rfind("cuda:", 0) == 0) {
-    try {
-      return torch::Device(name);
-    } catch (const std::exception&) {
-    }
-  }
-  throw Error("--device: expected cpu, cuda or cuda:N, got '" + name + "'", kExitUsage);
-}
 
 std::unique_ptr<ChatTemplate> load_template(const SftOptions& o, const Tokenizer& tok) {
   if (!o.chat_template.empty()) {
@@ -107,219 +101,298 @@ void check_same_run(const Json& saved, const Json& now, const std::string& ckpt)
   }
 }
 
-}  // namespace
+// The records left out, on stderr (rank 0): spec views in system messages past the first 3
+// named, too long, no targets.
+void report_dropped(const SftResult& res, size_t records, size_t leaked, int64_t max_length) {
+  if (leaked > 3) cli::warn(fmt::format("{} records in all have a spec view in a system message", leaked));
+  if (res.dropped_too_long)
+    cli::warn(fmt::format("{} of {} records are longer than --max-length {} and were dropped (never "
+                          "cut): raise --max-length to keep them", res.dropped_too_long, records, max_length));
+  if (res.dropped_no_targets)
+    cli::warn(fmt::format("{} records have no target tokens and were dropped", res.dropped_no_targets));
+}
 
-SftResult run_sft(const SftOptions& o) {
-  if (o.threads > 0) torch::set_num_threads(o.threads);
+// Everything a run holds from setup to the end.
+struct Run {
+  Run(const SftOptions& options, const DistEnv& env)
+      : o(options), denv(env), rank0(env.rank == 0), device(parse_device(o.device, env.local_rank)),
+        dp(env, device) {}
+  const SftOptions& o;
+  const DistEnv denv;
+  const bool rank0;
+  const torch::Device device;
+  DataParallel dp;
+  std::string tok_dir;                 // the tokenizer's directory (copied into checkpoints)
+  std::shared_ptr<const Tokenizer> tok;
+  std::vector<TokenizedExample> examples;
+  std::shared_ptr<CausalLM> model;
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;  // by name (LoRA: the adapters)
+  std::vector<torch::Tensor> params;   // the same tensors
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::optional<std::string> ckpt;     // the checkpoint resumed from
+  TrainState st;
+  int64_t global_batch = 0, steps_per_epoch = 0;
+  std::unique_ptr<Checkpointer> checkpointer;  // rank 0 with --out
+  std::unique_ptr<RecordWriter> metrics;       // rank 0
+  PackOptions pack;
+  int64_t last_saved = -1;             // the step of the newest checkpoint (-1: none)
+  SftResult result;
+};
+
+// The tensors a checkpoint stores by name besides the model: LoRA's adapters (full fine-tuning
+// saves the whole model in f32).
+std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r) {
+  return r.o.lora ? r.trainable : std::vector<std::pair<std::string, torch::Tensor>>{};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+// The usage errors found before any input is read.
+void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
-  const DistEnv denv = DistEnv::from_environment();
-  const bool rank0 = denv.rank == 0;
-  const torch::Device device = parse_device(o.device, denv.local_rank);
   if (denv.distributed()) {
     for (const auto& in : o.inputs)
       if (in == "-") throw Error("several processes cannot share stdin: give input files", kExitUsage);
     if (o.inputs.empty()) throw Error("several processes cannot share stdin: give input files", kExitUsage);
   }
-  DataParallel dp(denv, device);
+}
 
-  // ---- Data: every rank renders every record (cheap next to training) so that the global
-  // order, and thus the loss curve, does not depend on the number of processes.
-  const std::string tok_dir = o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir;
-  auto tok = Tokenizer::load(tok_dir);
-  auto tmpl = load_template(o, *tok);
+// The training examples: every record rendered and tokenized, those without targets or longer
+// than --max-length dropped (counted in r.result, reported by report_dropped). Every rank
+// renders every record (cheap next to training) so that the global order, and thus the loss
+// curve, does not depend on the number of processes.
+void load_examples(Run& r) {
+  const SftOptions& o = r.o;
+  r.tok_dir = o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir;
+  r.tok = Tokenizer::load(r.tok_dir);
+  auto tmpl = load_template(o, *r.tok);
   std::optional<Spec> spec;
   if (!o.spec_path.empty()) spec = Spec::load(o.spec_path);
   SpecLeakDetector leaks(spec ? &*spec : nullptr);
   RenderOptions ro;
-  SftResult result;
-  std::vector<TokenizedExample> examples;
   size_t records = 0, leaked = 0;
-  {
-    RecordReader reader(o.inputs, o.read);
-    Record rec;
-    while (reader.next(rec)) {
-      ++records;
-      if (leaks.system_contains_spec_view(rec)) {
-        if (rank0 && ++leaked <= 3)
-          cli::warn(fmt::format("{}: a system message contains a spec view: training on it teaches "
-                                "the model to expect the spec in context", rec.where().str()));
-        else if (!rank0) ++leaked;
-      }
-      TokenizedExample e = render_example(rec, *tok, tmpl.get(), ro);
-      e.record_index = records - 1;
-      if (e.num_targets() == 0) { ++result.dropped_no_targets; continue; }
-      if (!fits(e, o.max_length)) { ++result.dropped_too_long; continue; }
-      examples.push_back(std::move(e));
+  RecordReader reader(o.inputs, o.read);
+  Record rec;
+  while (reader.next(rec)) {
+    ++records;
+    if (leaks.system_contains_spec_view(rec)) {
+      if (r.rank0 && ++leaked <= 3)
+        cli::warn(fmt::format("{}: a system message contains a spec view: training on it teaches "
+                              "the model to expect the spec in context", rec.where().str()));
+      else if (!r.rank0) ++leaked;
     }
+    TokenizedExample e = render_example(rec, *r.tok, tmpl.get(), ro);
+    e.record_index = records - 1;
+    if (e.num_targets() == 0) { ++r.result.dropped_no_targets; continue; }
+    if (!fits(e, o.max_length)) { ++r.result.dropped_too_long; continue; }
+    r.examples.push_back(std::move(e));
   }
-  result.examples = examples.size();
-  if (rank0) {
-    if (leaked > 3) cli::warn(fmt::format("{} records in all have a spec view in a system message", leaked));
-    if (result.dropped_too_long)
-      cli::warn(fmt::format("{} of {} records are longer than --max-length {} and were dropped (never "
-                            "cut): raise --max-length to keep them", result.dropped_too_long, records,
-                            o.max_length));
-    if (result.dropped_no_targets)
-      cli::warn(fmt::format("{} records have no target tokens and were dropped", result.dropped_no_targets));
-  }
-  if (examples.empty()) throw Error("no trainable examples in the input");
+  r.result.examples = r.examples.size();
+  if (r.rank0) report_dropped(r.result, records, leaked, o.max_length);
+  if (r.examples.empty()) throw Error("no trainable examples in the input");
+}
 
-  // ---- Model and optimizer.
-  std::optional<std::string> ckpt;
+// The model (from the checkpoint when resuming), its trainable parameters broadcast from rank 0,
+// the optimizer, the schedule and the run state (checked against the checkpoint's run).
+void load_learner(Run& r) {
+  const SftOptions& o = r.o;
   // --resume DIR with DIR == --out that does not exist yet: a fresh start (so that one command
   // line both starts and continues a run); any other missing path is an error.
   if (!o.resume.empty() && !(o.resume == o.out_dir && !std::filesystem::exists(o.resume)))
-    ckpt = Checkpointer::resolve(o.resume);
+    r.ckpt = Checkpointer::resolve(o.resume);
   // Full fine-tuning resumes from the checkpoint's weights (saved in f32, exact); LoRA from the
   // base model plus the saved adapters.
-  const std::string weights = (ckpt && !o.lora) ? *ckpt : o.model_dir;
+  const std::string weights = (r.ckpt && !o.lora) ? *r.ckpt : o.model_dir;
   const std::string dtype = o.dtype == "auto" ? "f32" : o.dtype;  // f32 master weights
-  auto model = CausalLM::load(weights, device, dtype);
+  r.model = CausalLM::load(weights, r.device, dtype);
   torch::manual_seed(o.seed);
-  if (o.lora) add_lora(*model, o.lora_options);
-  std::vector<std::pair<std::string, torch::Tensor>> trainable;
-  for (const auto& item : model->module().named_parameters(/*recurse=*/true))
-    if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
-  if (trainable.empty()) throw Error("the model has no trainable parameters");
-  std::vector<torch::Tensor> params;
-  for (auto& [n, p] : trainable) params.push_back(p);
-  dp.broadcast(params);
-  auto optimizer = make_adamw(trainable, o.adamw);
+  if (o.lora) add_lora(*r.model, o.lora_options);
+  for (const auto& item : r.model->module().named_parameters(/*recurse=*/true))
+    if (item.value().requires_grad()) r.trainable.emplace_back(item.key(), item.value());
+  if (r.trainable.empty()) throw Error("the model has no trainable parameters");
+  for (auto& [n, p] : r.trainable) r.params.push_back(p);
+  r.dp.broadcast(r.params);
+  r.optimizer = make_adamw(r.trainable, o.adamw);
 
-  const int64_t world = denv.world_size;
-  const int64_t global_batch = o.batch_size * o.grad_accum * world;
-  const int64_t n = int64_t(examples.size());
-  const int64_t steps_per_epoch = (n + global_batch - 1) / global_batch;
-  TrainState st;
+  r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
+  r.steps_per_epoch = (int64_t(r.examples.size()) + r.global_batch - 1) / r.global_batch;
+  TrainState& st = r.st;
   st.seed = o.seed;
-  st.options = run_identity(o, examples.size(), denv.world_size);
+  st.options = run_identity(o, r.examples.size(), r.denv.world_size);
   st.schedule.kind = parse_schedule(o.schedule);
   st.schedule.lr = o.adamw.lr;
-  st.schedule.total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;
+  st.schedule.total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * r.steps_per_epoch;
   st.schedule.warmup_steps = o.warmup_steps >= 0
                                  ? o.warmup_steps
                                  : int64_t(std::llround(o.warmup_ratio * double(st.schedule.total_steps)));
   st.schedule.min_lr_ratio = o.min_lr_ratio;
-  if (ckpt) {
-    TrainState saved = Checkpointer::load_state(*ckpt);
-    check_same_run(saved.options, st.options, *ckpt);
-    Checkpointer::load_into(*ckpt, o.lora ? trainable : decltype(trainable){}, *optimizer);
+  if (r.ckpt) {
+    TrainState saved = Checkpointer::load_state(*r.ckpt);
+    check_same_run(saved.options, st.options, *r.ckpt);
+    Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
     saved.options = st.options;
     st = saved;
-    if (rank0) cli::warn(fmt::format("resuming from {} at step {}", *ckpt, st.step));
+    if (r.rank0) cli::warn(fmt::format("resuming from {} at step {}", *r.ckpt, st.step));
   }
-  std::unique_ptr<Checkpointer> checkpointer;
-  if (!o.out_dir.empty() && rank0) checkpointer = std::make_unique<Checkpointer>(o.out_dir, o.keep_last, tok_dir);
-  std::unique_ptr<RecordWriter> metrics;
-  if (rank0) {
+  r.last_saved = r.ckpt ? st.step : -1;
+}
+
+// Rank 0's checkpointer (with --out) and metrics writer; the packing of micro-batches.
+void open_outputs(Run& r) {
+  const SftOptions& o = r.o;
+  if (!o.out_dir.empty() && r.rank0) r.checkpointer = std::make_unique<Checkpointer>(o.out_dir, o.keep_last, r.tok_dir);
+  if (r.rank0) {
     WriteOptions wo = o.metrics_write;
     wo.flush_each = true;
-    metrics = std::make_unique<RecordWriter>(o.metrics, wo);
+    r.metrics = std::make_unique<RecordWriter>(o.metrics, wo);
   }
+  r.pack.max_length = o.max_length;
+  r.pack.pack = o.pack;
+  r.pack.pad_id = r.tok->pad_id().value_or(r.tok->eos_id().value_or(0));
+}
 
-  PackOptions po;
-  po.max_length = o.max_length;
-  po.pack = o.pack;
-  po.pad_id = tok->pad_id().value_or(tok->eos_id().value_or(0));
-  const bool autocast = o.bf16_autocast && device.is_cuda();
-  int64_t last_saved = ckpt ? st.step : -1;
-  auto save = [&]() {
-    if (checkpointer) result.last_checkpoint = checkpointer->save(*model, o.lora ? trainable : decltype(trainable){}, *optimizer, st);
-    last_saved = st.step;
-    dp.barrier();
-  };
+// A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
+void save(Run& r) {
+  if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), *r.optimizer, r.st);
+  r.last_saved = r.st.step;
+  r.dp.barrier();
+}
 
-  Progress progress("sft-train", st.schedule.total_steps, o.progress && rank0);
-  progress.add(st.step);
+// ---------------------------------------------------------------------------------------------
+// One step
+
+// This rank's micro-batches of the step, and the step's token counts over every rank.
+struct StepData {
+  int64_t epoch = 0;
+  std::vector<Batch> micro;
+  double global_targets = 0, global_tokens = 0;
+};
+
+// The step's global batch is order[es*G, (es+1)*G) of the epoch's order; rank r trains on its
+// contiguous part, micro-batch j on the j-th batch_size examples of that part.
+StepData step_data(Run& r, const std::vector<size_t>& order, int64_t epoch) {
+  const SftOptions& o = r.o;
+  const int64_t n = int64_t(r.examples.size());
+  const int64_t es = r.st.step % r.steps_per_epoch;
+  const int64_t g0 = es * r.global_batch, g1 = std::min(n, g0 + r.global_batch);
+  const int64_t r0 = g0 + r.denv.rank * o.batch_size * o.grad_accum;
+  StepData d;
+  d.epoch = epoch;
+  int64_t local_targets = 0, local_tokens = 0;
+  for (int64_t j = 0; j < o.grad_accum; ++j) {
+    std::vector<const TokenizedExample*> part;
+    for (int64_t i = r0 + j * o.batch_size; i < std::min(g1, r0 + (j + 1) * o.batch_size); ++i)
+      part.push_back(&r.examples[order[size_t(i)]]);
+    if (part.empty()) continue;
+    d.micro.push_back(pack_examples(part, r.pack));
+    local_targets += d.micro.back().num_targets;
+    local_tokens += d.micro.back().num_tokens;
+  }
+  d.global_targets = r.dp.all_reduce_sum(double(local_targets));
+  d.global_tokens = r.dp.all_reduce_sum(double(local_tokens));
+  return d;
+}
+
+struct StepStats {
+  double loss = 0, grad_norm = 0, lr = 0;
+};
+
+// Forward and backward over the micro-batches, gradients summed over ranks, clipped, one
+// optimizer step. Loss = sum of token NLLs over the GLOBAL batch / its number of target tokens,
+// so that any split into ranks and micro-batches gives the same gradient (summed across ranks).
+StepStats train_step(Run& r, StepData& d) {
+  const SftOptions& o = r.o;
+  const bool autocast = o.bf16_autocast && r.device.is_cuda();
+  r.optimizer->zero_grad(/*set_to_none=*/false);
+  double local_loss = 0;
+  for (Batch& b : d.micro) {
+    if (b.num_targets == 0) continue;
+    ForwardOptions fo;
+    fo.positions = b.positions.to(r.device);
+    if (b.doc_ids.defined()) fo.doc_ids = b.doc_ids.to(r.device);
+    if (b.attention_mask.defined()) fo.attention_mask = b.attention_mask.to(r.device);
+    fo.checkpoint = o.checkpoint_activations;
+    torch::Tensor loss_sum;
+    {
+      AutocastScope ac(autocast);
+      torch::Tensor h = r.model->hidden(b.input_ids.to(r.device), fo);
+      loss_sum = chunked_cross_entropy(h.reshape({-1, h.size(-1)}), r.model->lm_head_weight(),
+                                       b.labels.to(r.device).reshape({-1}), o.loss_chunk);
+    }
+    (loss_sum / d.global_targets).backward();
+    local_loss += loss_sum.item<double>();
+  }
+  for (auto& p : r.params)
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  std::vector<torch::Tensor> grads;
+  for (auto& p : r.params) grads.push_back(p.grad());
+  r.dp.all_reduce_sum(grads);
+  StepStats s;
+  s.grad_norm = clip_grad_norm(r.params, o.max_grad_norm);
+  s.lr = r.st.schedule.at(r.st.step);
+  set_lr(*r.optimizer, s.lr);
+  r.optimizer->step();
+  s.loss = r.dp.all_reduce_sum(local_loss) / std::max(1.0, d.global_targets);
+  return s;
+}
+
+// The step's metrics record (rank 0; `step` is the step just done).
+void write_metrics(Run& r, const StepData& d, const StepStats& s, double secs) {
+  if (!r.metrics) return;
+  Json m = Json::object();
+  m.set("step", r.st.step);
+  m.set("epoch", d.epoch);
+  m.set("loss", s.loss);
+  m.set("lr", s.lr);
+  m.set("grad_norm", s.grad_norm);
+  m.set("tokens", int64_t(d.global_tokens));
+  m.set("target_tokens", int64_t(d.global_targets));
+  m.set("tokens_per_s", d.global_tokens / std::max(secs, 1e-9));
+  m.set("step_time_s", secs);
+  m.set("memory_mb", peak_memory_mb(r.device));
+  r.metrics->write_line(m.dump());
+}
+
+}  // namespace
+
+SftResult run_sft(const SftOptions& o) {
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  const DistEnv denv = DistEnv::from_environment();
+  check_options(o, denv);
+  Run r(o, denv);
+  load_examples(r);
+  load_learner(r);
+  open_outputs(r);
+  Progress progress("sft-train", r.st.schedule.total_steps, o.progress && r.rank0);
+  progress.add(r.st.step);
   std::vector<size_t> order;
   int64_t order_epoch = -1;
-  const int64_t total = st.schedule.total_steps;
-  while (st.step < total) {
+  while (r.st.step < r.st.schedule.total_steps) {
     const auto t0 = std::chrono::steady_clock::now();
-    const int64_t epoch = st.step / steps_per_epoch, es = st.step % steps_per_epoch;
+    const int64_t epoch = r.st.step / r.steps_per_epoch;
     if (epoch != order_epoch) {
-      order = epoch_order(examples.size(), o.seed, epoch, o.shuffle);
+      order = epoch_order(r.examples.size(), o.seed, epoch, o.shuffle);
       order_epoch = epoch;
     }
-    // This step's global batch is order[es*G, (es+1)*G); rank r trains on its contiguous part,
-    // micro-batch j on the j-th batch_size examples of that part.
-    const int64_t g0 = es * global_batch, g1 = std::min(n, g0 + global_batch);
-    const int64_t r0 = g0 + denv.rank * o.batch_size * o.grad_accum;
-    std::vector<Batch> micro;
-    int64_t local_targets = 0, local_tokens = 0;
-    for (int64_t j = 0; j < o.grad_accum; ++j) {
-      std::vector<const TokenizedExample*> part;
-      for (int64_t i = r0 + j * o.batch_size; i < std::min(g1, r0 + (j + 1) * o.batch_size); ++i)
-        part.push_back(&examples[order[size_t(i)]]);
-      if (part.empty()) continue;
-      micro.push_back(pack_examples(part, po));
-      local_targets += micro.back().num_targets;
-      local_tokens += micro.back().num_tokens;
-    }
-    // Loss = sum of token NLLs over the GLOBAL batch / its number of target tokens, so that
-    // any split into ranks and micro-batches gives the same gradient (summed across ranks).
-    const double global_targets = dp.all_reduce_sum(double(local_targets));
-    const double global_tokens = dp.all_reduce_sum(double(local_tokens));
-    optimizer->zero_grad(/*set_to_none=*/false);
-    double local_loss = 0;
-    for (Batch& b : micro) {
-      if (b.num_targets == 0) continue;
-      ForwardOptions fo;
-      fo.positions = b.positions.to(device);
-      if (b.doc_ids.defined()) fo.doc_ids = b.doc_ids.to(device);
-      if (b.attention_mask.defined()) fo.attention_mask = b.attention_mask.to(device);
-      fo.checkpoint = o.checkpoint_activations;
-      torch::Tensor loss_sum;
-      {
-        AutocastScope ac(autocast);
-        torch::Tensor h = model->hidden(b.input_ids.to(device), fo);
-        loss_sum = chunked_cross_entropy(h.reshape({-1, h.size(-1)}), model->lm_head_weight(),
-                                         b.labels.to(device).reshape({-1}), o.loss_chunk);
-      }
-      (loss_sum / global_targets).backward();
-      local_loss += loss_sum.item<double>();
-    }
-    for (auto& p : params)
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params) grads.push_back(p.grad());
-    dp.all_reduce_sum(grads);
-    const double grad_norm = clip_grad_norm(params, o.max_grad_norm);
-    const double lr = st.schedule.at(st.step);
-    set_lr(*optimizer, lr);
-    optimizer->step();
-    const double loss = dp.all_reduce_sum(local_loss) / std::max(1.0, global_targets);
-
-    st.step += 1;
-    st.epoch = st.step / steps_per_epoch;
-    st.epoch_step = st.step % steps_per_epoch;
-    st.tokens_seen += int64_t(global_targets);
-    result.steps = st.step;
-    result.final_loss = loss;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (metrics) {
-      Json m = Json::object();
-      m.set("step", st.step);
-      m.set("epoch", epoch);
-      m.set("loss", loss);
-      m.set("lr", lr);
-      m.set("grad_norm", grad_norm);
-      m.set("tokens", int64_t(global_tokens));
-      m.set("target_tokens", int64_t(global_targets));
-      m.set("tokens_per_s", global_tokens / std::max(secs, 1e-9));
-      m.set("step_time_s", secs);
-      m.set("memory_mb", peak_memory_mb(device));
-      metrics->write_line(m.dump());
-    }
-    progress.add(1, fmt::format("loss {:.4f}", loss));
-    if (o.save_every > 0 && st.step % o.save_every == 0 && !o.out_dir.empty()) save();
+    StepData d = step_data(r, order, epoch);
+    const StepStats s = train_step(r, d);
+    r.st.step += 1;
+    r.st.epoch = r.st.step / r.steps_per_epoch;
+    r.st.epoch_step = r.st.step % r.steps_per_epoch;
+    r.st.tokens_seen += int64_t(d.global_targets);
+    r.result.steps = r.st.step;
+    r.result.final_loss = s.loss;
+    write_metrics(r, d, s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    progress.add(1, fmt::format("loss {:.4f}", s.loss));
+    if (o.save_every > 0 && r.st.step % o.save_every == 0 && !o.out_dir.empty()) save(r);
     if (interrupted()) break;
   }
   progress.finish();
-  if (!o.out_dir.empty() && last_saved != st.step) save();
-  if (metrics) metrics->close();
-  return result;
+  if (!o.out_dir.empty() && r.last_saved != r.st.step) save(r);
+  if (r.metrics) r.metrics->close();
+  return r.result;
 }
 
 }  // namespace delib::train
