@@ -163,17 +163,7 @@ std::unique_ptr<Backend> make_local_backend(const cli::BackendOptions& options) 
                     " DIR (a Hugging Face checkpoint directory)",
                 kExitUsage);
   }
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(options.device);
-  } catch (const std::exception&) {
-    throw Error(options.flag("device") + ": expected cpu, cuda or cuda:N, got '" + options.device + "'",
-                kExitUsage);
-  }
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw Error(options.flag("device") + " " + options.device + ": CUDA is not available on this machine",
-                kExitUsage);
-  }
+  const torch::Device device = parse_device(options.device, 0, options.flag("device"));
   // Before the model loads, so that loading and every later op run on these threads. The
   // count is per process (LibTorch's global intra-op pool).
   if (options.threads > 0) at::set_num_threads(options.threads);

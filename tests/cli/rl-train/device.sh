@@ -7,3 +7,9 @@ for v in cuda:x cuda: cuda:-1 cuda:1x gpu CPU; do
   expect_rc 2
   [ "$err" = "rl-train: --device '$v': expected cpu, cuda or cuda:N" ] || fail "--device $v: stderr '$err'"
 done
+# The judge's local backend reads its --judge-device with the same function (as cot-gen's,
+# cot-judge's and safety-eval's --device), naming its own flag.
+printf '%s\n' '{"id":"a","category":"illicit","prompt":"hi"}' > prompts.jsonl
+run rl-train --model model --judge-model model --judge-device cuda:x --spec "$DELIB_SRC/specs/small.md" --steps 1 prompts.jsonl
+expect_rc 2
+[ "$err" = "rl-train: --judge-device 'cuda:x': expected cpu, cuda or cuda:N" ] || fail "--judge-device cuda:x: stderr '$err'"
