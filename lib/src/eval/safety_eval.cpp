@@ -198,6 +198,9 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   check_evaluate_options(o, spec);
   RecordReader reader(o.inputs, o.read);
   std::vector<Record> records = reader.read_all();
+  if (reader.skipped() > 0)  // --on-error skip: on stderr whatever quiet says, as failures are
+    cli::warn(fmt::format("skipped {} bad input line(s){}; they are not in the metrics", reader.skipped(),
+                          o.read.rejects_path.empty() ? "" : " (written to " + o.read.rejects_path + ")"));
   if (!o.jailbreaks.empty()) records = expand_jailbreaks(records, parse_jailbreak_list(o.jailbreaks));
   Backends b = make_backends(o);
   answer_and_grade(records, o, b, spec);

@@ -61,3 +61,9 @@ expect_err_glob "*no 'answer' to grade*"
 # --spec-in-context without --spec, and --grade-only with --model, are usage errors.
 run safety-eval --model m --backend openai --spec-in-context gpt4.jsonl; expect_rc 2
 run safety-eval --grade-only --model m gpt4.jsonl; expect_rc 2
+# --on-error skip: a bad input line is skipped, but never silently (stderr names the count).
+printf '%s\n' '{"id":"s","prompt":"x","label":"safe","answer":"ok"}' 'not json' > oneb.jsonl
+run safety-eval --grade-only --on-error skip --rejects rejects.jsonl -q --plain oneb.jsonl --json oneb.json -o oneb.out.jsonl
+expect_rc 0
+expect_err_glob "safety-eval: warning: skipped 1 bad input line(s) (written to rejects.jsonl); they are not in the metrics"
+[ "$(jsonl-cat --count oneb.out.jsonl)" = 1 ] || fail "the good record is graded"
