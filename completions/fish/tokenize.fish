@@ -16,7 +16,7 @@ complete -c tokenize -l tokenizer -r -F -d 'Model directory (tokenizer.json or t
 complete -c tokenize -l field -x -d 'Text field to encode (dotted path)'
 complete -c tokenize -l ids -d 'Add the token ids as field `ids` (default when neither --ids nor --count)'
 complete -c tokenize -l count -d 'Add the number of tokens as field `n_tokens`'
-complete -c tokenize -l template -r -F -d 'Chat template for the default text (Jinja file or tokenizer_config.json)'
+complete -c tokenize -l chat-template -r -F -d 'Chat template for the default text (Jinja file or tokenizer_config.json)'
 complete -c tokenize -l format -x -d 'Use a known chat template by name for the default text: qwen3, llama3, llama3.1, llama3.2, llama3.3, gpt-oss, chatml (for model files without one)'
 complete -c tokenize -l ids-field -x -d 'Name of the ids field written by --ids and read by --decode'
 complete -c tokenize -l decode -d 'Decode the ids field into text instead of encoding'

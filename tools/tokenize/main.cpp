@@ -2,6 +2,7 @@
 // Parses flags into delib::TokenizeOptions and calls delib::run_tokenize
 // (lib/src/tokenizer/tokenize_tool.cpp).
 #include "delib/cli.h"
+#include "delib/error.h"
 #include "delib/tokenizer.h"
 
 int main(int argc, char** argv) {
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
   delib::TokenizeOptions o;
+  std::string template_deprecated;
+  CLI::Option* template_alias = nullptr;
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -58,14 +61,18 @@ int main(int argc, char** argv) {
             ->type_name("F")->group(g);
         app.add_flag("--ids", o.ids, "Add the token ids as field `ids` (default when neither --ids nor --count)")->group(g);
         app.add_flag("--count", o.count, "Add the number of tokens as field `n_tokens`")->group(g);
-        app.add_option("--template", o.template_file,
-                       "Chat template for the default text (Jinja file or tokenizer_config.json). Default: the "
-                       "model's (tokenizer_config.json `chat_template`, else chat_template.jinja)")
-            ->type_name("FILE")->group(g);
+        auto* tpl = app.add_option("--chat-template", o.template_file,
+                                   "Chat template for the default text (Jinja file or tokenizer_config.json). Default: the "
+                                   "model's (tokenizer_config.json `chat_template`, else chat_template.jinja)")
+                        ->type_name("FILE")->group(g);
+        // The flag's old name, before every tool called it --chat-template: still accepted, with
+        // a warning; hidden from --help and the docs (as in chat-render).
+        template_alias = app.add_option("--template", template_deprecated, "Deprecated name of --chat-template")
+            ->type_name("FILE")->group("");
         app.add_option("--format", o.format,
                        "Use a known chat template by name for the default text: qwen3, llama3, llama3.1, "
                        "llama3.2, llama3.3, gpt-oss, chatml (for model files without one)")
-            ->type_name("NAME")->group(g)->excludes("--template");
+            ->type_name("NAME")->group(g)->excludes(tpl);
         app.add_option("--ids-field", o.ids_field, "Name of the ids field written by --ids and read by --decode")
             ->capture_default_str()->type_name("NAME")->group(g);
         app.add_flag("--decode", o.decode, "Decode the ids field into text instead of encoding")->group(g)
@@ -81,6 +88,13 @@ int main(int argc, char** argv) {
             ->type_name("N")->group(g)->check(CLI::PositiveNumber);
       },
       [&]() -> int {
+        if (template_alias->count() > 0) {
+          if (!o.template_file.empty() || !o.format.empty())
+            throw delib::Error("--template (the old name of --chat-template) excludes --chat-template and --format",
+                               delib::kExitUsage);
+          delib::cli::warn("--template is deprecated: use --chat-template");
+          o.template_file = template_deprecated;
+        }
         o.inputs = io.inputs;
         o.read = io.read_options();
         o.output = io.output;

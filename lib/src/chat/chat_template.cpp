@@ -518,7 +518,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
   throw Error("unrecognised chat template (starts: \"" + head +
               "...\"): delib renders the Qwen3, Qwen2/2.5, Llama 3/3.1/3.2/3.3, gpt-oss and plain ChatML "
               "templates exactly and refuses others rather than guess; pass one of those "
-              "templates with --template FILE");
+              "templates with --chat-template FILE");
 }
 
 std::unique_ptr<ChatTemplate> ChatTemplate::from_variant(const std::string& variant,
@@ -636,7 +636,7 @@ std::string read_chat_template(const std::string& path, std::string* bos_token) 
     if (t.empty())
       throw Error(Location{path, 0},
                   "no chat template: neither tokenizer_config.json `chat_template` nor "
-                  "chat_template.jinja (pass a template file with --template)");
+                  "chat_template.jinja (pass a template file with --chat-template)");
     return t;
   }
   if (fs::path(path).extension() == ".json") {
