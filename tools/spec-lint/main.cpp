@@ -11,10 +11,8 @@ int main(int argc, char** argv) {
   info.description =
       "spec-lint parses each safety spec FILE (Markdown, format in delib-spec(5)) and prints every "
       "problem it finds as FILE:LINE:COL: error|warning: message [check-id], the form editors and CI "
-      "annotate, or with --format json one record per diagnostic. It exits 0 when there are no "
-      "errors, 1 when there are (warnings count only with --werror), 2 on a bad command line and 3 "
-      "when a file cannot be read. Every check has a stable id (--list-checks) that --disable "
-      "turns off.\n"
+      "annotate, or with --format json one record per diagnostic. Every check has a stable id "
+      "(--list-checks) that --disable turns off.\n"
       "\n"
       "--render CATEGORY prints the exact category view spec(category) the model is given during "
       "data generation and judging (every category's summary, the style and helpfulness "
@@ -37,6 +35,8 @@ int main(int argc, char** argv) {
       "# seed prompts for cot-gen\n"
       "spec-lint --examples specs/default.md -o seeds.jsonl\n";
   info.see_also = "delib-spec(5), delib-records(5), cot-gen(1), cot-judge(1)";
+  info.exit_codes = {{0, "no errors (warnings allowed unless --werror)"},
+                     {1, "the spec has errors (or warnings, with --werror)"}};
 
   delib::cli::IoOptions io;
   delib::SpecLintOptions o;
