@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
-from harness import SPEC, Server, Suite, check, read_jsonl, run, tmpdir, tool, write_jsonl  # noqa: E402
+from harness import SPEC, Server, Suite, check, read_jsonl, run, shared, tmpdir, tool, write_jsonl  # noqa: E402
 
 D = tmpdir("cotjudge-")
 CATS = ["illicit", "self-harm", "harassment", "medical"]
@@ -220,7 +220,7 @@ def test_completions_endpoint():
     inp = os.path.join(D, "cmpl.jsonl")
     write_jsonl(inp, recs)
     out = os.path.join(D, "cmpl-out.jsonl")
-    tmpl = os.path.join(os.environ.get("DELIB_SHARED", ""), "data", "tokenizers", "qwen3", "tokenizer_config.json")
+    tmpl = shared("data", "tokenizers", "qwen3", "tokenizer_config.json")
     with Server() as s:
         run("cot-judge", *base(s), "--completions", "--chat-template", tmpl, "--judge-samples", "2", inp,
             "-o", out, check=0)

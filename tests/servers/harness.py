@@ -18,6 +18,15 @@ TMP_ROOT = os.environ.get("DELIB_TMP", tempfile.gettempdir())
 SPEC = os.path.join(SRC, "specs", "small.md")
 
 
+def shared(*parts):
+    """The path of shared test data under $DELIB_SHARED; a missing file or folder is a failure
+    that names it (a test never passes, or dies with a bare traceback, without its data)."""
+    path = os.path.join(SHARED, *parts)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"missing shared test data {path} (set DELIB_SHARED to the shared/ checkout)")
+    return path
+
+
 def tmpdir(prefix):
     os.makedirs(TMP_ROOT, exist_ok=True)
     return tempfile.mkdtemp(prefix=prefix, dir=TMP_ROOT)
