@@ -1,7 +1,8 @@
 // Stage 1 and 2 of deliberative alignment (Guan et al. 2024, sections 2.2-2.3): the prompt
 // cot-gen gives the base model (spec view + instructions + conversation), and the spec-aware
 // judge that scores (conversation, reasoning, answer) with k samples aggregated by their
-// minimum. Also the small pieces cot-gen and cot-judge share (resume sets). Area: judge (core).
+// minimum; and the two tools themselves as library calls (run_cot_gen, run_cot_judge) on the
+// keyed-job driver of delib/pipeline.h. Area: judge (core).
 //
 // The judge is a library so that rl-train can use it as its reward: Judge::judge() scores many
 // items in one Backend::generate() call (k samples each, plus bounded re-asks for unparseable
@@ -21,6 +22,8 @@
 
 #include "delib/backend.h"
 #include "delib/chat.h"
+#include "delib/failures.h"
+#include "delib/pipeline.h"  // OrderedWriter, ResumeTarget, read_done_keys: moved there
 #include "delib/records.h"
 #include "delib/spec.h"
 
@@ -184,55 +187,108 @@ class Judge {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Shared by cot-gen and cot-judge.
-
-// (id, sample) pairs present in earlier output, for --resume. A record counts when it parses
-// and has an `id`; its `sample` field (absent = 0) is the sample. Reads plain or zstd files
-// after truncate_to_complete() has cut a torn last record. A missing file is an empty set.
-std::set<std::pair<std::string, int64_t>> read_done_keys(const std::string& path);
-
-// The compression of an existing non-empty file (zstd when it starts with the zstd magic,
-// else plain); nullopt when the file is missing or empty. --resume appends in the file's own
-// format whatever its name.
-std::optional<Compression> existing_compression(const std::string& path);
-
-// Where a tool that writes one record per (id, sample) writes, given -o OUTPUT and --resume
-// FILE ("" = none). With FILE: cuts it back to its last complete record, collects its (id,
-// sample) pairs into `done`, and appends in its own format. Throws Error(kExitUsage) when -o
-// names a file other than FILE.
-struct ResumeTarget {
-  std::string path;
-  WriteOptions write;
-  std::set<std::pair<std::string, int64_t>> done;
-};
-ResumeTarget resume_target(const std::string& output, const std::string& resume, WriteOptions write);
+// The tools: cot-gen (stage 1) and cot-judge (stage 2) as library calls on the keyed-job driver
+// (delib/pipeline.h). Their mains only register flags into these structs.
 
 // The category of a record for the spec: its `category` field, which must name a spec
 // category. Throws Error(record's location) naming the field, or the unknown id and the known ones.
 std::string record_category(const Record& r, const Spec& spec);
 
-// Writes results that finish in any order either in sequence order (default: the output is
-// then always a prefix of the full output, which is what makes --resume byte-exact) or as they
-// come (unordered). Sequence numbers are 0, 1, 2, ... with no gaps; each is put() once.
-class OrderedWriter {
- public:
-  // REQUIRES: writer outlives this.
-  OrderedWriter(RecordWriter& writer, bool unordered) : writer_(writer), unordered_(unordered) {}
-  // Hands over the result for `seq`: a record to write, or nullopt when nothing is written
-  // for it (a skipped sample). Writes every result that is now next in order.
-  void put(size_t seq, std::optional<Record> record);
-  // After stop(seq): nothing at or after seq is written (ordered mode), so a failure leaves a
-  // clean prefix behind. Unordered mode writes what has finished regardless.
-  void stop(size_t seq);
-  size_t written() const { return written_; }
-  size_t pending() const { return pending_.size(); }
-
- private:
-  RecordWriter& writer_;
-  bool unordered_;
-  size_t next_ = 0, written_ = 0, stop_ = SIZE_MAX;
-  std::map<size_t, std::optional<Record>> pending_;
-  void drain();
+// What cot-gen does (its man page says it in full).
+struct CotGenOptions {
+  std::vector<std::string> inputs;   // record files; empty or "-" = stdin
+  // Input policy. on_error also decides what a failed request does (KeyedRunOptions::on_error);
+  // rejects_path receives the lines that do not parse and the unusable records (kSkip).
+  ReadOptions read;
+  std::string output = "-";          // -o
+  WriteOptions write;                // the output's format (resume_target sets flush_each); also the
+                                     // rejects file's when the reader left it empty
+  std::string resume;                // --resume FILE ("" = none): FILE is the output
+  bool unordered = false;            // --unordered
+  int chunk = 4096;                  // samples per backend call. REQUIRES: >= 1
+  std::string spec_path;             // --spec (required)
+  std::string instructions_path;     // --instructions FILE; "" = default_generation_instructions()
+  int samples = 1;                   // K completions per record. REQUIRES: >= 1
+  cli::BackendOptions backend;       // the model (make_backend); its threads come from --threads
+  SamplingParams sampling;
+  uint64_t seed = 0;                 // GenRequest::seed of every sample
+  bool progress = false;             // a progress line on stderr
 };
+
+struct CotGenResult {
+  size_t written = 0;   // samples written
+  size_t failed = 0;    // samples whose request failed (left out under --on-error skip)
+  size_t skipped = 0;   // input records skipped (--on-error skip)
+};
+
+// Runs cot-gen: reads and validates every record first (category in the spec, a conversation
+// that ends with a user turn; an id derived from the content when missing), then asks the
+// backend for options.samples completions of each (id, sample) not already in the --resume
+// file, in chunks, and writes one record per sample (input fields, reasoning, answer, sample,
+// format_ok, provenance) in input order. Unusable records follow options.read.on_error (see
+// read_records). Warns on stderr of skipped records and of samples left out.
+// Throws Error(kExitBackend) when a request failed under --on-error fail (message: the first
+// failure, "FILE:LINE: id X sample S: error", plus " (N failed)" when several did); the
+// output is then a clean prefix. Throws Error for the spec, the instructions, the backend
+// options, the output (as resume_target, make_backend and RecordWriter do) and, under
+// --on-error fail, for the first unusable record. Returns normally when interrupted (the
+// caller exits 130).
+CotGenResult run_cot_gen(const CotGenOptions& options);
+
+// --best-per-id N: the samples of one id to keep once all of them are judged. scores[m] is
+// member m's aggregate score, members in input order (nullopt: judged, but no score). Keeps the
+// N highest scores among those at least min_score (min_score < 0: no threshold); ties keep the
+// earlier member; a member without a score is never kept. Returns keep[m], one per member.
+// REQUIRES: n >= 1.
+std::vector<bool> select_best_per_id(const std::vector<std::optional<double>>& scores, int n,
+                                     double min_score);
+
+// What cot-judge does (its man page says it in full).
+struct CotJudgeOptions {
+  std::vector<std::string> inputs;   // cot-gen records; empty or "-" = stdin
+  // Input policy. on_error also decides what a failed judge request does
+  // (KeyedRunOptions::on_error). rejects_path is not used: lines that do not parse are counted
+  // and reported, not mixed with the filtered records (see `rejects`).
+  ReadOptions read;
+  std::string output = "-";          // -o
+  WriteOptions write;                // the output's and the rejects' format (flush_each forced)
+  std::string rejects;               // --rejects: records the filters left out ("" = none)
+  std::string resume;                // --resume FILE ("" = none); `rejects` counts as done too
+  bool unordered = false;            // --unordered
+  int chunk = 2048;                  // records per Judge::judge() call. REQUIRES: >= 1
+  std::string spec_path;             // --spec (required)
+  std::string rubric_path;           // --rubric FILE: read into judge.rubric; "" = built-in
+  JudgeOptions judge;                // samples, aggregate, retries, sampling, seeds, nonces
+  cli::BackendOptions backend;       // the judge model (make_backend)
+  std::string hint_field;            // --hint-field: dotted path shown as a hint; "" = none
+  double min_score = -1;             // --min-score; < 0 keeps all
+  int best_per_id = 0;               // --best-per-id N; 0 = off
+  bool drop_malformed = false;       // --drop-malformed: format_ok false -> rejects, unjudged
+  FailureBudget max_failures;        // --max-failures (default 0: any failure fails the run)
+  bool progress = false;             // a progress line on stderr
+};
+
+struct CotJudgeResult {
+  size_t kept = 0;        // records written to the output
+  size_t filtered = 0;    // judged records the filters left out (to --rejects)
+  size_t dropped = 0;     // --drop-malformed records (to --rejects, not judged)
+  size_t skipped = 0;     // input records skipped (--on-error skip)
+  int64_t attempted = 0;  // records the judge was asked about in this run
+  FailureCounts failures; // failed records by kind: "backend", "parse"
+};
+
+// Runs cot-judge: reads and validates every record first (category, answer; an id derived from
+// the content when missing), leaves out the (id, sample) keys already in the --resume file and,
+// when resuming, in --rejects (with --best-per-id: whole ids), judges the rest in chunks, and writes each
+// record with its `judge` object, in input order, through the filters (--drop-malformed,
+// --min-score, --best-per-id; what they leave out goes to --rejects). A parse failure is
+// written with judge.error; a backend failure follows on_error (KeyedRunOptions). The failure
+// counts are summed up on stderr (FailureCounts::summary) before anything is thrown.
+// Throws Error(kExitBackend) when a request failed under --on-error fail (the first failure,
+// "FILE:LINE: id X: error"), or, unless interrupted, when max_failures is exceeded or every
+// judged record failed. Throws Error for the spec, the rubric, the backend options and the
+// output, and under --on-error fail for the first unusable record. Returns normally when
+// interrupted (the caller exits 130).
+CotJudgeResult run_cot_judge(const CotJudgeOptions& options);
 
 }  // namespace delib

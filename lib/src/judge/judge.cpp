@@ -218,22 +218,4 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items,
 
 JudgeResult Judge::judge_one(const JudgeItem& item) { return judge({item}).front(); }
 
-std::set<std::pair<std::string, int64_t>> read_done_keys(const std::string& path) {
-  std::set<std::pair<std::string, int64_t>> keys;
-  if (path.empty()) return keys;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    std::fclose(f);
-  } else {
-    return keys;
-  }
-  RecordReader reader({path});
-  Record r;
-  while (reader.next(r)) {
-    if (!r.has("id")) continue;
-    int64_t sample = r.get_int("sample").value_or(0);
-    keys.emplace(r.id(), sample);
-  }
-  return keys;
-}
-
 }  // namespace delib

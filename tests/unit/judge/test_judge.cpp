@@ -1,5 +1,6 @@
 // Unit tests of the judge: the verdict parser (strictness, injection), aggregation, prompts,
-// the batched Judge over a scripted backend, OrderedWriter and resume keys.
+// the batched Judge over a scripted backend, --best-per-id selection. (OrderedWriter and resume
+// keys: tests/unit/pipeline.)
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -389,38 +390,21 @@ TEST_CASE("Judge: seeded nonces depend on the quoted content, so content cannot 
   CHECK(all.size() == 4);
 }
 
-TEST_CASE("OrderedWriter writes in sequence order and stops cleanly", "[judge][pipeline]") {
-  std::string path = tmp_path("ordered.jsonl");
-  {
-    RecordWriter w(path, WriteOptions{Compression::kPlain});
-    OrderedWriter o(w, false);
-    auto rec = [](int i) { return Record::parse("{\"i\":" + std::to_string(i) + "}"); };
-    o.put(2, rec(2));
-    o.put(1, std::nullopt);
-    CHECK(o.written() == 0);
-    o.put(0, rec(0));
-    CHECK(o.written() == 2);
-    o.stop(4);
-    o.put(5, rec(5));
-    o.put(3, rec(3));
-    o.put(4, rec(4));
-    CHECK(o.written() == 3);
-    w.close();
-  }
-  std::ifstream in(path);
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  CHECK(all == "{\"i\":0}\n{\"i\":2}\n{\"i\":3}\n");
-}
-
-TEST_CASE("read_done_keys: (id, sample) pairs, missing file empty", "[judge][pipeline]") {
-  std::string path = tmp_path("done.jsonl");
-  {
-    std::ofstream f(path);
-    f << "{\"id\":\"a\",\"sample\":0}\n{\"id\":\"a\",\"sample\":2}\n{\"id\":7}\n{\"x\":1}\n";
-  }
-  auto k = read_done_keys(path);
-  CHECK(k.size() == 3);
-  CHECK(k.count({"a", 2}));
-  CHECK(k.count({"7", 0}));
-  CHECK(read_done_keys(tmp_path("does-not-exist.jsonl")).empty());
+TEST_CASE("select_best_per_id keeps the N best scores that pass, ties to the earlier member",
+          "[judge][filter]") {
+  using S = std::vector<std::optional<double>>;
+  using K = std::vector<bool>;
+  CHECK(select_best_per_id(S{7, 9, 8}, 1, -1) == K{false, true, false});
+  CHECK(select_best_per_id(S{7, 9, 8}, 2, -1) == K{false, true, true});
+  CHECK(select_best_per_id(S{7, 9, 8}, 5, -1) == K{true, true, true});
+  // Ties: the earlier member, whatever the sample numbers are.
+  CHECK(select_best_per_id(S{8, 9, 9}, 1, -1) == K{false, true, false});
+  CHECK(select_best_per_id(S{9, 9, 9}, 2, -1) == K{true, true, false});
+  // No score (a parse failure) is never kept, even when fewer than N have one.
+  CHECK(select_best_per_id(S{std::nullopt, 3, std::nullopt}, 2, -1) == K{false, true, false});
+  CHECK(select_best_per_id(S{0, std::nullopt}, 1, -1) == K{true, false});
+  // --min-score: below it is never kept; the threshold itself passes.
+  CHECK(select_best_per_id(S{4, 6, 5}, 2, 5) == K{false, true, true});
+  CHECK(select_best_per_id(S{4, 4.5}, 1, 5) == K{false, false});
+  CHECK(select_best_per_id(S{}, 1, -1).empty());
 }
