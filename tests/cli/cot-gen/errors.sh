@@ -16,3 +16,13 @@ printf '{"id":"a","prompt":"hi","category":"medical"}\n' > ok.jsonl
 run cot-gen "${srv[@]}" ok.jsonl -o out.jsonl; expect_rc 4
 expect_err_glob "cot-gen: ok.jsonl:1: id a sample 0: http://127.0.0.1:9/v1/chat/completions: *"
 [ ! -s out.jsonl ] || fail "nothing may be written for a failed sample"
+# --on-error skip: lines that do not parse and unusable records are skipped, counted, and all
+# kept in the one --rejects file (the reader's lines first, then the records, appended).
+printf '{"id":"a","prompt":"hi","category":"nope"}\nnot json\n{"id":"c","prompt":"hi"}\n' > mixed.jsonl
+run cot-gen "${srv[@]}" --on-error skip --rejects rej.jsonl mixed.jsonl -o none.jsonl; expect_rc 0
+expect_err_glob "cot-gen: warning: mixed.jsonl:1: unknown category 'nope' (*) (skipped)
+cot-gen: warning: mixed.jsonl:3: field 'category' is missing* (skipped)
+cot-gen: warning: 3 input record(s) skipped"
+[ "$(cat rej.jsonl)" = 'not json
+{"id":"a","prompt":"hi","category":"nope"}
+{"id":"c","prompt":"hi"}' ] || fail "--rejects lost a line: $(cat rej.jsonl)"

@@ -3,18 +3,7 @@
 # counts are printed on stderr, and the run exits 4 when they exceed the budget (default 0)
 # or when every record it judged failed; --on-error skip and --resume keep their meaning.
 spec="$DELIB_SRC/specs/small.md"
-trap 'for p in */server.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; cd /; rm -rf "$work"' EXIT
-# start_server DIR [FLAGS...]: the test server in the background; its URL in $url.
-start_server() {
-  local dir=$1; shift
-  mkdir -p "$dir"
-  "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/openai_server.py" --port-file "$dir/port" --log "$dir/log.jsonl" \
-    --max-lifetime 600 "$@" >/dev/null 2>"$dir/stderr" &
-  echo $! > "$dir/server.pid"
-  for _ in $(seq 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
-  [ -s "$dir/port" ] || fail "test server did not start: $(cat "$dir/stderr")"
-  url="http://127.0.0.1:$(cat "$dir/port")/v1"
-}
+source "$CASE_DIR/test_server.bash"  # start_server
 rec() { printf '{"id":"%s","prompt":"q","category":"medical","reasoning":"r","answer":"%s"}\n' "$1" "$2"; }
 { rec a "Answer a."; rec b "Answer b."; rec c JUDGE_MALFORMED_ALWAYS; rec d "Answer d."; rec e "Answer e."; } > five.jsonl
 { rec x JUDGE_MALFORMED_ALWAYS; rec y "JUDGE_MALFORMED_ALWAYS too"; } > bad.jsonl

@@ -2,7 +2,7 @@
 # the same requests and write the same bytes; another seed gives other nonces. Against the test
 # server's echo judge (tests/servers/openai_server.py).
 spec="$DELIB_SRC/specs/small.md"
-trap 'for p in */server.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; cd /; rm -rf "$work"' EXIT
+source "$CASE_DIR/test_server.bash"  # start_server
 for i in 0 1 2 3 4 5; do
   printf '{"id":"r%d","sample":%d,"prompt":"question %d","category":"illicit","reasoning":"because %d","answer":"Answer %d."}\n' \
     $((i / 2)) $((i % 2)) $i $i $i
@@ -10,13 +10,8 @@ done > in.jsonl
 # judge_run NAME FLAGS...: a run against a fresh test server whose request log is NAME/log.jsonl.
 judge_run() {
   local dir=$1; shift
-  mkdir -p "$dir"
-  "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/openai_server.py" --port-file "$dir/port" --log "$dir/log.jsonl" \
-    --max-lifetime 600 >/dev/null 2>"$dir/stderr" &
-  echo $! > "$dir/server.pid"
-  for _ in $(seq 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
-  [ -s "$dir/port" ] || fail "test server did not start: $(cat "$dir/stderr")"
-  run cot-judge --spec "$spec" --backend openai --base-url "http://127.0.0.1:$(cat "$dir/port")/v1" --model echo \
+  start_server "$dir"
+  run cot-judge --spec "$spec" --backend openai --base-url "$url" --model echo \
     --judge-samples 2 --plain -q "$@" in.jsonl -o "$dir/out.jsonl"
   expect_rc 0
   kill "$(cat "$dir/server.pid")"; rm "$dir/server.pid"
