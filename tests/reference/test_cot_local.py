@@ -81,8 +81,12 @@ def test_local_judge_never_invents_a_score():
     inp = os.path.join(D, "judge-in.jsonl")
     write_jsonl(inp, recs)
     out = os.path.join(D, "judge-out.jsonl")
-    run("cot-judge", "--spec", SPEC, "--backend", "local", "--model", model, "--max-tokens", "8",
-        "--judge-retries", "1", inp, "-o", out, check=0)
+    # Its one record fails to parse: written with judge.error, counted, and a run that judged
+    # nothing is not a success (exit 4; cot-judge --max-failures).
+    p = run("cot-judge", "--spec", SPEC, "--backend", "local", "--model", model, "--max-tokens", "8",
+            "--judge-retries", "1", inp, "-o", out, check=4)
+    check("judge: 1 of 1 records failed (parse 1)" in p.stderr and "no record was judged" in p.stderr,
+          p.stderr)
     j = read_jsonl(out)[0]["judge"]
     # A random model cannot write the verdict block with the nonce.
     check(j["score"] is None and "did not parse after 2 attempts" in j["error"], j)
