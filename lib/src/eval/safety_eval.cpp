@@ -201,6 +201,11 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   if (reader.skipped() > 0)  // --on-error skip: on stderr whatever quiet says, as failures are
     cli::warn(fmt::format("skipped {} bad input line(s){}; they are not in the metrics", reader.skipped(),
                           o.read.rejects_path.empty() ? "" : " (written to " + o.read.rejects_path + ")"));
+  // An empty input is a mistake upstream (a failed import, a wrong file), never a run whose
+  // metrics could be believed: fail before any model is loaded or any output written.
+  if (records.empty())
+    throw Error(fmt::format("no input records to evaluate{}", reader.skipped() > 0 ? " (every line was skipped)" : ""),
+                kExitFailure);
   if (!o.jailbreaks.empty()) records = expand_jailbreaks(records, parse_jailbreak_list(o.jailbreaks));
   Backends b = make_backends(o);
   answer_and_grade(records, o, b, spec);

@@ -134,3 +134,9 @@ expect_rc 0
 [ -z "$err" ] || fail "a clean -q run prints nothing on stderr: $err"
 cp clean.jsonl.out clean-out.jsonl
 check_run clean.json clean.md clean-out.jsonl 0
+
+# An empty input (a failed import, a wrong file) is a failure, not a run with no metrics.
+: > empty.jsonl
+run safety-eval --grade-only --plain empty.jsonl --json empty-run.json; expect_rc 1
+expect_err_glob '*no input records to evaluate*'
+[ ! -e empty-run.json ] || fail "an empty input wrote a run JSON"
