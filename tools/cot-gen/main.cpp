@@ -41,7 +41,9 @@ delib::cli::ToolInfo tool_info() {
       "naming the problem; with --on-error skip it is reported, written to --rejects when "
       "given, and left out. A sample whose request fails after the backend's retries stops "
       "the run with exit code 4 (output stays a clean prefix, ready for --resume); with "
-      "--on-error skip it is left out and a later --resume retries it.\n"
+      "--on-error skip it is left out, counted, and a later --resume retries it; the run then "
+      "exits 4 when more samples failed than --max-failures allows (default 0) or none got a "
+      "result.\n"
       "\n"
       "With --backend openai --completions, the backend renders the conversation to a text "
       "prompt with --chat-template FILE (a model directory, a tokenizer_config.json or a "
@@ -58,8 +60,9 @@ delib::cli::ToolInfo tool_info() {
   return info;
 }
 
-// cot-gen's own flags, straight into the library's options.
-void add_generation_options(CLI::App& app, delib::CotGenOptions& o) {
+// cot-gen's own flags, straight into the library's options (--max-failures as text, parsed
+// in the body so a bad value is a usage error naming the flag).
+void add_generation_options(CLI::App& app, delib::CotGenOptions& o, std::string& max_failures) {
   const char* g = "Generation";
   app.add_option("--samples", o.samples, "Completions per record (K)")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str()->group(g);
@@ -75,6 +78,10 @@ void add_generation_options(CLI::App& app, delib::CotGenOptions& o) {
                  "Continue into FILE: cut it to its last complete record, skip the (id, sample) "
                  "pairs it holds, and append the rest (FILE is the output; -o may only name it too)")
       ->type_name("FILE")->group(g);
+  app.add_option("--max-failures", max_failures,
+                 "With --on-error skip: most failed samples the run may have and still exit 0: a count "
+                 "(0, 12) or a fraction of the samples asked for (0.05, 5%)")
+      ->type_name("N|FRACTION")->capture_default_str()->group(g);
   app.add_option("--chunk", o.chunk,
                  "Samples handed to the backend at once (bounds memory; larger keeps more "
                  "requests in flight at chunk ends)")
@@ -89,6 +96,7 @@ int main(int argc, char** argv) {
   delib::cli::RunOptions run;
   delib::cli::SamplingOptions sopt;
   delib::CotGenOptions o;
+  std::string max_failures = "0";
   return delib::cli::run_tool(
       argc, argv, tool_info(),
       [&](CLI::App& app) {
@@ -97,7 +105,7 @@ int main(int argc, char** argv) {
         delib::cli::add_backend_options(app, o.backend);
         delib::cli::add_sampling_options(app, sopt);
         delib::cli::add_spec_option(app, o.spec_path);
-        add_generation_options(app, o);
+        add_generation_options(app, o, max_failures);
       },
       [&]() -> int {
         o.inputs = io.inputs;
@@ -108,6 +116,7 @@ int main(int argc, char** argv) {
         o.sampling = delib::SamplingParams::from(sopt);
         o.seed = run.seed;
         o.progress = run.progress();
+        o.max_failures = delib::FailureBudget::parse(max_failures, "--max-failures");
         delib::run_cot_gen(o);
         return delib::kExitOk;
       });

@@ -213,6 +213,9 @@ struct CotGenOptions {
   SamplingParams sampling;
   uint64_t seed = 0;                 // GenRequest::seed of every sample
   bool progress = false;             // a progress line on stderr
+  // --max-failures: under --on-error skip, the most failed samples (left out, retried by
+  // --resume) the run may have and still return normally. Default 0: any failure fails it.
+  FailureBudget max_failures;
 };
 
 struct CotGenResult {
@@ -229,7 +232,9 @@ struct CotGenResult {
 // read_records). Warns on stderr of skipped records and of samples left out.
 // Throws Error(kExitBackend) when a request failed under --on-error fail (message: the first
 // failure, "FILE:LINE: id X sample S: error", plus " (N failed)" when several did); the
-// output is then a clean prefix. Throws Error for the spec, the instructions, the backend
+// output is then a clean prefix. Under --on-error skip, throws Error(kExitBackend) after
+// writing the rest when the failed samples exceed options.max_failures or every sample failed
+// (unless interrupted). Throws Error for the spec, the instructions, the backend
 // options, the output (as resume_target, make_backend and RecordWriter do) and, under
 // --on-error fail, for the first unusable record. Returns normally when interrupted (the
 // caller exits 130).

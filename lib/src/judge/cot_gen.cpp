@@ -160,8 +160,16 @@ CotGenResult CotGen::run() {
     throw Error(run.first_error() +
                     (result.failed > 1 ? fmt::format(" ({} failed)", result.failed) : ""),
                 kExitBackend);
-  if (result.failed)
-    cli::warn(fmt::format("{} sample(s) failed and were left out", result.failed));
+  if (result.failed) {
+    const auto attempted = int64_t(jobs_.size());
+    const std::string msg = fmt::format("{} of {} sample(s) failed and were left out (--resume retries them)",
+                                        result.failed, attempted);
+    if (!interrupted() && o_.max_failures.exceeded(int64_t(result.failed), attempted))
+      throw Error(fmt::format("{}: more than --max-failures {} allows{}", msg, o_.max_failures.str(),
+                              int64_t(result.failed) == attempted ? "; no sample got a result" : ""),
+                  kExitBackend);
+    cli::warn(fmt::format("{} (within --max-failures {})", msg, o_.max_failures.str()));
+  }
   return result;
 }
 
