@@ -1,7 +1,7 @@
 // One interface to the models that generate and judge: the local engine (delib_torch) or an
 // OpenAI-compatible server over HTTP (vLLM, SGLang, llama.cpp). Area: backend (core).
-// CONTRACT: cot-gen, cot-judge, rl-train and safety-eval call only this; the owner may add,
-// not rename.
+// cot-gen, cot-judge, rl-train and safety-eval reach models only through this interface
+// (make_backend).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -1,5 +1,5 @@
 // Chat templates: messages -> the exact text transformers' apply_chat_template renders
-// (area: chat; no LibTorch). CONTRACT: others call only this; the owner may add, not rename.
+// (area: chat; no LibTorch). The tools and other areas use chats only through this header.
 #pragma once
 #include <cstddef>
 #include <memory>

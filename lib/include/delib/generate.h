@@ -1,7 +1,7 @@
 // Generation engine: batched autoregressive decoding with a KV cache and continuous batching,
 // sampling, per-token log-probabilities; and the local Backend built on it.
-// Area: generate (delib_torch). CONTRACT: cot-gen, cot-judge, rl-train and safety-eval call only
-// what is declared here (and delib/backend.h); the owner may add, not rename.
+// Area: generate (delib_torch). The tools reach the engine only through what is declared here
+// and delib/backend.h.
 #pragma once
 #include <functional>
 #include <memory>

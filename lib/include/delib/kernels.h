@@ -1,6 +1,6 @@
 // CUDA kernels where they pay on H100/H200, each behind a function that also runs on CPU
 // (ATen reference path), so that callers never branch on the device themselves.
-// Area: kernels (delib_torch). CONTRACT: the owner may add, not rename.
+// Area: kernels (delib_torch).
 //
 //   fused_linear_nll / fused_linear_cross_entropy / fused_token_logprobs
 //       linear + cross-entropy / log-prob gather that never materialises the (N, V) logits.

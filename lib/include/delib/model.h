@@ -1,6 +1,6 @@
 // Llama/Qwen/Mistral decoders in LibTorch, Hugging Face directories in and out
-// (area: model, in delib_torch). CONTRACT: other areas (generate, train, rl) call only what is
-// declared here; the owner may add, not rename.
+// (area: model, in delib_torch). Generation, training and RL use models only through what is
+// declared here.
 #pragma once
 #include <memory>
 #include <optional>

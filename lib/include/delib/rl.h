@@ -22,7 +22,7 @@
 // completion has a reward stops the run (exit 4): there is nothing to learn from, and training
 // on the other components alone (e.g. the format reward during a judge outage) is not what was
 // asked for.
-// CONTRACT: the owner may add, not rename.
+//
 #pragma once
 #include <functional>
 #include <memory>

@@ -1,7 +1,7 @@
 // The safety spec: a Markdown policy parsed into categories, levels, rules, examples and style
 // guidelines (format: delib-spec(5)); category views spec(category). Area: spec (core).
-// CONTRACT: cot-gen, cot-judge, sft-train, rl-train and safety-eval call only what is declared
-// here; the owner may add, not rename.
+// cot-gen, cot-judge, sft-train, rl-train and safety-eval use specs only through what is
+// declared here.
 #pragma once
 #include <memory>
 #include <optional>

@@ -1,5 +1,5 @@
 // Hugging Face tokenizer.json, byte for byte (area: tokenizer; no LibTorch).
-// CONTRACT: other areas call only what is declared here; the owner may add, not rename.
+// Other areas use tokenizers only through this header.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -13,7 +13,7 @@
 //                                      atomic, --keep-last, resume
 //   DistEnv, DataParallel              torchrun/Slurm environment, c10d Gloo/NCCL all-reduce
 //
-// CONTRACT: others (rl) call what is declared here; the owner may add, not rename.
+// rl-train reuses the training pieces declared here (checkpoints, optimizer, distributed).
 #pragma once
 #include <chrono>
 #include <cstdint>
