@@ -31,3 +31,23 @@ golden() {
   [ -f "$g" ] || fail "missing golden file $g (run with DELIB_UPDATE_GOLDEN=1)"
   diff -u "$g" <(printf '%s\n' "$out") >&2 || fail "stdout differs from $g"
 }
+
+# built_tools CASE: sets the array `tools` to every tool of tools/ that is built in $DELIB_BIN
+# (a tool missing from the build is a failure, except a LibTorch tool in a build configured
+# with DELIB_WITH_TORCH=OFF, which is named on stderr as not checked by CASE).
+built_tools() {
+  local torch_off=0 d t
+  grep -q '^DELIB_WITH_TORCH:BOOL=OFF' "$DELIB_BIN/../CMakeCache.txt" 2>/dev/null && torch_off=1
+  tools=()
+  for d in "$DELIB_SRC"/tools/*/; do
+    t=$(basename "$d")
+    [ -f "$d/CMakeLists.txt" ] || continue
+    if [ ! -x "$DELIB_BIN/$t" ] && [ $torch_off = 1 ] && grep -q "delib_tool($t TORCH)" "$d/CMakeLists.txt"; then
+      echo "$1: $t is not built (DELIB_WITH_TORCH=OFF): not checked" >&2
+      continue
+    fi
+    [ -x "$DELIB_BIN/$t" ] || fail "tools/$t is not built at $DELIB_BIN/$t"
+    tools+=("$t")
+  done
+  [ ${#tools[@]} -ge 9 ] || fail "only ${#tools[@]} tools found under $DELIB_SRC/tools: ${tools[*]}"
+}

@@ -2,20 +2,7 @@
 # tools/ (a tool whose generation fails is a failure, never skipped); every man page of
 # section 1 belongs to a tool; --help lists every option of the man page's OPTIONS section
 # with all its names (-o,--output), wherever they sit on the man page line.
-torch_off=0
-grep -q '^DELIB_WITH_TORCH:BOOL=OFF' "$DELIB_BIN/../CMakeCache.txt" 2>/dev/null && torch_off=1
-tools=()
-for d in "$DELIB_SRC"/tools/*/; do
-  t=$(basename "$d")
-  [ -f "$d/CMakeLists.txt" ] || continue
-  if [ ! -x "$DELIB_BIN/$t" ] && [ $torch_off = 1 ] && grep -q "delib_tool($t TORCH)" "$d/CMakeLists.txt"; then
-    echo "drift: $t is not built (DELIB_WITH_TORCH=OFF): its docs are not checked" >&2
-    continue
-  fi
-  [ -x "$DELIB_BIN/$t" ] || fail "tools/$t is not built at $DELIB_BIN/$t"
-  tools+=("$t")
-done
-[ ${#tools[@]} -ge 9 ] || fail "only ${#tools[@]} tools found under $DELIB_SRC/tools: ${tools[*]}"
+built_tools drift
 for f in "$DELIB_SRC"/man/*.1; do
   t=$(basename "$f" .1)
   [ -d "$DELIB_SRC/tools/$t" ] || fail "man/$t.1 belongs to no tool in tools/"

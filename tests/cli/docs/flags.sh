@@ -3,20 +3,7 @@
 # in the man page and completes without one in bash, zsh and fish; an option that takes a value
 # shows its metavar and completes its value; each option, section and exit status is listed once,
 # and the --help footer names the same exit statuses as the man page.
-torch_off=0
-grep -q '^DELIB_WITH_TORCH:BOOL=OFF' "$DELIB_BIN/../CMakeCache.txt" 2>/dev/null && torch_off=1
-tools=()
-for d in "$DELIB_SRC"/tools/*/; do
-  t=$(basename "$d")
-  [ -f "$d/CMakeLists.txt" ] || continue
-  if [ ! -x "$DELIB_BIN/$t" ] && [ $torch_off = 1 ] && grep -q "delib_tool($t TORCH)" "$d/CMakeLists.txt"; then
-    echo "flags: $t is not built (DELIB_WITH_TORCH=OFF): not checked" >&2
-    continue
-  fi
-  [ -x "$DELIB_BIN/$t" ] || fail "tools/$t is not built at $DELIB_BIN/$t"
-  tools+=("$t")
-done
-[ ${#tools[@]} -ge 9 ] || fail "only ${#tools[@]} tools found under $DELIB_SRC/tools: ${tools[*]}"
+built_tools flags
 have_zsh=0; command -v zsh >/dev/null && have_zsh=1
 have_fish=0; command -v fish >/dev/null && have_fish=1
 # scripts/setup.sh --test installs both shells: a missing one fails instead of skipping its part.
