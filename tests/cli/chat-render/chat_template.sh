@@ -31,5 +31,5 @@ expect_err_glob "chat-render: one of --tokenizer, --chat-template or --format is
 
 # --help shows the flag, not its old name.
 run chat-render --help; expect_rc 0
-printf '%s\n' "$out" | grep -qE -- '^ +--chat-template FILE' || fail "--help lacks --chat-template FILE"
-! printf '%s\n' "$out" | grep -qE -- '(^| )--template( |$)' || fail "--help shows the deprecated --template"
+grep -qE -- '^ +--chat-template FILE' <<<"$out" || fail "--help lacks --chat-template FILE"
+! grep -qE -- '(^| )--template( |$)' <<<"$out" || fail "--help shows the deprecated --template"

@@ -40,7 +40,7 @@ for t in "${tools[@]}"; do
     names=$(printf '%s\n' "$line" | grep -o '\\fB\\-[^\\]*\(\\-[^\\]*\)*\\fR' | sed 's/\\fB//; s/\\fR//; s/\\-/-/g' | paste -sd, -)
     [ -n "$names" ] || continue
     n=$((n + 1))
-    printf '%s\n' "$out" | grep -qE -- "^ +${names}( |$)" || fail "$t --help has no option line for $names"
+    grep -qE -- "^ +${names}( |$)" <<<"$out" || fail "$t --help has no option line for $names"
   done < <(awk '/^\.SH /{opt = ($2 == "OPTIONS")} opt && tp {print} {tp = ($0 == ".TP")}' "$DELIB_SRC/man/$t.1")
   [ $n -ge 3 ] || fail "$t: only $n option entries found in man/$t.1 ($entries)"
   # A usage error goes to stderr with status 2.

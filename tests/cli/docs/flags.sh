@@ -51,7 +51,7 @@ for t in "${tools[@]}"; do
   codes=$(awk '/^\.SH /{ex = ($0 == ".SH EXIT STATUS")} ex && /^\.B [0-9]+$/ {print $2}' man.1)
   [ "$(printf '%s\n' "$codes" | sort -n | uniq -d)" = "" ] || fail "$t: man page repeats exit status $(printf '%s\n' "$codes" | sort -n | uniq -d)"
   [ "$(printf '%s\n' "$codes" | sort -n)" = "$codes" ] || fail "$t: exit statuses not in order: $codes"
-  for c in 0 1 2 3 4 130 143; do printf '%s\n' "$codes" | grep -qx "$c" || fail "$t: man page lacks exit status $c"; done
+  for c in 0 1 2 3 4 130 143; do grep -qx "$c" <<<"$codes" || fail "$t: man page lacks exit status $c"; done
   footer=$(printf '%s\n' "$help" | grep '^Exit status:') || fail "$t: --help has no 'Exit status:' line"
   [ "$(printf '%s\n' "$footer" | wc -l)" = 1 ] || fail "$t: --help lists the exit statuses more than once"
   fcodes=$(printf '%s\n' "$footer" | sed 's/^Exit status://' | tr ',' '\n' | awk '{print $1}')
