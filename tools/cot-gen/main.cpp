@@ -55,7 +55,11 @@ delib::cli::ToolInfo tool_info() {
       "# the same with a local checkpoint on a GPU\n"
       "cot-gen --spec spec.md --model ./qwen3-8b --device cuda --samples 4 prompts.jsonl -o gen.jsonl.zst\n"
       "# continue after a crash\n"
-      "cot-gen --spec spec.md --model ./qwen3-8b --samples 4 prompts.jsonl --resume gen.jsonl.zst\n";
+      "cot-gen --spec spec.md --model ./qwen3-8b --samples 4 prompts.jsonl --resume gen.jsonl.zst\n"
+      "# 2 shards (2 machines, or make -j2 as in examples/quickstart/pipeline.mk), merged by jsonl-cat\n"
+      "cot-gen --spec spec.md --model ./m --samples 4 --shard 0/2 prompts.jsonl -o gen.part-0-of-2.jsonl\n"
+      "# the quickstart's generation stage, rerun only when its inputs, binary or options changed\n"
+      "make -C examples/quickstart gen\n";
   info.exit_codes = {{4, "the model or server failed (a request failed after all retries)"}};
   return info;
 }

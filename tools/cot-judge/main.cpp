@@ -60,7 +60,9 @@ delib::cli::ToolInfo tool_info() {
       "# judge 3 times, keep the minimum, keep samples scoring 8 or more\n"
       "cot-judge --spec spec.md --backend openai --base-url http://localhost:8000/v1 --model judge --judge-samples 3 --min-score 8 gen.jsonl.zst -o judged.jsonl.zst --rejects low.jsonl.zst\n"
       "# the best 2 samples per prompt, with the expected action as a hint\n"
-      "cot-judge --spec spec.md --model ./judge --hint-field expected_action --best-per-id 2 gen.jsonl.zst -o best.jsonl.zst\n";
+      "cot-judge --spec spec.md --model ./judge --hint-field expected_action --best-per-id 2 gen.jsonl.zst -o best.jsonl.zst\n"
+      "# the quickstart's judging stage, rerun only when its inputs, binary or options changed\n"
+      "make -C examples/quickstart judge\n";
   info.exit_codes = {{4, "the judge failed: a judge request failed after all retries (with --on-error fail), "
                          "or more records failed than --max-failures allows, or every judged record failed"}};
   return info;

@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
       "# a reproducible 10% sample, one sample per prompt\n"
       "jsonl-cat --sample 0.1 --seed 1 --dedupe id data.jsonl.zst > small.jsonl.zst\n"
       "# what fields are there?\n"
-      "jsonl-cat --stats data.jsonl.zst\n";
+      "jsonl-cat --stats data.jsonl.zst\n"
+      "# merge cot-gen's shards\n"
+      "jsonl-cat gen.part-0-of-2.jsonl gen.part-1-of-2.jsonl -o gen.jsonl\n";
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;

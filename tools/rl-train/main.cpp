@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
       "    --out rl prompts.jsonl.zst > rollouts.zst\n"
       "# a rule reward only (tests, quick checks)\n"
       "rl-train --model ./tiny --rule-reward '(?i)sorry=1' --steps 20 prompts.jsonl > rollouts.jsonl\n"
-      "jsonl-cat --where 'step>=190' --select id,reward,answer rollouts.zst\n";
+      "jsonl-cat --where 'step>=190' --select id,reward,answer rollouts.zst\n"
+      "# the quickstart's RL stage, rerun only when its inputs, binary or options changed\n"
+      "make -C examples/quickstart rl\n";
   info.see_also = "sft-train(1), cot-judge(1), delib-records(5), delib-spec(5)";
   info.exit_codes = {{4, "the judge failed: a step with no judged completion, or any judge failure with "
                          "--on-judge-error fail"}};

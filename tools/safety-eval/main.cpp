@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
       "# evaluate a served model with an LLM judge and jailbreaks\n"
       "safety-eval --backend openai --base-url http://localhost:8000/v1 --model my-model --judge-backend openai --judge-base-url http://localhost:8001/v1 --judge-model judge --spec specs/default.md --jailbreaks all --temperature 0 xstest.jsonl sr.jsonl --name sft --json sft.json --report sft.md -o sft.jsonl.zst\n"
       "# compare runs\n"
-      "safety-eval --compare base.json sft.json rl.json --plot pareto.svg\n";
+      "safety-eval --compare base.json sft.json rl.json --plot pareto.svg\n"
+      "# the quickstart's evaluations again with other options: only they and the report rerun\n"
+      "make -C examples/quickstart demo EVAL_OPTS='--temperature 0 --max-tokens 64 --batch-size 32'\n";
   info.exit_codes = {{1, "bad input records"},
                      {4, "more records failed (model or judge errors, unparseable verdicts) than "
                          "--max-failures allows, or none got a result"}};

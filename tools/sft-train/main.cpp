@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
       "# two processes on one machine\n"
       "torchrun --nproc-per-node 2 --no-python sft-train --model Qwen3-0.6B --out ckpt data.jsonl.zst\n"
       "# follow the loss\n"
-      "jsonl-cat --select step,loss,lr metrics.jsonl";
+      "jsonl-cat --select step,loss,lr metrics.jsonl\n"
+      "# the quickstart's SFT stage, rerun only when its inputs, binary or options changed\n"
+      "make -C examples/quickstart sft\n";
   info.exit_codes = {{3, "an input, the model or a checkpoint could not be read or written"}};
   info.see_also = "delib-records(5), cot-judge(1), rl-train(1), jsonl-cat(1)";
 

@@ -33,7 +33,9 @@ int main(int argc, char** argv) {
       "# what the model sees for self-harm prompts\n"
       "spec-lint --render self-harm specs/default.md\n"
       "# seed prompts for cot-gen\n"
-      "spec-lint --examples specs/default.md -o seeds.jsonl\n";
+      "spec-lint --examples specs/default.md -o seeds.jsonl\n"
+      "# the quickstart's lint stage (every later stage waits for it)\n"
+      "make -C examples/quickstart lint\n";
   info.see_also = "delib-spec(5), delib-records(5), cot-gen(1), cot-judge(1)";
   info.exit_codes = {{0, "no errors (warnings allowed unless --werror)"},
                      {1, "the spec has errors (or warnings, with --werror)"}};
