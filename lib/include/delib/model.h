@@ -53,6 +53,35 @@ struct KVCache {
   int64_t capacity() const;         // T_max
 };
 
+// The autocast state of the calling thread for the CPU and one device `dev` (CUDA for a model
+// on a GPU; for the CPU only the CPU state matters): what torch.autocast sets.
+struct AutocastState {
+  c10::DeviceType dev = c10::DeviceType::CPU;
+  bool cpu_enabled = false, dev_enabled = false, cache_enabled = true;
+  at::ScalarType cpu_dtype = at::kBFloat16, dev_dtype = at::kBFloat16;
+
+  // The thread's state now.
+  static AutocastState current(c10::DeviceType dev);
+  // The thread's state now with bf16 autocast on for `dev` (the CPU or CUDA), as
+  // torch.autocast(dev, dtype=torch.bfloat16) enters it.
+  static AutocastState bf16(c10::DeviceType dev);
+};
+
+// Enters `s` for its lifetime and restores the thread's previous state, with the nesting
+// count and cache handling of torch.autocast's __enter__/__exit__ (the cast cache is cleared
+// when the outermost autocast region ends). Used by sft-train around the forward and by
+// activation checkpointing to recompute a layer under its forward's state.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(const AutocastState& s);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  AutocastState prev_;
+};
+
 struct ForwardOptions {
   // (B, T) int64 absolute positions; default arange(T) (or lengths + arange(T) with a cache).
   torch::Tensor positions;

@@ -194,6 +194,59 @@ CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o) 
 }
 
 // ---------------------------------------------------------------------------------------------
+// AutocastState / AutocastGuard (delib/model.h).
+}  // namespace model
+
+AutocastState AutocastState::current(c10::DeviceType dev) {
+  AutocastState s;
+  s.dev = dev;
+  s.cpu_enabled = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
+  s.cpu_dtype = at::autocast::get_autocast_dtype(c10::DeviceType::CPU);
+  if (dev != c10::DeviceType::CPU) {
+    s.dev_enabled = at::autocast::is_autocast_enabled(dev);
+    s.dev_dtype = at::autocast::get_autocast_dtype(dev);
+  }
+  s.cache_enabled = at::autocast::is_autocast_cache_enabled();
+  return s;
+}
+
+AutocastState AutocastState::bf16(c10::DeviceType dev) {
+  AutocastState s = current(dev);
+  if (dev == c10::DeviceType::CPU) {
+    s.cpu_enabled = true;
+    s.cpu_dtype = at::kBFloat16;
+  } else {
+    s.dev_enabled = true;
+    s.dev_dtype = at::kBFloat16;
+  }
+  return s;
+}
+
+namespace {
+void apply_autocast(const AutocastState& s) {
+  at::autocast::set_autocast_enabled(c10::DeviceType::CPU, s.cpu_enabled);
+  at::autocast::set_autocast_dtype(c10::DeviceType::CPU, s.cpu_dtype);
+  if (s.dev != c10::DeviceType::CPU) {
+    at::autocast::set_autocast_enabled(s.dev, s.dev_enabled);
+    at::autocast::set_autocast_dtype(s.dev, s.dev_dtype);
+  }
+  at::autocast::set_autocast_cache_enabled(s.cache_enabled);
+}
+}  // namespace
+
+AutocastGuard::AutocastGuard(const AutocastState& s) : prev_(AutocastState::current(s.dev)) {
+  apply_autocast(s);
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  apply_autocast(prev_);
+}
+
+namespace model {
+
+// ---------------------------------------------------------------------------------------------
 // Activation checkpointing: a custom autograd Function whose forward runs the layer without
 // recording a graph and whose backward recomputes it with grad enabled, then differentiates.
 // The layer's trainable parameters are explicit inputs of the Function so that their
@@ -209,74 +262,26 @@ CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o) 
 
 namespace {
 
-// The autocast state of one thread for the CPU and the device `dev` (CUDA when the layer
-// input is on a GPU; for a CPU input only the CPU state matters).
-struct AutocastState {
-  c10::DeviceType dev = c10::DeviceType::CPU;
-  bool cpu_enabled = false, dev_enabled = false, cache_enabled = true;
-  at::ScalarType cpu_dtype = at::kBFloat16, dev_dtype = at::kBFloat16;
+// The forward's autocast state, kept with the layer input for the recomputation.
+void save_autocast(const AutocastState& s, torch::autograd::AutogradContext* ctx) {
+  ctx->saved_data["ac_dev"] = int64_t(s.dev);
+  ctx->saved_data["ac_cpu"] = s.cpu_enabled;
+  ctx->saved_data["ac_cpu_dtype"] = int64_t(s.cpu_dtype);
+  ctx->saved_data["ac_dev_on"] = s.dev_enabled;
+  ctx->saved_data["ac_dev_dtype"] = int64_t(s.dev_dtype);
+  ctx->saved_data["ac_cache"] = s.cache_enabled;
+}
 
-  static AutocastState current(c10::DeviceType dev) {
-    AutocastState s;
-    s.dev = dev;
-    s.cpu_enabled = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
-    s.cpu_dtype = at::autocast::get_autocast_dtype(c10::DeviceType::CPU);
-    if (dev != c10::DeviceType::CPU) {
-      s.dev_enabled = at::autocast::is_autocast_enabled(dev);
-      s.dev_dtype = at::autocast::get_autocast_dtype(dev);
-    }
-    s.cache_enabled = at::autocast::is_autocast_cache_enabled();
-    return s;
-  }
-  void save(torch::autograd::AutogradContext* ctx) const {
-    ctx->saved_data["ac_dev"] = int64_t(dev);
-    ctx->saved_data["ac_cpu"] = cpu_enabled;
-    ctx->saved_data["ac_cpu_dtype"] = int64_t(cpu_dtype);
-    ctx->saved_data["ac_dev_on"] = dev_enabled;
-    ctx->saved_data["ac_dev_dtype"] = int64_t(dev_dtype);
-    ctx->saved_data["ac_cache"] = cache_enabled;
-  }
-  static AutocastState load(torch::autograd::AutogradContext* ctx) {
-    AutocastState s;
-    s.dev = c10::DeviceType(ctx->saved_data["ac_dev"].toInt());
-    s.cpu_enabled = ctx->saved_data["ac_cpu"].toBool();
-    s.cpu_dtype = at::ScalarType(ctx->saved_data["ac_cpu_dtype"].toInt());
-    s.dev_enabled = ctx->saved_data["ac_dev_on"].toBool();
-    s.dev_dtype = at::ScalarType(ctx->saved_data["ac_dev_dtype"].toInt());
-    s.cache_enabled = ctx->saved_data["ac_cache"].toBool();
-    return s;
-  }
-};
-
-// Enters `s` for its lifetime and restores the thread's previous state, with the nesting
-// count and cache handling of torch.autocast's __enter__/__exit__ (the cast cache is cleared
-// when the outermost autocast region ends).
-class AutocastGuard {
- public:
-  explicit AutocastGuard(const AutocastState& s)
-      : set_(s), prev_(AutocastState::current(s.dev)) {
-    apply(set_);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastGuard() {
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    apply(prev_);
-  }
-  AutocastGuard(const AutocastGuard&) = delete;
-  AutocastGuard& operator=(const AutocastGuard&) = delete;
-
- private:
-  static void apply(const AutocastState& s) {
-    at::autocast::set_autocast_enabled(c10::DeviceType::CPU, s.cpu_enabled);
-    at::autocast::set_autocast_dtype(c10::DeviceType::CPU, s.cpu_dtype);
-    if (s.dev != c10::DeviceType::CPU) {
-      at::autocast::set_autocast_enabled(s.dev, s.dev_enabled);
-      at::autocast::set_autocast_dtype(s.dev, s.dev_dtype);
-    }
-    at::autocast::set_autocast_cache_enabled(s.cache_enabled);
-  }
-  AutocastState set_, prev_;
-};
+AutocastState load_autocast(torch::autograd::AutogradContext* ctx) {
+  AutocastState s;
+  s.dev = c10::DeviceType(ctx->saved_data["ac_dev"].toInt());
+  s.cpu_enabled = ctx->saved_data["ac_cpu"].toBool();
+  s.cpu_dtype = at::ScalarType(ctx->saved_data["ac_cpu_dtype"].toInt());
+  s.dev_enabled = ctx->saved_data["ac_dev_on"].toBool();
+  s.dev_dtype = at::ScalarType(ctx->saved_data["ac_dev_dtype"].toInt());
+  s.cache_enabled = ctx->saved_data["ac_cache"].toBool();
+  return s;
+}
 
 struct LayerClosure : torch::CustomClassHolder {
   std::shared_ptr<DecoderLayerImpl> layer;
@@ -290,7 +295,7 @@ struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
     ctx->save_for_backward({x});
     ctx->saved_data["closure"] = c10::IValue::make_capsule(closure);
     ctx->saved_data["nparams"] = int64_t(params.size());
-    AutocastState::current(x.device().type()).save(ctx);
+    save_autocast(AutocastState::current(x.device().type()), ctx);
     return closure->layer->forward(x, closure->step, closure->index);
   }
 
@@ -308,7 +313,7 @@ struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
     auto xd = x.detach().requires_grad_(need_x);
     torch::Tensor y;
     {
-      AutocastGuard autocast(AutocastState::load(ctx));  // the forward's autocast state
+      AutocastGuard autocast(load_autocast(ctx));  // the forward's autocast state
       y = closure->layer->forward(xd, closure->step, closure->index);
     }
     std::vector<torch::Tensor> inputs;

@@ -5,6 +5,7 @@
 //   a step    step_data (this rank's micro-batches), train_step (forward, backward, all-reduce,
 //             clip, optimizer step), write_metrics, the periodic save
 // Collectives are called in the same order on every rank.
+#include <optional>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -35,29 +36,6 @@ std::unique_ptr<ChatTemplate> load_template(const SftOptions& o, const Tokenizer
   if (!tok.chat_template().empty()) return ChatTemplate::for_tokenizer(tok);
   return nullptr;  // raw records only
 }
-
-// bf16 autocast around the forward on CUDA, as torch.autocast("cuda", torch.bfloat16) does.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    prev_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, prev_);
-    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
-  }
-
- private:
-  bool on_, prev_ = false;
-  at::ScalarType prev_dtype_ = at::kBFloat16;
-};
 
 // Peak memory in MiB: the CUDA caching allocator's peak on CUDA, the process's max RSS on CPU.
 double peak_memory_mb(torch::Device device) {
@@ -316,7 +294,9 @@ StepStats train_step(Run& r, StepData& d) {
     fo.checkpoint = o.checkpoint_activations;
     torch::Tensor loss_sum;
     {
-      AutocastScope ac(autocast);
+      // bf16 autocast around the forward on CUDA, as torch.autocast("cuda", torch.bfloat16).
+      std::optional<AutocastGuard> ac;
+      if (autocast) ac.emplace(AutocastState::bf16(c10::DeviceType::CUDA));
       torch::Tensor h = r.model->hidden(b.input_ids.to(r.device), fo);
       loss_sum = chunked_cross_entropy(h.reshape({-1, h.size(-1)}), r.model->lm_head_weight(),
                                        b.labels.to(r.device).reshape({-1}), o.loss_chunk);

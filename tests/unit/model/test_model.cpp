@@ -215,27 +215,6 @@ TEST_CASE("CausalLM: activation checkpointing gives the same gradients") {
   }
 }
 
-// torch.autocast("cpu", dtype=torch.bfloat16) as a scope (enter/exit as torch.autocast does).
-class CpuAutocast {
- public:
-  CpuAutocast() {
-    prev_ = at::autocast::is_autocast_enabled(at::kCPU);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~CpuAutocast() {
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCPU, prev_);
-    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
-  }
-
- private:
-  bool prev_ = false;
-  at::ScalarType prev_dtype_ = at::kBFloat16;
-};
-
 TEST_CASE("CausalLM: activation checkpointing recomputes under the forward's autocast (CPU bf16)") {
   // The forward runs in a bf16 autocast scope, backward() after it has closed (as sft-train
   // does): the recomputation must still run in bf16, or the gradients are those of the f32
@@ -255,8 +234,8 @@ TEST_CASE("CausalLM: activation checkpointing recomputes under the forward's aut
     o.checkpoint = ckpt;
     torch::Tensor loss;
     {
-      std::optional<CpuAutocast> ac;
-      if (autocast) ac.emplace();
+      std::optional<delib::AutocastGuard> ac;  // torch.autocast("cpu", dtype=torch.bfloat16)
+      if (autocast) ac.emplace(delib::AutocastState::bf16(c10::DeviceType::CPU));
       auto logits = m->forward(x, o);
       loss = torch::nn::functional::cross_entropy(logits.view({-1, cfg.vocab_size}).to(torch::kFloat32), x.view({-1}));
     }

@@ -14,27 +14,6 @@
 
 namespace {
 
-// torch.autocast("cuda", dtype=torch.bfloat16) as a scope.
-class CudaAutocast {
- public:
-  CudaAutocast() {
-    prev_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~CudaAutocast() {
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, prev_);
-    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
-  }
-
- private:
-  bool prev_ = false;
-  at::ScalarType prev_dtype_ = at::kBFloat16;
-};
-
 float maxdiff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<float>();
 }
@@ -55,8 +34,8 @@ TEST_CASE("CUDA bf16 autocast: checkpointed gradients equal plain ones, not the 
     o.checkpoint = ckpt;
     torch::Tensor loss;
     {
-      std::optional<CudaAutocast> ac;
-      if (autocast) ac.emplace();
+      std::optional<delib::AutocastGuard> ac;  // torch.autocast("cuda", dtype=torch.bfloat16)
+      if (autocast) ac.emplace(delib::AutocastState::bf16(c10::DeviceType::CUDA));
       auto logits = m->forward(x, o);
       loss = torch::nn::functional::cross_entropy(logits.view({-1, cfg.vocab_size}).to(torch::kFloat32), x.view({-1}));
     }
