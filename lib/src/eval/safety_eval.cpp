@@ -1,6 +1,5 @@
 // run_safety_eval: the whole of safety-eval(1) behind its flags: the mode dispatch, the
 // checks of option combinations, the record loops and the files written.
-#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -14,14 +13,6 @@
 
 namespace delib::eval {
 namespace {
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(Location{path, 0}, "cannot create file", kExitIo);
-  out << text;
-  out.close();
-  if (!out) throw Error(Location{path, 0}, "write error", kExitIo);
-}
 
 std::string png_path_for(const std::string& svg) {
   if (svg.size() > 4 && svg.substr(svg.size() - 4) == ".svg") return svg.substr(0, svg.size() - 4) + ".png";
@@ -60,7 +51,7 @@ Json read_run(const std::string& path) {
 }
 
 void write_plot(const std::vector<RunPoint>& points, const std::string& svg, bool quiet) {
-  write_text(svg, pareto_svg(points));
+  write_file_atomic(svg, pareto_svg(points), "--plot");
   std::string png = png_path_for(svg);
   std::string renderer = render_png(svg, png);
   if (quiet) return;
@@ -85,7 +76,7 @@ int run_compare(const SafetyEvalOptions& o) {
   }
   std::string table = compare_table(runs, names);
   if (o.output == "-") fmt::print("{}", table);
-  else write_text(o.output, table);
+  else write_file_atomic(o.output, table, "-o");
   if (!o.plot_path.empty()) write_plot(points, o.plot_path, o.quiet);
   return kExitOk;
 }
@@ -213,8 +204,8 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   for (const auto& r : records) out.write(r);
   out.close();
   Json summary = run_summary(records, o, b, budget);
-  if (!o.json_path.empty()) write_text(o.json_path, summary.dump() + "\n");
-  if (!o.report_path.empty()) write_text(o.report_path, report_markdown(summary));
+  if (!o.json_path.empty()) write_file_atomic(o.json_path, summary.dump() + "\n", "--json");
+  if (!o.report_path.empty()) write_file_atomic(o.report_path, report_markdown(summary), "--report");
   if (!o.quiet) print_summary(summary);
   report_failures(records, budget);
   return kExitOk;
