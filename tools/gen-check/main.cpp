@@ -2,13 +2,13 @@
 // tests/reference/test_generate_reference.py can compare it with transformers' generate and
 // tests/bench/generate_bench.py can time it. No tokenizer is needed.
 #include <cstdio>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "delib/cli.h"
 #include "delib/error.h"
+#include "delib/fs.h"
 #include "delib/generate.h"
 #include "delib/model.h"
 #include "delib/records.h"
@@ -114,9 +114,7 @@ int main(int argc, char** argv) {
           j.set("wall_seconds", wall);
           j.set("generated_tokens_per_second", wall > 0 ? double(s.generated_tokens) / wall : 0.0);
           j.set("threads", int64_t(torch::get_num_threads()));
-          std::ofstream f(stats_path);
-          if (!f) throw delib::Error(delib::Location{stats_path, 0}, "cannot write", delib::kExitIo);
-          f << j.dump() << "\n";
+          delib::write_file_atomic(stats_path, j.dump() + "\n", "--stats");
         }
         return int(delib::kExitOk);
       });

@@ -17,7 +17,6 @@
 #include <cstring>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -593,11 +592,7 @@ void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, t
     }
     conf.set("torch_dtype", dtype_config_name(dtype));
     if (conf.find("dtype")) conf.set("dtype", dtype_config_name(dtype));
-    {
-      std::ofstream f(tmp / "config.json", std::ios::binary);
-      f << conf.dump() << "\n";
-      if (!f) throw Error(Location{(tmp / "config.json").string(), 0}, "write failed", kExitIo);
-    }
+    write_file_atomic((tmp / "config.json").string(), conf.dump() + "\n", "config.json");
     if (!source_dir.empty() && fs::exists(fs::path(source_dir) / "generation_config.json"))
       fs::copy_file(fs::path(source_dir) / "generation_config.json", tmp / "generation_config.json");
     if (!tokenizer_dir.empty()) copy_tokenizer_files(tokenizer_dir, tmp);

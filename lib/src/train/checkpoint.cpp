@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
@@ -22,19 +21,6 @@ constexpr const char* kOptimizerFile = "optimizer.pt";
 constexpr const char* kTrainableFile = "trainable.pt";
 constexpr const char* kRngFile = "rng.pt";
 constexpr const char* kLatestFile = "latest";
-
-// Writes `bytes` to path.tmp and renames it over `path`.
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(Location{tmp, 0}, "cannot create", kExitIo);
-    out << bytes;
-    out.flush();
-    if (!out) throw Error(Location{tmp, 0}, "write failed", kExitIo);
-  }
-  fs::rename(tmp, path);
-}
 
 // torch archives key by module-path; '.' is not allowed in a key.
 std::string archive_key(std::string name) {
@@ -124,11 +110,11 @@ std::string Checkpointer::save(CausalLM& model,
     a.write("cpu", gen.get_state());
     a.save_to((staging / kRngFile).string());
   }
-  write_file_atomic((staging / kStateFile).string(), state.to_json().dump() + "\n");
+  write_file_atomic((staging / kStateFile).string(), state.to_json().dump() + "\n", kStateFile);
   // 3. Publish: rename the complete directory, then point `latest` at it.
   remove_tree(final_dir.string());
   fs::rename(staging, final_dir);
-  write_file_atomic((fs::path(out_dir_) / kLatestFile).string(), name + "\n");
+  write_file_atomic((fs::path(out_dir_) / kLatestFile).string(), name + "\n", kLatestFile);
   // 4. --keep-last: drop the oldest complete checkpoints.
   if (keep_last_ > 0) {
     std::vector<std::string> names;
