@@ -18,7 +18,6 @@
 #endif
 
 #include "delib/chat.h"
-#include "delib/cli.h"
 #include "delib/error.h"
 #include "delib/progress.h"
 #include "delib/spec.h"
@@ -82,12 +81,12 @@ void check_same_run(const Json& saved, const Json& now, const std::string& ckpt)
 // The records left out, on stderr (rank 0): spec views in system messages past the first 3
 // named, too long, no targets.
 void report_dropped(const SftResult& res, size_t records, size_t leaked, int64_t max_length) {
-  if (leaked > 3) cli::warn(fmt::format("{} records in all have a spec view in a system message", leaked));
+  if (leaked > 3) warn(fmt::format("{} records in all have a spec view in a system message", leaked));
   if (res.dropped_too_long)
-    cli::warn(fmt::format("{} of {} records are longer than --max-length {} and were dropped (never "
-                          "cut): raise --max-length to keep them", res.dropped_too_long, records, max_length));
+    warn(fmt::format("{} of {} records are longer than --max-length {} and were dropped (never "
+                     "cut): raise --max-length to keep them", res.dropped_too_long, records, max_length));
   if (res.dropped_no_targets)
-    cli::warn(fmt::format("{} records have no target tokens and were dropped", res.dropped_no_targets));
+    warn(fmt::format("{} records have no target tokens and were dropped", res.dropped_no_targets));
 }
 
 // Everything a run holds from setup to the end.
@@ -157,8 +156,8 @@ void load_examples(Run& r) {
     ++records;
     if (leaks.system_contains_spec_view(rec)) {
       if (r.rank0 && ++leaked <= 3)
-        cli::warn(fmt::format("{}: a system message contains a spec view: training on it teaches "
-                              "the model to expect the spec in context", rec.where().str()));
+        warn(fmt::format("{}: a system message contains a spec view: training on it teaches "
+                         "the model to expect the spec in context", rec.where().str()));
       else if (!r.rank0) ++leaked;
     }
     TokenizedExample e = render_example(rec, *r.tok, tmpl.get(), ro);
@@ -212,7 +211,7 @@ void load_learner(Run& r) {
     Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
     saved.options = st.options;
     st = saved;
-    if (r.rank0) cli::warn(fmt::format("resuming from {} at step {}", *r.ckpt, st.step));
+    if (r.rank0) warn(fmt::format("resuming from {} at step {}", *r.ckpt, st.step));
   }
   r.last_saved = r.ckpt ? st.step : -1;
 }
@@ -298,8 +297,14 @@ StepStats train_step(Run& r, StepData& d) {
       std::optional<AutocastGuard> ac;
       if (autocast) ac.emplace(AutocastState::bf16(c10::DeviceType::CUDA));
       torch::Tensor h = r.model->hidden(b.input_ids.to(r.device), fo);
-      loss_sum = chunked_cross_entropy(h.reshape({-1, h.size(-1)}), r.model->lm_head_weight(),
-                                       b.labels.to(r.device).reshape({-1}), o.loss_chunk);
+      // The LM head and the loss run on the target rows only: prompt, spec-free context and
+      // padding rows carry no loss, and with a 150k vocabulary the head is the largest matmul
+      // of the step. The row indices come from the host-side labels (no device sync).
+      const torch::Tensor labels = b.labels.reshape({-1});
+      const torch::Tensor rows = labels.ne(kIgnoreIndex).nonzero().squeeze(1);
+      loss_sum = chunked_cross_entropy(
+          h.reshape({-1, h.size(-1)}).index_select(0, rows.to(r.device)),
+          r.model->lm_head_weight(), labels.index_select(0, rows).to(r.device), o.loss_chunk);
     }
     (loss_sum / d.global_targets).backward();
     local_loss += loss_sum.item<double>();
