@@ -98,7 +98,6 @@ int main(int argc, char** argv) {
   delib::enable_local_backend();
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  delib::cli::SamplingOptions sopt;
   delib::CotGenOptions o;
   std::string max_failures = "0";
   return delib::cli::run_tool(
@@ -107,7 +106,7 @@ int main(int argc, char** argv) {
         delib::cli::add_io_options(app, io);
         delib::cli::add_run_options(app, run);
         delib::cli::add_backend_options(app, o.backend);
-        delib::cli::add_sampling_options(app, sopt);
+        delib::cli::add_sampling_options(app, o.sampling);
         delib::cli::add_spec_option(app, o.spec_path);
         add_generation_options(app, o, max_failures);
       },
@@ -117,7 +116,6 @@ int main(int argc, char** argv) {
         o.output = io.output;
         o.write = io.write_options();
         o.backend.threads = run.threads;
-        o.sampling = delib::SamplingParams::from(sopt);
         o.seed = run.seed;
         o.progress = run.progress();
         o.max_failures = delib::FailureBudget::parse(max_failures, "--max-failures");

@@ -134,7 +134,6 @@ int main(int argc, char** argv) {
   delib::enable_local_backend();
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  delib::cli::SamplingOptions sopt;
   delib::CotJudgeOptions o;
   Flags f;
   return delib::cli::run_tool(
@@ -143,7 +142,7 @@ int main(int argc, char** argv) {
         delib::cli::add_io_options(app, io);
         delib::cli::add_run_options(app, run);
         delib::cli::add_backend_options(app, o.backend);
-        delib::cli::add_sampling_options(app, sopt);
+        delib::cli::add_sampling_options(app, o.judge.params);
         delib::cli::add_spec_option(app, o.spec_path);
         add_judging_options(app, o, f);
         add_filter_and_run_options(app, o);
@@ -157,7 +156,6 @@ int main(int argc, char** argv) {
         o.rejects = io.rejects;
         o.backend.threads = run.threads;
         o.judge.aggregate = *delib::parse_aggregate(f.aggregate);
-        o.judge.params = delib::SamplingParams::from(sopt);
         o.judge.seed = run.seed;
         o.judge.nonce_seed = f.nonce_seed >= 0 ? uint64_t(f.nonce_seed) : run.seed;
         o.progress = run.progress();

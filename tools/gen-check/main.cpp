@@ -30,24 +30,23 @@ int main(int argc, char** argv) {
   };
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  delib::cli::SamplingOptions sampling;
+  delib::SamplingParams params;
   std::string model_dir, device = "cpu", dtype = "f32", stats_path;
   std::vector<int> stop_ids;
   int batch_size = 16;
-  bool logprobs = false;
   return delib::cli::run_tool(
       argc, argv, info,
       [&](CLI::App& app) {
         delib::cli::add_io_options(app, io);
         delib::cli::add_run_options(app, run);
-        delib::cli::add_sampling_options(app, sampling);
+        delib::cli::add_sampling_options(app, params);
         app.add_option("--model", model_dir, "Hugging Face model directory")->required();
         app.add_option("--device", device, "cpu, cuda or cuda:N (default: cpu)");
         app.add_option("--dtype", dtype, "model dtype: auto, f32, bf16, f16 (default: f32)");
         app.add_option("--batch-size", batch_size, "decode slots (default: 16)");
         app.add_option("--stop-id", stop_ids, "a token id that ends generation (repeatable)")
             ->allow_extra_args(false);
-        app.add_flag("--logprobs", logprobs, "write each generated id's log-probability");
+        app.add_flag("--logprobs", params.logprobs, "write each generated id's log-probability");
         app.add_option("--stats", stats_path, "write the run's counters and timings as JSON to FILE");
       },
       [&]() {
@@ -56,8 +55,6 @@ int main(int argc, char** argv) {
         delib::RecordReader reader(io.inputs, io.read_options());
         std::vector<delib::Record> records;
         std::vector<delib::EngineRequest> reqs;
-        delib::SamplingParams params = delib::SamplingParams::from(sampling);
-        params.logprobs = logprobs;
         delib::Record r;
         while (reader.next(r)) {
           auto ids = r.get("prompt_ids");
@@ -92,7 +89,7 @@ int main(int argc, char** argv) {
           for (int32_t id : results[i].ids) ids.push(id);
           records[i].set("ids", std::move(ids));
           records[i].set("finish_reason", results[i].finish_reason);
-          if (logprobs) {
+          if (params.logprobs) {
             delib::Json lp = delib::Json::array();
             for (float x : results[i].logprobs) lp.push(double(x));
             records[i].set("logprobs", std::move(lp));

@@ -76,12 +76,10 @@ int main(int argc, char** argv) {
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
-  delib::cli::SamplingOptions sampling;
   delib::rl::RlOptions o;
   o.adamw.lr = 1e-6;
   o.judge_backend.model = "";
   std::vector<std::string> weights;
-  std::string device = "cpu";
   std::string rubric_path;
   std::string on_judge_error = "skip";
   int64_t judge_nonce_seed = -1;
@@ -91,11 +89,11 @@ int main(int argc, char** argv) {
       [&](CLI::App& app) {
         delib::cli::add_io_options(app, io);
         delib::cli::add_run_options(app, run);
-        delib::cli::add_sampling_options(app, sampling);
+        delib::cli::add_sampling_options(app, o.sampling);
         const char* g = "Policy";
         app.add_option("--model", o.model_dir, "The starting policy: a Hugging Face model directory (the SFT model)")
             ->type_name("DIR")->required()->group(g);
-        app.add_option("--device", device, "cpu, cuda or cuda:N (with several processes: cuda:LOCAL_RANK)")
+        app.add_option("--device", o.device, "cpu, cuda or cuda:N (with several processes: cuda:LOCAL_RANK)")
             ->capture_default_str()->group(g);
         app.add_option("--engine-batch", o.engine_batch, "Sequences the rollout engine decodes together")
             ->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
@@ -160,9 +158,7 @@ int main(int argc, char** argv) {
         o.metrics_write = io.write_options();
         if (judge_nonce_seed >= 0) o.judge_nonce_seed = uint64_t(judge_nonce_seed);
         o.fail_on_judge_error = on_judge_error == "fail";
-        o.device = device;
         if (!rubric_path.empty()) o.judge_rubric = delib::read_text_file(rubric_path, "--judge-rubric");
-        o.sampling = delib::SamplingParams::from(sampling);
         o.seed = run.seed;
         o.threads = run.threads;
         o.progress = run.progress();

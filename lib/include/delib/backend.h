@@ -10,30 +10,74 @@
 #include <string_view>
 #include <vector>
 
-#include "delib/cli.h"
 #include "delib/records.h"
 
 namespace delib {
 
+// How a backend samples one completion. The generating tools' --temperature, --top-p,
+// --top-k, --min-p, --max-tokens and --stop set these fields (cli::add_sampling_options).
 struct SamplingParams {
-  double temperature = 1.0;  // 0 = greedy
-  double top_p = 1.0;
-  int top_k = 0;             // 0 = off
-  double min_p = 0.0;
-  int max_tokens = 1024;
+  double temperature = 1.0;  // 0 = greedy. Default: 1
+  double top_p = 1.0;        // nucleus: the smallest set of tokens with this total probability. Default: 1
+  int top_k = 0;             // only the k most likely tokens; 0 = off. Default: 0
+  double min_p = 0.0;        // drop tokens less likely than min_p x the most likely. Default: 0
+  int max_tokens = 1024;     // the most new tokens per completion. Default: 1024
   std::vector<std::string> stop;  // stop strings (the model's end-of-turn is always a stop)
-  bool logprobs = false;          // fill GenResult::logprobs
-  static SamplingParams from(const cli::SamplingOptions& o);
+  bool logprobs = false;          // fill GenResult::logprobs. Default: false
   Json to_json() const;
+};
+
+// How to reach a model: a local Hugging Face directory run in-process (the local engine of
+// delib_torch) or an OpenAI-compatible server. make_backend() takes these; the tools fill
+// them from --backend, --model, ... (cli::add_backend_options, which can register them under
+// a prefix: --judge-model, ...).
+struct BackendOptions {
+  // "local" or "openai". Default: "local"
+  std::string backend = "local";
+  // local: the model directory; openai: the served model's name. REQUIRES: non-empty for
+  // make_backend.
+  std::string model;
+  // openai: the server's URL, e.g. http://localhost:8000/v1. REQUIRES: non-empty for openai.
+  std::string base_url;
+  // openai: the environment variable that holds the API key. Default: "OPENAI_API_KEY"
+  std::string api_key_env = "OPENAI_API_KEY";
+  // openai: a file whose first line is the API key, used when api_key_env is unset or empty.
+  // "" = none.
+  std::string api_key_file;
+  int concurrency = 16;      // openai: requests in flight. Default: 16
+  double timeout = 600;      // openai: seconds per request. Default: 600
+  int max_retries = 6;       // openai: retries per request (HttpRetryPolicy). Default: 6
+  std::string device = "cpu";   // local: cpu, cuda or cuda:N (parse_device). Default: "cpu"
+  std::string dtype = "auto";   // local: auto (bf16 on CUDA, f32 on CPU), f32, bf16, f16
+  int batch_size = 16;       // local: sequences the engine decodes together. Default: 16
+  // openai: send /v1/completions with a prompt rendered from each chat request with
+  // chat_template, instead of /v1/chat/completions. Default: false
+  bool completions = false;
+  // A model directory, a tokenizer_config.json or a template file: the chat template that
+  // renders chat requests when `completions` is set (make_backend loads it once).
+  // REQUIRES: set when completions is; "" otherwise.
+  std::string chat_template;
+  // local: LibTorch intra-op CPU threads (0: LibTorch's default, one per core). Torch's thread
+  // count is per process, so two local backends in one process share the last value set.
+  // Default: 0
+  int threads = 0;
+  // How messages name these options: "--NAME" when empty, else "--PREFIX-NAME" (a judge's
+  // options are --judge-model, ...), so that an error names the flag the user typed.
+  // Default: ""
+  std::string prefix;
+  // "--NAME" or "--PREFIX-NAME".
+  std::string flag(const std::string& name) const {
+    return "--" + prefix + (prefix.empty() ? "" : "-") + name;
+  }
 };
 
 struct GenRequest {
   // Chat request: rendered with the model's chat template (local), sent as `messages`
-  // (openai), or with --completions rendered by the HTTP backend with
+  // (openai), or with BackendOptions::completions rendered by the HTTP backend with
   // BackendOptions::chat_template and sent as `prompt`.
   std::vector<Message> messages;
   // Raw text prompt instead: used as is when non-empty (local engine, or openai with
-  // --completions).
+  // BackendOptions::completions).
   std::string prompt;
   SamplingParams params;
   // The sample's random stream: derived from (seed, key, sample) only, so results do not
@@ -75,7 +119,7 @@ class Backend {
 // The OpenAI-compatible HTTP backend (libcurl multi; retries with exponential back-off and
 // jitter on 429/5xx/connection errors, honouring Retry-After; API key from env or file,
 // never logged).
-std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options);
+std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options);
 
 // Chooses by options.backend. "local" needs delib_torch: tools linked with it call
 // enable_local_backend() (declared in delib/generate.h) first, which registers the factory.
@@ -83,11 +127,11 @@ std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options)
 // Usage errors (Error(kExitUsage), naming the flags with options.prefix): an unknown backend,
 // --completions with a backend other than openai, --completions without --chat-template, and
 // --chat-template without --completions (it would be ignored).
-using BackendFactory = std::function<std::unique_ptr<Backend>(const cli::BackendOptions&)>;
+using BackendFactory = std::function<std::unique_ptr<Backend>(const BackendOptions&)>;
 void register_local_backend_factory(BackendFactory factory);
-std::unique_ptr<Backend> make_backend(const cli::BackendOptions& options);
+std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 
-// ---- Additions by the backend owner (helpers shared by the backends and the tools) ----
+// ---- Helpers shared by the backends and the tools ----
 
 // How the HTTP backend waits before retrying a failed attempt. Attempt a (0-based) that failed
 // with 429, 5xx, 408, a connection error or a timeout is retried after
@@ -116,7 +160,7 @@ struct HttpRetryPolicy {
 // Authorization header; it is never printed, logged or put into name() or errors.
 // Throws Error(kExitUsage) when base_url or model is empty, Error(kExitIo) when the key file
 // or the template cannot be read, and Error when the template is not one delib recognises.
-std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options,
+std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options,
                                              const HttpRetryPolicy& policy);
 
 // The seed sent to a server for one sample: XXH3-64 over (seed as 8 little-endian bytes, key,

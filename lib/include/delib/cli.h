@@ -15,7 +15,15 @@
 // printing `tool: FILE:LINE: message`. The hidden flag `--generate man|bash|zsh|fish` prints
 // the man page or a completion script generated from the CLI11 definitions; scripts/gen-docs.sh
 // writes them to man/ and completions/, and the test `cli.docs.drift` fails when they differ.
+//
+// This is the command-line layer (library delib_cli, lib/src/cli), linked by the tools only:
+// it declares the flags and binds them to the library's own option structs (BackendOptions,
+// SamplingParams, CotGenOptions, ...). The library proper (delib_core, delib_torch) never
+// includes this header; its builds define DELIB_LIBRARY_BUILD, which makes that an error.
 #pragma once
+#ifdef DELIB_LIBRARY_BUILD
+#error "delib/cli.h is the command-line layer: the library does not include it (see lib/CMakeLists.txt)"
+#endif
 #include <functional>
 #include <string>
 #include <utility>
@@ -23,6 +31,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "delib/backend.h"
+#include "delib/error.h"
 #include "delib/records.h"
 
 namespace delib::cli {
@@ -64,56 +74,19 @@ struct RunOptions {
   bool progress() const;
 };
 
-// How a tool reaches a model: local directory or OpenAI-compatible server.
-struct BackendOptions {
-  std::string backend = "local";    // --backend local|openai
-  std::string model;                // --model DIR (local) or NAME (openai)
-  std::string base_url;             // --base-url URL
-  std::string api_key_env = "OPENAI_API_KEY";  // --api-key-env VAR
-  std::string api_key_file;         // --api-key-file FILE
-  int concurrency = 16;             // --concurrency N (requests in flight)
-  double timeout = 600;             // --timeout SECONDS per request
-  int max_retries = 6;              // --max-retries N
-  std::string device = "cpu";       // --device cpu|cuda|cuda:N
-  std::string dtype = "auto";       // --dtype auto|f32|bf16|f16
-  int batch_size = 16;              // --batch-size N (local engine slots)
-  bool completions = false;         // --completions: use /v1/completions with a rendered prompt
-  // --chat-template FILE (a model directory, a tokenizer_config.json or a template file): with
-  // --completions the HTTP backend renders each chat request with it (make_backend loads it
-  // once). REQUIRES: set when completions is; "" otherwise.
-  std::string chat_template;
-  // LibTorch intra-op CPU threads of the local model (0: LibTorch's default, one per core).
-  // No flag of its own: the tool copies RunOptions::threads (--threads) here. Torch's thread
-  // count is per process, so two local backends in one process share the last value set.
-  int threads = 0;
-  // The flag prefix add_backend_options registered these under ("" or e.g. "judge"), so that
-  // errors name the flag the user typed (--judge-chat-template).
-  std::string prefix;
-  // "--NAME" or "--PREFIX-NAME".
-  std::string flag(const std::string& name) const {
-    return "--" + prefix + (prefix.empty() ? "" : "-") + name;
-  }
-};
-
-// Sampling flags shared by generating tools.
-struct SamplingOptions {
-  double temperature = 1.0;   // --temperature
-  double top_p = 1.0;         // --top-p
-  int top_k = 0;              // --top-k (0 = off)
-  double min_p = 0.0;         // --min-p
-  int max_tokens = 1024;      // --max-tokens
-  std::vector<std::string> stop;  // --stop STR (repeatable)
-};
-
 void add_io_options(CLI::App& app, IoOptions& o, bool with_output = true);
 // --seed and -q/--quiet; --threads too unless with_threads is false (tools with nothing to
 // spread over threads, such as jsonl-cat and chat-render, do not accept a flag they would
 // ignore).
 void add_run_options(CLI::App& app, RunOptions& o, bool with_threads = true);
-// The flags of BackendOptions, each named --PREFIX-NAME when prefix is given (e.g. "judge":
-// --judge-model, --judge-completions, --judge-chat-template), and sets o.prefix.
+// The flags of BackendOptions (--backend, --model, --base-url, ...; all but `threads`, which
+// the tool copies from --threads), each named --PREFIX-NAME when prefix is given (e.g.
+// "judge": --judge-model, --judge-completions, --judge-chat-template), and sets o.prefix.
+// The defaults shown are o's values at the call.
 void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& prefix = "");
-void add_sampling_options(CLI::App& app, SamplingOptions& o);
+// --temperature, --top-p, --top-k, --min-p, --max-tokens and --stop, into o's fields (o's
+// values at the call are the defaults shown; logprobs has no flag).
+void add_sampling_options(CLI::App& app, SamplingParams& o);
 // --spec FILE (required unless `required` is false; default value shown when given).
 void add_spec_option(CLI::App& app, std::string& path, bool required = true);
 
@@ -128,9 +101,8 @@ std::string generate_bash(const CLI::App& app, const ToolInfo& info);
 std::string generate_zsh(const CLI::App& app, const ToolInfo& info);
 std::string generate_fish(const CLI::App& app, const ToolInfo& info);
 
-// The tool name for messages ("jsonl-cat"); set by run_tool.
-const std::string& tool_name();
-// Prints `tool: warning: message` to stderr.
-void warn(const std::string& message);
+// `tool: warning: message` on stderr: the library's delib::warn (delib/error.h), the tool
+// name set by run_tool.
+using delib::warn;
 
 }  // namespace delib::cli

@@ -48,4 +48,12 @@ class Error : public std::runtime_error {
 // Raised when stdout's reader went away (EPIPE): tools exit 0 quietly, as `| head` expects.
 struct BrokenPipe {};
 
+// Warnings: what the user should know about a run that goes on (records skipped under
+// --on-error skip, failures within --max-failures, a resumed run): one line on stderr,
+//   tool: warning: message
+// with the name given to set_tool_name ("delib" until then; cli::run_tool sets it).
+void warn(const std::string& message);
+void set_tool_name(std::string name);
+const std::string& tool_name();
+
 }  // namespace delib

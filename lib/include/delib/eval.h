@@ -35,15 +35,13 @@
 #include <string_view>
 #include <vector>
 
-#include "delib/cli.h"  // BackendOptions, SamplingOptions (SafetyEvalOptions)
+#include "delib/backend.h"  // BackendOptions, SamplingParams (SafetyEvalOptions)
 #include "delib/failures.h"
 #include "delib/json.h"
 #include "delib/records.h"
 
 namespace delib {
 class Spec;
-class Backend;
-struct SamplingParams;
 }
 
 namespace delib::eval {
@@ -438,11 +436,11 @@ struct SafetyEvalOptions {
   // taken from the records' `answer` fields; exactly one of the two. Then every record is
   // graded (run_eval), the records are written to output, the run JSON (summarize()) to
   // json_path and its report to report_path when they are set.
-  cli::BackendOptions model;
-  cli::SamplingOptions sampling;  // the model's sampling
+  BackendOptions model;
+  SamplingParams sampling;  // the model's sampling
   bool grade_only = false;
   // The LLM judge; judge.model "" = none (model-free graders only). Default backend openai.
-  cli::BackendOptions judge{.backend = "openai"};
+  BackendOptions judge{.backend = "openai"};
   int judge_max_tokens = 1024;  // the judge samples at temperature 0
   // The spec, for the style judge and policy retrieval. "" = none. Loaded in every mode.
   std::string spec_path;

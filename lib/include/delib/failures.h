@@ -43,4 +43,27 @@ class FailureCounts {
   int64_t total_ = 0;
 };
 
+// What a run says about its failed items at the end (enforce_failure_budget); each tool has
+// its own words.
+struct FailureMessages {
+  // The Error's message when the failures are over the budget and some item got a result.
+  std::string over;
+  // The Error's message when every item failed.
+  std::string all_failed;
+  // The warning when the failures are within the budget; "" prints nothing (a tool that has
+  // reported its counts already).
+  std::string within;
+  // True: an interrupted run (interrupted() != 0: it stopped early, and the tool exits 130)
+  // is never over the budget. Default: true.
+  bool pass_when_interrupted = true;
+};
+
+// The verdict on `failed` of `attempted` items, the same in every tool with --max-failures
+// (cot-gen, cot-judge, safety-eval): returns when failed is 0; throws
+// Error(messages.over or, when failed == attempted, messages.all_failed, kExitBackend) when
+// budget.exceeded(failed, attempted) (unless pass_when_interrupted and interrupted); otherwise
+// warns messages.within (delib::warn) when it is not empty.
+void enforce_failure_budget(int64_t failed, int64_t attempted, const FailureBudget& budget,
+                            const FailureMessages& messages);
+
 }  // namespace delib

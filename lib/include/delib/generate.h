@@ -15,7 +15,7 @@
 
 namespace delib {
 
-// Registers the "local" backend factory (cli::BackendOptions -> LocalBackend loading
+// Registers the "local" backend factory (BackendOptions -> LocalBackend loading
 // options.model on options.device). Tools linked with delib_torch call this first in main.
 void enable_local_backend();
 
@@ -137,7 +137,7 @@ std::vector<int32_t> encode_chat(const ChatTemplate& tpl, const Tokenizer& tok,
 //    ChatTemplate::parse_completion (answer = text without a template); format_ok is false
 //    when the split fails or the completion was cut by max_tokens ("length").
 //  - A chat request to a model without a (recognised) chat template throws Error.
-std::unique_ptr<Backend> make_local_backend(const cli::BackendOptions& options);
+std::unique_ptr<Backend> make_local_backend(const BackendOptions& options);
 // The same over an already loaded model (rl-train shares the policy with its sampler).
 std::unique_ptr<Backend> make_local_backend(std::shared_ptr<CausalLM> model,
                                             std::shared_ptr<const Tokenizer> tokenizer,

@@ -209,7 +209,7 @@ struct CotGenOptions {
   std::string spec_path;             // --spec (required)
   std::string instructions_path;     // --instructions FILE; "" = default_generation_instructions()
   int samples = 1;                   // K completions per record. REQUIRES: >= 1
-  cli::BackendOptions backend;       // the model (make_backend); its threads come from --threads
+  BackendOptions backend;            // the model (make_backend); its threads come from --threads
   SamplingParams sampling;
   uint64_t seed = 0;                 // GenRequest::seed of every sample
   bool progress = false;             // a progress line on stderr
@@ -264,7 +264,7 @@ struct CotJudgeOptions {
   std::string spec_path;             // --spec (required)
   std::string rubric_path;           // --rubric FILE: read into judge.rubric; "" = built-in
   JudgeOptions judge;                // samples, aggregate, retries, sampling, seeds, nonces
-  cli::BackendOptions backend;       // the judge model (make_backend)
+  BackendOptions backend;            // the judge model (make_backend)
   std::string hint_field;            // --hint-field: dotted path shown as a hint; "" = none
   double min_score = -1;             // --min-score; < 0 keeps all
   int best_per_id = 0;               // --best-per-id N; 0 = off

@@ -163,7 +163,7 @@ struct RlOptions {
   double format_penalty = 1.0;
   int64_t length_target = 0;           // the length reward's L in tokens; 0 = no length reward
   std::string spec_path;               // needed for the judge reward
-  cli::BackendOptions judge_backend;   // judge model ("" model = no judge reward)
+  BackendOptions judge_backend;        // judge model ("" model = no judge reward)
   int judge_samples = 1;
   int judge_nonce_length = 16;         // JudgeOptions::nonce_digits
   std::string judge_rubric;            // "" = the built-in rubric (JudgeOptions::rubric)

@@ -8,17 +8,6 @@
 
 namespace delib {
 
-SamplingParams SamplingParams::from(const cli::SamplingOptions& o) {
-  SamplingParams p;
-  p.temperature = o.temperature;
-  p.top_p = o.top_p;
-  p.top_k = o.top_k;
-  p.min_p = o.min_p;
-  p.max_tokens = o.max_tokens;
-  p.stop = o.stop;
-  return p;
-}
-
 Json SamplingParams::to_json() const {
   Json j = Json::object();
   j.set("temperature", temperature);
@@ -52,7 +41,7 @@ void register_local_backend_factory(BackendFactory factory) {
   local_factory() = std::move(factory);
 }
 
-std::unique_ptr<Backend> make_backend(const cli::BackendOptions& options) {
+std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   const auto& o = options;
   if (o.backend != "openai" && o.backend != "local")
     throw Error("unknown " + o.flag("backend") + " '" + o.backend + "' (expected local or openai)",

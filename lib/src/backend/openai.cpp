@@ -92,7 +92,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
 
 class OpenAIBackend : public Backend {
  public:
-  OpenAIBackend(const cli::BackendOptions& o, const HttpRetryPolicy& policy)
+  OpenAIBackend(const BackendOptions& o, const HttpRetryPolicy& policy)
       : opt_(o), policy_(policy) {
     if (o.base_url.empty())
       throw Error(o.flag("backend") + " openai needs " + o.flag("base-url") +
@@ -145,7 +145,7 @@ class OpenAIBackend : public Backend {
     return step * (0.5 + 0.5 * u(rng_));
   }
 
-  cli::BackendOptions opt_;
+  BackendOptions opt_;
   HttpRetryPolicy policy_;
   std::string api_key_;
   std::string url_;
@@ -446,12 +446,12 @@ void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
 
 }  // namespace
 
-std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options,
+std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options,
                                              const HttpRetryPolicy& policy) {
   return std::make_unique<OpenAIBackend>(options, policy);
 }
 
-std::unique_ptr<Backend> make_openai_backend(const cli::BackendOptions& options) {
+std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options) {
   return make_openai_backend(options, HttpRetryPolicy{});
 }
 

@@ -99,7 +99,7 @@ void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& pr
       ->type_name("FILE")->group(g);
 }
 
-void add_sampling_options(CLI::App& app, SamplingOptions& o) {
+void add_sampling_options(CLI::App& app, SamplingParams& o) {
   const std::string g = "Sampling";
   app.add_option("--temperature", o.temperature, "Sampling temperature (0: greedy)")
       ->check(CLI::Range(0.0, 100.0))->capture_default_str()->group(g);

@@ -9,20 +9,10 @@
 #include "exit_status.h"
 
 namespace delib::cli {
-namespace {
-std::string g_tool = "delib";
-}
-
-const std::string& tool_name() { return g_tool; }
-
-void warn(const std::string& message) {
-  std::string line = fmt::format("{}: warning: {}\n", g_tool, message);
-  fwrite(line.data(), 1, line.size(), stderr);
-}
 
 int run_tool(int argc, char** argv, const ToolInfo& info,
              const std::function<void(CLI::App&)>& setup, const std::function<int()>& body) {
-  g_tool = info.name;
+  set_tool_name(info.name);
   CLI::App app(info.summary, info.name);
   app.set_version_flag("--version", std::string(info.name) + " (delib) " DELIB_VERSION);
   app.get_formatter()->column_width(34);

@@ -1,6 +1,19 @@
 #include "delib/error.h"
 
+#include <cstdio>
+
 namespace delib {
+namespace {
+std::string g_tool = "delib";
+}
+
+void set_tool_name(std::string name) { g_tool = std::move(name); }
+const std::string& tool_name() { return g_tool; }
+
+void warn(const std::string& message) {
+  std::string line = g_tool + ": warning: " + message + "\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+}
 
 std::string Location::str() const {
   if (file.empty()) return "";

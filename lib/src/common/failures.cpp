@@ -1,4 +1,4 @@
-// FailureBudget and FailureCounts (delib/failures.h).
+// FailureBudget, FailureCounts and enforce_failure_budget (delib/failures.h).
 #include "delib/failures.h"
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "delib/error.h"
+#include "delib/records.h"  // interrupted()
 
 namespace delib {
 
@@ -54,6 +55,15 @@ std::string FailureCounts::summary(int64_t attempted, const std::string& what) c
   std::string kinds;
   for (const auto& [k, n] : counts_) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", k, n);
   return fmt::format("{} of {} {} failed ({})", total_, attempted, what, kinds);
+}
+
+void enforce_failure_budget(int64_t failed, int64_t attempted, const FailureBudget& budget,
+                            const FailureMessages& messages) {
+  if (failed == 0) return;
+  const bool stopped = messages.pass_when_interrupted && interrupted() != 0;
+  if (!stopped && budget.exceeded(failed, attempted))
+    throw Error(failed == attempted ? messages.all_failed : messages.over, kExitBackend);
+  if (!messages.within.empty()) warn(messages.within);
 }
 
 }  // namespace delib

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "delib/backend.h"
-#include "delib/cli.h"
 #include "delib/error.h"
 #include "delib/eval.h"
 #include "delib/fs.h"
@@ -55,7 +54,7 @@ void write_plot(const std::vector<RunPoint>& points, const std::string& svg, boo
   std::string png = png_path_for(svg);
   std::string renderer = render_png(svg, png);
   if (quiet) return;
-  if (renderer.empty()) cli::warn("no SVG renderer (rsvg-convert, convert) found: wrote the SVG only");
+  if (renderer.empty()) warn("no SVG renderer (rsvg-convert, convert) found: wrote the SVG only");
   else fmt::print(stderr, "wrote {} and {} ({})\n", svg, png, renderer);
 }
 
@@ -71,7 +70,7 @@ int run_compare(const SafetyEvalOptions& o) {
     names.push_back(p.name);
     points.push_back(p);
     if (p.not_overrefuse.n == 0 || p.not_unsafe.n == 0)
-      cli::warn(fmt::format("{}: no not_overrefuse or not_unsafe; left out of the plot", path));
+      warn(fmt::format("{}: no not_overrefuse or not_unsafe; left out of the plot", path));
     runs.push_back(std::move(j));
   }
   std::string table = compare_table(runs, names);
@@ -124,26 +123,25 @@ void report_failures(const std::vector<Record>& records, const FailureBudget& bu
       first = fmt::format("{}: {}", r.id(), m && m->is_string() ? m->as_string() : "");
       break;
     }
-  std::string msg = fmt::format("{}; first: {}", failures.summary(n), first);
-  if (budget.exceeded(failures.total(), n))
-    throw Error(fmt::format("{} (--max-failures {}{})", msg, budget.str(),
-                            failures.total() == n ? "; no record got a result" : ""),
-                kExitBackend);
-  cli::warn(fmt::format("{} (within --max-failures {}; left out of the metrics)", msg, budget.str()));
+  const std::string msg = fmt::format("{}; first: {}", failures.summary(n), first);
+  FailureMessages say;
+  say.over = fmt::format("{} (--max-failures {})", msg, budget.str());
+  say.all_failed = fmt::format("{} (--max-failures {}; no record got a result)", msg, budget.str());
+  say.within = fmt::format("{} (within --max-failures {}; left out of the metrics)", msg, budget.str());
+  say.pass_when_interrupted = false;
+  enforce_failure_budget(failures.total(), n, budget, say);
 }
 
 // The backends of an evaluation: the model (none with grade_only) and the judge (none
 // without judge.model).
 struct Backends {
   std::unique_ptr<Backend> model, judge;
-  SamplingParams sampling;
 };
 
 Backends make_backends(const SafetyEvalOptions& o) {
   Backends b;
-  b.sampling = SamplingParams::from(o.sampling);
   // Torch's intra-op threads are per process: a local model and a local judge share them.
-  cli::BackendOptions model = o.model, judge = o.judge;
+  BackendOptions model = o.model, judge = o.judge;
   model.threads = judge.threads = o.threads;
   if (!model.model.empty()) b.model = make_backend(model);
   if (!judge.model.empty()) b.judge = make_backend(judge);
@@ -155,7 +153,7 @@ void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, 
                       const Spec* spec) {
   RunConfig cfg;
   cfg.model = b.model.get();
-  if (b.model) cfg.sampling = &b.sampling;
+  if (b.model) cfg.sampling = &o.sampling;
   cfg.judge = b.judge.get();
   cfg.seed = o.seed;
   if (!o.system_file.empty()) cfg.system_prompt = read_text_file(o.system_file, "file");
@@ -190,8 +188,8 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   RecordReader reader(o.inputs, o.read);
   std::vector<Record> records = reader.read_all();
   if (reader.skipped() > 0)  // --on-error skip: on stderr whatever quiet says, as failures are
-    cli::warn(fmt::format("skipped {} bad input line(s){}; they are not in the metrics", reader.skipped(),
-                          o.read.rejects_path.empty() ? "" : " (written to " + o.read.rejects_path + ")"));
+    warn(fmt::format("skipped {} bad input line(s){}; they are not in the metrics", reader.skipped(),
+                     o.read.rejects_path.empty() ? "" : " (written to " + o.read.rejects_path + ")"));
   // An empty input is a mistake upstream (a failed import, a wrong file), never a run whose
   // metrics could be believed: fail before any model is loaded or any output written.
   if (records.empty())

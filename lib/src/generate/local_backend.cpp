@@ -157,7 +157,7 @@ std::unique_ptr<Backend> make_local_backend(std::shared_ptr<CausalLM> model,
                                         std::move(options), std::vector<int32_t>{});
 }
 
-std::unique_ptr<Backend> make_local_backend(const cli::BackendOptions& options) {
+std::unique_ptr<Backend> make_local_backend(const BackendOptions& options) {
   if (options.model.empty()) {
     throw Error(options.flag("backend") + " local needs " + options.flag("model") +
                     " DIR (a Hugging Face checkpoint directory)",
@@ -178,7 +178,7 @@ std::unique_ptr<Backend> make_local_backend(const cli::BackendOptions& options) 
 
 void enable_local_backend() {
   register_local_backend_factory(
-      [](const cli::BackendOptions& o) { return make_local_backend(o); });
+      [](const BackendOptions& o) { return make_local_backend(o); });
 }
 
 }  // namespace delib

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "delib/cli.h"
+#include "delib/failures.h"
 #include "delib/fs.h"
 #include "delib/judge.h"
 #include "delib/progress.h"
@@ -155,21 +155,19 @@ CotGenResult CotGen::run() {
   run.close();
   result.written = run.written();
   result.failed = run.failed();
-  if (result.skipped) cli::warn(fmt::format("{} input record(s) skipped", result.skipped));
+  if (result.skipped) warn(fmt::format("{} input record(s) skipped", result.skipped));
   if (!run.first_error().empty())
     throw Error(run.first_error() +
                     (result.failed > 1 ? fmt::format(" ({} failed)", result.failed) : ""),
                 kExitBackend);
-  if (result.failed) {
-    const auto attempted = int64_t(jobs_.size());
-    const std::string msg = fmt::format("{} of {} sample(s) failed and were left out (--resume retries them)",
-                                        result.failed, attempted);
-    if (!interrupted() && o_.max_failures.exceeded(int64_t(result.failed), attempted))
-      throw Error(fmt::format("{}: more than --max-failures {} allows{}", msg, o_.max_failures.str(),
-                              int64_t(result.failed) == attempted ? "; no sample got a result" : ""),
-                  kExitBackend);
-    cli::warn(fmt::format("{} (within --max-failures {})", msg, o_.max_failures.str()));
-  }
+  const auto attempted = int64_t(jobs_.size());
+  const std::string msg = fmt::format("{} of {} sample(s) failed and were left out (--resume retries them)",
+                                      result.failed, attempted);
+  FailureMessages say;
+  say.over = fmt::format("{}: more than --max-failures {} allows", msg, o_.max_failures.str());
+  say.all_failed = say.over + "; no sample got a result";
+  say.within = fmt::format("{} (within --max-failures {})", msg, o_.max_failures.str());
+  enforce_failure_budget(int64_t(result.failed), attempted, o_.max_failures, say);
   return result;
 }
 

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "delib/cli.h"
 #include "delib/fs.h"
 #include "delib/judge.h"
 #include "delib/progress.h"
@@ -154,7 +153,7 @@ void CotJudge::on_result(KeyedRun& run, Progress& progress, size_t i, const Judg
 // The failure summary, always before the exit status says what it means; then the verdict.
 void CotJudge::report(const KeyedRun& run) {
   const FailureCounts& failures = result_.failures;
-  if (result_.skipped) cli::warn(fmt::format("{} input record(s) skipped", result_.skipped));
+  if (result_.skipped) warn(fmt::format("{} input record(s) skipped", result_.skipped));
   if (failures.total()) {
     std::string notes;
     const auto& kinds = failures.by_kind();
@@ -162,16 +161,15 @@ void CotJudge::report(const KeyedRun& run) {
     if (kinds.count("backend"))
       notes += o_.read.on_error == OnError::kSkip ? "; backend: left out, --resume judges them again"
                                                   : "; backend: the run stopped at the first";
-    cli::warn(fmt::format("judge: {}{}", failures.summary(result_.attempted), notes));
+    warn(fmt::format("judge: {}{}", failures.summary(result_.attempted), notes));
   }
   if (!run.first_error().empty()) throw Error(run.first_error(), kExitBackend);
   // Interrupted: the run is incomplete and exits 130 (run_tool); the counts above stand.
-  if (interrupted() || !o_.max_failures.exceeded(failures.total(), result_.attempted)) return;
-  if (failures.total() == result_.attempted)
-    throw Error(fmt::format("no record was judged: all {} failed", result_.attempted), kExitBackend);
-  throw Error(fmt::format("{} failed records are more than --max-failures {} allows",
-                          failures.total(), o_.max_failures.str()),
-              kExitBackend);
+  FailureMessages say;
+  say.over = fmt::format("{} failed records are more than --max-failures {} allows", failures.total(),
+                         o_.max_failures.str());
+  say.all_failed = fmt::format("no record was judged: all {} failed", result_.attempted);
+  enforce_failure_budget(failures.total(), result_.attempted, o_.max_failures, say);
 }
 
 CotJudgeResult CotJudge::run() {

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "delib/cli.h"
 #include "delib/error.h"
 
 namespace delib {
@@ -79,7 +78,7 @@ size_t read_records(const std::vector<std::string>& inputs, const ReadOptions& r
         accept(r);
       } catch (const Error& e) {
         if (read.on_error == OnError::kFail) throw;
-        cli::warn(fmt::format("{}: {} (skipped)", e.where().str(), e.what()));
+        warn(fmt::format("{}: {} (skipped)", e.where().str(), e.what()));
         if (!read.rejects_path.empty()) refused.push_back(std::move(r));
         ++skipped;
       }
@@ -156,7 +155,7 @@ void KeyedRun::put(size_t seq, std::optional<Record> record) { ordered_.put(seq,
 void KeyedRun::fail(size_t seq, const std::string& message) {
   ++failed_;
   if (options_.on_error == OnError::kSkip) {
-    cli::warn(message + " (left out; --resume retries it)");
+    warn(message + " (left out; --resume retries it)");
   } else {
     if (first_error_.empty()) first_error_ = message;
     ordered_.stop(seq);

@@ -165,7 +165,7 @@ std::vector<ActiveReward> make_rewards(const RlOptions& o, const std::vector<Pro
     std::string names, give;
     for (auto& a : active) names += (names.empty() ? "" : ", ") + a.kind->name;
     for (size_t i = 0; i < off.size(); ++i) give += (i == 0 ? "" : i + 1 == off.size() ? " or " : ", ") + off[i];
-    cli::warn(fmt::format("only the {} reward is active: give {}", names, give));
+    warn(fmt::format("only the {} reward is active: give {}", names, give));
   }
   return active;
 }
@@ -201,7 +201,7 @@ Learner load_learner(Run& r) {
   if (l.ckpt) {
     st = train::Checkpointer::load_state(*l.ckpt);
     train::Checkpointer::load_into(*l.ckpt, {}, *l.optimizer);
-    if (r.rank0) cli::warn(fmt::format("resuming from {} at step {}", *l.ckpt, st.step));
+    if (r.rank0) warn(fmt::format("resuming from {} at step {}", *l.ckpt, st.step));
   }
   return l;
 }
@@ -413,12 +413,12 @@ void record_failures(Run& r, const Rollouts& ro, const StepRewards& sr, const St
     if (f.backend) a.failures.add("backend", f.backend);
     if (f.parse) a.failures.add("parse", f.parse);
     if (f.first_failed == nc || r.o.fail_on_judge_error) continue;
-    cli::warn(fmt::format("step {}: the {} could not score {} of {} completions (backend {}, parse {}); first: {} "
-                          "sample {}: {}{}",
-                          r.learner.st.step + 1, a.kind->name, f.local_backend + f.local_parse, nc, f.local_backend,
-                          f.local_parse, ro.prompt(f.first_failed).id, ro.sample(f.first_failed),
-                          sr.values[f.reward][f.first_failed].error,
-                          c.local_rewarded ? " (left out of their groups)" : ""));
+    warn(fmt::format("step {}: the {} could not score {} of {} completions (backend {}, parse {}); first: {} "
+                     "sample {}: {}{}",
+                     r.learner.st.step + 1, a.kind->name, f.local_backend + f.local_parse, nc, f.local_backend,
+                     f.local_parse, ro.prompt(f.first_failed).id, ro.sample(f.first_failed),
+                     sr.values[f.reward][f.first_failed].error,
+                     c.local_rewarded ? " (left out of their groups)" : ""));
   }
 }
 
@@ -675,8 +675,8 @@ void report_failures(const Run& r, bool stopped) {
   for (const ActiveReward& a : r.rewards) {
     std::string sum = a.failures.summary(a.attempted, "completions");
     if (r.rank0 && !sum.empty())
-      cli::warn(fmt::format("{}: {}{}", a.kind->name, sum,
-                            stopped ? "" : ", left out of their groups' advantages (--on-judge-error skip)"));
+      warn(fmt::format("{}: {}{}", a.kind->name, sum,
+                       stopped ? "" : ", left out of their groups' advantages (--on-judge-error skip)"));
   }
 }
 

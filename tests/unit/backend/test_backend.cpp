@@ -66,22 +66,18 @@ TEST_CASE("redact_url drops credentials", "[backend]") {
   CHECK(redact_url("http://host/v1/a@b") == "http://host/v1/a@b");
 }
 
-TEST_CASE("SamplingParams from options and to JSON", "[backend]") {
-  cli::SamplingOptions o;
-  o.temperature = 0.7;
-  o.top_k = 20;
-  o.max_tokens = 99;
-  o.stop = {"###"};
-  auto p = SamplingParams::from(o);
-  CHECK(p.temperature == 0.7);
-  CHECK(p.top_k == 20);
-  CHECK(p.max_tokens == 99);
+TEST_CASE("SamplingParams to JSON", "[backend]") {
+  SamplingParams p;
+  p.temperature = 0.7;
+  p.top_k = 20;
+  p.max_tokens = 99;
+  p.stop = {"###"};
   CHECK(p.to_json().dump() ==
         "{\"temperature\":0.7,\"top_p\":1,\"top_k\":20,\"min_p\":0,\"max_tokens\":99,\"stop\":[\"###\"]}");
 }
 
 TEST_CASE("make_backend chooses and validates", "[backend]") {
-  cli::BackendOptions o;
+  BackendOptions o;
   o.backend = "nope";
   CHECK_THROWS_WITH(make_backend(o), Catch::Contains("unknown --backend"));
   o.backend = "openai";
@@ -100,10 +96,10 @@ TEST_CASE("make_backend chooses and validates", "[backend]") {
     CHECK(e.exit_code() == kExitUsage);
   }
   int made = 0;
-  register_local_backend_factory([&](const cli::BackendOptions&) {
+  register_local_backend_factory([&](const BackendOptions&) {
     ++made;
     return make_openai_backend([] {
-      cli::BackendOptions x;
+      BackendOptions x;
       x.base_url = "http://127.0.0.1:9";
       x.model = "stand-in";
       return x;
@@ -219,8 +215,8 @@ Scripted ok_chat(const std::string& content, const std::string& reasoning = "") 
   return s;
 }
 
-cli::BackendOptions opts(const ScriptServer& srv) {
-  cli::BackendOptions o;
+BackendOptions opts(const ScriptServer& srv) {
+  BackendOptions o;
   o.backend = "openai";
   o.base_url = srv.url();
   o.model = "m";
