@@ -75,6 +75,7 @@ struct Engine::Impl {
   EngineStats stats;
   generate::SamplerScratch scratch;                  // first tokens (one row at a time)
   std::vector<generate::SamplerScratch> scratches;  // decode steps: one per intra-op thread
+  struct Run;  // the state of one Engine::run (below)
 
   int64_t context_limit() const {
     if (opt.max_context > 0) return opt.max_context;
@@ -166,48 +167,79 @@ const Tokenizer& Engine::tokenizer() const {
 
 const EngineStats& Engine::stats() const { return impl_->stats; }
 
-void Engine::run(const std::vector<EngineRequest>& requests,
-                 const std::function<void(size_t, EngineResult)>& done) {
-  Impl& E = *impl_;
-  E.stats = EngineStats{};
-  const int64_t N = int64_t(requests.size());
-  if (N == 0) return;
-  torch::InferenceMode inference;
-  CausalLM& model = *E.model;
-  const torch::Device device = model.device();
-  const int64_t limit = E.context_limit();
+// ---------------------------------------------------------------------------------------------
+// One Engine::run, step by step. Run holds what lives for one call: the request queue, the
+// slots and their cache rows, and the host copies of the per-row inputs. Engine::run is
+//
+//   Run run(...);                              plan budgets and capacity, allocate the cache
+//   run.fill(rows 0..B-1);                     admit + prefill the first B requests
+//   while (run.active > 0) run.step();         decode one token per row, sample, retire, refill
+//
+// and each piece below is one of those lines, in the order they run.
 
-  // Per-request budgets depend only on the request and the context limit (never on the other
-  // requests), so a request's result does not depend on the batch it ran in.
-  std::vector<int64_t> budget(static_cast<size_t>(N));
-  int64_t capacity = 1;
-  for (int64_t i = 0; i < N; ++i) {
-    const auto& r = requests[size_t(i)];
-    int64_t L = int64_t(r.prompt_ids.size());
-    budget[size_t(i)] = std::min<int64_t>(r.params.max_tokens, limit - L);
-    if (L > 0 && budget[size_t(i)] > 0) capacity = std::max(capacity, L + budget[size_t(i)]);
-    if (!r.params.stop.empty() && !E.tok) {
-      throw Error("Engine: stop strings need a tokenizer (request " + std::to_string(i) + ")");
+struct Engine::Impl::Run {
+  Impl& E;
+  const std::vector<EngineRequest>& requests;
+  const std::function<void(size_t, EngineResult)>& done;
+  CausalLM& model;
+  const torch::Device device;
+  const int64_t N;                // requests
+  std::vector<int64_t> budget;    // (N,): max new tokens of each request
+  int64_t capacity = 1;           // cache slots per row: max over requests of prompt + budget
+  int64_t B = 0;                  // slots: min(batch_size, N)
+  int64_t R = 0;                  // cache rows: B rounded up to kCpuRowMultiple on CPU
+  KVCache cache;                  // per layer k, v (R, H_kv, capacity, D); lengths (R,)
+  torch::Tensor W;                // the LM head's weight (V, C)
+  int64_t V = 0;                  // vocabulary size
+  bool device_sampling = false;   // EngineOptions::sampling resolved for this device
+  std::vector<Slot> slots;        // (R,): slot s <-> cache row s
+  int64_t next_req = 0;           // the next waiting request
+  int64_t active = 0;             // live rows
+  std::vector<int64_t> feed;      // (R,): the token each row is fed at the next step (0: idle)
+  std::vector<int64_t> live;      // (R,): 1 when the row holds a request
+  bool live_changed = true;       // live differs from live_t
+  torch::Tensor live_t;           // live on the device, (R,) int64
+
+  Run(Impl& engine, const std::vector<EngineRequest>& reqs,
+      const std::function<void(size_t, EngineResult)>& on_done)
+      : E(engine), requests(reqs), done(on_done), model(*engine.model), device(model.device()),
+        N(int64_t(reqs.size())) {
+    plan_budgets(E.context_limit());
+    B = std::min<int64_t>(E.opt.batch_size, N);
+    const int64_t mult = device.is_cpu() ? kCpuRowMultiple : 1;
+    R = (B + mult - 1) / mult * mult;
+    cache = model.new_cache(R, capacity);
+    W = model.lm_head_weight();
+    V = W.size(0);
+    device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
+                      (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
+    slots.resize(size_t(R));
+    feed.assign(size_t(R), 0);
+    live.assign(size_t(R), 0);
+  }
+
+  // budget[i] = min(max_tokens, limit - L_i) for a prompt of L_i tokens; capacity = the largest
+  // L_i + budget[i] (at least 1). A budget depends only on its request and the context limit,
+  // never on the other requests, so a request's result does not depend on the batch it ran in.
+  // Stop strings are matched on decoded text, so they need a tokenizer: checked here, before
+  // any work.
+  void plan_budgets(int64_t limit) {
+    budget.assign(size_t(N), 0);
+    for (int64_t i = 0; i < N; ++i) {
+      const auto& r = requests[size_t(i)];
+      const int64_t L = int64_t(r.prompt_ids.size());
+      budget[size_t(i)] = std::min<int64_t>(r.params.max_tokens, limit - L);
+      if (L > 0 && budget[size_t(i)] > 0) capacity = std::max(capacity, L + budget[size_t(i)]);
+      if (!r.params.stop.empty() && !E.tok) {
+        throw Error("Engine: stop strings need a tokenizer (request " + std::to_string(i) + ")");
+      }
     }
   }
 
-  const int64_t B = std::min<int64_t>(E.opt.batch_size, N);
-  const int64_t mult = device.is_cpu() ? kCpuRowMultiple : 1;
-  const int64_t R = (B + mult - 1) / mult * mult;
-  KVCache cache = model.new_cache(R, capacity);
-  torch::Tensor W = model.lm_head_weight();
-  const int64_t V = W.size(0);
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-
-  const bool device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
-                               (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
-  std::vector<Slot> slots(static_cast<size_t>(R));
-  int64_t next_req = 0, active = 0;
-  std::vector<int64_t> feed(size_t(R), 0), live(size_t(R), 0);
-  bool live_changed = true;
-  torch::Tensor live_t;
-
-  auto finish = [&](Slot& s) {
+  // Retire: the slot's request is complete. Its text is decoded and cut at a stop string
+  // (finish_text), the result handed to done(index, result), and the slot left idle. The
+  // cache row is not cleared here: fill() zeroes the length of a row that stays idle.
+  void retire(Slot& s) {
     const auto& r = requests[size_t(s.req)];
     E.finish_text(s.res, r);
     size_t idx = size_t(s.req);
@@ -216,112 +248,150 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     s.req = -1;
     s.prompt_last = torch::Tensor();
     done(idx, std::move(res));
-  };
+  }
 
-  // Gives each of `rows` (idle slots) the next waiting request: each prompt is prefilled alone
-  // (its own forward, so a result never depends on the batch) or, when a live row already holds
-  // the same prompt, its keys/values are copied from there; then the first-token logits of
-  // all rows filled in this round come from one pass over the LM head (linear_rows gives each
-  // row the same bits as alone; the head's weight is the largest read of a step). Rows whose
-  // request ends at its first token are filled again. Leaves each row active or idle.
-  auto fill = [&](std::vector<int64_t> rows) {
-    std::vector<int64_t> touched = rows;
-    while (!rows.empty()) {
-      std::vector<int64_t> pending;    // rows prefilled in this round
-      std::vector<torch::Tensor> last; // their last hidden state, (1, 1, C) each
-      auto t0 = Clock::now();
-      for (int64_t row : rows) {
-        Slot& s = slots[size_t(row)];
-        while (s.req < 0 && next_req < N && !interrupted()) {
-          int64_t i = next_req++;
-          const auto& r = requests[size_t(i)];
-          s.req = i;
-          s.res = EngineResult{};
-          s.res.prompt_tokens = int64_t(r.prompt_ids.size());
-          s.rng = generate::Rng(r.seed);
-          s.budget = budget[size_t(i)];
-          s.max_stop_bytes = 0;
-          for (const auto& st : r.params.stop) s.max_stop_bytes = std::max(s.max_stop_bytes, st.size());
-          ++E.stats.requests;
-          const int64_t L = int64_t(r.prompt_ids.size());
-          if (L == 0 || s.budget <= 0) {
-            s.res.finish_reason = "length";
-            finish(s);
-            continue;
-          }
-          // Another live row with the same prompt (the samples of one prompt arrive together):
-          // its cache slots [0, L) hold exactly what prefilling this prompt would write (a
-          // prompt is always prefilled alone), so copy them and its last hidden state.
-          int64_t src = -1;
-          for (int64_t o = 0; o < R && src < 0; ++o) {
-            const Slot& so = slots[size_t(o)];
-            if (o != row && so.req >= 0 && so.prompt_last.defined() &&
-                requests[size_t(so.req)].prompt_ids == r.prompt_ids)
-              src = o;
-          }
-          if (src >= 0) {
-            for (size_t l = 0; l < cache.k.size(); ++l) {
-              cache.k[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.k[l].narrow(0, src, 1).narrow(2, 0, L));
-              cache.v[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.v[l].narrow(0, src, 1).narrow(2, 0, L));
-            }
-            cache.lengths.narrow(0, row, 1).fill_(L);
-            s.prompt_last = slots[size_t(src)].prompt_last;
-            E.stats.prompt_tokens += L;
-            E.stats.shared_prompt_tokens += L;
-            last.push_back(s.prompt_last);
-            pending.push_back(row);
-            continue;
-          }
-          std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
-          torch::Tensor input =
-              torch::from_blob(ids.data(), {1, L}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
-          KVCache view = row_view(cache, row);
-          const KVCache before = view;  // the same tensors (shallow copies)
-          view.lengths.zero_();
-          ForwardOptions fo;
-          fo.cache = &view;
-          torch::Tensor h = model.hidden(input, fo);  // (1, L, C)
-          // The model appends in place; should it have replaced a tensor instead, copy it back.
-          for (size_t l = 0; l < view.k.size(); ++l) {
-            if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
-            if (!view.v[l].is_same(before.v[l])) cache.v[l].narrow(0, row, 1).copy_(view.v[l]);
-          }
-          if (!view.lengths.is_same(before.lengths)) {
-            cache.lengths.narrow(0, row, 1).copy_(view.lengths);
-          }
-          E.stats.prompt_tokens += L;
-          s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
-          last.push_back(s.prompt_last);
-          pending.push_back(row);
-        }
-      }
-      std::vector<int64_t> again;
-      if (!pending.empty()) {
-        // At most 32 rows of shape (P, 1, C) per call: linear_rows' per-row kernel, the same
-        // bits as in a decode step of any batch size (delib/model.h).
-        std::vector<torch::Tensor> parts;
-        for (size_t p = 0; p < last.size(); p += 32) {
-          std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
-          parts.push_back(linear_rows(torch::cat(chunk, 0), W).squeeze(1));
-        }
-        torch::Tensor logits = torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
-        E.stats.prefill_seconds += seconds_since(t0);
-        auto t1 = Clock::now();
-        for (size_t p = 0; p < pending.size(); ++p) {
-          Slot& s = slots[size_t(pending[p])];
-          bool end = E.accept(s, requests[size_t(s.req)], logits.data_ptr<float>() + int64_t(p) * V, V);
-          if (E.opt.on_tokens) E.opt.on_tokens(1);
-          if (end) {
-            finish(s);
-            again.push_back(pending[p]);
-          }
-        }
-        E.stats.sample_seconds += seconds_since(t1);
-      } else {
-        E.stats.prefill_seconds += seconds_since(t0);
-      }
-      rows = std::move(again);
+  // Admit: the next waiting request takes slot s (fresh result, random stream seeded by the
+  // request, budget, the longest stop string for accept_token's window). A request with no
+  // prompt or no budget finishes at once ("length", no ids) and returns false: the slot is idle
+  // again and takes the one after it.
+  bool admit(Slot& s) {
+    const int64_t i = next_req++;
+    const auto& r = requests[size_t(i)];
+    s.req = i;
+    s.res = EngineResult{};
+    s.res.prompt_tokens = int64_t(r.prompt_ids.size());
+    s.rng = generate::Rng(r.seed);
+    s.budget = budget[size_t(i)];
+    s.max_stop_bytes = 0;
+    for (const auto& st : r.params.stop) s.max_stop_bytes = std::max(s.max_stop_bytes, st.size());
+    ++E.stats.requests;
+    if (r.prompt_ids.empty() || s.budget <= 0) {
+      s.res.finish_reason = "length";
+      retire(s);
+      return false;
     }
+    return true;
+  }
+
+  // Another live row whose request has the same prompt as `row`'s (the samples of one prompt
+  // arrive together), already prefilled; -1 when there is none.
+  int64_t row_with_same_prompt(int64_t row) const {
+    const auto& prompt = requests[size_t(slots[size_t(row)].req)].prompt_ids;
+    for (int64_t o = 0; o < R; ++o) {
+      const Slot& so = slots[size_t(o)];
+      if (o != row && so.req >= 0 && so.prompt_last.defined() && requests[size_t(so.req)].prompt_ids == prompt)
+        return o;
+    }
+    return -1;
+  }
+
+  // Shared prefill: row `src` holds the same prompt of L tokens. Because a prompt is always
+  // prefilled alone, src's cache slots [0, L) hold exactly what prefilling it again would write:
+  // copy them, per layer k[row, :, 0:L, :] = k[src, :, 0:L, :] (and v), set length L, and
+  // share src's last hidden state.
+  void copy_prompt(int64_t row, int64_t src) {
+    Slot& s = slots[size_t(row)];
+    const int64_t L = int64_t(requests[size_t(s.req)].prompt_ids.size());
+    for (size_t l = 0; l < cache.k.size(); ++l) {
+      cache.k[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.k[l].narrow(0, src, 1).narrow(2, 0, L));
+      cache.v[l].narrow(0, row, 1).narrow(2, 0, L).copy_(cache.v[l].narrow(0, src, 1).narrow(2, 0, L));
+    }
+    cache.lengths.narrow(0, row, 1).fill_(L);
+    s.prompt_last = slots[size_t(src)].prompt_last;
+    E.stats.prompt_tokens += L;
+    E.stats.shared_prompt_tokens += L;
+  }
+
+  // Prefill: the row's prompt (1, L) runs alone through the model into a view of its cache row
+  // (length reset to 0 first), writing k, v for positions [0, L). Keeps the hidden state at the
+  // last position, (1, 1, C), for the first token's logits.
+  void prefill(int64_t row) {
+    Slot& s = slots[size_t(row)];
+    const auto& r = requests[size_t(s.req)];
+    const int64_t L = int64_t(r.prompt_ids.size());
+    std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
+    torch::Tensor input = torch::from_blob(ids.data(), {1, L}, torch::kInt64)
+                              .to(device, /*non_blocking=*/false, /*copy=*/true);
+    KVCache view = row_view(cache, row);
+    const KVCache before = view;  // the same tensors (shallow copies)
+    view.lengths.zero_();
+    ForwardOptions fo;
+    fo.cache = &view;
+    torch::Tensor h = model.hidden(input, fo);  // (1, L, C)
+    // The model appends in place; should it have replaced a tensor instead, copy it back.
+    for (size_t l = 0; l < view.k.size(); ++l) {
+      if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
+      if (!view.v[l].is_same(before.v[l])) cache.v[l].narrow(0, row, 1).copy_(view.v[l]);
+    }
+    if (!view.lengths.is_same(before.lengths)) {
+      cache.lengths.narrow(0, row, 1).copy_(view.lengths);
+    }
+    E.stats.prompt_tokens += L;
+    s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
+  }
+
+  // The first-token logits of P prefilled rows: their last hidden states, P x (1, 1, C), through
+  // the LM head in chunks of at most 32 rows of (P', 1, C) -> (P', V): linear_rows' per-row
+  // kernel gives each row the same bits as in a decode step of any batch size (delib/model.h),
+  // and the head's weight, the largest read of a step, is read once per chunk. Returns (P, V)
+  // float32 on the host.
+  torch::Tensor first_token_logits(const std::vector<torch::Tensor>& last) {
+    std::vector<torch::Tensor> parts;
+    for (size_t p = 0; p < last.size(); p += 32) {
+      std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
+      parts.push_back(linear_rows(torch::cat(chunk, 0), W).squeeze(1));
+    }
+    return torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
+  }
+
+  // One round of fill(): each of `rows` (idle) admits waiting requests until one needs
+  // decoding, and prefills it (or copies a live row's identical prompt); then the first tokens
+  // of all rows prefilled in this round are sampled on the host from one pass over the LM head.
+  // Returns the rows whose request ended at its first token (to be filled again).
+  std::vector<int64_t> fill_round(const std::vector<int64_t>& rows) {
+    std::vector<int64_t> pending;     // rows prefilled in this round
+    std::vector<torch::Tensor> last;  // their last hidden state, (1, 1, C) each
+    const auto t0 = Clock::now();
+    for (int64_t row : rows) {
+      Slot& s = slots[size_t(row)];
+      while (s.req < 0 && next_req < N && !interrupted()) {
+        if (!admit(s)) continue;
+        const int64_t src = row_with_same_prompt(row);
+        if (src >= 0) copy_prompt(row, src);
+        else prefill(row);
+        last.push_back(s.prompt_last);
+        pending.push_back(row);
+      }
+    }
+    if (pending.empty()) {
+      E.stats.prefill_seconds += seconds_since(t0);
+      return {};
+    }
+    torch::Tensor logits = first_token_logits(last);  // (P, V)
+    E.stats.prefill_seconds += seconds_since(t0);
+    const auto t1 = Clock::now();
+    std::vector<int64_t> again;
+    for (size_t p = 0; p < pending.size(); ++p) {
+      Slot& s = slots[size_t(pending[p])];
+      bool end = E.accept(s, requests[size_t(s.req)], logits.data_ptr<float>() + int64_t(p) * V, V);
+      if (E.opt.on_tokens) E.opt.on_tokens(1);
+      if (end) {
+        retire(s);
+        again.push_back(pending[p]);
+      }
+    }
+    E.stats.sample_seconds += seconds_since(t1);
+    return again;
+  }
+
+  // Fill: gives each of `rows` (idle slots) the next waiting request, round after round until
+  // every row is active or the queue is empty (or the run was interrupted). A prompt's result
+  // never depends on the batch: each is prefilled alone or copied from an identical one. Then
+  // the bookkeeping of liveness: a row left idle gets length 0 (it never grows and never
+  // affects the active rows), and live/active follow the rows' new states.
+  void fill(std::vector<int64_t> rows) {
+    const std::vector<int64_t> touched = rows;
+    while (!rows.empty()) rows = fill_round(rows);
     for (int64_t row : touched) {
       const bool is_live = slots[size_t(row)].req >= 0;
       if (!is_live) cache.lengths.narrow(0, row, 1).zero_();
@@ -331,87 +401,109 @@ void Engine::run(const std::vector<EngineRequest>& requests,
         active += is_live ? 1 : -1;
       }
     }
-  };
-
-  {
-    std::vector<int64_t> all(static_cast<size_t>(B));
-    for (int64_t row = 0; row < B; ++row) all[size_t(row)] = row;
-    fill(all);
   }
 
-  while (active > 0 && !interrupted()) {
-    auto t0 = Clock::now();
+  // Decode forward: every row is fed one token, (R, 1) (a live row its last token, an idle row
+  // 0), through the model over the whole cache: h (R, 1, C), logits = linear_rows(h, W)
+  // (R, V), on the device. The model advanced every row's length by 1; idle rows are then reset
+  // to 0 (lengths *= live), so they restart at 0 every step.
+  torch::Tensor decode_logits() {
     for (int64_t row = 0; row < R; ++row) {
       feed[size_t(row)] = live[size_t(row)] ? slots[size_t(row)].next : 0;
     }
     torch::Tensor input =
-        torch::from_blob(feed.data(), {R, 1}, i64).to(device, /*non_blocking=*/false, /*copy=*/true);
+        torch::from_blob(feed.data(), {R, 1}, torch::kInt64).to(device, /*non_blocking=*/false, /*copy=*/true);
     if (live_changed) {
-      live_t = torch::from_blob(live.data(), {R}, i64).to(device, false, /*copy=*/true);
+      live_t = torch::from_blob(live.data(), {R}, torch::kInt64).to(device, false, /*copy=*/true);
       live_changed = false;
     }
     ForwardOptions fo;
     fo.cache = &cache;
-    torch::Tensor h = model.hidden(input, fo);                          // (R, 1, C)
+    torch::Tensor h = model.hidden(input, fo);            // (R, 1, C)
     torch::Tensor logits = linear_rows(h, W).squeeze(1);  // (R, 1, C) -> (R, V)
-    cache.lengths.mul_(live_t);  // idle rows restart at 0
-    // Device sampling when every live row asks for the same temperature / top-k / top-p and
-    // none for min-p (EngineOptions::sampling).
+    cache.lengths.mul_(live_t);                           // idle rows restart at 0
+    return logits;
+  }
+
+  // The sampling parameters every live row shares when this step can sample on the device:
+  // device sampling is on and all live rows ask for the same temperature / top-k / top-p and
+  // none for min-p (EngineOptions::sampling). nullptr otherwise: the host samples. Sets
+  // want_logprobs when some live row asks for log-probs.
+  const SamplingParams* device_step_params(bool& want_logprobs) const {
+    if (!device_sampling) return nullptr;
     const SamplingParams* shared = nullptr;
-    bool on_device = device_sampling;
-    bool want_logprobs = false;
-    for (int64_t row = 0; row < R && on_device; ++row) {
+    for (int64_t row = 0; row < R; ++row) {
       if (!live[size_t(row)]) continue;
       const SamplingParams& p = requests[size_t(slots[size_t(row)].req)].params;
       want_logprobs = want_logprobs || p.logprobs;
-      if (p.min_p > 0) on_device = false;
-      else if (!shared) shared = &p;
+      if (p.min_p > 0) return nullptr;
+      if (!shared) shared = &p;
       else if (p.temperature != shared->temperature || p.top_k != shared->top_k || p.top_p != shared->top_p)
-        on_device = false;
+        return nullptr;
     }
-    on_device = on_device && shared;
-    // Each live row's next token and its log-prob (when asked for), on the device or the host.
-    std::vector<int32_t> next(size_t(R), 0);
-    std::vector<double> logprob(size_t(R), 0.0);
-    Clock::time_point t1;  // decode ends and sampling starts (host) or acceptance (device)
-    if (on_device) {
-      // One uniform per live row from its own stream (none for greedy, as on the host).
-      std::vector<float> u(size_t(R), 0.f);
-      if (shared->temperature > 0)
-        for (int64_t row = 0; row < R; ++row)
-          if (live[size_t(row)]) u[size_t(row)] = float(slots[size_t(row)].rng.uniform());
-      torch::Tensor ut = torch::from_blob(u.data(), {R}, torch::kFloat32).to(logits.device(), false, true);
-      torch::Tensor lf = logits.to(torch::kFloat32);
-      torch::Tensor ids = kernels::sample_top_k_top_p(lf, shared->temperature, shared->top_k, shared->top_p, ut);
-      if (want_logprobs) {
-        torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
-        std::copy_n(lp.data_ptr<double>(), R, logprob.begin());
+    return shared;
+  }
+
+  // Device sampling: one uniform u_r per live row from its own stream (none for greedy, as on
+  // the host, so a row's stream never depends on where it was sampled), then
+  // kernels::sample_top_k_top_p over the (R, V) logits in float32; log-probs, when asked for,
+  // are log_softmax(logits)[r, id_r] at temperature 1. Only (R,) ids and log-probs reach the
+  // host.
+  void sample_on_device(const torch::Tensor& logits, const SamplingParams& shared, bool want_logprobs,
+                        std::vector<int32_t>& next, std::vector<double>& logprob) {
+    std::vector<float> u(size_t(R), 0.f);
+    if (shared.temperature > 0)
+      for (int64_t row = 0; row < R; ++row)
+        if (live[size_t(row)]) u[size_t(row)] = float(slots[size_t(row)].rng.uniform());
+    torch::Tensor ut = torch::from_blob(u.data(), {R}, torch::kFloat32).to(logits.device(), false, true);
+    torch::Tensor lf = logits.to(torch::kFloat32);
+    torch::Tensor ids = kernels::sample_top_k_top_p(lf, shared.temperature, shared.top_k, shared.top_p, ut);
+    if (want_logprobs) {
+      torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
+      std::copy_n(lp.data_ptr<double>(), R, logprob.begin());
+    }
+    ids = ids.cpu();
+    std::copy_n(ids.data_ptr<int64_t>(), R, next.begin());
+  }
+
+  // Host sampling: each live row of the (R, V) float32 host logits is sampled in float64 with
+  // its request's parameters and random stream (generate::sample_token), and its log-prob taken
+  // when asked for. Rows are independent (own logits, own random stream; the scratch is only
+  // workspace), so they are sampled on the intra-op threads: a near-flat 32k-token
+  // distribution costs ~0.7 ms per row here, as much as a third of a small model's step.
+  void sample_on_host(const torch::Tensor& logits, std::vector<int32_t>& next, std::vector<double>& logprob) {
+    const float* base = logits.data_ptr<float>();
+    if (E.scratches.size() < size_t(at::get_num_threads())) E.scratches.resize(size_t(at::get_num_threads()));
+    at::parallel_for(0, R, 1, [&](int64_t r0, int64_t r1) {
+      generate::SamplerScratch& scratch = E.scratches[size_t(at::get_thread_num())];
+      for (int64_t row = r0; row < r1; ++row) {
+        if (!live[size_t(row)]) continue;
+        Slot& s = slots[size_t(row)];
+        const SamplingParams& p = requests[size_t(s.req)].params;
+        const float* l = base + row * V;
+        next[size_t(row)] = generate::sample_token(l, V, p, s.rng, scratch);
+        if (p.logprobs) logprob[size_t(row)] = generate::token_logprob(l, V, next[size_t(row)]);
       }
-      ids = ids.cpu();
-      std::copy_n(ids.data_ptr<int64_t>(), R, next.begin());
-      E.stats.decode_seconds += seconds_since(t0);
-      t1 = Clock::now();
-    } else {
-      logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
-      E.stats.decode_seconds += seconds_since(t0);
-      t1 = Clock::now();
-      const float* base = logits.data_ptr<float>();
-      // Rows are independent (own logits, own random stream; the scratch is only workspace),
-      // so they are sampled on the intra-op threads: a near-flat 32k-token distribution costs
-      // ~0.7 ms per row here, as much as a third of a small model's step.
-      if (E.scratches.size() < size_t(at::get_num_threads())) E.scratches.resize(size_t(at::get_num_threads()));
-      at::parallel_for(0, R, 1, [&](int64_t r0, int64_t r1) {
-        generate::SamplerScratch& scratch = E.scratches[size_t(at::get_thread_num())];
-        for (int64_t row = r0; row < r1; ++row) {
-          if (!live[size_t(row)]) continue;
-          Slot& s = slots[size_t(row)];
-          const SamplingParams& p = requests[size_t(s.req)].params;
-          const float* l = base + row * V;
-          next[size_t(row)] = generate::sample_token(l, V, p, s.rng, scratch);
-          if (p.logprobs) logprob[size_t(row)] = generate::token_logprob(l, V, next[size_t(row)]);
-        }
-      });
-    }
+    });
+  }
+
+  // One decode step: forward (decode_logits), choose each live row's next token on the device
+  // or the host, append it to its result (accept_token: stop id, stop string, budget), then
+  // retire the rows that finished and hand their slots to waiting requests (fill). Timing:
+  // decode_seconds runs to the tokens (device) or the logits (host) being on the host,
+  // sample_seconds from there to the end of the acceptance.
+  void step() {
+    const auto t0 = Clock::now();
+    torch::Tensor logits = decode_logits();  // (R, V)
+    bool want_logprobs = false;
+    const SamplingParams* shared = device_step_params(want_logprobs);
+    std::vector<int32_t> next(size_t(R), 0);  // each live row's next token
+    std::vector<double> logprob(size_t(R), 0.0);  // and its log-prob (when asked for)
+    if (shared) sample_on_device(logits, *shared, want_logprobs, next, logprob);
+    else logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+    E.stats.decode_seconds += seconds_since(t0);
+    const auto t1 = Clock::now();
+    if (!shared) sample_on_host(logits, next, logprob);
     ++E.stats.decode_steps;
     int64_t produced = 0;
     std::vector<int64_t> finished;
@@ -423,9 +515,21 @@ void Engine::run(const std::vector<EngineRequest>& requests,
     }
     E.stats.sample_seconds += seconds_since(t1);
     if (E.opt.on_tokens) E.opt.on_tokens(produced);
-    for (int64_t row : finished) finish(slots[size_t(row)]);
+    for (int64_t row : finished) retire(slots[size_t(row)]);
     if (!finished.empty()) fill(finished);
   }
+};
+
+void Engine::run(const std::vector<EngineRequest>& requests,
+                 const std::function<void(size_t, EngineResult)>& done) {
+  impl_->stats = EngineStats{};
+  if (requests.empty()) return;
+  torch::InferenceMode inference;
+  Impl::Run run(*impl_, requests, done);
+  std::vector<int64_t> first(static_cast<size_t>(run.B));
+  for (int64_t row = 0; row < run.B; ++row) first[size_t(row)] = row;
+  run.fill(first);
+  while (run.active > 0 && !interrupted()) run.step();
 }
 
 }  // namespace delib
