@@ -51,3 +51,25 @@ built_tools() {
   done
   [ ${#tools[@]} -ge 9 ] || fail "only ${#tools[@]} tools found under $DELIB_SRC/tools: ${tools[*]}"
 }
+
+# py [ARGS...]: runs the Python script on stdin with $DELIB_PYTHON, the shared helpers of
+# tests/cli (judge_log.py) importable, and no __pycache__ written into the source tree.
+py() { PYTHONPATH="$DELIB_SRC/tests/cli${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 "$DELIB_PYTHON" - "$@"; }
+
+# start_server DIR [FLAGS...]: the OpenAI-compatible test server (tests/servers/openai_server.py,
+# or $SERVER when set) in the background with FLAGS, its request log DIR/log.jsonl, its pid in
+# DIR/server.pid (killed when the case exits), its URL in $url.
+start_server() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  trap 'for p in */server.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; cd /; rm -rf "$work"' EXIT
+  "$DELIB_PYTHON" "${SERVER:-$DELIB_SRC/tests/servers/openai_server.py}" --port-file "$dir/port" \
+    --log "$dir/log.jsonl" --max-lifetime 600 "$@" >/dev/null 2>"$dir/stderr" &
+  echo $! > "$dir/server.pid"
+  for _ in $(seq 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
+  [ -s "$dir/port" ] || fail "test server did not start: $(cat "$dir/stderr")"
+  url="http://127.0.0.1:$(cat "$dir/port")/v1"
+}
+
+# stop_server DIR: stops the server that start_server DIR started.
+stop_server() { kill "$(cat "$1/server.pid")"; rm "$1/server.pid"; }

@@ -3,7 +3,6 @@
 # counts are printed on stderr, and the run exits 4 when they exceed the budget (default 0)
 # or when every record it judged failed; --on-error skip and --resume keep their meaning.
 spec="$DELIB_SRC/specs/small.md"
-source "$CASE_DIR/test_server.bash"  # start_server
 rec() { printf '{"id":"%s","prompt":"q","category":"medical","reasoning":"r","answer":"%s"}\n' "$1" "$2"; }
 { rec a "Answer a."; rec b "Answer b."; rec c JUDGE_MALFORMED_ALWAYS; rec d "Answer d."; rec e "Answer e."; } > five.jsonl
 { rec x JUDGE_MALFORMED_ALWAYS; rec y "JUDGE_MALFORMED_ALWAYS too"; } > bad.jsonl

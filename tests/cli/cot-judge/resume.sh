@@ -4,7 +4,6 @@
 # with exit 130 and a clean prefix that --resume completes. Against the test server's echo judge
 # (tests/servers/openai_server.py).
 spec="$DELIB_SRC/specs/small.md"
-source "$CASE_DIR/test_server.bash"  # start_server
 for i in $(seq 0 11); do
   printf '{"id":"r%d","prompt":"q","category":"medical","reasoning":"r","answer":"Answer %d."}\n' $i $i
 done > in.jsonl

@@ -7,29 +7,24 @@ cats=(illicit medical harassment self-harm)
 for i in 0 1 2 3 4 5; do
   printf '{"id":"q%d","category":"%s","prompt":"question number %d"}\n' $i "${cats[$((i % 4))]}" $i
 done > prompts.jsonl
-trap 'for p in */server.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; cd /; rm -rf "$work"' EXIT
 # rl_run NAME FLAGS...: a run against a fresh test server whose request log is NAME/log.jsonl.
 rl_run() {
   local dir=$1; shift
-  mkdir -p "$dir"
-  "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/openai_server.py" --port-file "$dir/port" --log "$dir/log.jsonl" \
-    --max-lifetime 600 >/dev/null 2>"$dir/stderr" &
-  echo $! > "$dir/server.pid"
-  for _ in $(seq 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
-  [ -s "$dir/port" ] || fail "test server did not start: $(cat "$dir/stderr")"
+  start_server "$dir"
   run rl-train --model model --spec "$DELIB_SRC/specs/small.md" --judge-backend openai \
-    --judge-base-url "http://127.0.0.1:$(cat "$dir/port")/v1" --judge-model echo --judge-concurrency 4 \
+    --judge-base-url "$url" --judge-model echo --judge-concurrency 4 \
     --group-size 4 --prompts-per-step 2 --steps 3 --max-tokens 8 --temperature 1 --lr 1e-3 --threads 1 \
     --plain -q --metrics "$dir/metrics.jsonl" -o "$dir/rollouts.jsonl" "$@" prompts.jsonl
   expect_rc 0
-  kill "$(cat "$dir/server.pid")"; rm "$dir/server.pid"
+  stop_server "$dir"
 }
 rl_run a --seed 11
 rl_run b --seed 11
 rl_run c --seed 12
 rl_run d --seed 11 --judge-nonce-seed 5
-"$DELIB_PYTHON" - <<'PY' || fail "runs differ where they must not (or agree where they must differ)"
-import json, re
+py <<'PY' || fail "runs differ where they must not (or agree where they must differ)"
+import json
+from judge_log import nonces, requests
 def lines(p):
     return open(p).read().splitlines()
 def metrics(d):
@@ -40,17 +35,6 @@ def metrics(d):
         del m["step_time_s"]
         out.append(m)
     return out
-def nonces(d):
-    """The judge requests' nonces (the last VERDICT line of each), as a sorted list."""
-    out = []
-    for l in lines(f"{d}/log.jsonl"):
-        e = json.loads(l)
-        found = re.findall(r"^VERDICT ([0-9a-f]{16})$", e["request"]["messages"][-1]["content"], re.M)
-        assert found, e
-        out.append(found[-1])
-    return sorted(out)
-def requests(d):
-    return sorted(json.dumps(json.loads(l)["request"], sort_keys=True) for l in lines(f"{d}/log.jsonl"))
 assert len(lines("a/rollouts.jsonl")) == 3 * 8 and len(metrics("a")) == 3
 assert len(nonces("a")) == 3 * 8 and len(set(nonces("a"))) == 3 * 8
 # Same seed: byte-identical rollouts, equal metrics, the same judge requests (nonces included).
