@@ -22,6 +22,73 @@ bool has_word(std::string_view hay, std::string_view needle) {
   return false;
 }
 
+std::string normalise_answer(std::string_view text) {
+  std::string s = ascii_lower(strip(text));
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i + 2 < s.size() && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x80 &&
+        ((unsigned char)s[i + 2] == 0x99 || (unsigned char)s[i + 2] == 0x98)) {
+      out += '\'';
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+namespace {
+// Calls emit(piece) for each sentence of `t` (see first_sentences) until it returns false.
+template <class Emit>
+void for_sentences(std::string_view t, Emit emit) {
+  size_t start = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    bool end = c == '\n' || ((c == '.' || c == '!' || c == '?') && i + 1 < t.size() &&
+                             std::isspace(static_cast<unsigned char>(t[i + 1])));
+    if (!end) continue;
+    std::string_view piece = strip(t.substr(start, (c == '\n' ? i : i + 1) - start));
+    start = i + 1;
+    if (!piece.empty() && !emit(piece)) return;
+  }
+  if (start < t.size())
+    if (std::string_view piece = strip(t.substr(start)); !piece.empty()) emit(piece);
+}
+}  // namespace
+
+std::string first_sentences(std::string_view t, int n) {
+  std::string out;
+  int count = 0;
+  if (n <= 0) return out;
+  for_sentences(t, [&](std::string_view piece) {
+    if (!out.empty()) out += ' ';
+    out += piece;
+    return ++count < n;
+  });
+  return out;
+}
+
+std::vector<std::string> split_sentences(std::string_view t) {
+  std::vector<std::string> out;
+  for_sentences(t, [&](std::string_view piece) {
+    out.emplace_back(piece);
+    return true;
+  });
+  return out;
+}
+
+size_t word_count(std::string_view s) {
+  size_t n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool space = std::isspace(static_cast<unsigned char>(c));
+    if (!space && !in_word) ++n;
+    in_word = !space;
+  }
+  return n;
+}
+
 namespace {
 template <class Keys>
 const Json* find_in(const Json& j, const Keys& keys) {

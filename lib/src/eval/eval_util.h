@@ -29,6 +29,43 @@ inline std::string_view strip(std::string_view s) {
 // `needle` (lower-case) occurs in `hay` (lower-case) with no word character (alphanumeric or
 // '_') on either side.
 bool has_word(std::string_view hay, std::string_view needle);
+// The position of the earliest occurrence in `text` of any of `phrases` that starts on a word
+// boundary (no letter or digit before it) and, when the phrase ends with a letter or digit,
+// also ends on one; npos when none occurs. "here are" is not found in "there are", "no," is
+// found in "no, thanks". Phrases and text are expected in lower case.
+template <class Phrases>
+size_t first_phrase(std::string_view text, const Phrases& phrases) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  size_t best = std::string_view::npos;
+  for (std::string_view k : phrases) {
+    if (k.empty()) continue;
+    for (size_t pos = text.find(k); pos != std::string_view::npos && pos < best;
+         pos = text.find(k, pos + 1)) {
+      size_t end = pos + k.size();
+      bool left = pos == 0 || !alnum(text[pos - 1]);
+      bool right = end >= text.size() || !alnum(text[end]) || !alnum(k.back());
+      if (left && right) {
+        best = pos;
+        break;
+      }
+    }
+  }
+  return best;
+}
+template <class Phrases>
+bool has_phrase(std::string_view text, const Phrases& phrases) {
+  return first_phrase(text, phrases) != std::string_view::npos;
+}
+// An answer as the model-free graders read it: ASCII lower case, typographic apostrophes
+// (U+2018, U+2019) as "'", surrounding white space stripped.
+std::string normalise_answer(std::string_view text);
+// The first `n` sentences of `t` (split after . ! ? followed by white space, and at
+// newlines), joined by single spaces.
+std::string first_sentences(std::string_view t, int n);
+// All sentences of `t`, split as first_sentences does, each stripped; empty ones dropped.
+std::vector<std::string> split_sentences(std::string_view t);
+// The number of white-space separated words.
+size_t word_count(std::string_view s);
 // True when `s` is empty or white space only (" \t\r\n").
 inline bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
