@@ -654,12 +654,12 @@ void write_metrics(Run& r, const StepCounts& c, const UpdateStats& u, int64_t to
 }
 
 // A step that trained: the run's state, the progress line, the periodic checkpoint.
-void end_step(Run& r, const StepCounts& c, const UpdateStats& u, int64_t local_tokens) {
+void end_step(Run& r, const StepCounts& c, const UpdateStats& u, int64_t tokens) {
   train::TrainState& st = r.learner.st;
   const double mean_r = c.mean_reward();
   r.result.mean_reward.push_back(mean_r);
   st.step += 1;
-  st.tokens_seen += local_tokens;
+  st.tokens_seen += tokens;  // every rank's (train.h)
   r.result.steps = st.step;
   std::string scored;
   for (const SourceFailures& f : c.failures)
@@ -733,7 +733,7 @@ RlResult run_rl(const RlOptions& o) {
     const int64_t tokens = int64_t(r.dp.all_reduce_sum(double(ub.old.size())));  // every rank's
     write_metrics(r, c, u, tokens, secs);
     if (!stop.message.empty()) stop_run(r, stop);
-    end_step(r, c, u, int64_t(ub.old.size()));
+    end_step(r, c, u, tokens);
   }
   finish_run(r);
   return r.result;

@@ -35,4 +35,8 @@ assert w1.keys() == w2.keys()
 d = max((w1[k] - w2[k]).abs().max().item() for k in w1)
 assert d < 1e-4, d
 print("max weight difference", d)
+# The run state counts every rank's tokens (it counted rank 0's only before).
+s1 = json.load(open("one/checkpoint-00000003/trainer_state.json"))
+s2 = json.load(open("two/checkpoint-00000003/trainer_state.json"))
+assert s1["tokens_seen"] > 0 and s1["tokens_seen"] == s2["tokens_seen"], (s1["tokens_seen"], s2["tokens_seen"])
 PY
