@@ -84,6 +84,24 @@ def blank_non_code(text: str) -> str:
 NOT_FUNCTION = re.compile(r"\b(namespace|class|struct|union|enum)\b|^\s*extern\s*\"")
 
 
+def without_templates(header: str) -> str:
+    """The header without its template<...> parameter lists (their `class` opens no class)."""
+    out, i = [], 0
+    for m in re.finditer(r"\btemplate\s*<", header):
+        if m.start() < i:
+            continue
+        out.append(header[i:m.start()])
+        depth, j = 0, m.end() - 1
+        while j < len(header):
+            depth += {"<": 1, ">": -1}.get(header[j], 0)
+            j += 1
+            if depth == 0:
+                break
+        i = j
+    out.append(header[i:])
+    return "".join(out)
+
+
 def functions(path: pathlib.Path):
     """Yields (first_line, last_line, name) for every function body in the file."""
     code = blank_non_code(path.read_text(errors="replace"))
@@ -104,7 +122,8 @@ def functions(path: pathlib.Path):
             header_start = i + 1
         elif c == "{":
             header = code[header_start:i]
-            if "(" in header and not NOT_FUNCTION.search(header) and "=" not in header.split("(")[0]:
+            plain = without_templates(header)
+            if "(" in plain and not NOT_FUNCTION.search(plain) and "=" not in plain.split("(")[0]:
                 # a function body: skip to its matching brace
                 depth, j = 0, i
                 while j < n:
@@ -122,7 +141,7 @@ def functions(path: pathlib.Path):
                 i = j + 1
                 header_start = i
                 continue
-            depth_stack.append("scope" if NOT_FUNCTION.search(header) else "other")
+            depth_stack.append("scope" if NOT_FUNCTION.search(plain) else "other")
             header_start = i + 1
         i += 1
 

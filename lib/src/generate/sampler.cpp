@@ -37,6 +37,106 @@ uint64_t Rng::next() {
 
 double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
 
+namespace {
+
+// Ranks candidates by descending weight, ties by the lower id: the order top-k and top-p use.
+struct ByWeightDesc {
+  const std::vector<double>& w;
+  bool operator()(int32_t a, int32_t b) const {
+    return w[size_t(a)] > w[size_t(b)] || (w[size_t(a)] == w[size_t(b)] && a < b);
+  }
+};
+
+// The inverse-CDF draw over the kept tokens in ascending id (as the CUDA kernel walks them):
+// u ~ U[0, 1) scaled by the kept mass, then the first id whose cumulative w exceeds it.
+// kept(i) says whether id i is in; `fallback` (the arg max) is returned when nothing is.
+template <class Kept>
+int32_t draw_ascending(const std::vector<double>& w, int64_t V, double kept_mass, Kept kept, int64_t fallback,
+                       Rng& rng) {
+  const double u = rng.uniform() * kept_mass;
+  double acc = 0;
+  int64_t last = fallback;
+  for (int64_t i = 0; i < V; ++i) {
+    if (!kept(i)) continue;
+    acc += w[size_t(i)];
+    last = i;
+    if (acc > u) return int32_t(i);
+  }
+  return int32_t(last);  // rounding left u at the very top: the last kept token
+}
+
+// Without top-k and top-p nothing needs ranking: min-p (if any) zeroes w_i < min_p in place
+// (max_j w_j is 1), then one draw over all ids with w > 0.
+int32_t sample_unranked(std::vector<double>& w, int64_t V, double min_p, int64_t arg, Rng& rng) {
+  const double floor = min_p > 0 ? min_p : 0.0;
+  double total = 0;
+  for (int64_t i = 0; i < V; ++i) {
+    if (w[size_t(i)] < floor) w[size_t(i)] = 0;
+    total += w[size_t(i)];
+  }
+  return draw_ascending(w, V, total, [&](int64_t i) { return w[size_t(i)] > 0; }, arg, rng);
+}
+
+// 3. Top-p over the n candidates idx[0, n) of total mass `total`: the smallest K such that the
+// K most likely hold mass >= top_p * total (HF keeps the token that crosses the threshold; at
+// least one token). Reorders idx[0, n) so that idx[0, K) are those K; returns K.
+//
+// First, one pass over a histogram of the mass by log w = (l - max) / T (buckets of 1/32 nat;
+// w < e^-32 share the last) narrows the answer: candidates in buckets above the one where the
+// cumulative mass reaches `need` are all in, those below all out, so only the boundary bucket
+// is selected exactly. log w is monotone in w, so this is the same set. Then a quickselect on
+// mass: the answer lies in (lo, hi]; idx[0, lo) are in and their mass is already taken from
+// `need`. Expected O(n), never a sort.
+int64_t top_p_count(const float* logits, float mx, double inv_t, const std::vector<double>& w,
+                    std::vector<int32_t>& idx, int64_t n, double total, double top_p,
+                    std::vector<double>& hist) {
+  double need = top_p * total;
+  int64_t lo = 0, hi = n;
+  constexpr int kBuckets = 1024;
+  constexpr double kPerNat = 32.0;
+  auto bucket = [&](int32_t id) {
+    const double z = (double(logits[id]) - double(mx)) * inv_t;  // <= 0
+    return z > -1.0 / kPerNat ? 0 : int(std::min<double>(kBuckets - 1, -z * kPerNat));
+  };
+  hist.assign(kBuckets, 0.0);
+  for (int64_t i = 0; i < n; ++i) hist[size_t(bucket(idx[size_t(i)]))] += w[size_t(idx[size_t(i)])];
+  double cum = 0;
+  int boundary = -1;
+  for (int b = 0; b < kBuckets; ++b) {
+    if (cum + hist[size_t(b)] >= need) {
+      boundary = b;
+      break;
+    }
+    cum += hist[size_t(b)];
+  }
+  if (boundary >= 0) {
+    auto first = idx.begin(), last = idx.begin() + n;
+    auto in_end = std::partition(first, last, [&](int32_t id) { return bucket(id) < boundary; });
+    auto at_end = std::partition(in_end, last, [&](int32_t id) { return bucket(id) == boundary; });
+    lo = in_end - first;
+    hi = at_end - first;
+    need -= cum;
+  }
+  const ByWeightDesc desc{w};
+  while (lo < hi) {
+    const int64_t m = lo + (hi - lo) / 2;
+    std::nth_element(idx.begin() + lo, idx.begin() + m, idx.begin() + hi, desc);
+    double left = 0;  // mass of idx[lo, m): the (m - lo) most likely of the range
+    for (int64_t j = lo; j < m; ++j) left += w[size_t(idx[size_t(j)])];
+    if (left >= need) {
+      hi = m;
+      continue;
+    }
+    left += w[size_t(idx[size_t(m)])];
+    if (left >= need) return m + 1;
+    need -= left;
+    lo = m + 1;
+  }
+  return std::max<int64_t>(lo, 1);  // top_p 0, or rounding kept everything
+}
+
+}  // namespace
+
 int32_t sample_token(const float* logits, int64_t V, const SamplingParams& p, Rng& rng,
                      SamplerScratch& scratch) {
   // Max logit (first among ties): the greedy choice, and the shift that keeps exp() in range.
@@ -58,105 +158,28 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingParams& p, Rn
 
   const bool use_k = p.top_k > 0 && p.top_k < V;
   const bool use_p = p.top_p < 1.0;
-  double total = 0;
-  if (!use_k && !use_p) {
-    // No sort needed: min-p (if any) filters in place, then walk ids in ascending order.
-    const double floor = p.min_p > 0 ? p.min_p : 0.0;  // max_j w_j == 1
-    for (int64_t i = 0; i < V; ++i) {
-      if (w[size_t(i)] < floor) w[size_t(i)] = 0;
-      total += w[size_t(i)];
-    }
-    const double u = rng.uniform() * total;
-    double acc = 0;
-    int64_t last = arg;
-    for (int64_t i = 0; i < V; ++i) {
-      if (w[size_t(i)] <= 0) continue;
-      acc += w[size_t(i)];
-      last = i;
-      if (acc > u) return int32_t(i);
-    }
-    return int32_t(last);  // rounding left u at the very top: the last kept token
-  }
+  if (!use_k && !use_p) return sample_unranked(w, V, p.min_p, arg, rng);
 
   // Candidates in descending w (ties: lower id first) as a SET: idx[0, n) holds the n most
   // likely ids in no particular order. Nothing is sorted: top-k is one nth_element, top-p a
   // quickselect on mass, both expected O(V), so a flat nucleus of most of a 150k vocabulary
   // costs about as much as the exp() pass (a lazily growing partial sort cost ~10x more).
+  // 2. Top-k: n = k.
   auto& idx = scratch.idx;
   idx.resize(size_t(V));
   for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
-  auto desc = [&w](int32_t a, int32_t b) {
-    return w[size_t(a)] > w[size_t(b)] || (w[size_t(a)] == w[size_t(b)] && a < b);
-  };
   int64_t n = V;
   if (use_k) {
     n = p.top_k;
-    std::nth_element(idx.begin(), idx.begin() + n, idx.end(), desc);
+    std::nth_element(idx.begin(), idx.begin() + n, idx.end(), ByWeightDesc{w});
   }
+  double total = 0;
   for (int64_t i = 0; i < n; ++i) total += w[size_t(idx[size_t(i)])];
+  const int64_t keep = use_p ? top_p_count(logits, mx, inv_t, w, idx, n, total, p.top_p, scratch.hist) : n;
 
-  // 3. Top-p: the smallest K such that the K most likely candidates hold mass >= top_p * total
-  // (HF keeps the token that crosses the threshold; at least one token). Quickselect: the
-  // answer lies in (lo, hi]; idx[0, lo) are in and their mass is already taken from `need`.
-  int64_t keep = n;
-  if (use_p) {
-    double need = p.top_p * total;
-    int64_t lo = 0, hi = n;
-    keep = -1;
-    // Narrow (lo, hi] first with one pass over a histogram of the mass by log w = (l - max)/T
-    // (buckets of 1/32 nat; w < e^-32 share the last): candidates in buckets above the one
-    // where the cumulative mass reaches `need` are all in, those below all out, so only the
-    // boundary bucket is selected exactly. log w is monotone in w, so this is the same set.
-    constexpr int kBuckets = 1024;
-    constexpr double kPerNat = 32.0;
-    auto bucket = [&](int32_t id) {
-      const double z = (double(logits[id]) - double(mx)) * inv_t;  // <= 0
-      return z > -1.0 / kPerNat ? 0 : int(std::min<double>(kBuckets - 1, -z * kPerNat));
-    };
-    auto& hist = scratch.hist;
-    hist.assign(kBuckets, 0.0);
-    for (int64_t i = 0; i < n; ++i) hist[size_t(bucket(idx[size_t(i)]))] += w[size_t(idx[size_t(i)])];
-    double cum = 0;
-    int boundary = -1;
-    for (int b = 0; b < kBuckets; ++b) {
-      if (cum + hist[size_t(b)] >= need) {
-        boundary = b;
-        break;
-      }
-      cum += hist[size_t(b)];
-    }
-    if (boundary >= 0) {
-      auto first = idx.begin(), last = idx.begin() + n;
-      auto in_end = std::partition(first, last, [&](int32_t id) { return bucket(id) < boundary; });
-      auto at_end = std::partition(in_end, last, [&](int32_t id) { return bucket(id) == boundary; });
-      lo = in_end - first;
-      hi = at_end - first;
-      need -= cum;
-    }
-    while (lo < hi) {
-      const int64_t m = lo + (hi - lo) / 2;
-      std::nth_element(idx.begin() + lo, idx.begin() + m, idx.begin() + hi, desc);
-      double left = 0;  // mass of idx[lo, m): the (m - lo) most likely of the range
-      for (int64_t j = lo; j < m; ++j) left += w[size_t(idx[size_t(j)])];
-      if (left >= need) {
-        hi = m;
-        continue;
-      }
-      left += w[size_t(idx[size_t(m)])];
-      if (left >= need) {
-        keep = m + 1;
-        break;
-      }
-      need -= left;
-      lo = m + 1;
-    }
-    if (keep < 0) keep = std::max<int64_t>(lo, 1);  // top_p 0, or rounding kept everything
-  }
-
-  // 4. Min-p relative to the most likely token (its w is 1).
+  // 4. Min-p relative to the most likely token (its w is 1): of idx[0, keep), those with
+  // w >= min_p are drawn from.
   const double floor = p.min_p > 0 ? p.min_p : 0.0;
-  // Walk the kept tokens in ascending id (as the CUDA kernel does): the first whose cumulative
-  // mass exceeds u * (kept mass).
   auto& flag = scratch.keep;
   flag.assign(size_t(V), 0);
   double kept = 0;
@@ -167,16 +190,7 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingParams& p, Rn
       kept += w[size_t(id)];
     }
   }
-  const double u = rng.uniform() * kept;
-  double acc = 0;
-  int64_t last = arg;
-  for (int64_t i = 0; i < V; ++i) {
-    if (!flag[size_t(i)]) continue;
-    acc += w[size_t(i)];
-    last = i;
-    if (acc > u) return int32_t(i);
-  }
-  return int32_t(last);  // rounding left u at the very top: the last kept token
+  return draw_ascending(w, V, kept, [&](int64_t i) { return flag[size_t(i)] != 0; }, arg, rng);
 }
 
 double token_logprob(const float* logits, int64_t V, int32_t id) {
