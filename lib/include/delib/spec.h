@@ -72,7 +72,7 @@ class Spec {
   std::string spec_hash() const;
   std::string text;  // the file's text
 
-  // Additions (area owner): source lines and the text under `# Spec:` before the first `##`.
+  // Source lines of the elements above, and the text under `# Spec:` before the first `##`.
   std::string intro;                 // rendered at the top of every view ("" when none)
   int name_line = 0, version_line = 0, helpfulness_line = 0;
   std::vector<int> style_lines;      // style_lines[i] is the line of style[i]
