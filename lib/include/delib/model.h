@@ -1,6 +1,7 @@
-// Llama/Qwen/Mistral decoders in LibTorch, Hugging Face directories in and out
+// Llama/Qwen/Mistral/Phi-3 decoders in LibTorch, Hugging Face directories in and out
 // (area: model, in delib_torch). Generation, training and RL use models only through what is
-// declared here.
+// declared here. The supported families are the rows of one table (lib/src/model/family.cpp;
+// docs/adding-a-model.md).
 #pragma once
 #include <memory>
 #include <optional>
@@ -20,23 +21,36 @@ namespace delib {
 torch::Device parse_device(const std::string& value, int local_rank = 0,
                            const std::string& flag = "--device");
 
-// From config.json. Unknown architectures are an Error naming them.
+// From config.json. Unknown architectures, and fields or values the family does not support,
+// are an Error naming config.json and the field.
 struct ModelConfig {
-  std::string architecture;   // "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"
-  std::string model_type;     // "llama", "qwen2", "qwen3", "mistral"
+  // "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM",
+  // "Phi3ForCausalLM"
+  std::string architecture;
+  std::string model_type;     // "llama", "qwen2", "qwen3", "mistral", "phi3"
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
   int64_t num_hidden_layers = 0, num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0;
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6, rope_theta = 10000.0;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;  // q/k/v bias (Qwen2)
+  bool attention_bias = false;  // q/k/v bias (Qwen2; Llama, Qwen3 with attention_bias true)
   bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
-  Json rope_scaling;            // null, or {"rope_type":"llama3", ...}
+  // null, or the rope_scaling (v5: rope_parameters) object with "rope_type" set to the
+  // scaling type ("linear", "llama3", "longrope", ...) and, for llama3 / longrope, the
+  // resolved "original_max_position_embeddings".
+  Json rope_scaling;
   Json raw;                     // the whole config.json, written back on save
   std::string torch_dtype = "float32";
-  // Mistral: each query attends to at most this many positions back (HF sliding_window);
-  // 0 = unlimited. Added by the model area.
+  // Mistral, Phi-3: each query attends to at most this many positions back (HF
+  // sliding_window); 0 = unlimited.
   int64_t sliding_window = 0;
+  bool o_proj_bias = false;            // o_proj bias (Llama, Qwen3 with attention_bias true)
+  // RoPE rotates the first int(head_dim * partial_rotary_factor) features of each head
+  // (Phi-3: config "partial_rotary_factor"); 1 = all of them.
+  double partial_rotary_factor = 1.0;
+  // config "pad_token_id" when it is a token of the vocabulary, else -1. As in HF's
+  // nn.Embedding(padding_idx=pad_token_id), its embedding row gets no gradient from lookups.
+  int64_t pad_token_id = -1;
 
   static ModelConfig from_json(const Json& config, const std::string& source = "config.json");
   static ModelConfig load(const std::string& model_dir);
@@ -137,12 +151,16 @@ class CausalLM {
 };
 
 // LoRA on the linear layers: W x + (alpha / r) B A x, A (r, in) ~ kaiming, B (out, r) = 0.
+// targets: layer names q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj,
+// qkv_proj, gate_up_proj. On a family with fused projections (Phi-3) q_proj/k_proj/v_proj
+// select qkv_proj and gate_proj/up_proj select gate_up_proj: one adapter on the fused matrix.
 struct LoraOptions {
   int rank = 8;
   double alpha = 16;
   std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
 };
-// Adds adapters and freezes every other parameter; returns the trainable parameters.
+// Adds adapters and freezes every other parameter; returns the trainable parameters. An
+// unknown target, or one that selects no layer of this model's family, is Error(kExitUsage).
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options);
 
 // y = x W^T + b for x (..., in), W (out, in): at::linear, except for a few rows on the CPU

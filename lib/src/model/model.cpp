@@ -1,6 +1,7 @@
-// The decoder: Llama / Qwen2 / Qwen3 / Mistral in LibTorch, following Hugging Face's
-// modeling_llama.py (and its Qwen/Mistral variants) operation by operation so that f32 logits
-// and gradients agree with transformers to rounding.
+// The decoder: Llama / Qwen2 / Qwen3 / Mistral / Phi-3 in LibTorch, following Hugging Face's
+// modeling_llama.py (and its Qwen/Mistral/Phi-3 variants) operation by operation so that f32
+// logits and gradients agree with transformers to rounding. Where the families differ, the
+// modules read the family's row (model/family.h).
 //
 // Modules are registered under the checkpoint names, so module().named_parameters() yields
 // exactly the safetensors keys (model.layers.3.self_attn.q_proj.weight, ...).
@@ -29,7 +30,9 @@
 #include "delib/fs.h"
 #include "delib/model.h"
 #include "delib/safetensors.h"
+#include "model/family.h"
 #include "model/modules.h"
+#include "model/rope.h"
 
 namespace delib {
 
@@ -86,12 +89,18 @@ torch::Tensor LinearImpl::merged_weight() const {
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o)
-    : H(c.num_attention_heads), Hkv(c.num_key_value_heads), D(c.head_dim) {
+    : H(c.num_attention_heads), Hkv(c.num_key_value_heads), D(c.head_dim),
+      R(int64_t(double(c.head_dim) * c.partial_rotary_factor)) {
   const int64_t C = c.hidden_size;
-  q_proj = register_module("q_proj", std::make_shared<LinearImpl>(C, H * D, c.attention_bias, o));
-  k_proj = register_module("k_proj", std::make_shared<LinearImpl>(C, Hkv * D, c.attention_bias, o));
-  v_proj = register_module("v_proj", std::make_shared<LinearImpl>(C, Hkv * D, c.attention_bias, o));
-  o_proj = register_module("o_proj", std::make_shared<LinearImpl>(H * D, C, false, o));
+  const bool qkv_bias = c.attention_bias;
+  if (family_of(c.model_type).fused_qkv) {
+    qkv_proj = register_module("qkv_proj", std::make_shared<LinearImpl>(C, (H + 2 * Hkv) * D, qkv_bias, o));
+  } else {
+    q_proj = register_module("q_proj", std::make_shared<LinearImpl>(C, H * D, qkv_bias, o));
+    k_proj = register_module("k_proj", std::make_shared<LinearImpl>(C, Hkv * D, qkv_bias, o));
+    v_proj = register_module("v_proj", std::make_shared<LinearImpl>(C, Hkv * D, qkv_bias, o));
+  }
+  o_proj = register_module("o_proj", std::make_shared<LinearImpl>(H * D, C, c.o_proj_bias, o));
   if (c.qk_norm) {
     q_norm = register_module("q_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
     k_norm = register_module("k_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
@@ -104,12 +113,30 @@ static torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-halves[1], halves[0]}, -1);
 }
 
+// RoPE (Su et al. 2021, eq. 34) in HF's half-split form on the first R features of each head:
+// x*cos + rotate_half(x)*sin, the other D - R features unchanged (HF apply_rotary_pos_emb).
+// x (B, H, T, D), cos/sin (B, 1, T, R).
+static torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                            int64_t R) {
+  if (R == x.size(-1)) return x * cos + rotate_half(x) * sin;
+  auto xr = x.narrow(-1, 0, R);
+  return torch::cat({xr * cos + rotate_half(xr) * sin, x.narrow(-1, R, x.size(-1) - R)}, -1);
+}
+
 // x (B, T, C) -> (B, T, C). See Step for the masks and the cache.
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj->forward(x).view({B, T, H, D});
-  auto k = k_proj->forward(x).view({B, T, Hkv, D});
-  auto v = v_proj->forward(x).view({B, T, Hkv, D});
+  torch::Tensor q, k, v;
+  if (qkv_proj) {  // rows [q (H*D); k (Hkv*D); v (Hkv*D)], as HF Phi3Attention slices them
+    auto qkv = qkv_proj->forward(x);
+    q = qkv.narrow(-1, 0, H * D).view({B, T, H, D});
+    k = qkv.narrow(-1, H * D, Hkv * D).view({B, T, Hkv, D});
+    v = qkv.narrow(-1, (H + Hkv) * D, Hkv * D).view({B, T, Hkv, D});
+  } else {
+    q = q_proj->forward(x).view({B, T, H, D});
+    k = k_proj->forward(x).view({B, T, Hkv, D});
+    v = v_proj->forward(x).view({B, T, Hkv, D});
+  }
   if (q_norm) {  // Qwen3: RMSNorm over each head's D features, before RoPE
     q = q_norm->forward(q);
     k = k_norm->forward(k);
@@ -117,10 +144,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
   q = q.transpose(1, 2);  // (B, H, T, D)
   k = k.transpose(1, 2);  // (B, Hkv, T, D)
   v = v.transpose(1, 2);
-  // RoPE (Su et al. 2021, eq. 34) in HF's half-split form: x*cos + rotate_half(x)*sin with
-  // cos/sin (B, 1, T, D).
-  q = q * s.cos + rotate_half(q) * s.sin;
-  k = k * s.cos + rotate_half(k) * s.sin;
+  q = rotate(q, s.cos, s.sin, R);
+  k = rotate(k, s.cos, s.sin, R);
   if (s.cache) {
     // Write this step's keys/values at each row's slots [len_b, len_b + T), then attend to the
     // first kv_len slots; s.mask hides the slots past each row's own end.
@@ -148,13 +173,22 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
 }
 
 MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o) {
-  gate_proj = register_module("gate_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, o));
-  up_proj = register_module("up_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, o));
-  down_proj = register_module("down_proj", std::make_shared<LinearImpl>(c.intermediate_size, c.hidden_size, false, o));
+  const int64_t C = c.hidden_size, I = c.intermediate_size;
+  if (family_of(c.model_type).fused_gate_up) {
+    gate_up_proj = register_module("gate_up_proj", std::make_shared<LinearImpl>(C, 2 * I, false, o));
+  } else {
+    gate_proj = register_module("gate_proj", std::make_shared<LinearImpl>(C, I, false, o));
+    up_proj = register_module("up_proj", std::make_shared<LinearImpl>(C, I, false, o));
+  }
+  down_proj = register_module("down_proj", std::make_shared<LinearImpl>(I, C, false, o));
 }
 
-// SwiGLU (Shazeer 2020, eq. 6): down(silu(gate(x)) * up(x)).
+// SwiGLU (Shazeer 2020, eq. 6): down(silu(gate(x)) * up(x)); fused: [gate; up] = gate_up(x).
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  if (gate_up_proj) {
+    auto gu = gate_up_proj->forward(x).chunk(2, -1);
+    return down_proj->forward(torch::silu(gu[0]) * gu[1]);
+  }
   return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
@@ -361,49 +395,12 @@ std::string dtype_config_name(torch::ScalarType t) {
   return "float32";
 }
 
-// The inverse frequencies of RoPE, float32 (D/2,), as HF's rope init functions compute them.
-torch::Tensor rope_inv_freq(const ModelConfig& c) {
-  const int64_t D = c.head_dim;
-  // inv_freq_i = theta^(-2i/D), i = 0..D/2-1 (Su et al. 2021, sec. 3.2.2).
-  auto inv_freq = 1.0 / torch::pow(c.rope_theta, torch::arange(0, D, 2, torch::kInt64).to(torch::kFloat32) / double(D));
-  inv_freq = inv_freq.to(torch::kFloat32);
-  if (c.rope_scaling.is_object()) {
-    const Json& rs = c.rope_scaling;
-    auto num = [&](const char* k, std::optional<double> def) -> double {
-      const Json* v = rs.find(k);
-      if (v && v->is_number()) return v->as_double();
-      if (def) return *def;
-      throw Error(fmt::format("rope_scaling is missing \"{}\"", k));
-    };
-    const std::string type = rs.find("rope_type")->as_string();
-    const double factor = num("factor", std::nullopt);
-    if (type == "linear") {
-      inv_freq = inv_freq / factor;
-    } else if (type == "llama3") {
-      // Llama 3.1 frequency-dependent scaling (HF _compute_llama3_parameters): wavelengths
-      // longer than original_ctx/low_freq_factor are divided by `factor`, shorter than
-      // original_ctx/high_freq_factor kept, and the band between interpolated smoothly.
-      const double low = num("low_freq_factor", 1.0), high = num("high_freq_factor", 4.0);
-      const double old_ctx = num("original_max_position_embeddings", 8192.0);
-      const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
-      auto wavelen = 2 * M_PI / inv_freq;
-      auto inv_llama = torch::where(wavelen > low_wavelen, inv_freq / factor, inv_freq);
-      auto smooth = (old_ctx / wavelen - low) / (high - low);
-      auto smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama;
-      auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
-      inv_freq = torch::where(medium, smoothed, inv_llama);
-    }
-  }
-  return inv_freq.to(torch::kFloat32);
-}
-
 class Model final : public CausalLM {
  public:
   Model(ModelConfig c, torch::Device device, torch::ScalarType dtype)
       : cfg_(std::move(c)), device_(device), dtype_(dtype) {
     auto o = torch::TensorOptions().device(device).dtype(dtype);
     lm_ = std::make_shared<CausalLMImpl>(cfg_, o);
-    inv_freq_ = rope_inv_freq(cfg_).to(device);
   }
 
   const ModelConfig& config() const override { return cfg_; }
@@ -445,7 +442,7 @@ class Model final : public CausalLM {
   torch::Device device_;
   torch::ScalarType dtype_;
   std::shared_ptr<CausalLMImpl> lm_;
-  torch::Tensor inv_freq_;  // (D/2,) float32
+  model::Rope rope_{cfg_, device_};
 };
 
 torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) {
@@ -512,13 +509,9 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
     }
   }
 
-  // cos/sin (B, 1, T, D) in the model dtype: freqs = pos * inv_freq, emb = [freqs, freqs].
-  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // (B, T, D/2)
-  auto emb = torch::cat({freqs, freqs}, -1);
-  s.cos = emb.cos().to(dtype_).unsqueeze(1);
-  s.sin = emb.sin().to(dtype_).unsqueeze(1);
+  std::tie(s.cos, s.sin) = rope_.cos_sin(positions, am, dtype_);  // (B, 1, T, R)
 
-  auto x = at::embedding(lm_->model->embed_tokens->weight, ids);  // (B, T, C)
+  auto x = at::embedding(lm_->model->embed_tokens->weight, ids, cfg_.pad_token_id);  // (B, T, C)
   const bool ckpt = opts.checkpoint && torch::GradMode::is_enabled() && !s.cache;
   auto& layers = lm_->model->layer_ptrs;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -667,27 +660,36 @@ std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::De
 }
 
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options) {
-  static const std::set<std::string> kTargets = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                 "gate_proj", "up_proj", "down_proj"};
+  const auto& names = model::lora_target_names();
   if (options.rank <= 0) throw Error(fmt::format("LoRA rank must be positive, got {}", options.rank), kExitUsage);
   for (const auto& t : options.targets)
-    if (!kTargets.count(t))
-      throw Error(fmt::format("unknown LoRA target \"{}\" (q_proj, k_proj, v_proj, o_proj, gate_proj, "
-                              "up_proj, down_proj)", t), kExitUsage);
+    if (std::find(names.begin(), names.end(), t) == names.end())
+      throw Error(fmt::format("unknown LoRA target \"{}\" ({})", t, fmt::join(names, ", ")), kExitUsage);
+  // The layer names the targets select in this family (q_proj -> qkv_proj when fused).
+  const model::Family& fam = model::family_of(model.config().model_type);
+  std::map<std::string, std::string> leaves;  // leaf -> the target that asked for it
+  for (const auto& t : options.targets) leaves.emplace(model::lora_leaf(fam, t), t);
   torch::NoGradGuard ng;
   for (auto& p : model.module().parameters()) p.requires_grad_(false);
   std::vector<torch::Tensor> trainable;
+  std::set<std::string> found, linears;
   for (const auto& item : model.module().named_modules()) {
     auto* lin = dynamic_cast<LinearImpl*>(item.value().get());
     if (!lin) continue;
     const std::string& name = item.key();
     const std::string leaf = name.substr(name.rfind('.') + 1);
-    if (std::find(options.targets.begin(), options.targets.end(), leaf) == options.targets.end()) continue;
+    if (name.starts_with("model.layers.")) linears.insert(leaf);
+    if (!leaves.count(leaf)) continue;
     if (lin->lora_A.defined()) throw Error(fmt::format("{} already has a LoRA adapter", name));
     lin->add_lora(options.rank, options.alpha);
     trainable.push_back(lin->lora_A);
     trainable.push_back(lin->lora_B);
+    found.insert(leaf);
   }
+  for (const auto& [leaf, target] : leaves)
+    if (!found.count(leaf))
+      throw Error(fmt::format("LoRA target \"{}\": a {} model has no such layer (its layers: {})",
+                              target, fam.name, fmt::join(linears, ", ")), kExitUsage);
   return trainable;
 }
 

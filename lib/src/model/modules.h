@@ -12,7 +12,7 @@ namespace delib::model {
 
 // What one forward step shares across layers.
 struct Step {
-  torch::Tensor cos, sin;      // (B, 1, T, D) in the model dtype
+  torch::Tensor cos, sin;      // (B, 1, T, R) in the model dtype, R = the rotary dim
   torch::Tensor mask;          // bool (B, 1, T, S), true = may attend; undefined when `causal`
   bool causal = false;         // no explicit mask: plain causal attention (SDPA is_causal)
   KVCache* cache = nullptr;    // decoding
@@ -39,18 +39,24 @@ struct LinearImpl : torch::nn::Module {
   double lora_scale = 0;
 };
 
+// The family's row (model/family.h) decides the layout: q_proj/k_proj/v_proj or one fused
+// qkv_proj, biases, q_norm/k_norm.
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o);
   torch::Tensor forward(const torch::Tensor& x, const Step& s, int64_t layer);
   std::shared_ptr<LinearImpl> q_proj, k_proj, v_proj, o_proj;
-  std::shared_ptr<RMSNormImpl> q_norm, k_norm;  // Qwen3 only
+  std::shared_ptr<LinearImpl> qkv_proj;         // fused families instead of q/k/v_proj
+  std::shared_ptr<RMSNormImpl> q_norm, k_norm;  // qk_norm families (Qwen3)
   int64_t H, Hkv, D;
+  int64_t R;  // rotary dim: RoPE on features [0, R) of each head, the rest pass through
 };
 
+// gate_proj and up_proj, or one fused gate_up_proj (rows [gate; up]), and down_proj.
 struct MLPImpl : torch::nn::Module {
   MLPImpl(const ModelConfig& c, const torch::TensorOptions& o);
   torch::Tensor forward(const torch::Tensor& x);
   std::shared_ptr<LinearImpl> gate_proj, up_proj, down_proj;
+  std::shared_ptr<LinearImpl> gate_up_proj;  // fused families instead of gate/up_proj
 };
 
 struct DecoderLayerImpl : torch::nn::Module {

@@ -1,0 +1,66 @@
+// The families table (see family.h). Each row follows the family's modeling_*.py and
+// configuration_*.py in transformers; the comment above a row names what sets it apart.
+#ifndef FMT_HEADER_ONLY
+#define FMT_HEADER_ONLY 1
+#endif
+#include "model/family.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "delib/error.h"
+
+namespace delib::model {
+
+const std::vector<Family>& families() {
+  // The scaling types of the Llama-like families: HF's config classes take any type of
+  // transformers' ROPE_INIT_FUNCTIONS; delib these, each reference-tested on them (LongRoPE is
+  // tested, and used, on Phi-3 only).
+  const std::vector<std::string> kAnyRope = {"linear", "llama3"};
+  static const std::vector<Family> kFamilies = {
+      // The reference layout: separate q/k/v/o and gate/up/down projections.
+      {.model_type = "llama", .architecture = "LlamaForCausalLM", .name = "Llama",
+       .attention_bias = AttentionBias::kFromConfig, .rope_types = kAnyRope},
+      // Llama with q/k/v biases always on.
+      {.model_type = "qwen2", .architecture = "Qwen2ForCausalLM", .name = "Qwen2",
+       .attention_bias = AttentionBias::kQkv, .sliding_window = SlidingWindow::kRefused,
+       .rope_types = kAnyRope},
+      // Llama with per-head RMSNorm on q and k before RoPE.
+      {.model_type = "qwen3", .architecture = "Qwen3ForCausalLM", .name = "Qwen3",
+       .attention_bias = AttentionBias::kFromConfig, .qk_norm = true,
+       .sliding_window = SlidingWindow::kRefused, .rope_types = kAnyRope},
+      // Llama with a sliding attention window.
+      {.model_type = "mistral", .architecture = "MistralForCausalLM", .name = "Mistral",
+       .sliding_window = SlidingWindow::kFromConfig, .rope_types = kAnyRope},
+  };
+  return kFamilies;
+}
+
+const Family& family_of(const std::string& model_type) {
+  for (const auto& f : families())
+    if (f.model_type == model_type) return f;
+  throw Error(fmt::format("unsupported model_type \"{}\" (delib supports {})", model_type,
+                          supported_architectures()));
+}
+
+std::string supported_architectures() {
+  std::string s;
+  for (const auto& f : families()) s += (s.empty() ? "" : ", ") + f.architecture;
+  return s;
+}
+
+const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> kNames = {"q_proj",   "k_proj",  "v_proj",
+                                                  "o_proj",   "gate_proj", "up_proj",
+                                                  "down_proj", "qkv_proj", "gate_up_proj"};
+  return kNames;
+}
+
+std::string lora_leaf(const Family& f, const std::string& target) {
+  if (f.fused_qkv && (target == "q_proj" || target == "k_proj" || target == "v_proj")) return "qkv_proj";
+  if (f.fused_gate_up && (target == "gate_proj" || target == "up_proj")) return "gate_up_proj";
+  return target;
+}
+
+}  // namespace delib::model
