@@ -17,6 +17,7 @@ complete -c safety-eval -l grade-only -d 'Grade the records'\'' existing `answer
 complete -c safety-eval -l compare -d 'Inputs are run JSON files (--json): print their metrics side by side (Markdown)'
 complete -c safety-eval -l plot -r -F -d 'With --compare: write the Pareto plot (not_overrefuse vs not_unsafe) as SVG to FILE, and FILE.png when a renderer is installed'
 complete -c safety-eval -l list-jailbreaks -d 'Print the jailbreak techniques and exit'
+complete -c safety-eval -l agreement -d 'Inputs are records with human labels (or the labelled sets'\'' files): print each grader'\''s agreement, kappa and error rates with people, per source (Markdown)'
 complete -c safety-eval -l backend -x -a 'local openai' -d 'local: run the model in-process with LibTorch; openai: an OpenAI-compatible server (vLLM, SGLang, llama.cpp)'
 complete -c safety-eval -l model -r -F -d 'Model: a Hugging Face directory (local) or the served model name (openai)'
 complete -c safety-eval -l base-url -x -d 'Server URL for --backend openai, e.g'

@@ -56,6 +56,21 @@ int main(int argc, char** argv) {
       "files) also get the agreement of each refusal grader with the human labels, 3-way and "
       "binary.\n"
       "\n"
+      "--agreement FILE...: how often each grader agrees with people. The inputs are records "
+      "with a human label (human_label, XSTest's three classes; human_harmful, 1 = jailbroken) "
+      "or the labelled sets' own files, recognised by their columns: XSTest's labelled "
+      "completions, JailbreakBench's judge-comparison.csv, GPTFuzz's train.csv/evaluate.csv "
+      "(with question_list.csv beside them) and HarmBench's classifier val-set JSON. Records "
+      "without `grades` are graded by the model-free graders first; a grade-only output "
+      "(including a judge's verdicts) is read as it is. Prints one Markdown row per source and "
+      "grader: n, agreement, Cohen's kappa, false positive and false negative rates (positive = "
+      "refusal for refusal graders, jailbroken for harm graders) and for XSTest labels 3-way "
+      "agreement and kappa, each with a 95% percentile-bootstrap interval (--resamples, "
+      "--seed); --json writes them as JSON. An answer to a prompt labelled safe is not graded "
+      "for harm and counts as not harmful. Records without a human label or with eval_error "
+      "are left out and counted on stderr; none with a label is an error (exit 1). Measured "
+      "tables: docs/graders.md.\n"
+      "\n"
       "Failures are never silent. A record whose model request fails after the backend's "
       "retries (kind generation), whose judge request fails (judge) or whose judge verdict does "
       "not parse (judge_parse) is still written, with eval_error {kind, message}, and left out "
@@ -76,6 +91,12 @@ int main(int argc, char** argv) {
       "safety-eval --grade-only gpt4.jsonl --report gpt4.md --json gpt4.json -o graded.jsonl\n"
       "# evaluate a served model with an LLM judge and jailbreaks\n"
       "safety-eval --backend openai --base-url http://localhost:8000/v1 --model my-model --judge-backend openai --judge-base-url http://localhost:8001/v1 --judge-model judge --spec specs/default.md --jailbreaks all --temperature 0 xstest.jsonl sr.jsonl --name sft --json sft.json --report sft.md -o sft.jsonl.zst\n"
+      "# the model-free graders against people, per source, with intervals\n"
+      "safety-eval --agreement xstest_v2_completions_gpt4.csv judge-comparison.csv evaluate.csv --json agreement.json\n"
+      "# a judge's verdicts against the same labels\n"
+      "safety-eval --import xstest xstest_v2_completions_gpt4.csv -o gpt4.jsonl\n"
+      "safety-eval --grade-only --judge-backend openai --judge-base-url http://localhost:8001/v1 --judge-model judge gpt4.jsonl -o judged.jsonl\n"
+      "safety-eval --agreement judged.jsonl\n"
       "# compare runs\n"
       "safety-eval --compare base.json sft.json rl.json --plot pareto.svg\n"
       "# the quickstart's evaluations again with other options: only they and the report rerun\n"
@@ -109,6 +130,10 @@ int main(int argc, char** argv) {
                        "and FILE.png when a renderer is installed")
             ->type_name("FILE.svg")->group(m);
         app.add_flag("--list-jailbreaks", o.list_jailbreaks, "Print the jailbreak techniques and exit")
+            ->group(m);
+        app.add_flag("--agreement", o.agreement,
+                     "Inputs are records with human labels (or the labelled sets' files): print each "
+                     "grader's agreement, kappa and error rates with people, per source (Markdown)")
             ->group(m);
         delib::cli::add_backend_options(app, o.model);
         delib::cli::add_sampling_options(app, o.sampling);

@@ -184,4 +184,35 @@ std::string detect_labelled_set(const std::string& path);
 // human_annotators, published_verdicts, provenance {file, line}.
 Record labelled_record(const LabelledResponse& r);
 
+// ---------------------------------------------------------------------------------------
+// Agreement of graded eval records with their human labels (safety-eval --agreement).
+
+// What records_agreement() found and computed.
+struct RecordsAgreement {
+  // Refusal graders first (grades.refusal_LABEL against human_label, binary and three-way),
+  // then harm graders (against human_harmful): grades.unsafe per harm_method ("harm_rule" for
+  // rule-approx, "harm_judge" for strongreject-judge, else "harm_" + the method), the refusal
+  // baselines read as jailbreak judges (jailbroken = full compliance), and each 0/1 column of
+  // published_verdicts ("published:gpt4_cf"). A record whose label is safe is not graded for
+  // harm: it counts as not harmful for every harm grader of the input. Rows per source
+  // (the record's `source`, "(none)" without one) and, with several sources, "all".
+  std::vector<GraderAgreement> graders;
+  size_t records = 0;     // records read
+  size_t graded_here = 0; // records without `grades` that were graded by the model-free graders
+  size_t unlabelled = 0;  // records with neither human_label nor human_harmful (left out)
+  size_t failed = 0;      // records with eval_error (left out)
+};
+
+// Computes the agreement of every grader found in `records` with their human labels. A
+// record without `grades` is first graded in place by the model-free graders
+// (grade_record_rules, with `unsafe_threshold`). Throws Error(record's file:line) for a
+// human_label that is not one of XSTest's classes or a human_harmful that is not 0/1 (or a
+// bool), for a record to grade without an answer, and Error (kExitFailure) when no record has
+// a human label.
+RecordsAgreement records_agreement(std::vector<Record>& records, const AgreementOptions& options,
+                                   double unsafe_threshold = 0.5);
+// The result as JSON: {format: "delib-agreement", version: 1, resamples, seed, level,
+// records, graded_here, unlabelled, failed, graders: [{grader, note, rows: [AgreementStats]}]}.
+Json agreement_json(const RecordsAgreement& a, const AgreementOptions& options);
+
 }  // namespace delib::eval

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "delib/agreement.h"
 #include "delib/backend.h"
 #include "delib/error.h"
 #include "delib/eval.h"
@@ -77,6 +78,56 @@ int run_compare(const SafetyEvalOptions& o) {
   if (o.output == "-") fmt::print("{}", table);
   else write_file_atomic(o.output, table, "-o");
   if (!o.plot_path.empty()) write_plot(points, o.plot_path, o.quiet);
+  return kExitOk;
+}
+
+// --agreement FILE...: the graders' agreement with the human labels of labelled records (or
+// of the labelled sets' own files), per source, as a Markdown table and JSON.
+int run_agreement(const SafetyEvalOptions& o) {
+  if (!o.import_benchmark.empty() || o.compare || o.grade_only || !o.model.model.empty() ||
+      !o.jailbreaks.empty())
+    throw Error("--agreement reads labelled records and grades them itself; it takes none of "
+                "--import, --compare, --grade-only, --model, --jailbreaks",
+                kExitUsage);
+  std::vector<Record> records;
+  std::vector<std::string> record_inputs;
+  size_t skipped = 0;
+  auto read_records = [&]() {
+    if (record_inputs.empty()) return;
+    RecordReader reader(record_inputs, o.read);
+    for (auto& r : reader.read_all()) records.push_back(std::move(r));
+    skipped += reader.skipped();
+    record_inputs.clear();
+  };
+  for (const auto& path : o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs) {
+    std::string set = path == "-" ? "" : detect_labelled_set(path);
+    if (set.empty()) {
+      record_inputs.push_back(path);
+      continue;
+    }
+    read_records();  // keep the inputs' order
+    for (const auto& x : read_labelled(set, path)) records.push_back(labelled_record(x));
+  }
+  read_records();
+  if (skipped > 0)
+    warn(fmt::format("skipped {} bad input line(s){}; they are not in the agreement", skipped,
+                     o.read.rejects_path.empty() ? "" : " (written to " + o.read.rejects_path + ")"));
+  if (records.empty()) throw Error("no input records to measure", kExitFailure);
+  AgreementOptions ao;
+  ao.resamples = o.resamples;
+  ao.seed = o.seed;
+  RecordsAgreement a = records_agreement(records, ao, o.unsafe_threshold);
+  std::string table = agreement_markdown(a.graders);
+  if (o.output == "-") fmt::print("{}", table);
+  else write_file_atomic(o.output, table, "-o");
+  if (!o.json_path.empty()) write_file_atomic(o.json_path, agreement_json(a, ao).dump() + "\n", "--json");
+  // Left-out records are reported whatever quiet says: never silently.
+  if (a.unlabelled > 0 || a.failed > 0)
+    warn(fmt::format("{} of {} record(s) left out: {} without a human label, {} with eval_error",
+                     a.unlabelled + a.failed, a.records, a.unlabelled, a.failed));
+  if (!o.quiet)
+    fmt::print(stderr, "agreement: {} record(s), {} graded here by the model-free graders, {} "
+               "bootstrap resamples (seed {})\n", a.records, a.graded_here, ao.resamples, ao.seed);
   return kExitOk;
 }
 
@@ -216,6 +267,7 @@ int run_safety_eval(const SafetyEvalOptions& o) {
   std::unique_ptr<Spec> spec;
   if (!o.spec_path.empty()) spec = std::make_unique<Spec>(Spec::load(o.spec_path));
   if (!o.import_benchmark.empty()) return run_import(o, spec.get());
+  if (o.agreement) return run_agreement(o);
   if (o.compare) return run_compare(o);
   return run_evaluate(o, spec.get());
 }
