@@ -9,19 +9,6 @@ for i in 0 1 2 3; do
   printf '{"id":"q%d","category":"%s","prompt":"tell me about topic %d"}\n' $i "${cats[$i]}" $i
 done > prompts.jsonl
 
-# start_server DIR [FLAGS...]: the test server (or $SERVER, a wrapper with its flags) in the
-# background; its URL in $url. Stopped when the case ends.
-trap 'for p in */server.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; cd /; rm -rf "$work"' EXIT
-start_server() {
-  local dir=$1; shift
-  mkdir -p "$dir"
-  "$DELIB_PYTHON" "${SERVER:-$DELIB_SRC/tests/servers/openai_server.py}" --port-file "$dir/port" \
-    --log "$dir/log.jsonl" --max-lifetime 600 "$@" >/dev/null 2>"$dir/stderr" &
-  echo $! > "$dir/server.pid"
-  for _ in $(seq 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
-  [ -s "$dir/port" ] || fail "test server did not start: $(cat "$dir/stderr")"
-  url="http://127.0.0.1:$(cat "$dir/port")/v1"
-}
 common=(--model model --spec "$DELIB_SRC/specs/small.md" --judge-backend openai --judge-model echo
         --group-size 4 --prompts-per-step 2 --max-tokens 8 --temperature 1 --lr 1e-3 --seed 3
         --threads 1 --plain -q prompts.jsonl)
