@@ -52,6 +52,12 @@ class CotJudge {
   std::map<std::string, std::string> view_hashes_;     // category -> spec view hash
   CotJudgeResult result_;
   int64_t tokens_ = 0;
+  // --rejects in input order, as the output: a judged record's reject waits here until every
+  // record before it is decided (kept, rejected or failed). Malformed records go at read time.
+  std::vector<std::optional<Record>> pending_rejects_;
+  std::vector<bool> decided_;
+  size_t next_decided_ = 0;
+  void decide(size_t i, std::optional<Record> reject);
 
   void accept(Record& r);
   void plan();
@@ -92,6 +98,8 @@ void CotJudge::accept(Record& r) {
 // --best-per-id groups (decided once all of an id is judged) and one view hash per category.
 void CotJudge::plan() {
   results_.resize(records_.size());
+  pending_rejects_.resize(records_.size());
+  decided_.assign(records_.size(), false);
   for (size_t i = 0; i < records_.size(); ++i) {
     if (o_.best_per_id > 0) {
       groups_[ids_[i]].push_back(i);
@@ -114,9 +122,25 @@ void CotJudge::emit(KeyedRun& run, size_t i, bool keep) {
     run.put(i, std::move(out));
   } else {
     ++result_.filtered;
-    rejects_.write(out);
     run.put(i, std::nullopt);
+    decide(i, std::move(out));
+    return;
   }
+  decide(i, std::nullopt);
+}
+
+void CotJudge::decide(size_t i, std::optional<Record> reject) {
+  if (o_.unordered) {  // the output is in completion order: so are the rejects
+    if (reject) rejects_.write(*reject);
+    return;
+  }
+  pending_rejects_[i] = std::move(reject);
+  decided_[i] = true;
+  for (; next_decided_ < decided_.size() && decided_[next_decided_]; ++next_decided_)
+    if (auto& r = pending_rejects_[next_decided_]) {
+      rejects_.write(*r);
+      r.reset();
+    }
 }
 
 // The whole id is judged: keep its best N among those that pass --min-score. Members whose
@@ -139,6 +163,7 @@ void CotJudge::on_result(KeyedRun& run, Progress& progress, size_t i, const Judg
   if (res.backend_error) {
     result_.failures.add("backend");
     run.fail(i, fmt::format("{}: id {}: {}", records_[i].where().str(), ids_[i], res.error));
+    decide(i, std::nullopt);
   } else {
     if (!res.ok()) result_.failures.add("parse");
     results_[i] = res;
