@@ -105,3 +105,18 @@ TEST_CASE("write_file_atomic writes through a symlink and keeps the link") {
   CHECK(S_ISLNK(st.st_mode));
   CHECK(read_text_file(target, "") == "new\n");
 }
+
+TEST_CASE("write_file_atomic writes a device in place and reports a failed write") {
+  struct stat st;
+  REQUIRE(::stat("/dev/full", &st) == 0);  // Linux: every write fails with ENOSPC
+  REQUIRE(S_ISCHR(st.st_mode));
+  Error e = error_of([&] { write_file_atomic("/dev/full", "{}\n", "--stats"); });
+  CHECK(e.exit_code() == kExitIo);
+  CHECK(e.where().file == "/dev/full");
+  CHECK(std::string(e.what()) == "cannot write --stats: No space left on device");
+  CHECK_FALSE(exists("/dev/full.tmp"));
+  write_file_atomic("/dev/null", "discarded", "");  // a device that takes the bytes
+  REQUIRE(::stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  CHECK_FALSE(exists("/dev/null.tmp"));
+}
