@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-# Reference test for the model area: tiny random Llama / Qwen2 / Qwen3 / Mistral models built
-# with transformers (from a config, no download) are saved, loaded by delib's model-check tool,
-# and compared: logits (f32, 1e-4) on plain, right-padded and packed-document inputs, the
+# Reference test for the model area: tiny random Llama / Qwen2 / Qwen3 / Mistral / Phi-3 models
+# built with transformers (from a config, no download) are saved, loaded by delib's model-check
+# tool, and compared: logits (f32, 1e-4) on plain, right-padded and packed-document inputs, the
 # next-token loss, and the gradient of EVERY parameter (as llm.c's test_gpt2 does, printing
 # maxdiff). A delib-saved model must load in transformers with the same logits.
+# One row of CASES per family and per RoPE type (docs/adding-a-model.md).
 import json
 import os
 import subprocess
@@ -12,8 +13,8 @@ import tempfile
 
 import torch
 from safetensors.torch import load_file
-from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config,
-                          Qwen3Config)
+from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Phi3Config,
+                          Qwen2Config, Qwen3Config)
 
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
@@ -46,10 +47,24 @@ CASES = [
                                                     "original_max_position_embeddings": 8},
                                       rope_theta=500000.0, tie_word_embeddings=False)),
     ("llama-tied", LlamaConfig, dict(tie_word_embeddings=True)),
+    ("llama-bias", LlamaConfig, dict(attention_bias=True)),  # q/k/v and o_proj biases
     ("qwen2", Qwen2Config, dict(tie_word_embeddings=False, rope_theta=1000000.0)),
     ("qwen2-tied", Qwen2Config, dict(tie_word_embeddings=True)),
     ("qwen3", Qwen3Config, dict(head_dim=32, tie_word_embeddings=False)),  # head_dim != 64/4
     ("mistral", MistralConfig, dict(tie_word_embeddings=False)),
+    # Phi-3: fused qkv_proj / gate_up_proj, a sliding window shorter than the inputs, and a
+    # pad token that occurs in the input (its embedding row gets no gradient, as in HF).
+    ("phi3", Phi3Config, dict(tie_word_embeddings=False, sliding_window=6, pad_token_id=7,
+                              bos_token_id=None, eos_token_id=None)),
+    # Phi-4-mini's RoPE: partial rotary (8 of 16 features), LongRoPE with its short factors up
+    # to original_max_position_embeddings (8) and its long factors past it (the 13-token batch),
+    # attention factor sqrt(1 + ln(512/8) / ln 8); tied embeddings.
+    ("phi3-longrope", Phi3Config, dict(tie_word_embeddings=True, partial_rotary_factor=0.5,
+                                       original_max_position_embeddings=8, pad_token_id=7,
+                                       bos_token_id=None, eos_token_id=None,
+                                       rope_scaling={"type": "longrope",
+                                                     "short_factor": [1.0, 1.2, 1.7, 2.5],
+                                                     "long_factor": [1.1, 2.0, 4.5, 9.0]})),
 ]
 
 
@@ -70,7 +85,7 @@ def maxdiff(a, b):
 
 
 def make_model(cls, kwargs, seed):
-    cfg = cls(**SMALL, **kwargs)
+    cfg = cls(**{**SMALL, **kwargs})
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
     # HF init leaves norms at 1 and biases at 0; randomise everything so every parameter is
@@ -82,6 +97,30 @@ def make_model(cls, kwargs, seed):
             else:
                 p.copy_(0.08 * torch.randn_like(p))
     return model
+
+
+# RoPE types whose frequencies depend on the sequence length.
+LENGTH_DEPENDENT = ("longrope", "dynamic")
+
+
+def rope_type(model):
+    rp = getattr(model.config, "rope_parameters", None) or {}
+    return rp.get("rope_type", "default")
+
+
+def padded_rows_reference(model, ids, mask, labels):
+    """Each right-padded row alone: logits of the valid tokens (in row order) and the batch's
+    loss (mean over every row's valid next-token labels); gradients accumulate in the model."""
+    n = (labels[:, 1:] != -100).sum().item()
+    logits, loss = [], 0.0
+    for b in range(ids.shape[0]):
+        L = int(mask[b].sum())
+        out = model(input_ids=ids[b:b + 1, :L], labels=labels[b:b + 1, :L])
+        nb = (labels[b, 1:L] != -100).sum().item()
+        (out.loss * nb / n).backward()
+        logits.append(out.logits[0])
+        loss += out.loss.item() * nb / n
+    return torch.cat(logits, 0), loss
 
 
 def grads_match(model, got, label):
@@ -116,6 +155,8 @@ def main():
 
         # 1. Plain batch: logits, loss, every gradient (also with activation checkpointing).
         ids = torch.randint(0, V, (2, 13), generator=g)
+        if model.config.pad_token_id is not None:
+            ids[0, 4] = ids[1, 9] = model.config.pad_token_id  # HF: no embedding gradient
         model.zero_grad()
         out = model(input_ids=ids, labels=ids)
         out.loss.backward()
@@ -136,15 +177,22 @@ def main():
         mask[2, 3:] = 0
         labels = ids.masked_fill(mask == 0, -100)
         model.zero_grad()
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
-        out.loss.backward()
         got = run_tool(model_dir, {"input_ids": ids.tolist(), "attention_mask": mask.tolist(),
                                    "labels": labels.tolist()}, f"{label}-pad", grads=True)
         valid = mask.bool()
-        d = maxdiff(out.logits[valid], got["logits"][valid])
+        if rope_type(model) in LENGTH_DEPENDENT:
+            # delib reads the sequence length of these RoPE types per row (its valid tokens),
+            # HF per call (the padded batch): the reference is each row on its own, the loss
+            # the mean over all rows' valid labels as in the batch.
+            ref_logits, ref_loss = padded_rows_reference(model, ids, mask, labels)
+        else:
+            out = model(input_ids=ids, attention_mask=mask, labels=labels)
+            out.loss.backward()
+            ref_logits, ref_loss = out.logits[valid], out.loss.item()
+        d = maxdiff(ref_logits, got["logits"][valid])
         print(f"  padded: logits maxdiff {d:.3g}")
         check(d < LOGIT_TOL, f"{label} padded: logits maxdiff {d}")
-        check(abs(out.loss.item() - got["loss"].item()) < LOSS_TOL, f"{label} padded: loss")
+        check(abs(ref_loss - got["loss"].item()) < LOSS_TOL, f"{label} padded: loss")
         grads_match(model, got, "padded")
 
         # 3. Packed documents (doc_ids, positions restarting) == each document on its own.

@@ -33,6 +33,11 @@ const std::vector<Family>& families() {
       // Llama with a sliding attention window.
       {.model_type = "mistral", .architecture = "MistralForCausalLM", .name = "Mistral",
        .sliding_window = SlidingWindow::kFromConfig, .rope_types = kAnyRope},
+      // Fused qkv_proj and gate_up_proj, partial rotary, LongRoPE (Phi-3, Phi-3.5, Phi-4-mini).
+      {.model_type = "phi3", .architecture = "Phi3ForCausalLM", .name = "Phi-3",
+       .fused_qkv = true, .fused_gate_up = true, .sliding_window = SlidingWindow::kFromConfig,
+       .rope_types = {"longrope"}, .rope_aliases = {{"su", "longrope"}, {"yarn", "longrope"}},
+       .partial_rotary = true, .original_max_position_embeddings = 4096},
   };
   return kFamilies;
 }

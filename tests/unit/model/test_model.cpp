@@ -40,7 +40,18 @@ Json tiny_json(const std::string& arch) {
 
 ModelConfig tiny(const std::string& arch) { return ModelConfig::from_json(tiny_json(arch)); }
 
-const char* kArchs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"};
+// The error reading `j` as m/config.json, as tools print it ("m/config.json: message").
+std::string config_error(const Json& j) {
+  try {
+    ModelConfig::from_json(j, "m/config.json");
+  } catch (const delib::Error& e) {
+    return e.str();
+  }
+  return "(no error)";
+}
+
+const char* kArchs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM",
+                        "Phi3ForCausalLM"};
 
 fs::path scratch(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("delib-test-model-" + std::to_string(::getpid())) / name;
@@ -86,6 +97,143 @@ TEST_CASE("ModelConfig: architectures, v5 rope_parameters and errors") {
   CHECK_THROWS_WITH(ModelConfig::from_json(yarn), Catch::Contains("yarn"));
   CHECK(tiny("LlamaForCausalLM").num_parameters() ==
         [] { int64_t n = 0; for (auto& [k, p] : CausalLM::random(tiny("LlamaForCausalLM"), 1, torch::kCPU)->named_parameters()) n += p.numel(); return n; }());
+}
+
+TEST_CASE("ModelConfig: each family's row decides the fields it reads and refuses") {
+  auto names_of = [](const ModelConfig& c) {
+    std::set<std::string> names;
+    for (auto& [k, p] : CausalLM::random(c, 1, torch::kCPU)->named_parameters()) names.insert(k);
+    return names;
+  };
+  auto count = [](const ModelConfig& c) {
+    int64_t n = 0;
+    for (auto& [k, p] : CausalLM::random(c, 1, torch::kCPU)->named_parameters()) n += p.numel();
+    return n;
+  };
+  // Phi-3: fused projections; attention_bias is not read (HF's Phi-3 has no biases); the
+  // sliding window is.
+  auto pj = tiny_json("Phi3ForCausalLM");
+  pj.set("attention_bias", true);
+  pj.set("sliding_window", 7);
+  auto phi = ModelConfig::from_json(pj);
+  CHECK(phi.model_type == "phi3");
+  CHECK_FALSE(phi.attention_bias);
+  CHECK_FALSE(phi.o_proj_bias);
+  CHECK(phi.sliding_window == 7);
+  CHECK(phi.partial_rotary_factor == 1.0);
+  auto pn = names_of(phi);
+  for (const char* n : {"model.layers.0.self_attn.qkv_proj.weight", "model.layers.1.self_attn.o_proj.weight",
+                        "model.layers.0.mlp.gate_up_proj.weight", "model.layers.0.mlp.down_proj.weight"})
+    CHECK(pn.count(n) == 1);
+  CHECK(pn.count("model.layers.0.self_attn.q_proj.weight") == 0);
+  CHECK(pn.count("model.layers.0.mlp.gate_proj.weight") == 0);
+  CHECK(phi.num_parameters() == count(phi));
+  // Llama, Qwen3: attention_bias gives q/k/v AND o_proj a bias, as HF's modules; Mistral none.
+  for (const char* arch : {"LlamaForCausalLM", "Qwen3ForCausalLM"}) {
+    INFO(arch);
+    auto j = tiny_json(arch);
+    j.set("attention_bias", true);
+    auto c = ModelConfig::from_json(j);
+    CHECK(c.o_proj_bias);
+    CHECK(names_of(c).count("model.layers.0.self_attn.o_proj.bias") == 1);
+    CHECK(c.num_parameters() == count(c));
+  }
+  auto mj = tiny_json("MistralForCausalLM");
+  mj.set("attention_bias", true);
+  CHECK_FALSE(ModelConfig::from_json(mj).attention_bias);
+  CHECK(names_of(tiny("Qwen2ForCausalLM")).count("model.layers.0.self_attn.o_proj.bias") == 0);
+
+  // partial_rotary_factor: Phi-3 only (top level or in the rope object), giving an even dim.
+  auto partial = tiny_json("Phi3ForCausalLM");
+  partial.set("partial_rotary_factor", 0.5);
+  CHECK(ModelConfig::from_json(partial).partial_rotary_factor == 0.5);
+  partial.set("partial_rotary_factor", 0.25);  // head_dim 8 -> rotary dim 2
+  CHECK(ModelConfig::from_json(partial).partial_rotary_factor == 0.25);
+  partial.set("partial_rotary_factor", 0.3);  // int(8 * 0.3) = 2: even, as HF computes it
+  CHECK_NOTHROW(ModelConfig::from_json(partial));
+  partial.set("partial_rotary_factor", 0.1);  // int(0.8) = 0
+  CHECK_THAT(config_error(partial),
+             Catch::StartsWith("m/config.json: ") && Catch::Contains("partial_rotary_factor"));
+  auto llama_partial = tiny_json("LlamaForCausalLM");
+  llama_partial.set("partial_rotary_factor", 0.5);
+  CHECK_THAT(config_error(llama_partial),
+             Catch::StartsWith("m/config.json: ") &&
+                 Catch::Contains("\"partial_rotary_factor\" 0.5 is not supported for LlamaForCausalLM"));
+  llama_partial.set("partial_rotary_factor", 1.0);
+  CHECK_NOTHROW(ModelConfig::from_json(llama_partial));
+  auto v5 = tiny_json("Phi3ForCausalLM");
+  v5.set("rope_parameters", Json::parse(R"({"rope_theta": 250000.0, "rope_type": "default",
+                                             "partial_rotary_factor": 0.5})"));
+  auto c5 = ModelConfig::from_json(v5);
+  CHECK(c5.partial_rotary_factor == 0.5);
+  CHECK(c5.rope_theta == 250000.0);
+
+  // LongRoPE: Phi-3's type ("su" and "yarn" read as it, as HF's Phi3Config does); factor lists
+  // of rotary_dim / 2 numbers; original_max_position_embeddings from the top level, default 4096.
+  auto lr = tiny_json("Phi3ForCausalLM");
+  lr.set("rope_scaling", Json::parse(R"({"type": "su", "short_factor": [1, 1, 1, 1],
+                                         "long_factor": [1, 2, 3, 4],
+                                         "original_max_position_embeddings": 8})"));
+  auto cl = ModelConfig::from_json(lr);
+  CHECK(cl.rope_scaling.find("rope_type")->as_string() == "longrope");
+  CHECK(cl.rope_scaling.find("original_max_position_embeddings")->as_int() == 4096);
+  lr.set("original_max_position_embeddings", 16);
+  CHECK(ModelConfig::from_json(lr).rope_scaling.find("original_max_position_embeddings")->as_int() == 16);
+  lr.set("rope_scaling", Json::parse(R"({"type": "yarn", "short_factor": [1, 1, 1, 1],
+                                         "long_factor": [1, 2, 3]})"));
+  CHECK_THAT(config_error(lr),
+             Catch::StartsWith("m/config.json: ") &&
+                 Catch::Contains("\"rope_scaling\" \"long_factor\" must be a list of 4 numbers"));
+  lr.set("rope_scaling", Json::parse(R"({"type": "longrope", "long_factor": [1, 2, 3, 4]})"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(lr), Catch::Contains("\"short_factor\""));
+  lr.set("rope_scaling", Json::parse(R"({"rope_type": "linear", "factor": 2.0})"));
+  CHECK_THAT(config_error(lr),
+             Catch::StartsWith("m/config.json: ") &&
+                 Catch::Contains("unsupported rope scaling type \"linear\" in \"rope_scaling\"") &&
+                 Catch::Contains("Phi3ForCausalLM"));
+  // A required key of a scaling type is named with the file.
+  auto lin = tiny_json("LlamaForCausalLM");
+  lin.set("rope_scaling", Json::parse(R"({"rope_type": "linear"})"));
+  CHECK_THAT(config_error(lin), Catch::StartsWith("m/config.json: ") &&
+                                    Catch::Contains("\"rope_scaling\" is missing \"factor\""));
+  // Qwen: per-layer sliding windows are refused, naming the field.
+  auto qw = tiny_json("Qwen3ForCausalLM");
+  qw.set("use_sliding_window", true);
+  CHECK_THROWS_WITH(ModelConfig::from_json(qw), Catch::Contains("use_sliding_window"));
+  // Unknown model_type without architectures lists every row's architecture.
+  auto unknown = Json::parse(R"({"model_type": "gemma2", "vocab_size": 10})");
+  CHECK_THAT(config_error(unknown), Catch::Contains("unsupported model_type \"gemma2\"") &&
+                                        Catch::Contains("Phi3ForCausalLM"));
+  // model_type alone selects the row.
+  auto by_type = tiny_json("Phi3ForCausalLM");
+  by_type.set("architectures", Json());
+  by_type.set("model_type", "phi3");
+  CHECK(ModelConfig::from_json(by_type).architecture == "Phi3ForCausalLM");
+}
+
+TEST_CASE("add_lora: fused families take q/k/v_proj as qkv_proj; a target with no layer is an error") {
+  auto m = CausalLM::random(tiny("Phi3ForCausalLM"), 3, torch::kCPU);
+  auto trainable = delib::add_lora(*m, {});  // q_proj, k_proj, v_proj, o_proj
+  CHECK(trainable.size() == 2 * 2 * 2);      // qkv_proj and o_proj of 2 layers
+  std::set<std::string> adapted;
+  for (auto& [k, p] : m->named_parameters())
+    if (k.find(".lora_A") != std::string::npos) adapted.insert(k);
+  CHECK(adapted.count("model.layers.0.self_attn.qkv_proj.lora_A") == 1);
+  CHECK(adapted.count("model.layers.1.self_attn.o_proj.lora_A") == 1);
+  auto m2 = CausalLM::random(tiny("Phi3ForCausalLM"), 3, torch::kCPU);
+  CHECK(delib::add_lora(*m2, {4, 8.0, {"gate_proj", "up_proj", "down_proj"}}).size() == 2 * 2 * 2);
+  auto llama = CausalLM::random(tiny("LlamaForCausalLM"), 3, torch::kCPU);
+  CHECK_THROWS_WITH(delib::add_lora(*llama, {4, 8.0, {"qkv_proj"}}),
+                    Catch::Contains("LoRA target \"qkv_proj\": a Llama model has no such layer") &&
+                    Catch::Contains("q_proj"));
+  // The adapted fused model saves merged and loads back with the same logits.
+  torch::NoGradGuard ng;
+  for (auto& t : trainable) t.normal_(0, 0.05);
+  auto dir = scratch("phi3-lora").string();
+  m->save(dir);
+  auto back = CausalLM::load(dir, torch::kCPU, "f32");
+  auto x = ids(1, 7, 4);
+  CHECK(maxdiff(m->forward(x), back->forward(x)) < 1e-5);
 }
 
 TEST_CASE("CausalLM: parameters carry checkpoint names; random is deterministic") {
@@ -144,6 +292,46 @@ TEST_CASE("CausalLM: incremental decoding with the KV cache equals the full forw
       CHECK(maxdiff(out[0][0], full[0][6 + k]) < 1e-5);
       CHECK(maxdiff(out[1][0], full1[0][3 + k]) < 1e-5);
     }
+  }
+}
+
+TEST_CASE("CausalLM: Phi-3 LongRoPE takes its factors from each row's own length") {
+  // original_max_position_embeddings 6: a row of up to 6 valid tokens gets the short factors,
+  // a longer one the long factors, whatever the other rows of the batch and the padding.
+  torch::NoGradGuard ng;
+  auto j = tiny_json("Phi3ForCausalLM");
+  j.set("partial_rotary_factor", 0.5);  // rotary dim 4 of head_dim 8
+  j.set("original_max_position_embeddings", 6);
+  j.set("rope_scaling", Json::parse(R"({"type": "longrope", "short_factor": [1.0, 1.5],
+                                        "long_factor": [3.0, 7.0]})"));
+  auto cfg = ModelConfig::from_json(j);
+  CHECK(cfg.rope_scaling.find("rope_type")->as_string() == "longrope");
+  auto m = CausalLM::random(cfg, 21, torch::kCPU);
+  auto x = ids(2, 10, 22);
+  auto alone0 = m->forward(x.narrow(0, 0, 1).narrow(1, 0, 5));  // 5 tokens: short
+  auto alone1 = m->forward(x.narrow(0, 1, 1));                   // 10 tokens: long
+  ForwardOptions pad;
+  pad.attention_mask = torch::ones({2, 10}, torch::kBool);
+  pad.attention_mask[0].narrow(0, 5, 5).fill_(false);
+  auto batch = m->forward(x, pad);
+  CHECK(maxdiff(batch[0].narrow(0, 0, 5), alone0[0]) < 1e-5);
+  CHECK(maxdiff(batch[1], alone1[0]) < 1e-5);
+  // The factors matter: with long_factor = short_factor the 10-token row changes, the
+  // 5-token one does not.
+  auto same = cfg;
+  same.rope_scaling.set("long_factor", Json::parse("[1.0, 1.5]"));
+  auto m_same = CausalLM::random(same, 21, torch::kCPU);
+  CHECK(maxdiff(m_same->forward(x.narrow(0, 1, 1)), alone1) > 1e-3);
+  CHECK(maxdiff(m_same->forward(x.narrow(0, 0, 1).narrow(1, 0, 5)), alone0) == 0);
+  // Decoding up to the switch equals the full forward.
+  auto cache = m->new_cache(1, 16);
+  ForwardOptions o;
+  o.cache = &cache;
+  m->forward(x.narrow(0, 0, 1).narrow(1, 0, 2), o);
+  for (int64_t t = 2; t < 6; ++t) {
+    INFO("position " << t);
+    auto step = m->forward(x.narrow(0, 0, 1).narrow(1, t, 1), o);
+    CHECK(maxdiff(step, m->forward(x.narrow(0, 0, 1).narrow(1, 0, t + 1)).narrow(1, t, 1)) < 1e-5);
   }
 }
 
