@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "delib/cli.h"
+#include "delib/error.h"
 #include "delib/train.h"
 
 int main(int argc, char** argv) {
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
       "\n"
       "Output: one metrics record per optimizer step on stdout (or -o), flushed as written: step, "
       "epoch, loss, lr, grad_norm, tokens, target_tokens, tokens_per_s, step_time_s, memory_mb "
-      "(peak: CUDA allocator, or the process's max RSS on CPU). With --out DIR, checkpoints "
+      "(peak: CUDA allocator, or the process's max RSS on CPU), memory_baseline_mb (the same before the model "
+      "was loaded: --plan's peak is the difference). With --out DIR, checkpoints "
       "DIR/checkpoint-NNNNNNNN are Hugging Face model directories (LoRA merged) that transformers "
       "loads, plus trainer_state.json (format_version, data cursor, schedule), optimizer.pt, rng.pt "
       "and, with LoRA, trainable.pt; each is written to a temporary directory and renamed, and "
@@ -52,6 +54,13 @@ int main(int argc, char** argv) {
       "global batch. Inputs must be files (not stdin). See examples/distributed/ for launch scripts; "
       "on multi-node CPU runs set GLOO_SOCKET_IFNAME.\n"
       "\n"
+      "Memory plan: --plan reads only config.json and prints, per process, the bytes of the parameters, "
+      "gradients, AdamW state (f32 master weights unless --dtype bf16), saved activations with and without "
+      "--checkpoint-activations (derived tensor by tensor from delib's decoder layer; every row assumed full), "
+      "the chunked loss's buffers and the peak, for --world-size, --sharding, --device, --dtype, --batch-size, "
+      "--max-length, --loss-chunk and LoRA; the last line says whether the peak fits --memory-per-device (exit 0) "
+      "or not (exit 1). On the CPU it is within 15% of the measured peak RSS above the baseline.\n"
+      "\n"
       "Not yet run on a GPU: bf16 autocast (with and without --checkpoint-activations), NCCL and the "
       "fused CUDA loss kernel are built, and their CPU counterparts tested (CPU bf16 autocast "
       "included), but they have not run on a GPU until tests/gpu/run.sh has passed on one; until "
@@ -65,17 +74,22 @@ int main(int argc, char** argv) {
       "sft-train --model Qwen3-0.6B --out ckpt --resume ckpt --epochs 2 --lr 1e-5 kept.jsonl.zst helpful.jsonl.zst >> metrics.jsonl\n"
       "# two processes on one machine\n"
       "torchrun --nproc-per-node 2 --no-python sft-train --model Qwen3-0.6B --out ckpt data.jsonl.zst\n"
+      "# does full fine-tuning of an 8B model fit 8 x 80 GB with full sharding?\n"
+      "sft-train --plan --model Llama-3.1-8B --device cuda --world-size 8 --sharding full --batch-size 1 --max-length 4096 --memory-per-device 80GB\n"
       "# follow the loss\n"
       "jsonl-cat --select step,loss,lr metrics.jsonl\n"
       "# the quickstart's SFT stage, rerun only when its inputs, binary or options changed\n"
       "make -C examples/quickstart sft\n";
-  info.exit_codes = {{3, "an input, the model or a checkpoint could not be read or written"}};
+  info.exit_codes = {{1, "failure; with --plan: the planned peak per rank does not fit --memory-per-device"},
+                     {3, "an input, the model or a checkpoint could not be read or written"}};
   info.see_also = "delib-records(5), cot-judge(1), rl-train(1), jsonl-cat(1)";
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
   delib::train::SftOptions o;
-  bool padding = false, no_autocast = false, no_shuffle = false;
+  bool padding = false, no_autocast = false, no_shuffle = false, plan = false;
+  std::string sharding = "none", memory_per_device;
+  int world_size = 0;
   std::vector<std::string> lora_targets = o.lora_options.targets;
 
   return delib::cli::run_tool(
@@ -136,6 +150,21 @@ int main(int argc, char** argv) {
         app.add_option("--loss-chunk", o.loss_chunk, "Token rows per chunk of the chunked cross-entropy (memory O(chunk x vocabulary))")
             ->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str()->group(g);
 
+        g = "Sharding and memory plan";
+        app.add_option("--sharding", sharding,
+                       "How processes split the training state: none (replicated), grad-opt (gradients and "
+                       "AdamW state 1/N, as ZeRO-2), full (parameters too, gathered a unit at a time, as ZeRO-3)")
+            ->check(CLI::IsMember({"none", "grad-opt", "full"}))->capture_default_str()->group(g);
+        app.add_flag("--plan", plan,
+                     "Print the memory per process (parameters, gradients, optimizer state, activations with "
+                     "and without checkpointing, loss chunk) from config.json alone, and exit: 0 when it fits "
+                     "--memory-per-device, 1 when not; no weights or records are read")->group(g);
+        app.add_option("--world-size", world_size, "With --plan: the number of processes (default: WORLD_SIZE or SLURM_NTASKS, else 1)")
+            ->check(CLI::Range(1, 1 << 20))->type_name("N")->group(g);
+        app.add_option("--memory-per-device", memory_per_device,
+                       "With --plan: the memory of one device, e.g. 80GB (10^9 bytes) or 80GiB (2^30)")
+            ->type_name("SIZE")->group(g);
+
         g = "Checkpoints";
         app.add_option("--out", o.out_dir, "Write checkpoints under DIR (DIR/checkpoint-NNNNNNNN, DIR/latest)")->type_name("DIR")->group(g);
         app.add_option("--save-every", o.save_every, "Also checkpoint every N steps (0: only at the end)")
@@ -157,6 +186,17 @@ int main(int argc, char** argv) {
         o.bf16_autocast = !no_autocast;
         o.shuffle = !no_shuffle;
         o.lora_options.targets = lora_targets;
+        o.sharding = delib::train::parse_sharding(sharding);
+        if (!plan && (world_size > 0 || !memory_per_device.empty()))
+          throw delib::Error("--world-size and --memory-per-device go with --plan (a run takes its world size "
+                             "from the launcher)", delib::kExitUsage);
+        if (plan) {
+          const int64_t budget = memory_per_device.empty() ? 0 : delib::train::parse_size(memory_per_device);
+          const delib::train::PlanInput in = delib::train::sft_plan_input(o, world_size);
+          const delib::train::MemoryPlan p = delib::train::plan_memory(in);
+          std::fputs(delib::train::format_plan(in, p, budget).c_str(), stdout);
+          return budget > 0 && p.peak(in.checkpoint_activations) > budget ? delib::kExitFailure : delib::kExitOk;
+        }
         delib::train::SftResult r = delib::train::run_sft(o);
         // Plain stdio: with LibTorch on the include path fmt resolves to LibTorch's bundled copy,
         // whose print() is not exported.

@@ -264,6 +264,73 @@ class DataParallel {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Sharding and the memory plan (sft-train --plan)
+
+// How the training state is split over the ranks of a data-parallel run (ZeRO, Rajbhandari et
+// al. 2020, section 5: stages 0, 2 and 3):
+//   kNone     everything replicated: parameters, gradients, AdamW moments (plain data parallel)
+//   kGradOpt  gradients and AdamW moments 1/N per rank; parameters replicated (ZeRO-2)
+//   kFull     parameters 1/N too; a unit (a decoder layer, the embeddings, the final norm with
+//             the LM head) is gathered just before it is used and freed after (ZeRO-3, FSDP)
+enum class Sharding { kNone, kGradOpt, kFull };
+// "none" | "grad-opt" | "full"; anything else is Error(kExitUsage) naming `flag` and the value.
+Sharding parse_sharding(const std::string& name, const std::string& flag = "--sharding");
+const char* sharding_name(Sharding s);
+
+// A size as transformers' max_shard_size reads it: a number of bytes, or a number with a unit:
+// KB/MB/GB/TB = 10^3/10^6/10^9/10^12 bytes, KiB/MiB/GiB/TiB = 2^10/2^20/2^30/2^40 (case-
+// insensitive; "80GB", "1.5 TiB", "500000"). Error(kExitUsage) naming `flag` on anything else.
+int64_t parse_size(const std::string& text, const std::string& flag = "--memory-per-device");
+
+// What the plan is for: a model config and a run's options on one rank.
+struct PlanInput {
+  ModelConfig config;
+  int world_size = 1;                   // N
+  Sharding sharding = Sharding::kNone;
+  bool cuda = false;                    // --device cuda...: autocast and the CUDA allocator
+  std::string dtype = "auto";           // sft-train --dtype: auto | f32 | bf16
+  bool autocast = true;                 // bf16 autocast when cuda (sft-train --no-autocast: false)
+  int64_t batch_size = 8;               // rows per micro-batch per rank (B)
+  int64_t max_length = 2048;            // tokens per row (T)
+  int64_t loss_chunk = 1024;            // rows per chunk of the chunked cross-entropy
+  bool checkpoint_activations = false;  // which activation figure the peak uses
+  bool lora = false;
+  LoraOptions lora_options;
+};
+
+// Bytes per rank, worst case: every row full (B x T tokens) and every token a target. Each
+// field is derived next to its code in train/plan.cpp, where the tensors autograd keeps in
+// delib's decoder layer are listed one by one.
+struct MemoryPlan {
+  int64_t parameters = 0;            // number of parameters of the model (base + adapters)
+  int64_t trainable = 0;             // of which trainable (all, or the LoRA adapters)
+  int64_t largest_unit = 0;          // parameters of the largest sharding unit
+  int weight_bytes = 4, compute_bytes = 4;  // bytes per element of the weights / the matmuls
+  int64_t params = 0;                // weights held (sharded: the shard plus the gathered units)
+  int64_t grads = 0;                 // gradients of the trainable parameters
+  int64_t optimizer = 0;             // AdamW exp_avg and exp_avg_sq
+  int64_t autocast_copies = 0;       // bf16 weight copies autocast keeps for backward
+  int64_t activations_per_layer = 0; // saved by one decoder layer (no checkpointing)
+  int64_t activations = 0;           // all saved activations, no checkpointing
+  int64_t activations_checkpointed = 0;  // with --checkpoint-activations
+  int64_t loss_chunk = 0;            // the chunked cross-entropy's (chunk_rows x vocab) buffers
+  int64_t head_grad = 0;             // the LM head gradient the loss backward accumulates
+  int64_t step_transient = 0;        // the larger of clipping's and AdamW's temporaries
+  // persistent + max(activations + loss backward, step_transient) with the activation figure
+  // of `checkpointing`.
+  int64_t peak(bool checkpointing) const;
+  int64_t persistent() const { return params + grads + optimizer; }
+};
+
+// The plan for `in`. REQUIRES: world_size >= 1, batch_size, max_length, loss_chunk >= 1.
+MemoryPlan plan_memory(const PlanInput& in);
+
+// The plan as sft-train --plan prints it: a header, one line per quantity (bytes and GB), and
+// the last line "fits: yes|no, ..." against `budget` bytes (<= 0: no budget, the last line
+// says so).
+std::string format_plan(const PlanInput& in, const MemoryPlan& plan, int64_t budget);
+
+// ---------------------------------------------------------------------------------------------
 // The SFT run (sft-train)
 
 struct SftOptions {
@@ -298,6 +365,7 @@ struct SftOptions {
   bool lora = false;
   LoraOptions lora_options;
   int64_t loss_chunk = 1024;             // rows per chunk of the chunked cross-entropy
+  Sharding sharding = Sharding::kNone;   // how the state is split over the ranks
   uint64_t seed = 0;
   bool shuffle = true;
   int threads = 0;
@@ -315,5 +383,10 @@ struct SftResult {
 // (flushed) to options.metrics on rank 0. Throws Error on bad input; returns early (with the
 // state saved when out_dir is set) on SIGINT/SIGTERM.
 SftResult run_sft(const SftOptions& options);
+
+// The memory plan of the run `options` describes, for `world_size` ranks (<= 0: the
+// launcher's, DistEnv::from_environment()). Reads only options.model_dir's config.json (no
+// weights, no records).
+PlanInput sft_plan_input(const SftOptions& options, int world_size);
 
 }  // namespace delib::train

@@ -49,6 +49,22 @@ double peak_memory_mb(torch::Device device) {
   return double(ru.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
+// The memory in MiB the process holds now, before the model is loaded: the baseline that
+// --plan's figures add to (CUDA: the caching allocator's current bytes; CPU: VmRSS).
+double current_memory_mb(torch::Device device) {
+#ifdef DELIB_HAVE_CUDA
+  if (device.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return double(stats.allocated_bytes[0].current) / (1 << 20);
+  }
+#endif
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return 0;
+}
+
 // The options that must match for --resume to continue the same run.
 Json run_identity(const SftOptions& o, size_t examples, int world) {
   Json j = Json::object();
@@ -113,6 +129,7 @@ struct Run {
   std::unique_ptr<RecordWriter> metrics;       // rank 0
   PackOptions pack;
   int64_t last_saved = -1;             // the step of the newest checkpoint (-1: none)
+  double baseline_mb = 0;              // memory before the model was loaded
   SftResult result;
 };
 
@@ -129,6 +146,9 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r)
 void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
+  if (o.sharding != Sharding::kNone)
+    throw Error(fmt::format("--sharding {}: not yet supported for training (--plan only)", sharding_name(o.sharding)),
+                kExitUsage);
   if (denv.distributed()) {
     for (const auto& in : o.inputs)
       if (in == "-") throw Error("several processes cannot share stdin: give input files", kExitUsage);
@@ -337,6 +357,7 @@ void write_metrics(Run& r, const StepData& d, const StepStats& s, double secs) {
   m.set("tokens_per_s", d.global_tokens / std::max(secs, 1e-9));
   m.set("step_time_s", secs);
   m.set("memory_mb", peak_memory_mb(r.device));
+  m.set("memory_baseline_mb", r.baseline_mb);
   r.metrics->write_line(m.dump());
 }
 
@@ -348,6 +369,7 @@ SftResult run_sft(const SftOptions& o) {
   check_options(o, denv);
   Run r(o, denv);
   load_examples(r);
+  r.baseline_mb = current_memory_mb(r.device);
   load_learner(r);
   open_outputs(r);
   Progress progress("sft-train", r.st.schedule.total_steps, o.progress && r.rank0);

@@ -1,0 +1,60 @@
+# --plan against a measurement: a random ~34M-parameter Llama trained on the CPU (f32, one
+# thread, rows padded to one length so the plan's "every row full" holds). The peak RSS above
+# the baseline (metrics: memory_mb - memory_baseline_mb, the RSS before the model was loaded)
+# is within 15% of the planned peak with malloc returning freed blocks (see below). Prints both.
+"$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1   # the tokenizer
+T=$(py <<'PY'
+import json, torch
+from tokenizers import Tokenizer
+from transformers import LlamaConfig, LlamaForCausalLM
+torch.manual_seed(0)
+cfg = LlamaConfig(vocab_size=16000, hidden_size=512, intermediate_size=1408, num_hidden_layers=6,
+                  num_attention_heads=8, num_key_value_heads=4, head_dim=64,
+                  max_position_embeddings=1024, tie_word_embeddings=False, torch_dtype="float32")
+LlamaForCausalLM(cfg).save_pretrained("model", safe_serialization=True)
+tok = Tokenizer.from_file("model/tokenizer.json")
+text = "Q:"
+target = " " + " ".join(["the policy allows general information"] * 40)
+n = len(tok.encode(text).ids) + len(tok.encode(target).ids) + 1  # + eos
+with open("data.jsonl", "w") as f:
+    for i in range(12):  # identical lengths: --padding pads nothing
+        f.write(json.dumps({"id": f"r{i}", "text": text, "target": target}) + "\n")
+print(n)
+PY
+)
+opts=(--model model --device cpu --batch-size 4 --max-length "$T")
+run sft-train --plan "${opts[@]}"
+expect_rc 0
+planned=$(awk '/^  peak /{print $(NF-2)}' <<<"$out")
+[ -n "$planned" ] || fail "no peak line: $out"
+# Twice: with glibc's malloc as it comes, and with its mmap threshold pinned low so that freed
+# tensors go back to the system. The plan counts live tensor bytes; the default malloc keeps
+# freed heap memory (its mmap threshold rises to the largest freed block, so mid-sized tensors
+# come from a heap that is not trimmed), which the first run shows (about +18% here).
+measure() {  # NAME [ENV...]: runs 3 steps, writes NAME.jsonl
+  local name=$1; shift
+  set +e
+  env "$@" sft-train "${opts[@]}" --padding --plain --max-steps 3 --lr 1e-4 --threads 1 data.jsonl >"$name.jsonl" 2>"$name.err"
+  local rc=$?
+  set -e
+  [ $rc = 0 ] || fail "$name: exit $rc: $(cat "$name.err")"
+}
+measure default
+measure pinned MALLOC_MMAP_THRESHOLD_=65536
+py "$planned" <<'PY' || fail "the plan is off"
+import json, sys
+planned = int(sys.argv[1])
+def measured(name):
+    rows = [json.loads(l) for l in open(name + ".jsonl") if l.strip()]
+    assert len(rows) == 3, rows
+    peak = max(r["memory_mb"] for r in rows)
+    base = rows[0]["memory_baseline_mb"]
+    m = (peak - base) * 2**20
+    print(f"{name}: planned {planned / 1e6:.1f} MB, measured {m / 1e6:.1f} MB (max RSS {peak:.1f} MiB "
+          f"- baseline {base:.1f} MiB), ratio {m / planned:.3f}")
+    return m
+pinned, default = measured("pinned"), measured("default")
+assert abs(pinned - planned) <= 0.15 * planned, ("pinned", pinned, planned)
+# Heap retention only adds: the default run is above the live bytes, by less than a third.
+assert pinned * 0.98 <= default <= 1.33 * planned, ("default", default, planned)
+PY
