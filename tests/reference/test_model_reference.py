@@ -52,6 +52,19 @@ CASES = [
     ("qwen2-tied", Qwen2Config, dict(tie_word_embeddings=True)),
     ("qwen3", Qwen3Config, dict(head_dim=32, tie_word_embeddings=False)),  # head_dim != 64/4
     ("mistral", MistralConfig, dict(tie_word_embeddings=False)),
+    # YaRN (Qwen3's long-context setting; ramp between dims 0 and 3 of 16) and YaRN with
+    # DeepSeek-style mscale / mscale_all_dim, explicit betas and no truncation.
+    ("qwen3-yarn", Qwen3Config, dict(head_dim=32, rope_theta=1000000.0,
+                                     rope_scaling={"rope_type": "yarn", "factor": 4.0,
+                                                   "original_max_position_embeddings": 64})),
+    ("llama-yarn-mscale", LlamaConfig, dict(rope_scaling={"rope_type": "yarn", "factor": 8.0,
+                                                          "original_max_position_embeddings": 32,
+                                                          "mscale": 0.707, "mscale_all_dim": 1.0,
+                                                          "beta_fast": 16.0, "beta_slow": 2.0,
+                                                          "truncate": False})),
+    # Dynamic NTK past max_position_embeddings 8: the 13-token batch, the 10-token padded row.
+    ("llama-dynamic", LlamaConfig, dict(max_position_embeddings=8,
+                                        rope_scaling={"rope_type": "dynamic", "factor": 2.0})),
     # Phi-3: fused qkv_proj / gate_up_proj, a sliding window shorter than the inputs, and a
     # pad token that occurs in the input (its embedding row gets no gradient, as in HF).
     ("phi3", Phi3Config, dict(tie_word_embeddings=False, sliding_window=6, pad_token_id=7,

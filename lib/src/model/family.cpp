@@ -17,7 +17,7 @@ const std::vector<Family>& families() {
   // The scaling types of the Llama-like families: HF's config classes take any type of
   // transformers' ROPE_INIT_FUNCTIONS; delib these, each reference-tested on them (LongRoPE is
   // tested, and used, on Phi-3 only).
-  const std::vector<std::string> kAnyRope = {"linear", "llama3"};
+  const std::vector<std::string> kAnyRope = {"linear", "llama3", "yarn", "dynamic"};
   static const std::vector<Family> kFamilies = {
       // The reference layout: separate q/k/v/o and gate/up/down projections.
       {.model_type = "llama", .architecture = "LlamaForCausalLM", .name = "Llama",

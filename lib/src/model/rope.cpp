@@ -95,7 +95,7 @@ std::pair<torch::Tensor, double> yarn(const ModelConfig& c, const Json& rs, int6
 }  // namespace
 
 const std::vector<std::string>& rope_scaling_types() {
-  static const std::vector<std::string> kTypes = {"linear", "llama3", "longrope"};
+  static const std::vector<std::string> kTypes = {"linear", "llama3", "yarn", "dynamic", "longrope"};
   return kTypes;
 }
 

@@ -92,9 +92,9 @@ TEST_CASE("ModelConfig: architectures, v5 rope_parameters and errors") {
   auto missing = tiny_json("LlamaForCausalLM");
   missing.set("hidden_size", Json());
   CHECK_THROWS_WITH(ModelConfig::from_json(missing), Catch::Contains("missing \"hidden_size\""));
-  auto yarn = tiny_json("LlamaForCausalLM");
-  yarn.set("rope_scaling", Json::parse(R"({"rope_type": "yarn", "factor": 4.0})"));
-  CHECK_THROWS_WITH(ModelConfig::from_json(yarn), Catch::Contains("yarn"));
+  auto proportional = tiny_json("LlamaForCausalLM");  // a transformers type delib lacks
+  proportional.set("rope_scaling", Json::parse(R"({"rope_type": "proportional", "factor": 4.0})"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(proportional), Catch::Contains("proportional"));
   CHECK(tiny("LlamaForCausalLM").num_parameters() ==
         [] { int64_t n = 0; for (auto& [k, p] : CausalLM::random(tiny("LlamaForCausalLM"), 1, torch::kCPU)->named_parameters()) n += p.numel(); return n; }());
 }
@@ -196,6 +196,20 @@ TEST_CASE("ModelConfig: each family's row decides the fields it reads and refuse
   lin.set("rope_scaling", Json::parse(R"({"rope_type": "linear"})"));
   CHECK_THAT(config_error(lin), Catch::StartsWith("m/config.json: ") &&
                                     Catch::Contains("\"rope_scaling\" is missing \"factor\""));
+  lin.set("rope_scaling", Json::parse(R"({"rope_type": "dynamic"})"));
+  CHECK_THAT(config_error(lin), Catch::Contains("\"rope_scaling\" is missing \"factor\""));
+  lin.set("rope_scaling", Json::parse(R"({"rope_type": "yarn", "factor": "4"})"));
+  CHECK_THAT(config_error(lin), Catch::Contains("\"rope_scaling\" \"factor\" must be a number"));
+  // yarn and dynamic on the Llama-like families (v5 rope_parameters too); yarn's pretraining
+  // context defaults to max_position_embeddings as in HF.
+  auto yarn = tiny_json("Qwen3ForCausalLM");
+  yarn.set("rope_parameters", Json::parse(R"({"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e6})"));
+  auto cy = ModelConfig::from_json(yarn);
+  CHECK(cy.rope_scaling.find("rope_type")->as_string() == "yarn");
+  CHECK(cy.rope_scaling.find("original_max_position_embeddings")->as_int() == 256);
+  auto dyn = tiny_json("MistralForCausalLM");
+  dyn.set("rope_scaling", Json::parse(R"({"type": "dynamic", "factor": 2.0})"));
+  CHECK(ModelConfig::from_json(dyn).rope_scaling.find("rope_type")->as_string() == "dynamic");
   // Qwen: per-layer sliding windows are refused, naming the field.
   auto qw = tiny_json("Qwen3ForCausalLM");
   qw.set("use_sliding_window", true);
