@@ -4,6 +4,7 @@
 
 #include "delib/cli.h"
 #include "delib/error.h"
+#include "delib/peft.h"
 #include "delib/train.h"
 
 int main(int argc, char** argv) {
@@ -54,6 +55,15 @@ int main(int argc, char** argv) {
       "global batch. Inputs must be files (not stdin). See examples/distributed/ for launch scripts; "
       "on multi-node CPU runs set GLOO_SOCKET_IFNAME.\n"
       "\n"
+      "Sharding: --sharding grad-opt splits the gradients and the AdamW state over the processes (ZeRO-2): "
+      "each unit (a decoder layer, the embeddings, the final norm with the LM head) is flattened and cut in "
+      "as many parts as processes; after the step's backward passes each process receives the sum of its "
+      "part of the gradients (reduce-scatter), clips with the global norm, steps AdamW on its part and "
+      "all-gathers the updated parameters. The result equals one unsharded process with the same global "
+      "batch up to float reduction order. Its checkpoints hold the model and the run state but only rank "
+      "0's part of the optimizer state: --resume of a sharded run is refused (not yet supported), as is "
+      "--sharding full (parameters sharded too, ZeRO-3), which only --plan knows so far.\n"
+      "\n"
       "Memory plan: --plan reads only config.json and prints, per process, the bytes of the parameters, "
       "gradients, AdamW state (f32 master weights unless --dtype bf16), saved activations with and without "
       "--checkpoint-activations (derived tensor by tensor from delib's decoder layer; every row assumed full), "
@@ -89,6 +99,7 @@ int main(int argc, char** argv) {
   delib::train::SftOptions o;
   bool padding = false, no_autocast = false, no_shuffle = false, plan = false;
   std::string sharding = "none", memory_per_device;
+  std::string lora_init, max_shard_size = "5GB";
   int world_size = 0;
   std::vector<std::string> lora_targets = o.lora_options.targets;
 
@@ -113,11 +124,16 @@ int main(int argc, char** argv) {
         app.add_flag("--no-autocast", no_autocast, "CUDA: run the forward in the weights' dtype, not bf16 autocast")->group(g);
         app.add_flag("--checkpoint-activations", o.checkpoint_activations,
                      "Recompute each layer in backward: less memory, about a third more compute")->group(g);
-        app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints are saved merged)")->group(g);
+        app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints hold the merged model and, in adapter/, the "
+                     "adapters in PEFT's format)")->group(g);
         app.add_option("--lora-rank", o.lora_options.rank, "LoRA rank r")->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
         app.add_option("--lora-alpha", o.lora_options.alpha, "LoRA alpha (scale alpha / r)")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
         app.add_option("--lora-targets", lora_targets, "Linear layers that get adapters")
             ->delimiter(',')->type_name("NAME,...")->default_str("q_proj,k_proj,v_proj,o_proj")->group(g);
+        app.add_option("--lora-init", lora_init,
+                       "Start LoRA from a PEFT adapter directory (adapter_config.json, adapter_model.safetensors): "
+                       "r, lora_alpha and target_modules come from it; implies --lora")
+            ->type_name("DIR")->excludes("--lora-rank", "--lora-alpha", "--lora-targets")->group(g);
 
         g = "Data";
         app.add_option("--spec", o.spec_path, "Safety spec: also warn when a system message contains one of its views or rules")
@@ -153,7 +169,7 @@ int main(int argc, char** argv) {
         g = "Sharding and memory plan";
         app.add_option("--sharding", sharding,
                        "How processes split the training state: none (replicated), grad-opt (gradients and "
-                       "AdamW state 1/N, as ZeRO-2), full (parameters too, gathered a unit at a time, as ZeRO-3)")
+                       "AdamW state 1/N, as ZeRO-2), full (parameters too, as ZeRO-3: --plan only so far)")
             ->check(CLI::IsMember({"none", "grad-opt", "full"}))->capture_default_str()->group(g);
         app.add_flag("--plan", plan,
                      "Print the memory per process (parameters, gradients, optimizer state, activations with "
@@ -169,6 +185,10 @@ int main(int argc, char** argv) {
         app.add_option("--out", o.out_dir, "Write checkpoints under DIR (DIR/checkpoint-NNNNNNNN, DIR/latest)")->type_name("DIR")->group(g);
         app.add_option("--save-every", o.save_every, "Also checkpoint every N steps (0: only at the end)")
             ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+        app.add_option("--max-shard-size", max_shard_size,
+                       "Split a saved model into safetensors shards of at most SIZE (transformers' max_shard_size: "
+                       "5GB = 5*10^9 bytes, 5GiB = 5*2^30) with model.safetensors.index.json")
+            ->type_name("SIZE")->capture_default_str()->group(g);
         app.add_option("--keep-last", o.keep_last, "Keep only the newest N checkpoints (0: all)")
             ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
         app.add_option("--resume", o.resume, "Continue from a checkpoint, or from the newest in an --out directory (none yet: start fresh)")
@@ -186,6 +206,11 @@ int main(int argc, char** argv) {
         o.bf16_autocast = !no_autocast;
         o.shuffle = !no_shuffle;
         o.lora_options.targets = lora_targets;
+        if (!lora_init.empty()) {
+          o.lora = true;
+          o.lora_options = delib::peft::read_lora_options(lora_init);
+        }
+        o.max_shard_size = delib::train::parse_size(max_shard_size, "--max-shard-size");
         o.sharding = delib::train::parse_sharding(sharding);
         if (!plan && (world_size > 0 || !memory_per_device.empty()))
           throw delib::Error("--world-size and --memory-per-device go with --plan (a run takes its world size "

@@ -187,7 +187,11 @@ struct TrainState {
 
 // Checkpoint directory layout (OUT/checkpoint-NNNNNNNN/):
 //   config.json, model.safetensors, tokenizer files   a Hugging Face model (CausalLM::save,
-//                                                     LoRA merged) that transformers loads
+//                                                     LoRA merged) that transformers loads;
+//                                                     above max_shard_size model-0000k-of-
+//                                                     0000N.safetensors + the index instead
+//   adapter/                                          with LoRA: the adapters alone in PEFT's
+//                                                     format (delib/peft.h), for peft and vLLM
 //   trainer_state.json                                TrainState (format_version, cursor, ...)
 //   optimizer.pt                                      torch::optim state (torch::save archive)
 //   trainable.pt                                      the trainable tensors in f32, by name
@@ -198,8 +202,9 @@ struct TrainState {
 // or the new one, never half of one.
 class Checkpointer {
  public:
-  // keep_last <= 0 keeps every checkpoint.
-  Checkpointer(std::string out_dir, int keep_last, std::string tokenizer_dir = "");
+  // keep_last <= 0 keeps every checkpoint. max_shard_size: CausalLM::save's, in bytes.
+  Checkpointer(std::string out_dir, int keep_last, std::string tokenizer_dir = "",
+               int64_t max_shard_size = kDefaultMaxShardSize);
   // Writes checkpoint `state.step`. Returns its directory.
   std::string save(CausalLM& model, const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                    torch::optim::Optimizer& optimizer, const TrainState& state);
@@ -216,6 +221,7 @@ class Checkpointer {
  private:
   std::string out_dir_, tokenizer_dir_;
   int keep_last_;
+  int64_t max_shard_size_ = kDefaultMaxShardSize;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +258,12 @@ class DataParallel {
   double all_reduce_sum(double value);
   // Rank 0's tensors to everyone (initial weights).
   void broadcast(const std::vector<torch::Tensor>& tensors);
+  // input (W * n), output (n), both contiguous, same dtype: output = elements [rank n, (rank +
+  // 1) n) of the sum of every rank's input (ZeRO's reduce-scatter). World size 1: a copy.
+  void reduce_scatter_sum(const torch::Tensor& input, const torch::Tensor& output);
+  // input (n), output (W * n), both contiguous: every rank's input in rank order. World size
+  // 1: a copy.
+  void all_gather(const torch::Tensor& input, const torch::Tensor& output);
   void barrier();
   // Every rank's `bytes`, in rank order, on rank 0 (other ranks get an empty vector); a
   // collective, so all ranks call it. Used to write all ranks' records from rank 0.
@@ -307,7 +319,9 @@ struct MemoryPlan {
   int64_t largest_unit = 0;          // parameters of the largest sharding unit
   int weight_bytes = 4, compute_bytes = 4;  // bytes per element of the weights / the matmuls
   int64_t params = 0;                // weights held (sharded: the shard plus the gathered units)
-  int64_t grads = 0;                 // gradients of the trainable parameters
+  int64_t grads = 0;                 // gradients of the trainable parameters kept across steps
+  int64_t grads_backward = 0;        // grad-opt: the full gradients backward builds before they
+                                     // are reduce-scattered (and the flat buffer of one unit)
   int64_t optimizer = 0;             // AdamW exp_avg and exp_avg_sq
   int64_t autocast_copies = 0;       // bf16 weight copies autocast keeps for backward
   int64_t activations_per_layer = 0; // saved by one decoder layer (no checkpointing)
@@ -316,8 +330,8 @@ struct MemoryPlan {
   int64_t loss_chunk = 0;            // the chunked cross-entropy's (chunk_rows x vocab) buffers
   int64_t head_grad = 0;             // the LM head gradient the loss backward accumulates
   int64_t step_transient = 0;        // the larger of clipping's and AdamW's temporaries
-  // persistent + max(activations + loss backward, step_transient) with the activation figure
-  // of `checkpointing`.
+  // persistent + max(activations + loss backward, grads_backward, step_transient) with the
+  // activation figure of `checkpointing`.
   int64_t peak(bool checkpointing) const;
   int64_t persistent() const { return params + grads + optimizer; }
 };
@@ -362,6 +376,7 @@ struct SftOptions {
   double max_grad_norm = 1.0;            // <= 0: no clipping
   int64_t save_every = 0;                // steps; 0: only at the end
   int keep_last = 0;
+  int64_t max_shard_size = kDefaultMaxShardSize;  // bytes per safetensors shard of a saved model
   bool lora = false;
   LoraOptions lora_options;
   int64_t loss_chunk = 1024;             // rows per chunk of the chunked cross-entropy

@@ -172,6 +172,32 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
+void DataParallel::reduce_scatter_sum(const torch::Tensor& input, const torch::Tensor& output) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && input.numel() == output.numel() * env_.world_size,
+              "reduce_scatter_sum: input must be world_size x output, both contiguous");
+  if (!env_.distributed()) {
+    output.copy_(input);
+    return;
+  }
+  at::Tensor in = input, out = output;
+  c10d::ReduceScatterOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  impl_->pg->_reduce_scatter_base(out, in, opts)->wait();
+}
+
+void DataParallel::all_gather(const torch::Tensor& input, const torch::Tensor& output) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && output.numel() == input.numel() * env_.world_size,
+              "all_gather: output must be world_size x input, both contiguous");
+  if (!env_.distributed()) {
+    output.copy_(input);
+    return;
+  }
+  at::Tensor in = input, out = output;
+  impl_->pg->_allgather_base(out, in)->wait();
+}
+
 std::vector<std::string> DataParallel::gather_to_rank0(const std::string& bytes) {
   if (!env_.distributed()) return {bytes};
   torch::NoGradGuard no_grad;

@@ -165,7 +165,7 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
 
 int64_t MemoryPlan::peak(bool checkpointing) const {
   const int64_t acts = checkpointing ? activations_checkpointed : activations;
-  return persistent() + autocast_copies + std::max(acts + loss_chunk + head_grad, step_transient);
+  return persistent() + autocast_copies + std::max({acts + loss_chunk + head_grad, grads_backward, step_transient});
 }
 
 MemoryPlan plan_memory(const PlanInput& in) {
@@ -208,9 +208,19 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // full: the shard, plus two gathered units in the matmul dtype (the one in use and the next,
   // prefetched).
   p.params = in.sharding == Sharding::kFull ? shard * w + 2 * p.largest_unit * a : p.parameters * w;
-  // Gradients (the parameters' dtype) of the trainable parameters. Sharded: the rank's part,
-  // plus the full gradient of the unit being reduce-scattered.
-  p.grads = in.sharding == Sharding::kNone ? p.trainable * w : trainable_shard * w + largest_trainable * w;
+  // Gradients (the parameters' dtype) of the trainable parameters.
+  //   none: all of them, kept from step to step (sft.cpp zero_grad(set_to_none = false)).
+  //   grad-opt (train/sharding.cpp): the rank's part, kept; backward builds the full gradients,
+  //     reduce-scattered unit by unit after the step's last micro-batch (through a flat
+  //     (W x part) buffer) and released: the activations are gone by then, so they count
+  //     against the activations, not on top of them.
+  //   full (the design, not trained yet): the rank's part plus the full gradient of
+  //     the unit being reduce-scattered during backward.
+  if (in.sharding == Sharding::kNone) p.grads = p.trainable * w;
+  else if (in.sharding == Sharding::kGradOpt) {
+    p.grads = trainable_shard * w;
+    p.grads_backward = p.trainable * w + W * ceil_div(largest_trainable, W) * w;
+  } else p.grads = trainable_shard * w + largest_trainable * w;
   // AdamW (torch::optim::AdamW, optim.cpp make_adamw): exp_avg and exp_avg_sq, zeros_like the
   // parameter, so in its dtype; sharded: of the rank's part only.
   p.optimizer = 2 * (in.sharding == Sharding::kNone ? p.trainable : trainable_shard) * w;
@@ -280,7 +290,8 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
   s += row(fmt::format("parameters ({}, {}{})", wname, in.sharding == Sharding::kFull ? shard : "replicated",
                        in.sharding == Sharding::kFull ? " + 2 gathered units" : ""), p.params);
   s += row(fmt::format("gradients ({}, {}{})", wname, in.sharding == Sharding::kNone ? "replicated" : shard,
-                       in.sharding == Sharding::kNone ? "" : " + 1 unit"), p.grads);
+                       in.sharding == Sharding::kFull ? " + 1 unit" : ""), p.grads);
+  if (p.grads_backward) s += row("full gradients at the end of backward", p.grads_backward);
   s += row(fmt::format("optimizer state (AdamW m, v: {}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard),
            p.optimizer);
   if (p.autocast_copies) s += row("bf16 weight copies (autocast, until backward)", p.autocast_copies);

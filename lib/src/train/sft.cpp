@@ -23,6 +23,7 @@
 #include "delib/spec.h"
 #include "delib/tokenizer.h"
 #include "delib/train.h"
+#include "train/sharding.h"
 
 namespace delib::train {
 namespace {
@@ -75,6 +76,7 @@ Json run_identity(const SftOptions& o, size_t examples, int world) {
   j.set("seed", std::to_string(o.seed));
   j.set("shuffle", o.shuffle);
   j.set("lora", o.lora);
+  j.set("sharding", sharding_name(o.sharding));
   if (o.lora) {
     j.set("lora_rank", o.lora_options.rank);
     j.set("lora_alpha", o.lora_options.alpha);
@@ -121,7 +123,8 @@ struct Run {
   std::shared_ptr<CausalLM> model;
   std::vector<std::pair<std::string, torch::Tensor>> trainable;  // by name (LoRA: the adapters)
   std::vector<torch::Tensor> params;   // the same tensors
-  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<torch::optim::AdamW> optimizer;  // --sharding none
+  std::unique_ptr<ShardedAdamW> sharded;           // --sharding grad-opt
   std::optional<std::string> ckpt;     // the checkpoint resumed from
   TrainState st;
   int64_t global_batch = 0, steps_per_epoch = 0;
@@ -146,9 +149,12 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r)
 void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
-  if (o.sharding != Sharding::kNone)
-    throw Error(fmt::format("--sharding {}: not yet supported for training (--plan only)", sharding_name(o.sharding)),
-                kExitUsage);
+  if (o.sharding == Sharding::kFull)
+    throw Error("--sharding full: not yet supported for training (--plan only)", kExitUsage);
+  if (o.sharding != Sharding::kNone && !o.resume.empty())
+    throw Error(fmt::format("--resume with --sharding {}: not yet supported (a sharded run's checkpoint "
+                            "holds the model but only rank 0's part of the optimizer state)",
+                            sharding_name(o.sharding)), kExitUsage);
   if (denv.distributed()) {
     for (const auto& in : o.inputs)
       if (in == "-") throw Error("several processes cannot share stdin: give input files", kExitUsage);
@@ -211,7 +217,8 @@ void load_learner(Run& r) {
   if (r.trainable.empty()) throw Error("the model has no trainable parameters");
   for (auto& [n, p] : r.trainable) r.params.push_back(p);
   r.dp.broadcast(r.params);
-  r.optimizer = make_adamw(r.trainable, o.adamw);
+  if (o.sharding == Sharding::kGradOpt) r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp);
+  else r.optimizer = make_adamw(r.trainable, o.adamw);
 
   r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
   r.steps_per_epoch = (int64_t(r.examples.size()) + r.global_batch - 1) / r.global_batch;
@@ -239,7 +246,7 @@ void load_learner(Run& r) {
 // Rank 0's checkpointer (with --out) and metrics writer; the packing of micro-batches.
 void open_outputs(Run& r) {
   const SftOptions& o = r.o;
-  if (!o.out_dir.empty() && r.rank0) r.checkpointer = std::make_unique<Checkpointer>(o.out_dir, o.keep_last, r.tok_dir);
+  if (!o.out_dir.empty() && r.rank0) r.checkpointer = std::make_unique<Checkpointer>(o.out_dir, o.keep_last, r.tok_dir, o.max_shard_size);
   if (r.rank0) {
     WriteOptions wo = o.metrics_write;
     wo.flush_each = true;
@@ -252,7 +259,9 @@ void open_outputs(Run& r) {
 
 // A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
 void save(Run& r) {
-  if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), *r.optimizer, r.st);
+  // Sharded: optimizer.pt holds rank 0's part only (resuming a sharded run is refused).
+  torch::optim::Optimizer& opt = r.sharded ? static_cast<torch::optim::Optimizer&>(r.sharded->optimizer()) : *r.optimizer;
+  if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), opt, r.st);
   r.last_saved = r.st.step;
   r.dp.barrier();
 }
@@ -302,7 +311,7 @@ struct StepStats {
 StepStats train_step(Run& r, StepData& d) {
   const SftOptions& o = r.o;
   const bool autocast = o.bf16_autocast && r.device.is_cuda();
-  r.optimizer->zero_grad(/*set_to_none=*/false);
+  if (r.optimizer) r.optimizer->zero_grad(/*set_to_none=*/false);  // sharded: released already
   double local_loss = 0;
   for (Batch& b : d.micro) {
     if (b.num_targets == 0) continue;
@@ -329,16 +338,23 @@ StepStats train_step(Run& r, StepData& d) {
     (loss_sum / d.global_targets).backward();
     local_loss += loss_sum.item<double>();
   }
-  for (auto& p : r.params)
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-  std::vector<torch::Tensor> grads;
-  for (auto& p : r.params) grads.push_back(p.grad());
-  r.dp.all_reduce_sum(grads);
   StepStats s;
-  s.grad_norm = clip_grad_norm(r.params, o.max_grad_norm);
   s.lr = r.st.schedule.at(r.st.step);
-  set_lr(*r.optimizer, s.lr);
-  r.optimizer->step();
+  if (r.sharded) {
+    // grad-opt: each rank sums, clips and steps its part of every unit, then gathers.
+    r.sharded->reduce_scatter_grads();
+    s.grad_norm = r.sharded->clip_grad_norm(o.max_grad_norm);
+    r.sharded->step(s.lr);
+  } else {
+    for (auto& p : r.params)
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    std::vector<torch::Tensor> grads;
+    for (auto& p : r.params) grads.push_back(p.grad());
+    r.dp.all_reduce_sum(grads);
+    s.grad_norm = clip_grad_norm(r.params, o.max_grad_norm);
+    set_lr(*r.optimizer, s.lr);
+    r.optimizer->step();
+  }
   s.loss = r.dp.all_reduce_sum(local_loss) / std::max(1.0, d.global_targets);
   return s;
 }

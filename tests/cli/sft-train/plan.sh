@@ -56,8 +56,8 @@ run sft-train --model "$m" --world-size 8 data.jsonl; expect_rc 2
 expect_err_glob "*--world-size and --memory-per-device go with --plan*"
 run sft-train --plan --model "$m" --device gpu; expect_rc 2
 expect_err_glob "*--device 'gpu'*"
-# Training with a sharding other than none is not implemented yet: refused before anything is
-# read (so never a silently replicated run, nor a --resume of one).
+# Training with --sharding full is not implemented yet, nor resuming a sharded run: refused
+# before anything is read (never a silently replicated run).
 run sft-train --model "$m" --sharding full data.jsonl; expect_rc 2
 expect_err_glob "*--sharding full: not yet supported for training (--plan only)*"
 run sft-train --model "$m" --sharding grad-opt --resume ck data.jsonl; expect_rc 2

@@ -96,13 +96,15 @@ TEST_CASE("sharding divides what each strategy divides, units padded to the worl
   in.sharding = Sharding::kGradOpt;
   MemoryPlan g = plan_memory(in);
   CHECK(g.params == 1352 * 4);                // replicated
-  CHECK(g.grads == 453 * 4 + 592 * 4);        // the shard + one unit being reduce-scattered
+  CHECK(g.grads == 453 * 4);                  // the shard, kept across steps
+  CHECK(g.grads_backward == 1352 * 4 + 3 * 198 * 4);  // backward's full gradients + one flat unit
   CHECK(g.optimizer == 2 * 453 * 4);
   CHECK(g.step_transient == 43 * 2 * 8);      // clipping on the rank's part: ceil(128 / 3) in f64
   in.sharding = Sharding::kFull;
   MemoryPlan f = plan_memory(in);
   CHECK(f.params == 453 * 4 + 2 * 592 * 4);   // the shard + two gathered units
-  CHECK(f.grads == g.grads);
+  CHECK(f.grads == 453 * 4 + 592 * 4);        // the shard + one unit being reduce-scattered
+  CHECK(f.grads_backward == 0);
   CHECK(f.optimizer == g.optimizer);
   CHECK(f.activations == g.activations);      // sharding does not change activations
   in.sharding = Sharding::kNone;
