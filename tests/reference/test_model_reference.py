@@ -7,6 +7,7 @@
 # One row of CASES per family and per RoPE type (docs/adding-a-model.md).
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,30 @@ CASES = [
                                                      "short_factor": [1.0, 1.2, 1.7, 2.5],
                                                      "long_factor": [1.1, 2.0, 4.5, 9.0]})),
 ]
+
+
+# Rows also checked with a transformers-v4 style config.json (step 5).
+CLASSIC_LAYOUT = ("llama3-rope", "phi3-longrope")
+
+
+def to_classic_layout(model_dir, out_dir):
+    """A copy of model_dir whose config.json has rope_theta and rope_scaling (with "type", as
+    older files) at the top level instead of v5's rope_parameters, and torch_dtype."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(model_dir, out_dir)
+    path = os.path.join(out_dir, "config.json")
+    with open(path) as f:
+        c = json.load(f)
+    rp = dict(c.pop("rope_parameters"))
+    c["rope_theta"] = rp.pop("rope_theta")
+    rp.pop("partial_rotary_factor", None)  # top level in these files
+    if c.get("model_type") == "phi3":
+        rp.pop("original_max_position_embeddings", None)  # top level too
+        rp["type"] = rp.pop("rope_type")
+    c["rope_scaling"] = rp
+    c["torch_dtype"] = c.pop("dtype", "float32")
+    with open(path, "w") as f:
+        json.dump(c, f, indent=1)
 
 
 def run_tool(model_dir, inputs, tag, grads=False, extra=()):
@@ -234,6 +259,16 @@ def main():
         check(d < LOGIT_TOL, f"{label} saved: transformers logits maxdiff {d}")
         check(maxdiff(a, got["logits"]) < LOGIT_TOL, f"{label} saved: delib logits")
         check(type(back).__name__ == type(model).__name__, f"{label} saved: class {type(back).__name__}")
+
+        # 5. The classic config.json layout that released checkpoints ship (Llama 3.1,
+        # Phi-4-mini): rope_theta and rope_scaling at the top level, not rope_parameters.
+        if label in CLASSIC_LAYOUT:
+            classic = os.path.join(TMP, f"model-ref-{label}-classic")
+            to_classic_layout(model_dir, classic)
+            got = run_tool(classic, {"input_ids": ids.tolist()}, f"{label}-classic")
+            d = maxdiff(a, got["logits"])
+            print(f"  classic config.json layout: logits maxdiff {d:.3g}")
+            check(d < LOGIT_TOL, f"{label} classic layout: logits maxdiff {d}")
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
