@@ -111,6 +111,10 @@ struct ForwardOptions {
   bool checkpoint = false;
 };
 
+// The default max_shard_size of CausalLM::save: "5GB" (10^9 bytes per GB), transformers 4.x's
+// save_pretrained default and the Hub's usual shard size (transformers 5 raised its own to 50GB).
+inline constexpr int64_t kDefaultMaxShardSize = 5'000'000'000;
+
 class CausalLM {
  public:
   // Loads config.json and model.safetensors or sharded model-*.safetensors (+ index), bf16/f16/
@@ -142,9 +146,15 @@ class CausalLM {
 
   // Writes a Hugging Face directory (config.json, model.safetensors) that transformers loads.
   // Merges LoRA adapters first when present. Atomic: written to DIR.tmp then renamed.
-  // `tokenizer_dir`: when non-empty, its tokenizer files are copied too.
+  // `tokenizer_dir`: when non-empty, its tokenizer files are copied too. Weights above
+  // `max_shard_size` bytes (in `dtype`) are split as transformers' save_pretrained splits them:
+  // model-00001-of-0000N.safetensors ... plus model.safetensors.index.json, written one shard
+  // at a time (safetensors::save_sharded).
   virtual void save(const std::string& out_dir, const std::string& tokenizer_dir = "",
-                    torch::ScalarType dtype = torch::kFloat32) = 0;
+                    torch::ScalarType dtype = torch::kFloat32,
+                    int64_t max_shard_size = kDefaultMaxShardSize) = 0;
+  // The directory load() read the weights from; "" for random().
+  virtual std::string loaded_from() const { return ""; }
 
   virtual torch::Device device() const = 0;
   virtual torch::ScalarType dtype() const = 0;
@@ -158,9 +168,13 @@ struct LoraOptions {
   int rank = 8;
   double alpha = 16;
   std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  // A PEFT adapter directory whose weights the adapters start from instead of PEFT's init
+  // (rank, alpha and targets from peft::read_lora_options(DIR), delib/peft.h); "" = none.
+  std::string from_adapter;
 };
 // Adds adapters and freezes every other parameter; returns the trainable parameters. An
 // unknown target, or one that selects no layer of this model's family, is Error(kExitUsage).
+// With from_adapter, the adapters are then read from it (peft::load_adapter_weights).
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options);
 
 // y = x W^T + b for x (..., in), W (out, in): at::linear, except for a few rows on the CPU

@@ -111,4 +111,18 @@ void save_file(const std::string& path,
                const std::vector<std::pair<std::string, std::string>>& metadata = {},
                torch::ScalarType as = at::ScalarType::Undefined);
 
+// Writes `tensors` to DIR as transformers' save_pretrained(max_shard_size=...) does, through
+// huggingface_hub's split_torch_state_dict_into_shards: tensors in the given order fill a
+// shard until the next one would take it past `max_shard_size` bytes (counted in the written
+// dtype); a tensor larger than that gets a shard of its own. One shard is DIR/PREFIX.safetensors
+// and nothing else; N > 1 are DIR/PREFIX-0000k-of-0000N.safetensors plus
+// DIR/PREFIX.safetensors.index.json, {"metadata": {"total_parameters": P, "total_size": BYTES},
+// "weight_map": {NAME: FILE}} (names sorted). Each shard is written with save_file (its
+// tensors converted one at a time), so nothing beyond one tensor's copy is held at once.
+// REQUIRES: DIR exists; max_shard_size > 0. Returns the file names written (shards, index).
+std::vector<std::string> save_sharded(const std::string& dir, const std::string& prefix,
+                                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                                      int64_t max_shard_size,
+                                      torch::ScalarType as = at::ScalarType::Undefined);
+
 }  // namespace delib::safetensors

@@ -29,6 +29,7 @@
 #include "delib/error.h"
 #include "delib/fs.h"
 #include "delib/model.h"
+#include "delib/peft.h"
 #include "delib/safetensors.h"
 #include "model/family.h"
 #include "model/modules.h"
@@ -435,7 +436,8 @@ class Model final : public CausalLM {
     return c;
   }
   void save(const std::string& out_dir, const std::string& tokenizer_dir,
-            torch::ScalarType dtype) override;
+            torch::ScalarType dtype, int64_t max_shard_size) override;
+  std::string loaded_from() const override { return source_dir; }
 
  private:
   ModelConfig cfg_;
@@ -550,7 +552,8 @@ void copy_tokenizer_files(const std::filesystem::path& from, const std::filesyst
   }
 }
 
-void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, torch::ScalarType dtype) {
+void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, torch::ScalarType dtype,
+                 int64_t max_shard_size) {
   namespace fs = std::filesystem;
   torch::NoGradGuard ng;
   std::string dir = out_dir;
@@ -572,7 +575,7 @@ void Model::save(const std::string& out_dir, const std::string& tokenizer_dir, t
       auto it = merged.find(name);
       tensors.emplace_back(name, it != merged.end() ? it->second : p);
     }
-    safetensors::save_file((tmp / "model.safetensors").string(), tensors, {}, dtype);
+    safetensors::save_sharded(tmp.string(), "model", tensors, max_shard_size, dtype);
 
     // config.json: the original config with delib's values written over it.
     Json conf = cfg_.raw.is_object() ? cfg_.raw : Json::object();
@@ -688,8 +691,11 @@ std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options)
   }
   for (const auto& [leaf, target] : leaves)
     if (!found.count(leaf))
-      throw Error(fmt::format("LoRA target \"{}\": a {} model has no such layer (its layers: {})",
-                              target, fam.name, fmt::join(linears, ", ")), kExitUsage);
+      throw Error(options.from_adapter.empty() ? Location{} : Location{options.from_adapter + "/adapter_config.json", 0},
+                  fmt::format("{}LoRA target \"{}\": a {} model has no such layer (its layers: {})",
+                              options.from_adapter.empty() ? "" : "target_modules: ", target, fam.name,
+                              fmt::join(linears, ", ")), kExitUsage);
+  if (!options.from_adapter.empty()) peft::load_adapter_weights(model, options.from_adapter);
   return trainable;
 }
 

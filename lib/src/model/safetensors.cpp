@@ -24,6 +24,8 @@
 #include <simdjson.h>
 
 #include "delib/error.h"
+#include "delib/fs.h"
+#include "delib/json.h"
 
 namespace delib::safetensors {
 namespace {
@@ -393,6 +395,66 @@ void save_file(const std::string& path,
   }
   if (std::fclose(f) != 0)
     throw Error(Location{path, 0}, fmt::format("write failed: {}", std::strerror(errno)), kExitIo);
+}
+
+std::vector<std::string> save_sharded(const std::string& dir, const std::string& prefix,
+                                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                                      int64_t max_shard_size, torch::ScalarType as) {
+  if (max_shard_size <= 0)
+    throw Error(Location{dir, 0}, fmt::format("max shard size must be positive, got {}", max_shard_size), kExitUsage);
+  using Shard = std::vector<std::pair<std::string, torch::Tensor>>;
+  auto bytes_of = [&](const torch::Tensor& t) {
+    return uint64_t(t.numel()) * dtype_size(from_torch(as == at::ScalarType::Undefined ? t.scalar_type() : as));
+  };
+  // huggingface_hub's split_state_dict_into_shards_factory (one storage per tensor here).
+  std::vector<Shard> shards;
+  Shard cur;
+  uint64_t cur_size = 0, total_size = 0;
+  int64_t total_params = 0;
+  const uint64_t max = uint64_t(max_shard_size);
+  for (const auto& item : tensors) {
+    const uint64_t b = bytes_of(item.second);
+    total_size += b;
+    total_params += item.second.numel();
+    if (b > max) {  // alone; the hub appends it at once, before the shard being filled
+      shards.push_back({item});
+      continue;
+    }
+    if (cur_size + b > max) {
+      shards.push_back(std::move(cur));
+      cur.clear();
+      cur_size = 0;
+    }
+    cur.push_back(item);
+    cur_size += b;
+  }
+  if (!cur.empty() || shards.empty()) shards.push_back(std::move(cur));
+
+  const std::filesystem::path d(dir);
+  if (shards.size() == 1) {
+    save_file((d / (prefix + ".safetensors")).string(), shards[0], {}, as);
+    return {prefix + ".safetensors"};
+  }
+  std::vector<std::string> files;
+  std::map<std::string, std::string> weight_map;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string name = fmt::format("{}-{:05d}-of-{:05d}.safetensors", prefix, i + 1, shards.size());
+    save_file((d / name).string(), shards[i], {}, as);
+    for (const auto& item : shards[i]) weight_map[item.first] = name;
+    files.push_back(name);
+  }
+  Json meta = Json::object();
+  meta.set("total_parameters", total_params);
+  meta.set("total_size", total_size);
+  Json wm = Json::object();
+  for (const auto& [k, v] : weight_map) wm.set(k, v);
+  Json index = Json::object();
+  index.set("metadata", meta);
+  index.set("weight_map", wm);
+  const std::string index_name = prefix + ".safetensors.index.json";
+  write_file_atomic((d / index_name).string(), index.dump() + "\n", "model.safetensors.index.json");
+  files.push_back(index_name);
+  return files;
 }
 
 }  // namespace delib::safetensors

@@ -9,6 +9,7 @@
 
 #include "delib/error.h"
 #include "delib/fs.h"
+#include "delib/peft.h"
 #include "delib/train.h"
 
 namespace fs = std::filesystem;
@@ -75,8 +76,10 @@ TrainState TrainState::from_json(const Json& j, const std::string& source) {
   return s;
 }
 
-Checkpointer::Checkpointer(std::string out_dir, int keep_last, std::string tokenizer_dir)
-    : out_dir_(std::move(out_dir)), tokenizer_dir_(std::move(tokenizer_dir)), keep_last_(keep_last) {
+Checkpointer::Checkpointer(std::string out_dir, int keep_last, std::string tokenizer_dir,
+                           int64_t max_shard_size)
+    : out_dir_(std::move(out_dir)), tokenizer_dir_(std::move(tokenizer_dir)), keep_last_(keep_last),
+      max_shard_size_(max_shard_size) {
   std::error_code ec;
   fs::create_directories(out_dir_, ec);
   if (ec) throw Error(Location{out_dir_, 0}, "cannot create directory: " + ec.message(), kExitIo);
@@ -91,7 +94,10 @@ std::string Checkpointer::save(CausalLM& model,
   remove_tree(staging.string());
   remove_tree(staging.string() + ".tmp");
   // 1. The model, as transformers loads it (LoRA merged by save()).
-  model.save(staging.string(), tokenizer_dir_, torch::kFloat32);
+  model.save(staging.string(), tokenizer_dir_, torch::kFloat32, max_shard_size_);
+  // 1b. With LoRA, the adapters alone as PEFT writes them (peft.PeftModel.from_pretrained,
+  // vLLM --lora-modules, sft-train --lora-init).
+  if (peft::has_lora(model)) peft::save_adapter(model, (staging / "adapter").string(), model.loaded_from());
   // 2. What the model directory cannot restore exactly.
   if (!trainable.empty()) {
     torch::serialize::OutputArchive a;
