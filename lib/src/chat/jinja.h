@@ -99,12 +99,14 @@ struct ListObj : Object {
   Flavor flavor = kList;
   size_t consumed = 0;  // kGenerator/kReverseIter: items already taken
   std::string range_repr;
+  uint32_t depth = 1;   // nesting (bounded: see Value::list)
 };
 
 // A dict with Python's key equality (1 == 1.0 == True) and insertion order.
 struct DictObj : Object {
   std::vector<std::pair<Value, Value>> items;
   int message_index = -1;  // this dict is messages[message_index] of the chat being rendered
+  uint32_t depth = 1;      // nesting, kept by set() (items added directly must be shallow)
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);
@@ -137,6 +139,9 @@ struct LoopObj : Object {
   Value last_changed;  // loop.changed()
   bool has_changed = false;
 };
+
+// Starts the per-thread budget of string bytes a render may build (Interp::run calls it).
+void set_render_budget(size_t string_bytes);
 
 // Python semantics.
 bool truthy(const Value& v);
@@ -277,6 +282,7 @@ struct Globals {
   int64_t fixed_now = -1;
   size_t max_output = size_t(64) << 20;  // bytes; more is an Error (runaway templates)
   size_t max_iterations = 10000000;      // loop iterations in all; more is an Error
+  size_t max_string_bytes = size_t(4) << 30;  // bytes of all strings built; more is an Error
 };
 
 // Renders a parsed template. Throws Error with the template line.

@@ -52,11 +52,21 @@ const std::string& need_str(const Value& v, const char* what, int line) {
   return *v.s;
 }
 
+// A width argument (center, ljust, zfill, indent): bounded so that a template cannot ask for
+// gigabytes of padding.
+int64_t need_width(const Value& v, const char* what, int line);
+
 int64_t need_int(const Value& v, const char* what, int line) {
   if (v.kind == Kind::kInt) return v.i;
   if (v.kind == Kind::kBool) return v.b;
   if (v.is_undefined()) fail_undefined(v, line);
   throw Error(line, "TypeError", std::string(what) + ": '" + type_name(v) + "' object cannot be interpreted as an integer");
+}
+
+int64_t need_width(const Value& v, const char* what, int line) {
+  int64_t w = need_int(v, what, line);
+  if (w > (int64_t(1) << 24)) throw Error(line, "MemoryError", std::string(what) + " " + std::to_string(w) + " is too large");
+  return w;
 }
 
 double need_num(const Value& v, int line) {
@@ -297,7 +307,7 @@ std::string py_format(std::string_view fmt, const CallArgs& a) {
       v = auto_idx < a.args.size() ? &a.args[auto_idx] : nullptr;
       ++auto_idx;
     } else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
-      size_t k = std::stoul(field);
+      size_t k = field.size() > 6 ? a.args.size() : std::stoul(field);
       v = k < a.args.size() ? &a.args[k] : nullptr;
     } else {
       for (const auto& [k, x] : a.kwargs)
@@ -439,7 +449,7 @@ Value str_method(const Value& self, const std::string& name, int line) {
   }
   if (name == "zfill")
     return m([s, origin](Interp&, CallArgs& a) {
-      int64_t w = need_int(a.get_or(0, "width", Value::integer(0)), "width", a.line);
+      int64_t w = need_width(a.get_or(0, "width", Value::integer(0)), "width", a.line);
       int64_t n = int64_t(utf8_len(s));
       if (n >= w) return Value::string(s, origin);
       size_t sign = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
@@ -447,7 +457,7 @@ Value str_method(const Value& self, const std::string& name, int line) {
     });
   if (name == "center" || name == "ljust" || name == "rjust") {
     return m([s, name, origin](Interp&, CallArgs& a) {
-      int64_t w = need_int(a.get_or(0, "width", Value::integer(0)), "width", a.line);
+      int64_t w = need_width(a.get_or(0, "width", Value::integer(0)), "width", a.line);
       std::string fill = a.args.size() > 1 ? need_str(a.args[1], "fillchar", a.line) : " ";
       int64_t n = int64_t(utf8_len(s));
       if (n >= w) return Value::string(s, origin);
@@ -491,6 +501,7 @@ Value dict_method(const Value& self, const std::string& name) {
     return make_fn("dict.copy", [d](Interp&, CallArgs&) {
       Value c = Value::dict();
       c.dict_obj().items = d->items;
+      c.dict_obj().depth = d->depth;
       return c;
     });
   for (const char* mut : kDictMutators)
@@ -559,7 +570,7 @@ Value attr_path(Interp& in, const Value& item, const std::string& path, int line
     size_t dot = path.find('.', pos);
     std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
     bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = in.get_item(v, digits ? Value::integer(std::stoll(part)) : Value::string(part), line);
+    v = in.get_item(v, digits && part.size() < 18 ? Value::integer(std::stoll(part)) : Value::string(part), line);
     if (dot == std::string::npos) return v;
     pos = dot + 1;
   }
@@ -1057,7 +1068,7 @@ Value Interp::filter(const std::string& name, const Value& v, CallArgs& a, int l
   }
   if (name == "indent") {
     Value w = a.get_or(0, "width", Value::integer(4));
-    std::string ind = w.is_string() ? *w.s : std::string(size_t(std::max<int64_t>(0, need_int(w, "width", line))), ' ');
+    std::string ind = w.is_string() ? *w.s : std::string(size_t(std::max<int64_t>(0, need_width(w, "width", line))), ' ');
     bool first = truthy(a.get_or(1, "first", Value::boolean(false)));
     bool blank = truthy(a.get_or(2, "blank", Value::boolean(false)));
     std::string s = sstr(v) + "\n";
@@ -1083,7 +1094,7 @@ Value Interp::filter(const std::string& name, const Value& v, CallArgs& a, int l
     return Value::integer(n);
   }
   if (name == "center") {
-    int64_t w = need_int(a.get_or(0, "width", Value::integer(80)), "width", line);
+    int64_t w = need_width(a.get_or(0, "width", Value::integer(80)), "width", line);
     Value s = Value::string(sstr(v), v.origin);
     CallArgs ca;
     ca.line = line;
@@ -1235,6 +1246,7 @@ Value Interp::global(const std::string& name) {
         const Value& src = a.args[0];
         if (src.kind == Kind::kDict) {
           d.dict_obj().items = src.dict_obj().items;
+          d.dict_obj().depth = src.dict_obj().depth;
         } else {
           for (const Value& pair : iterate(src, a.line)) {
             std::vector<Value> kv = iterate(pair, a.line);

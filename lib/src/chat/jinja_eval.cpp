@@ -266,6 +266,7 @@ Interp::~Interp() {
 int64_t Interp::now() const { return globals.fixed_now >= 0 ? globals.fixed_now : int64_t(std::time(nullptr)); }
 
 Output Interp::run(const Node& root) {
+  set_render_budget(globals.max_string_bytes);
   Output out;
   SinkGuard guard(sinks_, &out);
   root_scope_ = std::make_shared<Scope>();

@@ -379,7 +379,14 @@ class Lexer {
         std::string d;
         for (size_t k = p + 2; k < e; ++k)
           if (src_[k] != '_') d += src_[k];
-        toks_.push_back({Token::kInt, src_.substr(p, e - p), int64_t(std::stoull(d, nullptr, base)), 0, line_});
+        uint64_t v = 0;
+        try {
+          v = std::stoull(d, nullptr, base);
+        } catch (const std::exception&) {
+          throw Error(line_, "TemplateSyntaxError",
+                      "integer literal " + src_.substr(p, e - p) + " is out of the 64-bit range delib's templates support");
+        }
+        toks_.push_back({Token::kInt, src_.substr(p, e - p), int64_t(v), 0, line_});
         advance_to(e);
         return;
       }

@@ -429,8 +429,9 @@ class Parser {
     int line = cur().line;
     NodePtr left = parse_concat();
     while (is_op("+") || is_op("-")) {
-      std::string op = next().text;
-      left = binary(op == "+" ? "+" : "-", std::move(left), parse_concat(), line);
+      const char* o = is_op("+") ? "+" : "-";
+      next();
+      left = binary(o, std::move(left), parse_concat(), line);
     }
     return left;
   }
@@ -447,8 +448,8 @@ class Parser {
     int line = cur().line;
     NodePtr left = parse_pow();
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      std::string op = next().text;
-      const char* o = op == "*" ? "*" : op == "/" ? "/" : op == "//" ? "//" : "%";
+      const char* o = is_op("*") ? "*" : is_op("/") ? "/" : is_op("//") ? "//" : "%";
+      next();
       left = binary(o, std::move(left), parse_pow(), line);
     }
     return left;

@@ -19,7 +19,41 @@ Value Value::undefined(std::string message, bool unsafe) {
   return v;
 }
 
+namespace {
+
+// Bounds on what one render may build (see set_render_budget): hostile templates end in an
+// Error instead of exhausting memory or time.
+constexpr size_t kMaxString = size_t(64) << 20;
+constexpr size_t kMaxItems = 10000000;
+constexpr uint32_t kMaxDepth = 500;
+thread_local size_t t_string_bytes = 0;
+thread_local size_t t_string_budget = size_t(4) << 30;
+
+uint32_t depth_of(const Value& v) {
+  if (v.kind == Kind::kList) return static_cast<const ListObj&>(*v.o).depth;
+  if (v.kind == Kind::kDict) return static_cast<const DictObj&>(*v.o).depth;
+  return 0;
+}
+
+void check_depth(uint32_t d) {
+  if (d > kMaxDepth)
+    throw Error(0, "RecursionError", "values nested more than " + std::to_string(kMaxDepth) + " deep");
+}
+
+}  // namespace
+
+void set_render_budget(size_t string_bytes) {
+  t_string_bytes = 0;
+  t_string_budget = string_bytes;
+}
+
 Value Value::string(std::string x, int origin) {
+  if (x.size() > kMaxString)
+    throw Error(0, "MemoryError", "a string of " + std::to_string(x.size() >> 20) + " MiB (more than 64 MiB)");
+  t_string_bytes += x.size();
+  if (t_string_bytes > t_string_budget)
+    throw Error(0, "MemoryError", "the template built more than " + std::to_string(t_string_budget >> 20) +
+                                      " MiB of strings in one render");
   Value v;
   v.kind = Kind::kString;
   v.s = std::make_shared<const std::string>(std::move(x));
@@ -28,7 +62,10 @@ Value Value::string(std::string x, int origin) {
 }
 
 Value Value::list(std::vector<Value> items) {
+  if (items.size() > kMaxItems) throw Error(0, "MemoryError", "a list of more than 10000000 items");
   auto l = std::make_shared<ListObj>();
+  for (const Value& x : items) l->depth = std::max(l->depth, depth_of(x) + 1);
+  check_depth(l->depth);
   l->items = std::move(items);
   Value v;
   v.kind = Kind::kList;
@@ -65,6 +102,8 @@ const Value* DictObj::find(std::string_view key) const {
 }
 
 void DictObj::set(Value key, Value value) {
+  depth = std::max(depth, std::max(depth_of(key), depth_of(value)) + 1);
+  check_depth(depth);
   for (auto& [k, v] : items)
     if (equals(k, key)) {
       v = std::move(value);
@@ -457,6 +496,7 @@ struct JsonWriter {
 
   explicit JsonWriter(const JsonFormat& fmt, int l) : f(fmt), line(l) {
     indented = f.has_indent_str || f.indent >= 0;
+    if (f.indent > 4096) throw Error(line, "MemoryError", "tojson indent " + std::to_string(f.indent) + " is too large");
     indent_unit = f.has_indent_str ? f.indent_str : std::string(size_t(std::max(0, f.indent)), ' ');
     if (f.has_separators) {
       item_sep = f.item_sep;
