@@ -7,14 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "delib/json.h"
 #include "delib/records.h"
 #include "delib/tokenizer.h"
 
 namespace delib {
 
-enum class ChatFamily { kQwen3, kLlama3, kGptOss, kChatML };
+// The markup a chat uses, as far as delib's conventions depend on it (stop strings, the
+// reasoning format): kQwen3 is ChatML whose template renders reasoning in <think> blocks
+// (Qwen3, LFM2.5...), kChatML plain <|im_start|>/<|im_end|> turns, kLlama3 <|eot_id|> turns,
+// kGptOss the harmony format, kOther anything else (every template renders; see
+// docs/chat-templates.md).
+enum class ChatFamily { kQwen3, kLlama3, kGptOss, kChatML, kOther };
 
-// "qwen3", "llama3", "gpt-oss", "chatml".
+// "qwen3", "llama3", "gpt-oss", "chatml", "other".
 const char* chat_family_name(ChatFamily family);
 
 // The values a template reads besides `messages` and `add_generation_prompt` (the keyword
@@ -39,8 +45,16 @@ struct ChatOptions {
   // the generation prompt (non-thinking mode). Default: thinking (the template's default).
   std::optional<bool> enable_thinking;
   // The `bos_token` the template prints (Llama 3). Default: the tokenizer's bos token
-  // (for_tokenizer / from_path), else "<|begin_of_text|>".
+  // (for_tokenizer / from_path), else "<|begin_of_text|>" for the built-in formats and
+  // undefined (prints nothing) for a template.
   std::optional<std::string> bos_token;
+  // The `eos_token` a template prints (Mistral, DeepSeek, Phi...), also a stop string.
+  // Default: the tokenizer's (for_tokenizer / from_path), else undefined.
+  std::optional<std::string> eos_token;
+  // More template variables, a JSON object: any keyword argument of apply_chat_template
+  // (e.g. {"thinking_budget": 512}); the fields above take precedence over the same names.
+  // Null (default): none. Ignored by the built-in formats (from_variant).
+  Json kwargs;
 };
 
 // Index used in TurnSpan::message_index for text the template inserts on its own (the
@@ -79,10 +93,22 @@ struct ParsedCompletion {
   bool ok = false;  // false when the completion cannot be split (e.g. unclosed <think>)
 };
 
+// One chat as apply_chat_template receives it, for render_request: the messages as JSON with
+// every field (tool_calls, multimodal content parts, names...), and the other arguments.
+struct ChatRequest {
+  Json messages;   // an array of message objects (OpenAI chat format)
+  Json tools;      // null: none (transformers passes tools=None); else an array of JSON schemas
+  Json documents;  // null: none; else an array of objects
+  Json kwargs;     // null or an object: template variables for this chat (over ChatOptions')
+  bool add_generation_prompt = false;
+  bool keep_reasoning = false;  // as ChatTemplate::render
+};
+
 class ChatTemplate {
  public:
-  // Recognises the family of `template_text` (a tokenizer_config.json chat_template).
-  // An unrecognised template is an Error naming the problem; never a silent fallback.
+  // A Jinja chat template (a tokenizer_config.json chat_template), rendered by delib's template
+  // engine exactly as transformers renders it (lib/src/chat/jinja.h). Throws Error naming the
+  // line on a syntax error; an empty text is an Error ("no chat template").
   static std::unique_ptr<ChatTemplate> from_template(const std::string& template_text);
   // From a tokenizer (its chat_template).
   static std::unique_ptr<ChatTemplate> for_tokenizer(const Tokenizer& tok);
@@ -94,22 +120,22 @@ class ChatTemplate {
   // From a file: a model directory (its tokenizer_config.json `chat_template`, else its
   // chat_template.jinja), a tokenizer_config.json, or a template file (.jinja or any other
   // name: the whole file is the template). The bos_token of tokenizer_config.json is used
-  // unless options.bos_token is set. Throws Error(kExitIo) when the file cannot be read and
-  // Error when it has no chat template or the template is not recognised.
+  // (and eos_token, unk_token, pad_token) of tokenizer_config.json are used unless set in
+  // options. Throws Error(kExitIo) when the file cannot be read and Error when it has no chat
+  // template or the template does not parse (Location: the file and template line).
   static std::unique_ptr<ChatTemplate> from_path(const std::string& path,
                                                  const ChatOptions& options = {});
-  // A known template by its variant() name, for a model whose files carry no chat template
-  // (e.g. a tokenizer.json without tokenizer_config.json): "qwen3", "qwen2.5" (Qwen2.5's
-  // default system prompt), "llama3", "llama3.1" (also 3.3), "llama3.2", "gpt-oss", "chatml".
-  // Throws Error(kExitUsage) for other names.
+  // A built-in format by name, for a model whose files carry no chat template (e.g. a
+  // tokenizer.json without tokenizer_config.json): "qwen3", "qwen2.5" (Qwen2.5's default system
+  // prompt), "llama3", "llama3.1" (also 3.3), "llama3.2", "gpt-oss", "chatml". These are C++
+  // transcriptions of those models' templates (qwen3.cpp, llama3.cpp, gptoss.cpp, chatml.cpp),
+  // checked against transformers like the engine. Throws Error(kExitUsage) for other names.
   static std::unique_ptr<ChatTemplate> from_variant(const std::string& variant,
                                                     const ChatOptions& options = {});
   virtual ~ChatTemplate() = default;
 
   virtual ChatFamily family() const = 0;
-  // The recognised template within the family: "qwen3"; "llama3", "llama3.1", "llama3.2";
-  // "gpt-oss"; ChatML family: "chatml", "chatml+default-system" (SmolLM2 style), "qwen2.5"
-  // (Qwen2/Qwen2.5 instruct: default system prompt, <tool_response> turns).
+  // A built-in format: its name ("llama3.1", "qwen2.5"...). A template: the family's name.
   virtual std::string variant() const = 0;
   // The text add_generation_prompt appends (what a completion is generated after).
   virtual std::string generation_prompt() const = 0;
@@ -127,10 +153,34 @@ class ChatTemplate {
   // (Llama 3/ChatML: delib's "<think>\nREASONING\n</think>\n\n" before the answer).
   // Throws Error where the template raises (gpt-oss: a tool turn, which needs an assistant tool
   // call that Message cannot carry; <|channel|> tags inside content). Thread-safe (const).
+  //
+  // A template (not a built-in format) gets each Message as transformers gets a record's
+  // message {role, content, name?, reasoning?}: reasoning also as `reasoning_content` and
+  // `thinking` (transformers' aliases), tools=None, documents=None. Its spans come from the
+  // engine: the text written while a `{% for %}` loop visits message i (or printing message i's
+  // text outside such a loop) is message i's span; template text before the first message that
+  // prints outside the loop, and between them, joins the neighbouring message; a message whose
+  // text lands inside another message's turn has an empty span. An assistant target starts
+  // after the assistant header (the generation prompt's part that opens every assistant turn,
+  // learned by rendering probe chats) and ends before the whitespace that separates turns; a
+  // template with `{% generation %}` blocks defines the targets itself, as transformers'
+  // return_assistant_tokens_mask reads them. keep_reasoning on a turn the template renders
+  // without its reasoning inserts it as the template writes reasoning elsewhere (Qwen3's
+  // earlier turns, harmony analysis) or, for templates without a reasoning format, as
+  // "<think>\nREASONING\n</think>\n\n" before the answer (delib's convention).
+  // Template errors (raise_exception, undefined attribute access, type errors) throw Error
+  // "chat template NAME:LINE: KIND: message" without a Location.
   virtual Rendered render(const std::vector<Message>& messages, bool add_generation_prompt,
                           bool keep_reasoning = false) const = 0;
+  // Renders one chat given as JSON, with every message field and the tools/documents/kwargs
+  // arguments (chat-render's records). The built-in formats accept role, content (text),
+  // reasoning/reasoning_content/thinking and name only, and throw Error for tool_calls, tools,
+  // documents or non-text content rather than drop them. Thread-safe (const).
+  virtual Rendered render_request(const ChatRequest& request) const;
   // Splits a generated completion (text after the generation prompt) into reasoning/answer.
-  // A trailing stop string (stop_strings()) is ignored. Per family:
+  // A trailing stop string (stop_strings()) is ignored. A template splits by the reasoning
+  // tags it uses (<seed:think>...</seed:think> for Seed-OSS, harmony channels, else <think>,
+  // also delib's convention for templates without one). The built-in formats:
   //   Qwen3, Llama 3, ChatML: "<think>REASONING</think>ANSWER" split as Qwen3's template
   //     splits an assistant content (newlines next to the tags dropped); no tags at all: empty
   //     reasoning, the whole text is the answer, ok. An unclosed <think>: ok=false.
@@ -140,7 +190,9 @@ class ChatTemplate {
   //     <|channel|>final<|message|>A"; analysis messages are joined with "\n" into reasoning;
   //     ok=false when there is no final-channel message (e.g. a tool call or a cut-off).
   virtual ParsedCompletion parse_completion(const std::string& completion) const = 0;
-  // Strings that end an assistant turn (e.g. "<|im_end|>").
+  // Strings that end an assistant turn (e.g. "<|im_end|>"). A template: the end-of-turn text it
+  // writes after an assistant message, the family's companions (<|endoftext|>, <|eom_id|>...),
+  // and the eos_token when known. Empty when the template writes none and no eos is known.
   virtual std::vector<std::string> stop_strings() const = 0;
 };
 
@@ -206,5 +258,39 @@ std::string read_chat_template(const std::string& path, std::string* bos_token =
 // JSON-encodes `s` as transformers' `tojson` filter does (json.dumps(s, ensure_ascii=False)):
 // quotes, \" \\ \n \r \t \b \f, other control characters as \u00XX, all else verbatim.
 std::string python_json_string(const std::string& s);
+
+// ---- The chat-render tool ------------------------------------------------------------------
+
+struct ChatRenderOptions {
+  // Input records in order ("-" or none: stdin), how they are read, and where they go.
+  std::vector<std::string> inputs;
+  ReadOptions read;
+  std::string output = "-";
+  WriteOptions write;
+  bool progress = false;  // a progress line on stderr
+
+  // The template: `format` names a built-in format (from_variant; with `tokenizer` too, its
+  // bos_token is used), else `tokenizer` (a model directory or tokenizer_config.json) or
+  // `template_file` (from_path). REQUIRES: one of tokenizer, template_file, format.
+  std::string tokenizer, template_file, format;
+  ChatOptions chat;           // template keyword arguments
+  std::string template_kwargs;  // a JSON object of more template variables (ChatOptions::kwargs)
+
+  bool add_generation_prompt = false;
+  bool keep_reasoning = false;
+  std::string field = "text";  // the record field the rendered text goes to
+  bool spans = false;          // also write `spans`
+  bool raw = false;            // print the texts to stdout, separated by a blank line, not records
+  std::string parse_field;     // instead of rendering: split this completion field (parse_completion)
+  bool detect = false;         // print the template's family, generation prompt and stop strings
+};
+
+// Runs chat-render as `o` says: each record's `messages` (or `prompt` as one user turn), with
+// its `tools`, `documents` and `chat_template_kwargs` fields when present, rendered by
+// ChatTemplate::render_request. Returns kExitOk. Throws Error: the template cannot be loaded
+// (FILE:LINE for a syntax error), a bad record, or a record the template refuses (the record's
+// FILE:LINE, then "chat template NAME:LINE: KIND: message"); the records before it are written,
+// nothing of that record.
+int run_chat_render(const ChatRenderOptions& o);
 
 }  // namespace delib

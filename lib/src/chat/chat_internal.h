@@ -1,10 +1,13 @@
-// Private helpers shared by the chat template families (lib/src/chat/*.cpp).
+// Private helpers shared by lib/src/chat/*.cpp.
 //
-// Each family is a C++ transcription of its model's Jinja chat_template. Where the template
-// calls a Python string method or a Jinja filter, the helper of the same name here does what
-// CPython/Jinja do, byte for byte: py_strip_chars (str.strip(chars)), py_trim (the `trim`
-// filter, i.e. str.strip() with Unicode whitespace), python_json_string (transformers' `tojson`).
+// Every chat template text is rendered by the Jinja engine (jinja.h, jinja_template.cpp). The
+// built-in formats of ChatTemplate::from_variant are C++ transcriptions of their models'
+// templates (qwen3.cpp, llama3.cpp, gptoss.cpp, chatml.cpp). Where they call a Python string
+// method or a Jinja filter, the helper of the same name here does what CPython/Jinja do, byte
+// for byte: py_strip_chars (str.strip(chars)), py_trim (the `trim` filter, i.e. str.strip()
+// with Unicode whitespace), python_json_string (transformers' `tojson`).
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,18 +62,43 @@ class Builder {
 // one trailing stop string, then splits like Qwen3's template splits an assistant content.
 ParsedCompletion parse_think_tags(std::string_view completion,
                                   const std::vector<std::string>& stop_strings);
+// The same with other tags (e.g. "<seed:think>", "</seed:think>").
+ParsedCompletion parse_tagged(std::string_view completion, const std::vector<std::string>& stop_strings,
+                              std::string_view open, std::string_view close);
+// Harmony (gpt-oss) messages after the generation prompt "<|start|>assistant":
+//   <|channel|>CHANNEL<|message|>BODY(<|end|>|<|return|>|<|call|>)[<|start|>assistant...]
+// analysis bodies joined with "\n" are the reasoning, the final body the answer (ok=false
+// without one).
+ParsedCompletion parse_harmony(std::string_view completion);
 
 // Qwen3's split of an assistant content holding "</think>" (template lines
 // `content.split('</think>')[-1].lstrip('\n')` and
 // `content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n')`).
 // REQUIRES: contains(content, "</think>").
 void split_think(std::string_view content, std::string& reasoning, std::string& answer);
+// The same split with other tags.
+void split_tagged(std::string_view content, std::string_view open, std::string_view close, std::string& reasoning,
+                  std::string& answer);
 
 // delib's reasoning convention for templates without a native one (Llama 3, ChatML):
 // "<think>\n" + reasoning.strip('\n') + "\n</think>\n\n", as Qwen3 writes it.
 std::string think_block(std::string_view reasoning);
 
-// Family factories (called by ChatTemplate::from_template after recognition).
+// A chat template text and what tokenizer_config.json says about its special tokens.
+struct ChatSource {
+  std::string text;
+  std::string name;  // for messages: the file, with " (chat_template)" for a tokenizer_config.json
+  std::optional<std::string> bos, eos, unk, pad;
+};
+ChatSource read_chat_source(const std::string& path);
+
+// A template rendered by the engine (jinja_template.cpp). `name` labels errors ("FILE:LINE").
+// `extra` are variables set before options' (tokenizer_config.json's unk_token, pad_token).
+// Throws Error(Location{name, line}) when the template does not parse.
+std::unique_ptr<ChatTemplate> make_jinja(const std::string& text, const std::string& name, const ChatOptions& o,
+                                         const std::vector<std::pair<std::string, std::string>>& extra = {});
+
+// Built-in format factories (ChatTemplate::from_variant).
 std::unique_ptr<ChatTemplate> make_qwen3(const std::string& text, const ChatOptions& o);
 std::unique_ptr<ChatTemplate> make_llama3(int variant, const ChatOptions& o);  // 30, 31, 32
 std::unique_ptr<ChatTemplate> make_gptoss(const ChatOptions& o);

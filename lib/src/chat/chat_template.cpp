@@ -1,11 +1,10 @@
-// ChatTemplate factories, template recognition, and the Python/Jinja string helpers the
-// family renderers share.
+// ChatTemplate factories, reading templates from model files, and the Python/Jinja string
+// helpers the built-in formats share.
 //
-// delib does not interpret Jinja. It recognises the known template families from distinctive
-// substrings of the template text (the lines that decide what is rendered), and renders them
-// with C++ transcriptions of those templates (qwen3.cpp, llama3.cpp, gptoss.cpp, chatml.cpp).
-// A template that matches no family is an Error: rendering a chat in a format the model was
-// not trained on silently ruins a run, so there is no fallback.
+// Every template text goes to the Jinja engine (jinja_template.cpp), which renders it as
+// transformers does; a template it cannot render is an Error naming the template line, never
+// a guess. The built-in formats of from_variant (qwen3.cpp, llama3.cpp, gptoss.cpp,
+// chatml.cpp) serve model files that carry no template.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -109,14 +108,19 @@ void Builder::open(size_t index, std::string role) {
 }
 
 void split_think(std::string_view content, std::string& reasoning, std::string& answer) {
-  // content.split('</think>')[-1] is the text after the LAST '</think>'; [0] the text before
-  // the FIRST one; .split('<think>')[-1] the text after the last '<think>' in that.
-  size_t first_close = content.find("</think>");
-  size_t last_close = content.rfind("</think>");
-  answer = std::string(py_lstrip(content.substr(last_close + 8), "\n"));
+  split_tagged(content, "<think>", "</think>", reasoning, answer);
+}
+
+void split_tagged(std::string_view content, std::string_view open, std::string_view close, std::string& reasoning,
+                  std::string& answer) {
+  // content.split(close)[-1] is the text after the LAST close tag; [0] the text before the
+  // FIRST one; .split(open)[-1] the text after the last open tag in that.
+  size_t first_close = content.find(close);
+  size_t last_close = content.rfind(close);
+  answer = std::string(py_lstrip(content.substr(last_close + close.size()), "\n"));
   std::string_view before = py_rstrip(content.substr(0, first_close), "\n");
-  size_t open = before.rfind("<think>");
-  if (open != std::string_view::npos) before = before.substr(open + 7);
+  size_t o = before.rfind(open);
+  if (o != std::string_view::npos) before = before.substr(o + open.size());
   reasoning = std::string(py_lstrip(before, "\n"));
 }
 
@@ -129,20 +133,28 @@ std::string think_block(std::string_view reasoning) {
 
 ParsedCompletion parse_think_tags(std::string_view completion,
                                   const std::vector<std::string>& stop_strings) {
+  return parse_tagged(completion, stop_strings, "<think>", "</think>");
+}
+
+ParsedCompletion parse_tagged(std::string_view completion, const std::vector<std::string>& stop_strings,
+                              std::string_view open, std::string_view close) {
+  // One trailing stop string, also when whitespace follows it (a turn's separator, e.g. the
+  // "\n" after <|im_end|> inside a {% generation %} block).
   for (const auto& stop : stop_strings) {
-    if (ends_with(completion, stop)) {
-      completion.remove_suffix(stop.size());
+    std::string_view trimmed = py_rstrip(completion, " \t\r\n");
+    if (!stop.empty() && ends_with(trimmed, stop)) {
+      completion = trimmed.substr(0, trimmed.size() - stop.size());
       break;
     }
   }
   ParsedCompletion out;
-  if (contains(completion, "</think>")) {
-    split_think(completion, out.reasoning, out.answer);
+  if (contains(completion, close)) {
+    split_tagged(completion, open, close, out.reasoning, out.answer);
     out.ok = true;
-  } else if (contains(completion, "<think>")) {
+  } else if (contains(completion, open)) {
     // Opened but never closed: the model was cut off (or never stopped) while reasoning.
-    size_t open = completion.find("<think>");
-    out.reasoning = std::string(py_lstrip(completion.substr(open + 7), "\n"));
+    size_t o = completion.find(open);
+    out.reasoning = std::string(py_lstrip(completion.substr(o + open.size()), "\n"));
     out.ok = false;
   } else {
     out.answer = std::string(completion);
@@ -151,207 +163,43 @@ ParsedCompletion parse_think_tags(std::string_view completion,
   return out;
 }
 
-namespace {
-
-// --- Recognition -------------------------------------------------------------------------
-//
-// Templates are compared in a normal form in which two templates that render the same text
-// for every input (as far as layout goes) are equal:
-//   - raw text between tags gets the whitespace handling transformers' Jinja environment
-//     applies (trim_blocks, lstrip_blocks, and the `-` markers), then is written as R'...';
-//   - comments are dropped (their whitespace effects applied);
-//   - inside {{ }} and {% %}: whitespace outside string literals is removed, string literals
-//     are re-quoted with single quotes (escapes \n \' \\), adjacent literal concatenations are
-//     merged ('a' + 'b' -> 'ab'), and message.role / message.content become message['role'] /
-//     message['content'].
-// Whitespace that would be rendered stays significant: a template with an extra newline is a
-// different template.
-
-// The inside of a tag, normalised.
-std::string normalize_expr(std::string_view t) {
-  struct Tok {
-    bool literal;
-    std::string text;  // literal: the unescaped value; else: one character
-  };
-  std::vector<Tok> toks;
-  for (size_t i = 0; i < t.size();) {
-    char c = t[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      ++i;
-    } else if (c == '\'' || c == '"') {
-      std::string v;
-      size_t j = i + 1;
-      for (; j < t.size() && t[j] != c; ++j) {
-        if (t[j] == '\\' && j + 1 < t.size()) {
-          char e = t[++j];
-          v += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
-        } else {
-          v += t[j];
-        }
+ParsedCompletion parse_harmony(std::string_view s) {
+  ParsedCompletion out;
+  bool first_analysis = true;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    if (starts_with(s.substr(pos), "<|start|>assistant")) pos += 18;
+    if (!starts_with(s.substr(pos), "<|channel|>")) break;
+    size_t header_end = s.find("<|message|>", pos);
+    if (header_end == std::string_view::npos) break;
+    // The header may carry a recipient or constraint: "commentary to=functions.f <|constrain|>json".
+    std::string_view header = s.substr(pos + 11, header_end - pos - 11);
+    std::string_view channel = header.substr(0, header.find_first_of(" <"));
+    size_t body_begin = header_end + 11;
+    size_t body_end = s.size();
+    size_t next = s.size();
+    for (std::string_view term : {"<|end|>", "<|return|>", "<|call|>"}) {
+      size_t t = s.find(term, body_begin);
+      if (t < body_end) {
+        body_end = t;
+        next = t + term.size();
       }
-      toks.push_back({true, std::move(v)});
-      i = j + 1;
-    } else {
-      toks.push_back({false, std::string(1, c)});
-      ++i;
     }
-  }
-  std::string out;
-  for (size_t k = 0; k < toks.size(); ++k) {
-    if (toks[k].literal) {
-      std::string v = toks[k].text;
-      while (k + 2 < toks.size() && !toks[k + 1].literal && toks[k + 1].text == "+" &&
-             toks[k + 2].literal) {
-        v += toks[k + 2].text;
-        k += 2;
-      }
-      out += '\'';
-      for (char ch : v) {
-        if (ch == '\n') out += "\\n";
-        else if (ch == '\'') out += "\\'";
-        else if (ch == '\\') out += "\\\\";
-        else out += ch;
-      }
-      out += '\'';
-    } else {
-      out += toks[k].text;
+    std::string_view body = s.substr(body_begin, body_end - body_begin);
+    if (channel == "analysis") {
+      if (!first_analysis) out.reasoning += "\n";
+      out.reasoning += body;
+      first_analysis = false;
+    } else if (channel == "final") {
+      out.answer = std::string(body);
+      out.ok = true;
+      return out;
     }
+    pos = next;
   }
-  for (auto [from, to] : {std::pair{"message.role", "message['role']"},
-                          std::pair{"message.content", "message['content']"}}) {
-    std::string_view f(from), tt(to);
-    for (size_t p = 0; (p = out.find(f, p)) != std::string::npos; p += tt.size())
-      out.replace(p, f.size(), tt);
-  }
-  return out;
+  return out;  // no final-channel message
 }
 
-std::string normalize_jinja(std::string_view t) {
-  struct Seg {
-    char kind;  // 'r' raw text, '{' expression, '%' statement, '#' comment
-    bool lminus = false, rminus = false;
-    std::string body;
-  };
-  std::vector<Seg> segs;
-  size_t i = 0;
-  while (i < t.size()) {
-    size_t j = i;
-    for (;;) {
-      j = t.find('{', j);
-      if (j == std::string_view::npos || j + 1 >= t.size()) {
-        j = std::string_view::npos;
-        break;
-      }
-      char k = t[j + 1];
-      if (k == '{' || k == '%' || k == '#') break;
-      ++j;
-    }
-    if (j == std::string_view::npos) {
-      segs.push_back({'r', false, false, std::string(t.substr(i))});
-      break;
-    }
-    if (j > i) segs.push_back({'r', false, false, std::string(t.substr(i, j - i))});
-    Seg tag{t[j + 1], false, false, {}};
-    std::string_view close = tag.kind == '{' ? "}}" : tag.kind == '%' ? "%}" : "#}";
-    size_t b = j + 2;
-    if (b < t.size() && (t[b] == '-' || t[b] == '+')) {
-      tag.lminus = t[b] == '-';
-      ++b;
-    }
-    // Find the closing delimiter outside string literals (comments have none).
-    size_t e = b;
-    char quote = 0;
-    for (; e < t.size(); ++e) {
-      if (quote) {
-        if (t[e] == '\\') ++e;
-        else if (t[e] == quote) quote = 0;
-      } else if (tag.kind != '#' && (t[e] == '\'' || t[e] == '"')) {
-        quote = t[e];
-      } else if (t.substr(e, 2) == close) {
-        break;
-      }
-    }
-    size_t body_end = e;
-    if (body_end > b && (t[body_end - 1] == '-' || t[body_end - 1] == '+')) {
-      tag.rminus = t[body_end - 1] == '-';
-      --body_end;
-    }
-    tag.body = std::string(t.substr(b, body_end - b));
-    segs.push_back(std::move(tag));
-    i = std::min(t.size(), e + 2);
-  }
-
-  const std::string_view ws = " \t\n\r";
-  std::string out, raw;
-  auto flush_raw = [&] {
-    if (raw.empty()) return;
-    out += "R'";
-    for (char ch : raw) {
-      if (ch == '\n') out += "\\n";
-      else if (ch == '\'') out += "\\'";
-      else if (ch == '\\') out += "\\\\";
-      else out += ch;
-    }
-    out += "'";
-    raw.clear();
-  };
-  for (size_t k = 0; k < segs.size(); ++k) {
-    const Seg& s = segs[k];
-    if (s.kind == 'r') {
-      std::string_view v(s.body);
-      const Seg* prev = k > 0 ? &segs[k - 1] : nullptr;
-      const Seg* next = k + 1 < segs.size() ? &segs[k + 1] : nullptr;
-      if (prev && prev->rminus) {
-        v = py_lstrip(v, ws);
-      } else if (prev && prev->kind != '{') {  // trim_blocks
-        if (starts_with(v, "\r\n")) v.remove_prefix(2);
-        else if (starts_with(v, "\n")) v.remove_prefix(1);
-      }
-      if (next && next->lminus) {
-        v = py_rstrip(v, ws);
-      } else if (next && next->kind != '{') {  // lstrip_blocks: spaces from line start to tag
-        size_t nl = v.find_last_of('\n');
-        std::string_view last = nl == std::string_view::npos ? v : v.substr(nl + 1);
-        bool at_line_start = nl != std::string_view::npos || k == 0;
-        if (at_line_start && last.find_first_not_of(" \t") == std::string_view::npos)
-          v.remove_suffix(last.size());
-      }
-      raw += v;
-    } else if (s.kind == '#') {
-      continue;
-    } else {
-      flush_raw();
-      out += s.kind == '{' ? "{{" : "{%";
-      out += normalize_expr(s.body);
-      out += s.kind == '{' ? "}}" : "%}";
-    }
-  }
-  flush_raw();
-  return out;
-}
-
-std::string unescape_normalized(std::string_view v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '\\' && i + 1 < v.size()) {
-      char e = v[++i];
-      out += e == 'n' ? '\n' : e;
-    } else {
-      out += v[i];
-    }
-  }
-  return out;
-}
-
-// True when the normalised template contains every needle (normalised the same way; a needle
-// is one or more whole tags).
-bool has_all(const std::string& normalized, std::initializer_list<std::string_view> needles) {
-  for (auto n : needles)
-    if (!contains(normalized, normalize_jinja(n))) return false;
-  return true;
-}
-
-}  // namespace
 }  // namespace chat_detail
 
 using namespace chat_detail;
@@ -362,6 +210,7 @@ const char* chat_family_name(ChatFamily family) {
     case ChatFamily::kLlama3: return "llama3";
     case ChatFamily::kGptOss: return "gpt-oss";
     case ChatFamily::kChatML: return "chatml";
+    case ChatFamily::kOther: return "other";
   }
   return "?";
 }
@@ -399,126 +248,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_template(const std::string& t,
                                                           const ChatOptions& options) {
   if (t.empty())
     throw Error("no chat template: the tokenizer has no `chat_template` (pass a template file)");
-
-  const std::string n = normalize_jinja(t);
-
-  // gpt-oss (harmony): the system message it builds, the developer message, the two channels
-  // of assistant turns (analysis kept only for a final turn without generation prompt), and
-  // the generation prompt.
-  if (has_all(n, {R"({{- "<|start|>system<|message|>" }}{{- build_system_message() }}{{- "<|end|>" }})",
-                  R"({{- model_identity + "\n" }}{{- "Knowledge cutoff: 2024-06\n" }}{{- "Current date: " + strftime_now("%Y-%m-%d") + "\n\n" }})",
-                  R"({{- "Reasoning: " + reasoning_effort + "\n\n" }})",
-                  R"({%- set model_identity = "You are ChatGPT, a large language model trained by OpenAI." %})",
-                  R"({{- "# Valid channels: analysis, commentary, final. Channel must be included for every message." }})",
-                  R"({%- if developer_message %}{{- "# Instructions\n\n" }}{{- developer_message }}{{- "\n\n" }}{%- endif %})",
-                  R"({%- elif loop.last and not add_generation_prompt %})",
-                  R"({%- if "thinking" in message %}{{- "<|start|>assistant<|channel|>analysis<|message|>" + message.thinking + "<|end|>" }}{%- endif %})",
-                  R"({{- "<|start|>assistant<|channel|>final<|message|>" + message.content + "<|return|>" }})",
-                  R"({%- else %}{{- "<|start|>assistant<|channel|>final<|message|>" + message.content + "<|end|>" }})",
-                  R"({%- elif message.role == 'user' -%}{{- "<|start|>user<|message|>" + message.content + "<|end|>" }}{%- endif -%}{%- endfor -%})"}) &&
-      ends_with(n, normalize_jinja("{%- if add_generation_prompt -%}\n<|start|>assistant\n{%- endif -%}"))) {
-    return make_gptoss(options);
-  }
-
-  // Qwen3 (hybrid thinking): the system turn (no default), the reverse scan for the last user
-  // query, the <think> block of assistant turns after it, tool responses wrapped in a user
-  // turn, and the generation prompt (with or without the enable_thinking switch) at the end.
-  const char* qwen_gen_switch =
-      R"({%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}{%- endif %})";
-  const char* qwen_gen_plain = R"({%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %})";
-  if (has_all(n, {R"({%- else %}{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}{%- endif %}{%- endif %})",
-                  R"({%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %})",
-                  R"({%- if ns.multi_step_tool and message.role == "user" and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %})",
-                  R"({%- if (message.role == "user") or (message.role == "system" and not loop.first) %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }})",
-                  R"({%- if message.reasoning_content is defined and message.reasoning_content is not none %}{%- set reasoning_content = message.reasoning_content %})",
-                  R"({%- if '</think>' in message.content %}{%- set content = message.content.split('</think>')[-1].lstrip('\n') %}{%- set reasoning_content = message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}{%- endif %})",
-                  R"({%- if loop.index0 > ns.last_query_index %}{%- if loop.last or (not loop.last and reasoning_content) %}{{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}{%- else %}{{- '<|im_start|>' + message.role + '\n' + content }}{%- endif %}{%- else %}{{- '<|im_start|>' + message.role + '\n' + content }}{%- endif %})",
-                  R"({{- '<|im_end|>\n' }}{%- elif message.role == "tool" %}{%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}{{- '<|im_start|>user' }}{%- endif %}{{- '\n<tool_response>\n' }}{{- message.content }}{{- '\n</tool_response>' }}{%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}{{- '<|im_end|>\n' }}{%- endif %}{%- endif %}{%- endfor %})"}) &&
-      (ends_with(n, normalize_jinja(qwen_gen_switch)) || ends_with(n, normalize_jinja(qwen_gen_plain)))) {
-    return make_qwen3(t, options);
-  }
-
-  // Qwen2 / Qwen2.5 instruct: ChatML with a default system prompt in the tool-less branch,
-  // assistant turns verbatim, tool responses wrapped in one user turn, and the generation
-  // prompt at the end.
-  {
-    const std::string head = normalize_jinja(
-        R"({%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}{%- else %})") +
-        "{{'<|im_start|>system\\n";
-    const std::string tail =
-        "<|im_end|>\\n'}}" + normalize_jinja(R"({%- endif %}{%- endif %}{%- for message in messages %}{%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}{%- elif message.role == "assistant" %})");
-    size_t h = n.find(head);
-    size_t e = h == std::string::npos ? h : n.find(tail, h + head.size());
-    if (h != std::string::npos && e != std::string::npos &&
-        has_all(n, {R"({%- elif message.role == "tool" %}{%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}{{- '<|im_start|>user' }}{%- endif %}{{- '\n<tool_response>\n' }}{{- message.content }}{{- '\n</tool_response>' }}{%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}{{- '<|im_end|>\n' }}{%- endif %}{%- endif %}{%- endfor %})"}) &&
-        ends_with(n, normalize_jinja(R"({%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %})"))) {
-      std::string_view mid = std::string_view(n).substr(h + head.size(), e - h - head.size());
-      bool single = true;
-      for (size_t k = 0; k < mid.size(); ++k) {
-        if (mid[k] == '\\') ++k;
-        else if (mid[k] == '\'') single = false;
-      }
-      if (single) return make_qwen25(unescape_normalized(mid), options);
-    }
-  }
-
-  // Llama 3.1 / 3.3 / 3.2: the system header always rendered with the knowledge cutoff date,
-  // the system message folded into it, tool results under ipython, and the generation prompt.
-  if (starts_with(n, "{{bos_token}}") &&
-      has_all(n, {R"({%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content']|trim %}{%- set messages = messages[1:] %}{%- else %}{%- set system_message = "" %}{%- endif %})",
-                  R"({{- "<|start_header_id|>system<|end_header_id|>\n\n" }})",
-                  R"({{- "Cutting Knowledge Date: December 2023\n" }}{{- "Today Date: " + date_string + "\n\n" }})",
-                  R"({{- system_message }}{{- "<|eot_id|>" }})",
-                  R"({%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }})",
-                  R"({%- elif message.role == "tool" or message.role == "ipython" %}{{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}{%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}{%- else %}{{- message.content }}{%- endif %}{{- "<|eot_id|>" }}{%- endif %}{%- endfor %})"}) &&
-      ends_with(n, normalize_jinja(R"({%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %})"))) {
-    if (contains(n, normalize_jinja(R"({%- if strftime_now is defined %}{%- set date_string = strftime_now("%d %b %Y") %})")))
-      return make_llama3(32, options);
-    if (contains(n, normalize_jinja(R"({%- if not date_string is defined %}{%- set date_string = "26 Jul 2024" %}{%- endif %})")))
-      return make_llama3(31, options);
-  }
-
-  // Llama 3 (Meta-Llama-3-8B-Instruct's template), exactly.
-  if (n == normalize_jinja(
-               "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-               "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | "
-               "trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
-               "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
-               "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")) {
-    return make_llama3(30, options);
-  }
-
-  // Generic ChatML, exactly, optionally with a default system prompt inserted when the
-  // conversation has none (SmolLM2 style).
-  const std::string chatml = normalize_jinja(
-      R"({% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %})");
-  if (n == chatml) return make_chatml(false, "", options);
-  const std::string sys_head = normalize_jinja(
-      R"({% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %})") +
-      "{{'<|im_start|>system\\n";
-  const std::string sys_tail =
-      "<|im_end|>\\n'}}" +
-      normalize_jinja(
-          R"({% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %})");
-  if (starts_with(n, sys_head) && ends_with(n, sys_tail) && n.size() > sys_head.size() + sys_tail.size()) {
-    std::string_view mid(n);
-    mid = mid.substr(sys_head.size(), n.size() - sys_head.size() - sys_tail.size());
-    // A single literal (no quote left unescaped inside).
-    bool single = true;
-    for (size_t k = 0; k < mid.size(); ++k) {
-      if (mid[k] == '\\') ++k;
-      else if (mid[k] == '\'') single = false;
-    }
-    if (single) return make_chatml(true, unescape_normalized(mid), options);
-  }
-
-  std::string head = t.substr(0, 120);
-  for (char& c : head)
-    if (c == '\n') c = ' ';
-  throw Error("unrecognised chat template (starts: \"" + head +
-              "...\"): delib renders the Qwen3, Qwen2/2.5, Llama 3/3.1/3.2/3.3, gpt-oss and plain ChatML "
-              "templates exactly and refuses others rather than guess; pass one of those "
-              "templates with --chat-template FILE");
+  return make_jinja(t, "chat_template", options);
 }
 
 std::unique_ptr<ChatTemplate> ChatTemplate::from_variant(const std::string& variant,
@@ -546,7 +276,12 @@ std::unique_ptr<ChatTemplate> ChatTemplate::for_tokenizer(const Tokenizer& tok,
   if (!o.bos_token) {
     if (auto bos = tok.bos_id()) o.bos_token = tok.id_to_token(*bos);
   }
-  return from_template(tok.chat_template(), o);
+  if (!o.eos_token) {
+    if (auto eos = tok.eos_id()) o.eos_token = tok.id_to_token(*eos);
+  }
+  if (tok.chat_template().empty())
+    throw Error("no chat template: the tokenizer has no `chat_template` (pass a template file)");
+  return make_jinja(tok.chat_template(), "the tokenizer's chat_template", o);
 }
 
 namespace {
@@ -586,23 +321,29 @@ std::string tame_big_integers(const std::string& text) {
   return out;
 }
 
+// A special token of tokenizer_config.json: a string, or an AddedToken object {"content": ...}.
+std::optional<std::string> special_token(simdjson::dom::element doc, const char* key) {
+  simdjson::dom::element e, content;
+  std::string_view s;
+  if (doc[key].get(e)) return std::nullopt;
+  if (!e.get_string().get(s)) return std::string(s);
+  if (e.is_object() && !e["content"].get(content) && !content.get_string().get(s)) return std::string(s);
+  return std::nullopt;
+}
+
 // tokenizer_config.json: chat_template is a string, or a list of {name, template} (the one
 // named "default" is what apply_chat_template uses without a chat_template argument).
-std::string template_from_config(const std::string& path, std::string* bos_token) {
+std::string template_from_config(const std::string& path, ChatSource* src) {
   std::string text = tame_big_integers(read_file(path));
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(text).get(doc) || !doc.is_object())
     throw Error(Location{path, 0}, "not a JSON object");
-  if (bos_token) {
-    simdjson::dom::element bos;
-    if (!doc["bos_token"].get(bos)) {
-      std::string_view s;
-      simdjson::dom::element content;
-      if (!bos.get_string().get(s)) *bos_token = std::string(s);
-      else if (bos.is_object() && !bos["content"].get(content) && !content.get_string().get(s))
-        *bos_token = std::string(s);
-    }
+  if (src) {
+    src->bos = special_token(doc, "bos_token");
+    src->eos = special_token(doc, "eos_token");
+    src->unk = special_token(doc, "unk_token");
+    src->pad = special_token(doc, "pad_token");
   }
   simdjson::dom::element ct;
   if (doc["chat_template"].get(ct) || ct.is_null()) return "";
@@ -623,42 +364,94 @@ std::string template_from_config(const std::string& path, std::string* bos_token
 
 }  // namespace
 
-std::string read_chat_template(const std::string& path, std::string* bos_token) {
+namespace chat_detail {
+
+ChatSource read_chat_source(const std::string& path) {
   namespace fs = std::filesystem;
+  ChatSource src;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     fs::path dir(path);
-    std::string t;
-    if (fs::exists(dir / "tokenizer_config.json"))
-      t = template_from_config((dir / "tokenizer_config.json").string(), bos_token);
-    if (t.empty() && fs::exists(dir / "chat_template.jinja"))
-      t = read_file((dir / "chat_template.jinja").string());
-    if (t.empty())
+    if (fs::exists(dir / "tokenizer_config.json")) {
+      src.name = (dir / "tokenizer_config.json").string();
+      src.text = template_from_config(src.name, &src);
+      src.name += " (chat_template)";
+    }
+    if (src.text.empty() && fs::exists(dir / "chat_template.jinja")) {
+      src.name = (dir / "chat_template.jinja").string();
+      src.text = read_file(src.name);
+    }
+    if (src.text.empty())
       throw Error(Location{path, 0},
                   "no chat template: neither tokenizer_config.json `chat_template` nor "
                   "chat_template.jinja (pass a template file with --chat-template)");
-    return t;
+    return src;
   }
   if (fs::path(path).extension() == ".json") {
-    std::string t = template_from_config(path, bos_token);
-    if (t.empty()) throw Error(Location{path, 0}, "no `chat_template` in this file");
-    return t;
+    src.text = template_from_config(path, &src);
+    if (src.text.empty()) throw Error(Location{path, 0}, "no `chat_template` in this file");
+    src.name = path + " (chat_template)";
+    return src;
   }
-  return read_file(path);
+  src.text = read_file(path);
+  src.name = path;
+  return src;
+}
+
+}  // namespace chat_detail
+
+std::string read_chat_template(const std::string& path, std::string* bos_token) {
+  ChatSource src = read_chat_source(path);
+  if (bos_token && src.bos) *bos_token = *src.bos;
+  return src.text;
 }
 
 std::unique_ptr<ChatTemplate> ChatTemplate::from_path(const std::string& path,
                                                       const ChatOptions& options) {
-  std::string bos;
-  std::string t = read_chat_template(path, &bos);
+  ChatSource src = read_chat_source(path);
   ChatOptions o = options;
-  if (!o.bos_token && !bos.empty()) o.bos_token = bos;
-  try {
-    return from_template(t, o);
-  } catch (const Error& e) {
-    if (!e.where().file.empty()) throw;
-    throw Error(Location{path, 0}, e.what(), e.exit_code());
+  if (!o.bos_token && src.bos) o.bos_token = src.bos;
+  if (!o.eos_token && src.eos) o.eos_token = src.eos;
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (src.unk) extra.emplace_back("unk_token", *src.unk);
+  if (src.pad) extra.emplace_back("pad_token", *src.pad);
+  if (src.text.empty()) throw Error(Location{path, 0}, "no chat template: the file is empty");
+  return make_jinja(src.text, src.name, o, extra);
+}
+
+Rendered ChatTemplate::render_request(const ChatRequest& r) const {
+  // The built-in formats read role, content, reasoning and name only: anything else the
+  // template would have rendered is refused rather than dropped.
+  auto refuse = [&](const std::string& what) {
+    throw Error(what + " cannot be rendered by the built-in '" + variant() +
+                "' format (it renders role, content, reasoning and name); pass the model's chat template "
+                "(--chat-template FILE or --tokenizer DIR)");
+  };
+  if (!r.tools.is_null()) refuse("`tools`");
+  if (!r.documents.is_null()) refuse("`documents`");
+  if (!r.messages.is_array()) throw Error("`messages` is not an array");
+  std::vector<Message> msgs;
+  size_t i = 0;
+  for (const Json& m : r.messages.as_array()) {
+    if (!m.is_object()) throw Error("message " + std::to_string(i) + ": expected an object");
+    Message msg;
+    for (const auto& [k, v] : m.as_object()) {
+      std::string where = "message " + std::to_string(i) + ": `" + k + "`";
+      if (v.is_null()) continue;
+      if (k == "tool_calls" && v.is_array() && v.as_array().empty()) continue;
+      if (k != "role" && k != "content" && k != "reasoning" && k != "reasoning_content" && k != "thinking" &&
+          k != "name")
+        refuse(where);
+      if (!v.is_string()) refuse(where + " (not a string)");
+      if (k == "role") msg.role = v.as_string();
+      else if (k == "content") msg.content = v.as_string();
+      else if (k == "name") msg.name = v.as_string();
+      else if (msg.reasoning.empty()) msg.reasoning = v.as_string();
+    }
+    msgs.push_back(std::move(msg));
+    ++i;
   }
+  return render(msgs, r.add_generation_prompt, r.keep_reasoning);
 }
 
 }  // namespace delib

@@ -90,44 +90,8 @@ class GptOssTemplate : public ChatTemplate {
     return std::move(b).finish();
   }
 
-  // Harmony messages after the generation prompt "<|start|>assistant":
-  //   <|channel|>CHANNEL<|message|>BODY(<|end|>|<|return|>|<|call|>)[<|start|>assistant...]
   ParsedCompletion parse_completion(const std::string& completion) const override {
-    std::string_view s(completion);
-    ParsedCompletion out;
-    bool first_analysis = true;
-    size_t pos = 0;
-    while (pos < s.size()) {
-      if (starts_with(s.substr(pos), "<|start|>assistant")) pos += 18;
-      if (!starts_with(s.substr(pos), "<|channel|>")) break;
-      size_t header_end = s.find("<|message|>", pos);
-      if (header_end == std::string_view::npos) break;
-      // The header may carry a recipient or constraint: "commentary to=functions.f <|constrain|>json".
-      std::string_view header = s.substr(pos + 11, header_end - pos - 11);
-      std::string_view channel = header.substr(0, header.find_first_of(" <"));
-      size_t body_begin = header_end + 11;
-      size_t body_end = s.size();
-      size_t next = s.size();
-      for (std::string_view term : {"<|end|>", "<|return|>", "<|call|>"}) {
-        size_t t = s.find(term, body_begin);
-        if (t < body_end) {
-          body_end = t;
-          next = t + term.size();
-        }
-      }
-      std::string_view body = s.substr(body_begin, body_end - body_begin);
-      if (channel == "analysis") {
-        if (!first_analysis) out.reasoning += "\n";
-        out.reasoning += body;
-        first_analysis = false;
-      } else if (channel == "final") {
-        out.answer = std::string(body);
-        out.ok = true;
-        return out;
-      }
-      pos = next;
-    }
-    return out;  // no final-channel message
+    return parse_harmony(completion);
   }
 
   std::vector<std::string> stop_strings() const override { return {"<|return|>", "<|call|>"}; }

@@ -117,55 +117,60 @@ TEST_CASE("a model directory without a chat template is an error", "[chat]") {
   CHECK_THROWS_AS(ChatTemplate::from_path("/nonexistent/dir/tokenizer_config.json"), delib::Error);
 }
 
-TEST_CASE("unrecognised templates are errors, never a fallback", "[chat]") {
+TEST_CASE("every template renders; an empty one or a syntax error is an error", "[chat]") {
   CHECK_THROWS_AS(ChatTemplate::from_template(""), delib::Error);
-  CHECK_THROWS_AS(ChatTemplate::from_template("{{ messages[0]['content'] }}"), delib::Error);
-  // Mistral-style [INST] template.
-  CHECK_THROWS_AS(ChatTemplate::from_template(
-                      "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
-                      "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}"
-                      "{{ message['content'] + eos_token }}{% endif %}{% endfor %}"),
-                  delib::Error);
-  // ChatML with an extra behaviour (a changed generation prompt) is not ChatML.
-  std::string changed = kChatML;
-  changed.replace(changed.rfind("assistant\\n"), 11, "assistant\\n<think>\\n");
-  CHECK_THROWS_AS(ChatTemplate::from_template(changed), delib::Error);
-  // Qwen3's template edited to open <think> in the generation prompt (Qwen3-Thinking style)
-  // renders differently: refused.
+  // Templates that no built-in format matches render as transformers renders them (the
+  // reference test checks byte equality on real templates; these are small enough to read).
+  CHECK(ChatTemplate::from_template("{{ messages[0]['content'] }}")->render({{"user", "hi", "", ""}}, false).text == "hi");
+  delib::ChatOptions o;
+  o.bos_token = "<s>";
+  o.eos_token = "</s>";
+  auto mistral = ChatTemplate::from_template(
+      "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+      "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}"
+      "{{ message['content'] + eos_token }}{% endif %}{% endfor %}",
+      o);
+  CHECK(mistral->family() == ChatFamily::kOther);
+  auto r = mistral->render({{"user", "q", "", ""}, {"assistant", "a", "", ""}}, false);
+  CHECK(r.text == "<s>[INST] q [/INST]a</s>");
+  CHECK(mistral->stop_strings() == std::vector<std::string>{"</s>"});
+  // Edits of a known template render with the edit (they used to be refused).
   std::string text = delib::read_chat_template(shared_tokenizer("qwen3"));
   std::string edited = text;
   size_t p = edited.rfind("{{- '<|im_start|>assistant\\n' }}");
   REQUIRE(p != std::string::npos);
-  edited.insert(p, "{{- '<|im_start|>assistant\\n<think>\\n' }}");
-  CHECK_THROWS_AS(ChatTemplate::from_template(edited), delib::Error);
+  edited.insert(p + std::string("{{- '<|im_start|>assistant\\n' }}").size(), "{{- '<think>\\n' }}");
+  auto thinking = ChatTemplate::from_template(edited);
+  CHECK(thinking->generation_prompt() == "<|im_start|>assistant\n<think>\n");
+  CHECK(thinking->render({{"user", "q", "", ""}}, true).text == "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n");
   CHECK_THROWS_AS(ChatTemplate::from_variant("mistral"), delib::Error);
-  // Qwen3's template with a default system prompt (a common fine-tuning edit): refused.
-  std::string with_default = text;
-  std::string sys = "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}\n    {%- endif %}";
-  p = with_default.find(sys);
-  REQUIRE(p != std::string::npos);
-  with_default.insert(p + sys.size() - std::string("{%- endif %}").size(),
-                      "{%- else %}{{- '<|im_start|>system\\nYou are Bob.<|im_end|>\\n' }}");
-  CHECK_THROWS_AS(ChatTemplate::from_template(with_default), delib::Error);
-  CHECK(ChatTemplate::from_template(text)->family() == ChatFamily::kQwen3);
+  // A syntax error names the template line.
+  try {
+    ChatTemplate::from_template("{% for m in messages %}\n{{ m.content }}\n{% endfor %}\n{% if %}");
+    FAIL("no error");
+  } catch (const delib::Error& e) {
+    CHECK(e.where().line == 4);
+    CHECK(std::string(e.what()).find("Expected an expression") != std::string::npos);
+  }
 }
 
-TEST_CASE("rendered whitespace is significant in recognition", "[chat]") {
-  // Newlines between tags that Jinja keeps (expression tags have no trim_blocks) change the
-  // output: not the ChatML template.
+TEST_CASE("rendered whitespace follows jinja2's whitespace control", "[chat]") {
+  // A newline after an expression tag is kept (trim_blocks applies to statements only).
   std::string loose = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
           "'<|im_end|>' + '\n'}}\n{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
           "{% endif %}";
-  CHECK_THROWS_AS(ChatTemplate::from_template(loose), delib::Error);
-  // The same newline after a statement tag is removed by trim_blocks: still ChatML.
+  CHECK(ChatTemplate::from_template(loose)->render({{"user", "a", "", ""}}, false).text == "<|im_start|>user\na<|im_end|>\n\n");
+  // The same newline after a statement tag is removed by trim_blocks: ChatML exactly.
   std::string trimmed =
       "{% for message in messages %}\n{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
       "'<|im_end|>' + '\n'}}{% endfor %}\n{% if add_generation_prompt %}\n{{ '<|im_start|>assistant\n' }}"
       "{% endif %}\n{# a comment #}";
-  CHECK(ChatTemplate::from_template(trimmed)->family() == ChatFamily::kChatML);
+  auto t = ChatTemplate::from_template(trimmed);
+  CHECK(t->family() == ChatFamily::kChatML);
+  CHECK(t->render({{"user", "a", "", ""}}, true).text == "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n");
 }
 
-TEST_CASE("ChatML is recognised in any layout, with or without a default system", "[chat]") {
+TEST_CASE("ChatML templates in any layout render alike, with or without a default system", "[chat]") {
   auto plain = ChatTemplate::from_template(kChatML);
   CHECK(plain->family() == ChatFamily::kChatML);
   CHECK(plain->variant() == "chatml");
@@ -173,14 +178,17 @@ TEST_CASE("ChatML is recognised in any layout, with or without a default system"
       "{%- for message in messages -%}\n  {{- \"<|im_start|>\" + message.role + \"\\n\" + "
       "message.content + \"<|im_end|>\\n\" -}}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n"
       "  {{- \"<|im_start|>assistant\\n\" -}}\n{%- endif -%}\n";
-  CHECK(ChatTemplate::from_template(relaid)->variant() == "chatml");
+  auto msgs = conversation();
+  CHECK(ChatTemplate::from_template(relaid)->render(msgs, true).text == plain->render(msgs, true).text);
 
   auto smol = ChatTemplate::from_template(kChatMLDefaultSystem);
-  CHECK(smol->variant() == "chatml+default-system");
+  CHECK(smol->variant() == "chatml");
   auto r = smol->render({{"user", "hi", "", ""}}, true);
   CHECK(r.text.rfind("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
                      "Hugging Face<|im_end|>\n", 0) == 0);
-  CHECK(r.spans.front().message_index == delib::kTemplateText);
+  // The default system prompt is written in the first message's loop iteration: its span.
+  CHECK(r.spans.front().message_index == 0);
+  CHECK(r.spans.front().begin == 0);
   auto with_system = smol->render({{"system", "S", "", ""}, {"user", "hi", "", ""}}, false);
   CHECK(with_system.text.find("SmolLM") == std::string::npos);
 }
