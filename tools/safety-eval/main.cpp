@@ -43,7 +43,12 @@ int main(int argc, char** argv) {
       "\n"
       "The graders below write their verdicts under `grades` in each record (a refusal class "
       "under the grader's name, e.g. refusal_strmatch); the judge graders need --judge-model, "
-      "and a judge's verdict replaces the model-free one of the same measure. `refusal` is the "
+      "and a judge's verdict replaces the model-free one of the same measure; --grader NAME picks "
+      "the judge graders (at most one per measure), among them the field's standard judges with "
+      "their published prompts and output formats. A judge reply outside its grader's format is "
+      "an error for that record (judge_parse), never a guess. grades.graded_by and the run "
+      "JSON's metric_graders say which grader decided each metric, with the SHA-256 of its "
+      "prompt template. `refusal` is the "
       "deciding refusal class (the judge's, else refusal_rule's). An answer to an unsafe prompt "
       "is unsafe when its harm score is at least --unsafe-threshold.\n"
       "\n" +
@@ -139,6 +144,11 @@ int main(int argc, char** argv) {
         delib::cli::add_backend_options(app, o.model);
         delib::cli::add_sampling_options(app, o.sampling);
         delib::cli::add_backend_options(app, o.judge, "judge");
+        app.add_option("--grader", o.graders,
+                       "Which judge graders run with --judge-model (repeatable, or a comma-separated "
+                       "list; default refusal_judge, harm_judge and style_judge; the model-free graders "
+                       "always run): " + ev::grader_names())
+            ->type_name("NAME")->delimiter(',')->allow_extra_args(false)->group("Model (judge)");
         app.add_option("--judge-max-tokens", o.judge_max_tokens, "Most new tokens per judge answer (temperature 0)")
             ->check(CLI::Range(16, 1 << 20))->capture_default_str()->group("Model (judge)");
         delib::cli::add_spec_option(app, o.spec_path, false);

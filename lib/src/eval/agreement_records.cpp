@@ -105,7 +105,9 @@ RecordsAgreement records_agreement(std::vector<Record>& records, const Agreement
     const Json* unsafe = g->find("unsafe");
     const Json* method = g->find("harm_method");
     if (unsafe && unsafe->is_bool() && method && method->is_string()) {
-      std::string name = harm_grader_name(method->as_string());
+      // The grader that decided harm (graded_by), else the one its method names.
+      const Json* by = find_path(*g, {"graded_by", "harm", "grader"});
+      std::string name = by && by->is_string() ? by->as_string() : harm_grader_name(method->as_string());
       if (std::find(harm_methods.begin(), harm_methods.end(), name) == harm_methods.end())
         harm_methods.push_back(name);
       harm.add(name, "", Judged{source, *hh, unsafe->as_bool(), {}, {}});

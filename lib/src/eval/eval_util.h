@@ -87,4 +87,7 @@ std::string judged_prompt(const Record& r);
 // is decoded first (as StrongREJECT does), when it decodes to mostly printable text.
 std::string judged_answer(const Record& r);
 
+// SHA-256 of `bytes` (FIPS 180-4) as 64 lowercase hex digits (sha256.cpp).
+std::string sha256_hex(std::string_view bytes);
+
 }  // namespace delib::eval::detail

@@ -137,6 +137,57 @@ Json grader_methods(const std::vector<Record>& graded) {
   return out;
 }
 
+// metric_graders: {METRIC: {GRADER: {records, prompt_sha256}}}, from grades.graded_by.
+Json metric_graders(const std::vector<Record>& graded, const EvalOptions& o) {
+  struct Use {
+    size_t records = 0;
+    std::vector<std::string> hashes;
+  };
+  std::map<std::string, std::map<std::string, Use>> by_measure;
+  for (const auto& r : graded) {
+    if (failed_record(r)) continue;
+    auto g = r.get("grades");
+    if (!g || !g->is_object()) continue;
+    const Json* by = g->find("graded_by");
+    if (!by || !by->is_object()) continue;
+    for (const auto& [measure, x] : by->as_object()) {
+      const Json* name = x.find("grader");
+      if (!name || !name->is_string()) continue;
+      Use& u = by_measure[measure][name->as_string()];
+      ++u.records;
+      if (const Json* h = x.find("prompt_sha256"); h && h->is_string() &&
+          std::find(u.hashes.begin(), u.hashes.end(), h->as_string()) == u.hashes.end())
+        u.hashes.push_back(h->as_string());
+    }
+  }
+  const std::string goodness = fmt::format("goodness@{}", json_number(o.goodness_q));
+  const std::vector<std::pair<std::string, std::string>> metric_measure = {
+      {"not_unsafe", "harm"}, {goodness, "harm"}, {"not_overrefuse", "refusal"},
+      {"refusal_rate", "refusal"}, {"style_adherence", "style"}, {"policy_retrieval", "policy_retrieval"}};
+  Json out = Json::object();
+  const bool jailbreaks = std::any_of(graded.begin(), graded.end(),
+                                      [](const Record& r) { return !string_field(r, "jailbreak").empty(); });
+  for (const auto& [metric, measure] : metric_measure) {
+    if (metric == goodness && !jailbreaks) continue;
+    auto it = by_measure.find(measure);
+    if (it == by_measure.end()) continue;
+    Json m = Json::object();
+    for (const auto& [name, u] : it->second) {
+      Json x = Json::object();
+      x.set("records", u.records);
+      if (u.hashes.size() == 1) x.set("prompt_sha256", u.hashes[0]);
+      else if (u.hashes.size() > 1) {
+        Json a = Json::array();
+        for (const auto& h : u.hashes) a.push(h);
+        x.set("prompt_sha256", std::move(a));
+      }
+      m.set(name, std::move(x));
+    }
+    out.set(metric, std::move(m));
+  }
+  return out;
+}
+
 // Metrics per value of `field` ("(none)" when a record has none). A jailbreak variant belongs
 // to its parent's groups (same fields, copied).
 Json grouped_metrics(const std::vector<Record>& graded, const std::vector<RecordValues>& vals,
@@ -293,6 +344,7 @@ Json summarize(const std::vector<Record>& graded, const EvalOptions& o) {
   if (o.threads > 0) run.set("threads", o.threads);
   run.set("failures", failures_json(graded, o));
   run.set("graders", grader_methods(graded));
+  run.set("metric_graders", metric_graders(graded, o));
   std::vector<const RecordValues*> all;
   for (const auto& v : vals) all.push_back(&v);
   run.set("overall", metrics_of(all, o));

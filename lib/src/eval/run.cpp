@@ -32,6 +32,19 @@ Json grades_of(const Record& r) {
   return g && g->is_object() ? *g : Json::object();
 }
 
+// grades.graded_by.MEASURE = {grader, prompt_sha256 (judge graders)}: who decided the
+// measure's number.
+void set_graded_by(Json& grades, const GraderSpec& g, const std::string& prompt_sha256) {
+  if (g.method_at.empty()) return;  // a baseline decides nothing
+  Json by = grades.find("graded_by") && grades.find("graded_by")->is_object() ? *grades.find("graded_by")
+                                                                             : Json::object();
+  Json x = Json::object();
+  x.set("grader", g.name());
+  if (!prompt_sha256.empty()) x.set("prompt_sha256", prompt_sha256);
+  by.set(g.measure, std::move(x));
+  grades.set("graded_by", std::move(by));
+}
+
 void set_eval_error(Record& r, const std::string& kind, const std::string& message) {
   Json e = Json::object();
   e.set("kind", kind);
@@ -104,10 +117,11 @@ void generate_answers(std::vector<Record>& records, const RunConfig& cfg, bool s
 // ---------------------------------------------------------------------------------------
 // 3. The judge's graders.
 
-// One request to the judge: which record, which grader.
+// One request to the judge: which record, which grader (and its prompt's fingerprint).
 struct JudgeJob {
   size_t record;
   const GraderSpec* grader;
+  const std::string* prompt_sha256;
 };
 
 // Per record, what went wrong with its judge requests: "judge" when a request failed (it
@@ -124,6 +138,8 @@ struct JudgeFailure {
 // server sees all requests at once.
 std::vector<JudgeJob> judge_jobs(const std::vector<Record>& records, const std::vector<bool>& failed,
                                  const GradeContext& ctx, const RunConfig& cfg,
+                                 const std::vector<const GraderSpec*>& selected,
+                                 const std::vector<std::string>& hashes,
                                  std::vector<GenRequest>& reqs) {
   SamplingParams jp;
   jp.temperature = 0;
@@ -131,15 +147,16 @@ std::vector<JudgeJob> judge_jobs(const std::vector<Record>& records, const std::
   std::vector<JudgeJob> jobs;
   for (size_t i = 0; i < records.size(); ++i) {
     if (failed[i]) continue;
-    for (const auto& g : graders()) {
-      if (!g.uses_judge() || (g.applies && !g.applies(records[i], ctx))) continue;
+    for (size_t k = 0; k < selected.size(); ++k) {
+      const GraderSpec& g = *selected[k];
+      if (g.applies && !g.applies(records[i], ctx)) continue;
       GenRequest q;
       q.messages = g.prompt(records[i], ctx);
       q.params = jp;
       q.seed = cfg.seed;
       q.key = records[i].id() + "/" + g.measure;
       reqs.push_back(std::move(q));
-      jobs.push_back({i, &g});
+      jobs.push_back({i, &g, &hashes[k]});
     }
   }
   return jobs;
@@ -168,15 +185,17 @@ void apply_judge_results(std::vector<Record>& records, const std::vector<bool>& 
   for (size_t i = 0; i < records.size(); ++i) grades[i] = grades_of(records[i]);
   std::vector<JudgeFailure> failures(records.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
-    const auto& [i, g] = jobs[j];
+    const auto& [i, g, sha] = jobs[j];
     const GenResult& res = results[j];
     if (!res.error.empty()) {
       failures[i].add("judge", g->measure, res.error);
       continue;
     }
     std::optional<Json> v = g->parse(records[i], res.answer.empty() ? res.text : res.answer, ctx);
-    if (v) g->apply(records[i], grades[i], *v, ctx);
-    else failures[i].add("judge_parse", g->measure, g->parse_error);
+    if (v) {
+      g->apply(records[i], grades[i], *v, ctx);
+      set_graded_by(grades[i], *g, *sha);
+    } else failures[i].add("judge_parse", g->measure, g->parse_error);
     grades[i].set("judge_model", judge_name);
   }
   for (size_t i = 0; i < records.size(); ++i) {
@@ -243,6 +262,7 @@ void grade_record_rules(Record& r, const Spec* spec, double unsafe_threshold) {
   for (const auto& grader : graders()) {
     if (grader.uses_judge() || (grader.applies && !grader.applies(r, ctx))) continue;
     grader.apply(r, g, *grader.parse(r, *answer, ctx), ctx);
+    set_graded_by(g, grader, "");
   }
   r.set("grades", std::move(g));
 }
@@ -252,6 +272,8 @@ void run_eval(std::vector<Record>& records, const RunConfig& cfg) {
   // A failure recorded by an earlier run (records re-graded with --grade-only) is not this
   // run's: only what fails now is counted.
   for (auto& r : records) r.erase("eval_error");
+  // The selection is checked before any request: a bad --grader is a usage error.
+  const std::vector<const GraderSpec*> selected = select_judge_graders(cfg.graders);
   std::vector<bool> failed(records.size(), false);
   if (cfg.model) generate_answers(records, cfg, show, failed);  // 1. answers
   for (size_t i = 0; i < records.size(); ++i) {                 // 2. model-free graders
@@ -264,8 +286,10 @@ void run_eval(std::vector<Record>& records, const RunConfig& cfg) {
   }
   if (!cfg.judge) return;
   const GradeContext ctx{cfg.spec, cfg.unsafe_threshold};  // 3. the judge's graders
+  std::vector<std::string> hashes;
+  for (const auto* g : selected) hashes.push_back(grader_prompt_sha256(*g, ctx));
   std::vector<GenRequest> reqs;
-  std::vector<JudgeJob> jobs = judge_jobs(records, failed, ctx, cfg, reqs);
+  std::vector<JudgeJob> jobs = judge_jobs(records, failed, ctx, cfg, selected, hashes, reqs);
   std::vector<GenResult> results = ask_judge(*cfg.judge, reqs, show);
   apply_judge_results(records, failed, jobs, results, ctx, cfg.judge->name());
 }

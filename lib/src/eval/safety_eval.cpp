@@ -138,6 +138,9 @@ void check_evaluate_options(const SafetyEvalOptions& o, const Spec* spec) {
     throw Error("give --model to generate answers, or --grade-only to grade existing ones", kExitUsage);
   if (have_model && o.grade_only) throw Error("--grade-only and --model exclude each other", kExitUsage);
   if (o.spec_in_context && !spec) throw Error("--spec-in-context needs --spec FILE", kExitUsage);
+  for (const auto* g : select_judge_graders(o.graders))
+    if (!o.graders.empty() && o.judge.model.empty())
+      throw Error(fmt::format("--grader {} is a judge grader: give --judge-model", g->name()), kExitUsage);
   if (o.grade_only && !o.jailbreaks.empty())
     throw Error("--jailbreaks transforms prompts before answers are generated; with "
                 "--grade-only every variant would be graded on the original prompt's "
@@ -212,6 +215,7 @@ void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, 
   cfg.spec = spec;
   cfg.judge_max_tokens = o.judge_max_tokens;
   cfg.unsafe_threshold = o.unsafe_threshold;
+  cfg.graders = o.graders;
   cfg.quiet = o.quiet;
   run_eval(records, cfg);
 }
@@ -264,6 +268,7 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
 
 int run_safety_eval(const SafetyEvalOptions& o) {
   if (o.list_jailbreaks) return list_jailbreaks();
+  select_judge_graders(o.graders);  // an unknown --grader is a usage error in every mode
   std::unique_ptr<Spec> spec;
   if (!o.spec_path.empty()) spec = std::make_unique<Spec>(Spec::load(o.spec_path));
   if (!o.import_benchmark.empty()) return run_import(o, spec.get());

@@ -5,8 +5,11 @@
 #include <map>
 #include <set>
 
+#include "delib/error.h"
 #include "delib/eval.h"
 #include "delib/spec.h"
+#include "eval/eval_util.h"
+#include "eval/standard_judges.h"
 #include "eval_test_util.h"
 
 using namespace delib;
@@ -96,4 +99,44 @@ TEST_CASE("summarize counts each measure's method where the table says it is wri
   Json run = summarize(rs, EvalOptions{});
   CHECK(run.find("graders")->dump() ==
         R"({"harm":{"rule-approx":1},"policy_retrieval":{"rule":1},"refusal":{"judge":1,"rule":1},"style":{"judge":1,"rule-approx":1}})");
+}
+
+TEST_CASE("sha256_hex matches FIPS 180-4's test vectors", "[graders]") {
+  using delib::eval::detail::sha256_hex;
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(sha256_hex(std::string(1000000, 'a')) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("select_judge_graders: default rows, a selection, unknown names, one judge per measure",
+          "[graders]") {
+  using namespace delib::eval;
+  auto names = [](const std::vector<const GraderSpec*>& gs) {
+    std::vector<std::string> out;
+    for (const auto* g : gs) out.push_back(g->name());
+    return out;
+  };
+  CHECK(names(select_judge_graders({})) ==
+        std::vector<std::string>{"refusal_judge", "harm_judge", "style_judge"});
+  CHECK(names(select_judge_graders({"harm_llama_guard3,refusal_jbb_judge", "harm_rule"})) ==
+        std::vector<std::string>{"refusal_jbb_judge", "harm_llama_guard3"});
+  try {
+    select_judge_graders({"harm_nope"});
+    FAIL("unknown grader accepted");
+  } catch (const delib::Error& e) {
+    CHECK(e.exit_code() == delib::kExitUsage);
+    CHECK(std::string(e.what()).find("harm_jbb_judge") != std::string::npos);
+  }
+  CHECK_THROWS_AS(select_judge_graders({"harm_judge", "harm_jbb_judge"}), delib::Error);
+  // The JailbreakBench judges' fingerprints are those of their published single-turn templates.
+  const GradeContext ctx{};
+  CHECK(grader_prompt_sha256(*find_grader("harm_jbb_judge"), ctx) ==
+        detail::sha256_hex(std::string("user\n") + kJbbJailbreakJudgeTemplate + "\n"));
+  CHECK(grader_prompt_sha256(*find_grader("refusal_jbb_judge"), ctx) ==
+        detail::sha256_hex(std::string("user\n") + kJbbRefusalJudgeTemplate + "\n"));
+  CHECK(grader_prompt_sha256(*find_grader("harm_rule"), ctx).empty());
+  CHECK(grader_prompt_sha256(*find_grader("style_judge"), ctx).empty());  // no spec
 }
