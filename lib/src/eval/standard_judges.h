@@ -4,8 +4,8 @@
 // "eval/standard_judges.h". Every parser returns nullopt for a reply that is not in the
 // judge's published format: an unparseable reply is an error for that record, never a guess.
 //
-// Not yet rows of graders(): choosing among judges needs a --grader selection in run_eval.
-// Prompts are built only where their text is in ../shared/data/bench with its provenance
+// JailbreakBench's two judges and Llama Guard 3 are rows of graders() (harm_jbb_judge,
+// refusal_jbb_judge, harm_llama_guard3), run when --grader names them. Prompts are built only where their text is in ../shared/data/bench with its provenance
 // (JailbreakBench's); Llama Guard 3 needs none (its chat template writes the task).
 #pragma once
 #include <optional>
