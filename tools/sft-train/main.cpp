@@ -65,8 +65,11 @@ int main(int argc, char** argv) {
       "part of the gradients (reduce-scatter), clips with the global norm, steps AdamW on its part and "
       "all-gathers the updated parameters. The result equals one unsharded process with the same global "
       "batch up to float reduction order. Its checkpoints hold the model and the run state but only rank "
-      "0's part of the optimizer state: --resume of a sharded run is refused (not yet supported), as is "
-      "--sharding full (parameters sharded too, ZeRO-3), which only --plan knows so far.\n"
+      "0's part of the optimizer state: --resume of a sharded run is refused (not yet supported). "
+      "--sharding full also shards the parameters (ZeRO-3): each process keeps its part of every unit and "
+      "all-gathers a unit when an operator is about to read it, holding at most two units at a time (forward, "
+      "backward and activation recomputation alike); the model is still loaded whole on every process "
+      "before it is cut, and gathered whole for each checkpoint. Not yet with --lora.\n"
       "\n"
       "Memory plan: --plan reads only config.json and prints, per process, the bytes of the parameters, "
       "gradients, AdamW state (f32 master weights unless --dtype bf16), saved activations with and without "
@@ -173,7 +176,7 @@ int main(int argc, char** argv) {
         g = "Sharding and memory plan";
         app.add_option("--sharding", sharding,
                        "How processes split the training state: none (replicated), grad-opt (gradients and "
-                       "AdamW state 1/N, as ZeRO-2), full (parameters too, as ZeRO-3: --plan only so far)")
+                       "AdamW state 1/N, as ZeRO-2), full (parameters too, gathered a unit at a time, as ZeRO-3)")
             ->check(CLI::IsMember({"none", "grad-opt", "full"}))->capture_default_str()->group(g);
         app.add_flag("--plan", plan,
                      "Print the memory per process (parameters, gradients, optimizer state, activations with "

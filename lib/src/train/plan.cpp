@@ -210,17 +210,17 @@ MemoryPlan plan_memory(const PlanInput& in) {
   p.params = in.sharding == Sharding::kFull ? shard * w + 2 * p.largest_unit * a : p.parameters * w;
   // Gradients (the parameters' dtype) of the trainable parameters.
   //   none: all of them, kept from step to step (sft.cpp zero_grad(set_to_none = false)).
-  //   grad-opt (train/sharding.cpp): the rank's part, kept; backward builds the full gradients,
-  //     reduce-scattered unit by unit after the step's last micro-batch (through a flat
-  //     (W x part) buffer) and released: the activations are gone by then, so they count
-  //     against the activations, not on top of them.
-  //   full (the design, not trained yet): the rank's part plus the full gradient of
-  //     the unit being reduce-scattered during backward.
-  if (in.sharding == Sharding::kNone) p.grads = p.trainable * w;
-  else if (in.sharding == Sharding::kGradOpt) {
+  //   grad-opt, full (train/sharding.cpp): the rank's part, kept; backward builds the full
+  //     gradients, reduce-scattered unit by unit after the step's last micro-batch (through a
+  //     flat (W x part) buffer) and released: the activations are gone by then, so they count
+  //     against the activations, not on top of them. (Reduce-scattering each unit as soon as
+  //     its backward is done, FSDP's way, would keep one unit's instead: not done yet.)
+  if (in.sharding == Sharding::kNone) {
+    p.grads = p.trainable * w;
+  } else {
     p.grads = trainable_shard * w;
     p.grads_backward = p.trainable * w + W * ceil_div(largest_trainable, W) * w;
-  } else p.grads = trainable_shard * w + largest_trainable * w;
+  }
   // AdamW (torch::optim::AdamW, optim.cpp make_adamw): exp_avg and exp_avg_sq, zeros_like the
   // parameter, so in its dtype; sharded: of the rank's part only.
   p.optimizer = 2 * (in.sharding == Sharding::kNone ? p.trainable : trainable_shard) * w;
@@ -289,8 +289,7 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
   s += fmt::format("  {:<46} {:>16} {:>12}\n", "per rank", "bytes", "");
   s += row(fmt::format("parameters ({}, {}{})", wname, in.sharding == Sharding::kFull ? shard : "replicated",
                        in.sharding == Sharding::kFull ? " + 2 gathered units" : ""), p.params);
-  s += row(fmt::format("gradients ({}, {}{})", wname, in.sharding == Sharding::kNone ? "replicated" : shard,
-                       in.sharding == Sharding::kFull ? " + 1 unit" : ""), p.grads);
+  s += row(fmt::format("gradients ({}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard), p.grads);
   if (p.grads_backward) s += row("full gradients at the end of backward", p.grads_backward);
   s += row(fmt::format("optimizer state (AdamW m, v: {}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard),
            p.optimizer);

@@ -124,7 +124,7 @@ struct Run {
   std::vector<std::pair<std::string, torch::Tensor>> trainable;  // by name (LoRA: the adapters)
   std::vector<torch::Tensor> params;   // the same tensors
   std::unique_ptr<torch::optim::AdamW> optimizer;  // --sharding none
-  std::unique_ptr<ShardedAdamW> sharded;           // --sharding grad-opt
+  std::unique_ptr<ShardedAdamW> sharded;           // --sharding grad-opt, full
   std::optional<std::string> ckpt;     // the checkpoint resumed from
   TrainState st;
   int64_t global_batch = 0, steps_per_epoch = 0;
@@ -149,8 +149,8 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r)
 void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
-  if (o.sharding == Sharding::kFull)
-    throw Error("--sharding full: not yet supported for training (--plan only)", kExitUsage);
+  if (o.sharding == Sharding::kFull && o.lora)
+    throw Error("--sharding full with --lora: not yet supported (the frozen base is not sharded yet)", kExitUsage);
   if (o.sharding != Sharding::kNone && !o.resume.empty())
     throw Error(fmt::format("--resume with --sharding {}: not yet supported (a sharded run's checkpoint "
                             "holds the model but only rank 0's part of the optimizer state)",
@@ -217,7 +217,8 @@ void load_learner(Run& r) {
   if (r.trainable.empty()) throw Error("the model has no trainable parameters");
   for (auto& [n, p] : r.trainable) r.params.push_back(p);
   r.dp.broadcast(r.params);
-  if (o.sharding == Sharding::kGradOpt) r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp);
+  if (o.sharding != Sharding::kNone)
+    r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp, o.sharding == Sharding::kFull);
   else r.optimizer = make_adamw(r.trainable, o.adamw);
 
   r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
@@ -261,7 +262,10 @@ void open_outputs(Run& r) {
 void save(Run& r) {
   // Sharded: optimizer.pt holds rank 0's part only (resuming a sharded run is refused).
   torch::optim::Optimizer& opt = r.sharded ? static_cast<torch::optim::Optimizer&>(r.sharded->optimizer()) : *r.optimizer;
+  // full: every rank gathers the whole model for the save (a collective), then releases it.
+  if (r.sharded) r.sharded->materialize_all();
   if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), opt, r.st);
+  if (r.sharded) r.sharded->release_all();
   r.last_saved = r.st.step;
   r.dp.barrier();
 }
@@ -273,6 +277,9 @@ void save(Run& r) {
 struct StepData {
   int64_t epoch = 0;
   std::vector<Batch> micro;
+  // --sharding full: micro-batches [micro.size() - padding, micro.size()) only keep this
+  // rank's gathers in step with rank 0's (which has the most micro-batches): zero-weighted.
+  size_t padding = 0;
   double global_targets = 0, global_tokens = 0;
 };
 
@@ -296,6 +303,14 @@ StepData step_data(Run& r, const std::vector<size_t>& order, int64_t epoch) {
     local_targets += d.micro.back().num_targets;
     local_tokens += d.micro.back().num_tokens;
   }
+  if (o.sharding == Sharding::kFull) {
+    // Rank 0's micro-batch count: the examples of [g0, g1) taken batch_size at a time.
+    const int64_t most = std::min(o.grad_accum, (g1 - g0 + o.batch_size - 1) / o.batch_size);
+    while (int64_t(d.micro.size()) < most) {
+      d.micro.push_back(pack_examples({&r.examples[order[size_t(g0)]]}, r.pack));
+      ++d.padding;
+    }
+  }
   d.global_targets = r.dp.all_reduce_sum(double(local_targets));
   d.global_tokens = r.dp.all_reduce_sum(double(local_tokens));
   return d;
@@ -313,7 +328,9 @@ StepStats train_step(Run& r, StepData& d) {
   const bool autocast = o.bf16_autocast && r.device.is_cuda();
   if (r.optimizer) r.optimizer->zero_grad(/*set_to_none=*/false);  // sharded: released already
   double local_loss = 0;
-  for (Batch& b : d.micro) {
+  for (size_t m = 0; m < d.micro.size(); ++m) {
+    Batch& b = d.micro[m];
+    const bool padding = m + d.padding >= d.micro.size();
     if (b.num_targets == 0) continue;
     ForwardOptions fo;
     fo.positions = b.positions.to(r.device);
@@ -334,6 +351,10 @@ StepStats train_step(Run& r, StepData& d) {
       loss_sum = chunked_cross_entropy(
           h.reshape({-1, h.size(-1)}).index_select(0, rows.to(r.device)),
           r.model->lm_head_weight(), labels.index_select(0, rows).to(r.device), o.loss_chunk);
+    }
+    if (padding) {
+      (loss_sum * 0.0).backward();
+      continue;
     }
     (loss_sum / d.global_targets).backward();
     local_loss += loss_sum.item<double>();

@@ -1,6 +1,10 @@
 // --sharding grad-opt: gradients and AdamW state split over the ranks (train/sharding.h).
 #include "train/sharding.h"
 
+#include <ATen/record_function.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 
@@ -18,9 +22,43 @@ std::string sharding_unit(const std::string& name) {
   return "head";
 }
 
+namespace {
+
+// The one fully sharded optimizer of the process, seen by the RecordFunction callback.
+std::atomic<ShardedAdamW*> g_full{nullptr};
+thread_local bool t_in_callback = false;
+
+void touch_value(ShardedAdamW& s, const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (t.defined() && t.has_storage()) s.touch(t.storage().unsafeGetStorageImpl());
+  } else if (v.isTensorList()) {
+    for (const at::Tensor& t : v.toTensorVector())
+      if (t.defined() && t.has_storage()) s.touch(t.storage().unsafeGetStorageImpl());
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) touch_value(s, e);
+  }
+}
+
+std::unique_ptr<at::ObserverContext> on_operator(const at::RecordFunction& fn) {
+  ShardedAdamW* s = g_full.load();
+  if (!s || t_in_callback) return nullptr;
+  t_in_callback = true;  // the gathers' own operators are not observed
+  try {
+    for (const c10::IValue& v : fn.inputs()) touch_value(*s, v);
+  } catch (...) {
+    t_in_callback = false;
+    throw;
+  }
+  t_in_callback = false;
+  return nullptr;
+}
+
+}  // namespace
+
 ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
-                           const AdamWConfig& c, DataParallel& dp)
-    : dp_(dp) {
+                           const AdamWConfig& c, DataParallel& dp, bool full)
+    : dp_(dp), full_(full) {
   torch::NoGradGuard no_grad;
   const int64_t W = dp.world_size(), rank = dp.rank();
   std::map<std::string, size_t> index;
@@ -61,6 +99,83 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts(c.weight_decay)));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(opts(0.0)));
   optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups), opts(c.weight_decay));
+  if (!full_) return;
+  if (g_full.load()) throw Error("--sharding full: one fully sharded model per process");
+  for (size_t i = 0; i < units_.size(); ++i)
+    for (const auto& p : units_[i].params) unit_of_storage_[p.storage().unsafeGetStorageImpl()] = i;
+  resident_.resize(units_.size());
+  for (size_t i = 0; i < units_.size(); ++i) resident_[i] = i;
+  release_all();
+  g_full = this;
+  callback_ = at::addGlobalCallback(at::RecordFunctionCallback(&on_operator).needsInputs(true));
+}
+
+ShardedAdamW::~ShardedAdamW() {
+  if (!full_) return;
+  at::removeCallback(callback_);
+  g_full = nullptr;
+}
+
+void ShardedAdamW::touch(const c10::StorageImpl* storage) {
+  auto it = unit_of_storage_.find(storage);
+  if (it == unit_of_storage_.end()) return;
+  const size_t u = it->second;
+  auto r = std::find(resident_.begin(), resident_.end(), u);
+  if (r != resident_.end()) {  // most recently used last
+    resident_.erase(r);
+    resident_.push_back(u);
+    return;
+  }
+  gather(u);
+  resident_.push_back(u);
+  while (resident_.size() > 2) {
+    release(resident_.front());
+    resident_.erase(resident_.begin());
+  }
+}
+
+void ShardedAdamW::gather(size_t index) {
+  torch::NoGradGuard no_grad;
+  Unit& u = units_[index];
+  const int64_t W = dp_.world_size(), base = dp_.rank() * u.part;
+  torch::Tensor mine = torch::zeros({u.part}, u.grad_part.options());
+  for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+  torch::Tensor all = torch::empty({W * u.part}, mine.options());
+  dp_.all_gather(mine, all);
+  for (size_t i = 0; i < u.params.size(); ++i) {
+    const torch::Tensor& p = u.params[i];
+    c10::StorageImpl* st = p.storage().unsafeGetStorageImpl();
+    const size_t nbytes = size_t(p.numel()) * p.element_size();
+    c10::DataPtr data = st->allocator()->allocate(nbytes);
+    // Written through a tensor of its own: the parameter's version counter must not move
+    // (autograd checks it on the tensors it saved).
+    at::from_blob(data.get(), {p.numel()}, p.options().requires_grad(false))
+        .copy_(all.slice(0, u.offsets[i], u.offsets[i] + p.numel()));
+    st->set_data_ptr_noswap(std::move(data));
+    st->set_nbytes(nbytes);
+  }
+}
+
+void ShardedAdamW::release(size_t index) {
+  for (const auto& p : units_[index].params) {
+    c10::StorageImpl* st = p.storage().unsafeGetStorageImpl();
+    st->set_data_ptr_noswap(c10::DataPtr(nullptr, st->device()));
+    st->set_nbytes(0);
+  }
+}
+
+void ShardedAdamW::materialize_all() {
+  if (!full_) return;
+  for (size_t i = 0; i < units_.size(); ++i)
+    if (std::find(resident_.begin(), resident_.end(), i) == resident_.end()) gather(i);
+  resident_.clear();
+  for (size_t i = 0; i < units_.size(); ++i) resident_.push_back(i);
+}
+
+void ShardedAdamW::release_all() {
+  if (!full_) return;
+  for (size_t u : resident_) release(u);
+  resident_.clear();
 }
 
 void ShardedAdamW::reduce_scatter_grads() {
@@ -95,6 +210,11 @@ void ShardedAdamW::step(double lr) {
   set_lr(*optimizer_, lr);
   optimizer_->step();
   torch::NoGradGuard no_grad;
+  if (full_) {  // the parts are the parameters now; gathered units are stale
+    release_all();
+    for (Unit& u : units_) u.grad_part.zero_();
+    return;
+  }
   const int64_t W = dp_.world_size();
   for (Unit& u : units_) {
     const int64_t base = dp_.rank() * u.part;

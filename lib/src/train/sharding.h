@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -25,12 +26,26 @@ std::string sharding_unit(const std::string& parameter_name);
 // of make_adamw: weight decay for pieces of 2-D+ parameters only) and their moments.
 // Elementwise, the update equals make_adamw's on the whole parameter.
 //
+// --sharding full (ZeRO-3) adds: every parameter's storage is released (its sizes stay) and a
+// unit is all-gathered from the parts when an operator is about to read one of its tensors;
+// at most two units are held, the least recently used released. Operators are observed with a
+// RecordFunction start callback (the model area has no per-layer hook; forward, backward and
+// activation recomputation all go through dispatched operators, whose inputs name the
+// parameters' storages). The sequence of gathers depends only on the graph's structure, so
+// every rank gathers in the same order provided every rank runs the same number of forward and
+// backward passes (sft.cpp pads a rank's step with zero-weighted micro-batches).
+//
 // Every method below is a collective (same order on every rank).
 class ShardedAdamW {
  public:
-  // REQUIRES: the parameters are equal on every rank (broadcast first).
+  // REQUIRES: the parameters are equal on every rank (broadcast first); `full`: every
+  // parameter of the model is in `trainable` (no LoRA).
   ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
-               const AdamWConfig& config, DataParallel& dp);
+               const AdamWConfig& config, DataParallel& dp, bool full = false);
+  ~ShardedAdamW();
+  // full: every unit gathered (to save the model), then released again by release_all().
+  void materialize_all();
+  void release_all();
   // After the step's backward passes: each unit's summed gradient reduce-scattered into this
   // rank's part; the parameters' full .grad are then released (undefined), so the next step's
   // backward starts without them. A parameter without a gradient counts as zeros.
@@ -55,9 +70,18 @@ class ShardedAdamW {
     struct Piece { size_t param; int64_t lo, hi; torch::Tensor value; };
     std::vector<Piece> pieces;
   };
+  void gather(size_t unit);   // the unit's parameters from every rank's part
+  void release(size_t unit);  // frees the unit's parameter storages
+ public:
+  void touch(const c10::StorageImpl* storage);  // the RecordFunction callback's entry
+ private:
   DataParallel& dp_;
   std::vector<Unit> units_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  bool full_ = false;
+  std::vector<size_t> resident_;  // gathered units, least recently used first
+  std::unordered_map<const c10::StorageImpl*, size_t> unit_of_storage_;
+  uint64_t callback_ = 0;
 };
 
 }  // namespace delib::train

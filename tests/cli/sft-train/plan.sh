@@ -56,10 +56,10 @@ run sft-train --model "$m" --world-size 8 data.jsonl; expect_rc 2
 expect_err_glob "*--world-size and --memory-per-device go with --plan*"
 run sft-train --plan --model "$m" --device gpu; expect_rc 2
 expect_err_glob "*--device 'gpu'*"
-# Training with --sharding full is not implemented yet, nor resuming a sharded run: refused
-# before anything is read (never a silently replicated run).
-run sft-train --model "$m" --sharding full data.jsonl; expect_rc 2
-expect_err_glob "*--sharding full: not yet supported for training (--plan only)*"
+# Not implemented yet, refused before anything is read: resuming a sharded run, full sharding
+# with LoRA.
+run sft-train --model "$m" --sharding full --lora data.jsonl; expect_rc 2
+expect_err_glob "*--sharding full with --lora: not yet supported*"
 run sft-train --model "$m" --sharding grad-opt --resume ck data.jsonl; expect_rc 2
 expect_err_glob "*--sharding grad-opt: not yet supported*"
 run sft-train --plan --model nowhere; expect_rc 3

@@ -1,7 +1,9 @@
-# --sharding grad-opt (gradients and AdamW state 1/N per process, ZeRO-2) on 1, 2 and 3 Gloo
-# processes equals one unsharded process with the same global batch of 6: same losses and
-# gradient norms (rel. 1e-6, f32) and the same final weights. 13 records make the third step's
-# global batch a single example, so some ranks have none.
+# --sharding grad-opt (gradients and AdamW state 1/N per process, ZeRO-2) and full (parameters
+# too, gathered a unit at a time, ZeRO-3) on 1, 2 and 3 Gloo processes equal one unsharded
+# process with the same global batch of 6: same losses and gradient norms (rel. 1e-6, f32) and
+# the same final weights. 13 records make the third step's global batch a single example, so
+# some ranks have none (full: they run zero-weighted micro-batches to keep their gathers in
+# step; a rank out of step would hang, and the case would time out).
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 12
 common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --weight-decay 0.1 --seed 3 --threads 1 data.jsonl)
@@ -26,14 +28,17 @@ launch() {
 launch g1 1 6 --sharding grad-opt
 launch g2 2 3 --sharding grad-opt
 launch g3 3 2 --sharding grad-opt
-for n in g2 g3; do [ ! -s $n.1.jsonl ] || fail "$n: rank 1 wrote metrics"; done
+launch f1 1 6 --sharding full
+launch f2 2 3 --sharding full
+launch f3 3 2 --sharding full
+for n in g2 g3 f2 f3; do [ ! -s $n.1.jsonl ] || fail "$n: rank 1 wrote metrics"; done
 
-py <<'PY' || fail "grad-opt differs from one unsharded process"
+py <<'PY' || fail "a sharded run differs from one unsharded process"
 import json
 from safetensors.torch import load_file
 ref = [json.loads(l) for l in open("ref.jsonl")]
 w_ref = load_file("ref/checkpoint-00000004/model.safetensors")
-for name in ("g1", "g2", "g3"):
+for name in ("g1", "g2", "g3", "f1", "f2", "f3"):
     rows = [json.loads(l) for l in open(f"{name}.0.jsonl")]
     assert len(rows) == len(ref) == 4, (name, len(rows))
     for a, b in zip(ref, rows):
