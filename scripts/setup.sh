@@ -44,9 +44,9 @@ if ! "$venv/bin/python" -c 'import torch, sys; sys.exit(0 if torch.__version__.s
   log "installing torch==2.11.0 into $venv (large download, once)"
   "$venv/bin/pip" install -q torch==2.11.0 numpy
 fi
-if [ $want_test = 1 ] && ! "$venv/bin/python" -c 'import transformers, tokenizers, safetensors, jinja2' 2>/dev/null; then
-  log "installing test references (transformers, tokenizers, safetensors) into $venv"
-  "$venv/bin/pip" install -q transformers tokenizers safetensors jinja2
+if [ $want_test = 1 ] && ! "$venv/bin/python" -c 'import transformers, tokenizers, safetensors, jinja2, peft' 2>/dev/null; then
+  log "installing test references (transformers, tokenizers, safetensors, jinja2, peft) into $venv"
+  "$venv/bin/pip" install -q transformers tokenizers safetensors jinja2 peft
 fi
 
 # 3. Configure (once) and build.
