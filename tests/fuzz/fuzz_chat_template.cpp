@@ -1,6 +1,7 @@
-// libFuzzer target for the chat-template parser: ChatTemplate::from_template (family
-// recognition of an untrusted chat_template text) and render / parse_completion of what it
-// recognises, with messages taken from the input too.
+// libFuzzer target for the chat-template engine: ChatTemplate::from_template (the Jinja lexer
+// and parser on an untrusted chat_template text, then the probe renders), render /
+// render_request (the interpreter, with tools) and parse_completion, with messages taken from
+// the input too.
 //
 // Input layout: TEMPLATE [\0 MESSAGES [\0 COMPLETION]]. A seed that is a whole template file
 // (tests/fuzz/seeds/fuzz_chat_template, ../shared/data/chat-templates, the chat_template of
@@ -9,10 +10,10 @@
 // 'A' system, 'B' user, 'C' assistant, 'D' tool, 'E' developer), the rest is the content, and
 // a \2 in it starts the reasoning.
 //
-// Anything must end in a template or a delib::Error, never a crash (ASan/UBSan on). What
-// renders must keep the contract of delib/chat.h: the spans tile the text in order, every
-// message has exactly one span, the generation prompt one more when asked for, and an
-// assistant target lies inside its span.
+// Anything must end in a template or a delib::Error, never a crash, a leak or a hang (ASan/UBSan
+// on; the engine bounds loops, output, strings and nesting). What renders must keep the contract
+// of delib/chat.h: the spans tile the text in order, every message has exactly one span, the
+// generation prompt one more when asked for, and an assistant target lies inside its span.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -79,6 +80,28 @@ void render_all(const delib::ChatTemplate& t, const std::vector<delib::Message>&
         // the template raises for this conversation (e.g. gpt-oss tool turns)
       }
     }
+  // The JSON path with tools, a tool call and a documents list (the branches templates have
+  // for them).
+  delib::ChatRequest r;
+  r.messages = delib::Json::array();
+  for (const auto& m : msgs) {
+    delib::Json o = delib::Json::object();
+    o.set("role", m.role);
+    o.set("content", m.content);
+    if (!m.reasoning.empty()) o.set("reasoning_content", m.reasoning);
+    if (m.role == "assistant" && m.content.empty())
+      o.set("tool_calls", delib::Json::parse(
+                              R"([{"id":"call_123456789","type":"function","function":{"name":"f","arguments":{"x":1}}}])"));
+    r.messages.push(std::move(o));
+  }
+  r.tools = delib::Json::parse(
+      R"([{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}}}])");
+  r.documents = delib::Json::parse(R"([{"title":"t","text":"x"}])");
+  r.add_generation_prompt = true;
+  try {
+    check_rendered(t.render_request(r), msgs.size(), true);
+  } catch (const delib::Error&) {
+  }
 }
 
 }  // namespace
@@ -99,7 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     o.date_string = "05 Mar 2025";
     t = delib::ChatTemplate::from_template(tmpl, o);
   } catch (const delib::Error&) {
-    return 0;  // not a recognised template: an error, as documented
+    return 0;  // a template that does not parse: an error, as documented
   }
   if (!t) std::abort();
   (void)t->variant();

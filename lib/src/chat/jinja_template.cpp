@@ -10,6 +10,7 @@
 // A probe the template refuses (raise_exception) leaves the defaults: no header, no end text,
 // no native reasoning; rendering real chats is unaffected.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <ctime>
 
@@ -273,6 +274,7 @@ class JinjaTemplate : public ChatTemplate {
   std::string turn_sep_;     // the whitespace after it
   bool native_reasoning_ = false;
   std::string reasoning_open_, reasoning_close_;  // around the reasoning, then up to the content
+  mutable std::atomic<bool> warned_convention_{false};
 
   jinja::Output run(const Chat& c, bool gen) const {
     jinja::Globals g;
@@ -351,7 +353,9 @@ class JinjaTemplate : public ChatTemplate {
       if (!b.first_in_loop || a.last_in_loop) b.begin = a.end;
       else a.end = b.begin;
     }
-    size_t tail_begin = merged.empty() ? lead_end : merged.back().end;
+    // After the last message (all of the text when no message wrote any): the generation
+    // prompt's span, or template text.
+    size_t tail_begin = merged.empty() ? 0 : merged.back().end;
     if (!merged.empty() && !gen && !merged.back().last_in_loop) {
       merged.back().end = len;
       tail_begin = len;
@@ -361,7 +365,6 @@ class JinjaTemplate : public ChatTemplate {
       spans.push_back({size_t(x.message), roles[size_t(x.message)], x.begin, x.end});
     if (gen) spans.push_back({n, "assistant", tail_begin, len});
     else if (tail_begin < len) spans.push_back({kTemplateText, "", tail_begin, len});
-    if (merged.empty() && !gen && lead_end > 0 && spans.empty()) spans.push_back({kTemplateText, "", 0, len});
     // Messages without a span of their own: empty, after the previous message's.
     std::vector<bool> has(n, false);
     for (const Interval& x : merged) has[size_t(x.message)] = true;
@@ -463,6 +466,10 @@ class JinjaTemplate : public ChatTemplate {
         insert = std::string(py_strip(reasoning, "\n")) + "\n" + t.close + "\n\n";
       } else {
         insert = think_block(reasoning);  // delib's convention (docs/chat-templates.md)
+        if (!warned_convention_.exchange(true))
+          warn("chat template " + name_ + " has no reasoning format: assistant reasoning is written as "
+               "\"<think>\\nREASONING\\n</think>\\n\\n\" before the answer (delib's convention, see "
+               "docs/chat-templates.md)");
       }
       r.text.replace(at, remove, insert);
       long delta = long(insert.size()) - long(remove);

@@ -145,6 +145,19 @@ TEST_CASE("spans come from the loop iteration or the text a message wrote", "[ch
   CHECK(g.spans[0].message_index == delib::kTemplateText);
   CHECK(g.spans[2].message_index == 1);
   CHECK(g.spans[2].target_end == g.spans[2].target_begin);  // the prompt is not a target
+  // A template that writes no message text: everything is the generation prompt (or template
+  // text), every message an empty span.
+  auto silent = ChatTemplate::from_template("<start>{% if add_generation_prompt %}<a>{% endif %}");
+  Rendered sg = silent->render({{"user", "U", "", ""}, {"assistant", "A", "", ""}}, true);
+  REQUIRE(sg.spans.size() == 3);
+  CHECK(sg.spans[0].end == 0);
+  CHECK(sg.spans[1].end == 0);
+  CHECK(sg.spans[2].message_index == 2);
+  CHECK(slice(sg.text, sg.spans[2].begin, sg.spans[2].end) == "<start><a>");
+  Rendered sn = silent->render({{"user", "U", "", ""}}, false);
+  REQUIRE(sn.spans.size() == 2);
+  CHECK(sn.spans[1].message_index == delib::kTemplateText);
+  CHECK(sn.spans[1].end == sn.text.size());
   // Text of one message written inside another's turn leaves it an empty span.
   auto merged = ChatTemplate::from_template(
       "{% for m in messages %}{% if m.role == 'user' %}<u>{{ m.content }}"
