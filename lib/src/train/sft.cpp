@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -77,6 +78,8 @@ Json run_identity(const SftOptions& o, size_t examples, int world) {
   j.set("shuffle", o.shuffle);
   j.set("lora", o.lora);
   j.set("sharding", sharding_name(o.sharding));
+  // A sharded checkpoint holds one optimizer part per rank: resumed on as many ranks.
+  if (o.sharding != Sharding::kNone) j.set("world_size", world);
   if (o.lora) {
     j.set("lora_rank", o.lora_options.rank);
     j.set("lora_alpha", o.lora_options.alpha);
@@ -151,10 +154,9 @@ void check_options(const SftOptions& o, const DistEnv& denv) {
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
   if (o.sharding == Sharding::kFull && o.lora)
     throw Error("--sharding full with --lora: not yet supported (the frozen base is not sharded yet)", kExitUsage);
-  if (o.sharding != Sharding::kNone && !o.resume.empty())
-    throw Error(fmt::format("--resume with --sharding {}: not yet supported (a sharded run's checkpoint "
-                            "holds the model but only rank 0's part of the optimizer state)",
-                            sharding_name(o.sharding)), kExitUsage);
+  if (o.sharding != Sharding::kNone && o.lora && !o.resume.empty())
+    throw Error(fmt::format("--resume with --sharding {} and --lora: not yet supported", sharding_name(o.sharding)),
+                kExitUsage);
   if (denv.distributed()) {
     for (const auto& in : o.inputs)
       if (in == "-") throw Error("several processes cannot share stdin: give input files", kExitUsage);
@@ -197,6 +199,41 @@ void load_examples(Run& r) {
   if (r.examples.empty()) throw Error("no trainable examples in the input");
 }
 
+// A sharded run's optimizer part of rank R > 0 in checkpoint `dir` (rank 0's is optimizer.pt).
+std::string optimizer_part_path(const std::string& dir, const DistEnv& e) {
+  return (std::filesystem::path(dir) / fmt::format("optimizer-rank-{}-of-{}.pt", e.rank, e.world_size)).string();
+}
+
+// --resume of a sharded run (the run identity has checked the world size): this rank's part of
+// the AdamW state and, as Checkpointer::load_into, the CPU generator.
+void load_optimizer_part(Run& r) {
+  // Every rank checks every part, so that all of them stop on a missing one (a rank that went
+  // on would wait for the others in its first collective).
+  for (int q = 1; q < r.denv.world_size; ++q) {
+    DistEnv e = r.denv;
+    e.rank = q;
+    const std::string path = optimizer_part_path(*r.ckpt, e);
+    if (!std::filesystem::exists(path))
+      throw Error(Location{path, 0}, "missing: a sharded checkpoint has one optimizer part per rank (was the "
+                                     "run killed while saving? resume from the previous checkpoint)", kExitIo);
+  }
+  if (r.rank0) {
+    Checkpointer::load_into(*r.ckpt, {}, r.sharded->optimizer());
+    return;
+  }
+  const std::string path = optimizer_part_path(*r.ckpt, r.denv);
+  torch::serialize::InputArchive a;
+  a.load_from(path);
+  r.sharded->optimizer().load(a);
+  torch::serialize::InputArchive g;
+  g.load_from((std::filesystem::path(*r.ckpt) / "rng.pt").string());
+  torch::Tensor state;
+  g.read("cpu", state);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
 // The model (from the checkpoint when resuming), its trainable parameters broadcast from rank 0,
 // the optimizer, the schedule and the run state (checked against the checkpoint's run).
 void load_learner(Run& r) {
@@ -236,7 +273,8 @@ void load_learner(Run& r) {
   if (r.ckpt) {
     TrainState saved = Checkpointer::load_state(*r.ckpt);
     check_same_run(saved.options, st.options, *r.ckpt);
-    Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
+    if (r.sharded) load_optimizer_part(r);
+    else Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
     saved.options = st.options;
     st = saved;
     if (r.rank0) warn(fmt::format("resuming from {} at step {}", *r.ckpt, st.step));
@@ -260,12 +298,27 @@ void open_outputs(Run& r) {
 
 // A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
 void save(Run& r) {
-  // Sharded: optimizer.pt holds rank 0's part only (resuming a sharded run is refused).
+  // Sharded: optimizer.pt holds rank 0's part of the AdamW state; rank R > 0 adds its own as
+  // optimizer-rank-R-of-W.pt once rank 0 has published the directory (a kill in between leaves
+  // a checkpoint that --resume refuses, naming the missing part).
   torch::optim::Optimizer& opt = r.sharded ? static_cast<torch::optim::Optimizer&>(r.sharded->optimizer()) : *r.optimizer;
   // full: every rank gathers the whole model for the save (a collective), then releases it.
   if (r.sharded) r.sharded->materialize_all();
   if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), opt, r.st);
-  if (r.sharded) r.sharded->release_all();
+  if (r.sharded) {
+    r.sharded->release_all();
+    r.dp.barrier();
+    if (!r.rank0) {
+      const std::optional<std::string> dir = Checkpointer::resolve(r.o.out_dir);
+      if (!dir) throw Error(Location{r.o.out_dir, 0}, "rank 0's checkpoint is missing", kExitIo);
+      const std::string path = optimizer_part_path(*dir, r.denv);
+      torch::serialize::OutputArchive a;
+      r.sharded->optimizer().save(a);
+      a.save_to(path + ".tmp");
+      if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
+        throw Error(Location{path, 0}, "cannot write this rank's optimizer part", kExitIo);
+    }
+  }
   r.last_saved = r.st.step;
   r.dp.barrier();
 }

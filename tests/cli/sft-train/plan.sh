@@ -60,7 +60,7 @@ expect_err_glob "*--device 'gpu'*"
 # with LoRA.
 run sft-train --model "$m" --sharding full --lora data.jsonl; expect_rc 2
 expect_err_glob "*--sharding full with --lora: not yet supported*"
-run sft-train --model "$m" --sharding grad-opt --resume ck data.jsonl; expect_rc 2
-expect_err_glob "*--sharding grad-opt: not yet supported*"
+run sft-train --model "$m" --sharding grad-opt --lora --resume ck data.jsonl; expect_rc 2
+expect_err_glob "*--resume with --sharding grad-opt and --lora: not yet supported*"
 run sft-train --plan --model nowhere; expect_rc 3
 expect_err_glob "*nowhere/config.json*"
