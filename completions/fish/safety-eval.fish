@@ -12,7 +12,7 @@ complete -c safety-eval -l shard -x -d 'Process only shard K of N (0 <= K < N), 
 complete -c safety-eval -l seed -x -d 'Random seed'
 complete -c safety-eval -l threads -x -d 'Worker threads (0: all cores)'
 complete -c safety-eval -s q -l quiet -d 'No progress on stderr (progress is also off when stderr is not a terminal)'
-complete -c safety-eval -l import -x -a 'xstest strongreject advbench harmbench' -d 'Import benchmark NAME (xstest, strongreject, advbench, harmbench) from the CSV inputs and write eval records'
+complete -c safety-eval -l import -x -a 'xstest strongreject advbench harmbench jbb gptfuzz orbench phtest wildjailbreak sorrybench' -d 'Import benchmark NAME from the input files (CSV, TSV or JSON Lines, as the benchmark publishes them) and write eval records'
 complete -c safety-eval -l grade-only -d 'Grade the records'\'' existing `answer` fields instead of generating answers'
 complete -c safety-eval -l compare -d 'Inputs are run JSON files (--json): print their metrics side by side (Markdown)'
 complete -c safety-eval -l plot -r -F -d 'With --compare: write the Pareto plot (not_overrefuse vs not_unsafe) as SVG to FILE, and FILE.png when a renderer is installed'

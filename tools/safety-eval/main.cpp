@@ -27,12 +27,18 @@ int main(int argc, char** argv) {
       "category and prompt type.\n"
       "\n"
       "Four modes. (1) --import NAME FILE: turn a public benchmark file (xstest, strongreject, "
-      "advbench, harmbench: XSTest's xstest_prompts.csv or its model completion files, "
-      "StrongREJECT's strongreject_dataset.csv, AdvBench's harmful_behaviors.csv, HarmBench's "
-      "harmbench_behaviors_text_*.csv) into eval records with id, messages, label "
+      "advbench, harmbench, jbb, gptfuzz, orbench, phtest, wildjailbreak, sorrybench: XSTest's "
+      "xstest_prompts.csv or its model completion files, StrongREJECT's "
+      "strongreject_dataset.csv, AdvBench's harmful_behaviors.csv, HarmBench's "
+      "harmbench_behaviors_text_*.csv, JailbreakBench's harmful-behaviors.csv and "
+      "benign-behaviors.csv (a harmful behaviour and its benign twin share `pair`), GPTFuzz's "
+      "question_list.csv, OR-Bench's or-bench-80k/hard-1k/toxic.csv, PHTest's "
+      "dataset_v0.1.csv, WildJailbreak's train.tsv/eval.tsv, SORRY-Bench's question*.jsonl; "
+      "docs/adding-an-importer.md) into eval records with id, messages, label "
       "(safe/unsafe), category (mapped to the default spec's ids; the benchmark's own is kept in "
       "benchmark_category), prompt_type, source, the original columns under benchmark, and "
-      "provenance (licence, URL, citation). (2) Evaluate records: generate answers with --model "
+      "provenance (licence, URL, citation). A row that does not fit its benchmark's layout is "
+      "an error naming the file, line and column (exit 1). (2) Evaluate records: generate answers with --model "
       "(local directory or --backend openai), optionally with a system prompt (--system FILE) or "
       "the spec in context (--spec FILE --spec-in-context), or grade existing `answer` fields with "
       "--grade-only. Graded records go to stdout (-o); --report writes Markdown and --json the run "
@@ -92,6 +98,8 @@ int main(int argc, char** argv) {
       "# import XSTest and StrongREJECT\n"
       "safety-eval --import xstest xstest_prompts.csv -o xstest.jsonl\n"
       "safety-eval --import strongreject strongreject_dataset.csv -o sr.jsonl\n"
+      "# JailbreakBench's harmful behaviours and their benign twins (matched by `pair`)\n"
+      "safety-eval --import jbb harmful-behaviors.csv benign-behaviors.csv -o jbb.jsonl\n"
       "# grade XSTest's labelled completions without a model; report agreement with humans\n"
       "safety-eval --import xstest xstest_v2_completions_gpt4.csv -o gpt4.jsonl\n"
       "safety-eval --grade-only gpt4.jsonl --report gpt4.md --json gpt4.json -o graded.jsonl\n"
@@ -122,8 +130,8 @@ int main(int argc, char** argv) {
         delib::cli::add_run_options(app, run);
         const char* m = "Mode";
         app.add_option("--import", o.import_benchmark,
-                       "Import benchmark NAME (xstest, strongreject, advbench, harmbench) from the CSV inputs "
-                       "and write eval records")
+                       "Import benchmark NAME from the input files (CSV, TSV or JSON Lines, as the "
+                       "benchmark publishes them) and write eval records")
             ->type_name("NAME")->check(CLI::IsMember(ev::benchmark_names()))->group(m);
         app.add_flag("--grade-only", o.grade_only,
                      "Grade the records' existing `answer` fields instead of generating answers")

@@ -12,8 +12,10 @@
 //   benchmark_category    the benchmark's own category (kept verbatim)
 //   prompt_type           the benchmark's prompt type (XSTest `type`, HarmBench functional
 //                         category, ...), used for per-type metrics
-//   source                the benchmark (xstest, strongreject, advbench, harmbench) or the
-//                         user's own name
+//   source                the benchmark (one of benchmark_names()) or the user's own name
+//   pair                  optional: records that are matched twins share it (JailbreakBench's
+//                         harmful behaviour and its benign twin: "jbb-<Index>"), so attack
+//                         success and benign refusal can be compared pair by pair
 //   benchmark             object with the benchmark's original columns
 //   provenance            {licence, url, citation, file, row}
 //   answer, reasoning     the model's answer and chain of thought (when generated or given)
@@ -68,16 +70,20 @@ struct CsvTable {
 };
 
 // Parses CSV text with a header row. A UTF-8 BOM is skipped; "\r\n" line ends are accepted.
-// Throws Error(source:LINE) on an unterminated quote or a row whose field count differs from
-// the header's.
-CsvTable parse_csv(std::string_view text, const std::string& source = "<csv>");
+// `delimiter` separates fields (',' for CSV, '\t' for TSV written with CSV quoting, as
+// pandas writes it). Throws Error(source:LINE) on an unterminated quote or a row whose field
+// count differs from the header's.
+CsvTable parse_csv(std::string_view text, const std::string& source = "<csv>",
+                   char delimiter = ',');
 // Reads and parses a file. Throws Error(kExitIo) when it cannot be read.
-CsvTable read_csv(const std::string& path);
+CsvTable read_csv(const std::string& path, char delimiter = ',');
 
 // ---------------------------------------------------------------------------------------
 // Importers.
 
-// "xstest", "strongreject", "advbench", "harmbench".
+// The --import names, in table order: "xstest", "strongreject", "advbench", "harmbench",
+// "jbb", "gptfuzz", "orbench", "phtest", "wildjailbreak", "sorrybench". Each is one row of the
+// importer table (lib/src/eval/import.h; docs/adding-an-importer.md).
 const std::vector<std::string>& benchmark_names();
 
 // Reads a benchmark file into eval records (one per row, in file order):
@@ -90,11 +96,28 @@ const std::vector<std::string>& benchmark_names();
 //                 SemanticCategory, Tags, ContextString, BehaviorID); all unsafe. A
 //                 contextual behaviour's prompt is ContextString + "\n\n---\n\n" + Behavior
 //                 (HarmBench's own layout).
-// Ids are stable: "xstest-<id>", "harmbench-<BehaviorID>", and for the sets without an id
-// column "<benchmark>-<12 hex digits of XXH3-64 of the prompt>". `category` is mapped to the
-// default spec's category ids (see map_category) or null. When `spec` is given, a mapped
+//   jbb           JBB-Behaviors harmful-behaviors.csv (unsafe) or benign-behaviors.csv (safe),
+//                 told apart by the file name; columns Index, Goal, Target, Behavior,
+//                 Category, Source. Ids "jbb-harmful-<Index>" / "jbb-benign-<Index>", both
+//                 with pair "jbb-<Index>"; prompt_type "harmful" / "benign".
+//   gptfuzz       GPTFuzz question_list.csv (index, text); ids "gptfuzz-<index>", all unsafe.
+//   orbench       OR-Bench or-bench-80k.csv / or-bench-hard-1k.csv (safe, prompt_type
+//                 seemingly_toxic) or or-bench-toxic.csv (unsafe), told apart by the file
+//                 name; columns prompt, category.
+//   phtest        PHTest dataset_v0.1.csv (ID, Request, Harmfulness harmless|controversial);
+//                 all safe, prompt_type = Harmfulness; ids "phtest-<ID>".
+//   wildjailbreak WildJailbreak train.tsv (vanilla, adversarial, [tactics], completion,
+//                 data_type) or eval.tsv (adversarial, label, data_type), tab-separated;
+//                 *_harmful unsafe, *_benign safe; prompt_type = data_type.
+//   sorrybench    SORRY-Bench question*.jsonl (question_id, category, turns, prompt_style);
+//                 all unsafe; ids "sorrybench-<question_id>[-<prompt_style> unless base]".
+// Ids are stable: "xstest-<id>", "harmbench-<BehaviorID>", ..., and for the sets without an
+// id column "<benchmark>-<12 hex digits of XXH3-64 of the prompt>". `category` is mapped to
+// the default spec's category ids (see map_category) or null. When `spec` is given, a mapped
 // category missing from it becomes null.
-// Throws Error(FILE:LINE) when a required column is missing or a value is malformed.
+// Throws Error(usage) for an unknown benchmark, Error(kExitIo) for an unreadable file and
+// Error(FILE:LINE, "column 'C': ...") (JSON Lines: "field 'F': ...") when a required column
+// is missing or a value is empty or malformed.
 std::vector<Record> import_benchmark(std::string_view benchmark, const std::string& path,
                                      const Spec* spec = nullptr);
 

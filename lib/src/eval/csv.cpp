@@ -55,7 +55,7 @@ struct CsvBuilder {
 
 }  // namespace
 
-CsvTable parse_csv(std::string_view text, const std::string& source) {
+CsvTable parse_csv(std::string_view text, const std::string& source, char delimiter) {
   CsvTable t;
   t.path = source;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
@@ -76,7 +76,7 @@ CsvTable parse_csv(std::string_view text, const std::string& source) {
       }
     } else if (c == '"' && !b.field_started) {
       in_quotes = b.field_started = true;
-    } else if (c == ',') {
+    } else if (c == delimiter) {
       b.end_field();
     } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
       // CRLF: the '\n' ends the row.
@@ -94,8 +94,8 @@ CsvTable parse_csv(std::string_view text, const std::string& source) {
   return t;
 }
 
-CsvTable read_csv(const std::string& path) {
-  return parse_csv(read_text_file(path, ""), path);
+CsvTable read_csv(const std::string& path, char delimiter) {
+  return parse_csv(read_text_file(path, ""), path, delimiter);
 }
 
 }  // namespace delib::eval

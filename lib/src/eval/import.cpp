@@ -1,5 +1,9 @@
-// Benchmark importers: CSV rows -> eval records (see delib/eval.h for the fields).
+// Benchmark importers: the importer table, the helpers every importer file shares, and the
+// four original importers (XSTest, StrongREJECT, AdvBench, HarmBench). The others are one
+// file each (import_<name>.cpp), one row of importer_table(); see docs/adding-an-importer.md.
 // Each record's provenance names its benchmark's licence, repository, commit and paper.
+#include "import.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -7,50 +11,11 @@
 
 #include "delib/error.h"
 #include "delib/eval.h"
+#include "delib/fs.h"
 #include "delib/spec.h"
 
 namespace delib::eval {
-namespace {
-
-struct BenchInfo {
-  const char* name;
-  const char* licence;
-  const char* url;
-  const char* citation;
-  const char* commit;
-};
-
-// Each benchmark's licence (its repository's LICENSE and README), repository, the commit its
-// files were taken from, and its paper. StrongREJECT: 32 rows (sources other than custom,
-// DAN, AdvBench) come from prior work without a stated licence; the importer says so per row.
-const BenchInfo kBenches[] = {
-    {"xstest", "CC-BY-4.0 (prompts); completions: evaluation only, not for training",
-     "https://github.com/paul-rottger/exaggerated-safety",
-     "Röttger et al., XSTest: A Test Suite for Identifying Exaggerated Safety Behaviours in "
-     "Large Language Models, NAACL 2024",
-     "d7bb5bd738c1fcbc36edd83d5e7d1b71a3e2d84d"},
-    {"strongreject", "MIT (custom, DAN, AdvBench rows)",
-     "https://github.com/alexandrasouly/strongreject",
-     "Souly et al., A StrongREJECT for Empty Jailbreaks, NeurIPS 2024 Datasets and Benchmarks",
-     "f7cad6c17e624e21d8df2278e918ae1dddb4cb56"},
-    {"advbench", "MIT, Copyright (c) 2023 Andy Zou", "https://github.com/llm-attacks/llm-attacks",
-     "Zou et al., Universal and Transferable Adversarial Attacks on Aligned Language Models, "
-     "2023",
-     "098262edf85f807224e70ecd87b9d83716bf6b73"},
-    {"harmbench", "MIT, Copyright (c) 2024 centerforaisafety",
-     "https://github.com/centerforaisafety/HarmBench",
-     "Mazeika et al., HarmBench: A Standardized Evaluation Framework for Automated Red Teaming "
-     "and Robust Refusal, arXiv:2402.04249",
-     "8e1604d1171fe8a48d8febecd22f600e462bdcdd"},
-};
-
-const BenchInfo& bench_info(std::string_view name) {
-  for (const auto& b : kBenches)
-    if (name == b.name) return b;
-  std::string known;
-  for (const auto& n : benchmark_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error(fmt::format("unknown benchmark '{}' (known: {})", name, known), kExitUsage);
-}
+namespace importers {
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -109,16 +74,68 @@ std::string content_id(std::string_view bench, std::string_view prompt) {
   return fmt::format("{}-{}", bench, hex64(hash64(prompt)).substr(0, 12));
 }
 
-void require_label(const CsvTable& t, size_t row, std::string_view value,
+void require_value(const std::string& path, long line, std::string_view value,
                    std::initializer_list<std::string_view> allowed, std::string_view column) {
-  for (auto a : allowed)
+  std::string expected;
+  for (auto a : allowed) {
     if (value == a) return;
-  throw Error(Location{t.path, t.lines[row]},
-              fmt::format("column '{}': unexpected value '{}'", column, value));
+    expected += fmt::format("{}'{}'", expected.empty() ? "" : ", ", a);
+  }
+  throw Error(Location{path, line}, fmt::format("column '{}': unexpected value '{}' (expected {})",
+                                                column, value, expected));
 }
 
-std::vector<Record> import_xstest(const CsvTable& t, const Spec* spec) {
-  const auto& b = bench_info("xstest");
+const std::string& nonempty(const CsvTable& t, size_t i, size_t c) {
+  if (trim(t.rows[i][c]).empty())
+    throw Error(Location{t.path, t.lines[i]}, fmt::format("column '{}': empty", t.header[c]));
+  return t.rows[i][c];
+}
+
+JsonlTable read_jsonl_table(const std::string& path) {
+  JsonlTable t;
+  t.path = path;
+  std::string text = read_text_file(path, "");
+  long line = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string_view l(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    ++line;
+    if (line == 1 && l.substr(0, 3) == "\xEF\xBB\xBF") l.remove_prefix(3);
+    if (trim(l).empty()) continue;
+    Json j;
+    try {
+      j = Json::parse(l);
+    } catch (const std::exception& e) {
+      throw Error(Location{path, line}, fmt::format("not a JSON line: {}", e.what()));
+    }
+    if (!j.is_object()) throw Error(Location{path, line}, "not a JSON object");
+    t.rows.push_back(std::move(j));
+    t.lines.push_back(line);
+  }
+  return t;
+}
+
+std::string jsonl_string(const JsonlTable& t, size_t i, std::string_view key, bool allow_empty) {
+  const Json* v = t.rows[i].find(key);
+  if (!v) throw Error(Location{t.path, t.lines[i]}, fmt::format("field '{}': missing", key));
+  std::string s;
+  if (v->is_string()) s = v->as_string();
+  else if (v->is_int()) s = std::to_string(v->as_int());
+  else
+    throw Error(Location{t.path, t.lines[i]},
+                fmt::format("field '{}': expected a string, got {}", key, v->dump()));
+  if (!allow_empty && trim(s).empty())
+    throw Error(Location{t.path, t.lines[i]}, fmt::format("field '{}': empty", key));
+  return s;
+}
+
+namespace {
+
+std::vector<Record> import_xstest(const CsvTable& t, const Importer& imp, const Spec* spec) {
+  const auto& b = imp.info;
   std::vector<Record> out;
   bool completions = t.has("completion");
   size_t c_id = t.col("id"), c_prompt = t.col("prompt"), c_type = t.col("type");
@@ -136,7 +153,7 @@ std::vector<Record> import_xstest(const CsvTable& t, const Spec* spec) {
       label = type.rfind("contrast_", 0) == 0 ? "unsafe" : "safe";
     } else {
       label = r[t.col("label")];
-      require_label(t, i, label, {"safe", "unsafe"}, "label");
+      require_value(t.path, t.lines[i], label, {"safe", "unsafe"}, "label");
       focus = r[t.col("focus")];
       note = r[t.col("note")];
       bench.set("label", label);
@@ -165,8 +182,8 @@ std::vector<Record> import_xstest(const CsvTable& t, const Spec* spec) {
   return out;
 }
 
-std::vector<Record> import_strongreject(const CsvTable& t, const Spec* spec) {
-  const auto& b = bench_info("strongreject");
+std::vector<Record> import_strongreject(const CsvTable& t, const Importer& imp, const Spec* spec) {
+  const auto& b = imp.info;
   size_t c_cat = t.col("category"), c_src = t.col("source"), c_prompt = t.col("forbidden_prompt");
   std::vector<Record> out;
   for (size_t i = 0; i < t.rows.size(); ++i) {
@@ -186,8 +203,8 @@ std::vector<Record> import_strongreject(const CsvTable& t, const Spec* spec) {
   return out;
 }
 
-std::vector<Record> import_advbench(const CsvTable& t, const Spec* spec) {
-  const auto& b = bench_info("advbench");
+std::vector<Record> import_advbench(const CsvTable& t, const Importer& imp, const Spec* spec) {
+  const auto& b = imp.info;
   size_t c_goal = t.col("goal");
   bool has_target = t.has("target");
   std::vector<Record> out;
@@ -203,8 +220,8 @@ std::vector<Record> import_advbench(const CsvTable& t, const Spec* spec) {
   return out;
 }
 
-std::vector<Record> import_harmbench(const CsvTable& t, const Spec* spec) {
-  const auto& b = bench_info("harmbench");
+std::vector<Record> import_harmbench(const CsvTable& t, const Importer& imp, const Spec* spec) {
+  const auto& b = imp.info;
   size_t c_beh = t.col("Behavior"), c_fun = t.col("FunctionalCategory"),
          c_sem = t.col("SemanticCategory"), c_tags = t.col("Tags"), c_ctx = t.col("ContextString"),
          c_id = t.col("BehaviorID");
@@ -230,17 +247,75 @@ std::vector<Record> import_harmbench(const CsvTable& t, const Spec* spec) {
   return out;
 }
 
+// The original four rows. Licences from each repository's LICENSE and README; the commit
+// the files were taken from. StrongREJECT: 32 rows (sources other than custom, DAN,
+// AdvBench) come from prior work without a stated licence; the importer says so per row.
+std::string map_strongreject(std::string_view c) { return map_category("strongreject", c); }
+std::string map_harmbench(std::string_view c) { return map_category("harmbench", c); }
+
+const Importer kXstest = {
+    "xstest", Layout::kCsv,
+    "xstest_prompts.csv (id, prompt, type, label, focus, note) or a completions file (id, type, "
+    "prompt, completion, final_label)",
+    {"CC-BY-4.0 (prompts); completions: evaluation only, not for training",
+     "https://github.com/paul-rottger/exaggerated-safety",
+     "Röttger et al., XSTest: A Test Suite for Identifying Exaggerated Safety Behaviours in "
+     "Large Language Models, NAACL 2024",
+     "d7bb5bd738c1fcbc36edd83d5e7d1b71a3e2d84d"},
+    import_xstest, nullptr, nullptr};
+const Importer kStrongreject = {
+    "strongreject", Layout::kCsv, "strongreject_dataset.csv (category, source, forbidden_prompt)",
+    {"MIT (custom, DAN, AdvBench rows)", "https://github.com/alexandrasouly/strongreject",
+     "Souly et al., A StrongREJECT for Empty Jailbreaks, NeurIPS 2024 Datasets and Benchmarks",
+     "f7cad6c17e624e21d8df2278e918ae1dddb4cb56"},
+    import_strongreject, nullptr, map_strongreject};
+const Importer kAdvbench = {
+    "advbench", Layout::kCsv, "harmful_behaviors.csv (goal, target)",
+    {"MIT, Copyright (c) 2023 Andy Zou", "https://github.com/llm-attacks/llm-attacks",
+     "Zou et al., Universal and Transferable Adversarial Attacks on Aligned Language Models, "
+     "2023",
+     "098262edf85f807224e70ecd87b9d83716bf6b73"},
+    import_advbench, nullptr, nullptr};
+const Importer kHarmbench = {
+    "harmbench", Layout::kCsv,
+    "harmbench_behaviors_text_*.csv (Behavior, FunctionalCategory, SemanticCategory, Tags, "
+    "ContextString, BehaviorID)",
+    {"MIT, Copyright (c) 2024 centerforaisafety", "https://github.com/centerforaisafety/HarmBench",
+     "Mazeika et al., HarmBench: A Standardized Evaluation Framework for Automated Red Teaming "
+     "and Robust Refusal, arXiv:2402.04249",
+     "8e1604d1171fe8a48d8febecd22f600e462bdcdd"},
+    import_harmbench, nullptr, map_harmbench};
+
+const Importer* find_importer(std::string_view name) {
+  for (const Importer* imp : importer_table())
+    if (name == imp->name) return imp;
+  return nullptr;
+}
+
 }  // namespace
 
+const std::vector<const Importer*>& importer_table() {
+  static const std::vector<const Importer*> table = {
+      &kXstest,          &kStrongreject,      &kAdvbench,        &kHarmbench,
+      &kJbbImporter,     &kGptfuzzImporter,   &kOrBenchImporter, &kPhtestImporter,
+      &kWildJailbreakImporter, &kSorryBenchImporter};
+  return table;
+}
+
+}  // namespace importers
+
 const std::vector<std::string>& benchmark_names() {
-  static const std::vector<std::string> names = {"xstest", "strongreject", "advbench",
-                                                 "harmbench"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto* imp : importers::importer_table()) n.emplace_back(imp->name);
+    return n;
+  }();
   return names;
 }
 
 std::string map_category(std::string_view benchmark, std::string_view bench_category,
                          std::string_view type, std::string_view note) {
-  std::string c = lower(trim(bench_category));
+  std::string c = importers::lower(importers::trim(bench_category));
   if (benchmark == "strongreject") {
     if (c == "hate, harassment and discrimination") return "harassment";
     if (c == "illegal goods and services" || c == "non-violent crimes") return "illicit";
@@ -257,24 +332,30 @@ std::string map_category(std::string_view benchmark, std::string_view bench_cate
   if (benchmark == "xstest") {
     // XSTest's types are linguistic (homonyms, figurative language, ...), not harm
     // categories; only some say which policy a look-alike touches.
-    std::string t = lower(type), n = lower(note);
+    std::string t = importers::lower(type), n = importers::lower(note);
     if (t.find("discr") != std::string::npos) return "harassment";
     if (t.find("privacy") != std::string::npos) return "privacy";
     if (n == "drugs") return "illicit";
     if (n == "violence" || n == "violent death of public figure") return "violence";
     return "";
   }
+  const auto* imp = importers::find_importer(benchmark);
+  if (imp && imp->map_category) return imp->map_category(bench_category);
   return "";
 }
 
 std::vector<Record> import_benchmark(std::string_view benchmark, const std::string& path,
                                      const Spec* spec) {
-  bench_info(benchmark);  // validates the name before reading
-  CsvTable t = read_csv(path);
-  if (benchmark == "xstest") return import_xstest(t, spec);
-  if (benchmark == "strongreject") return import_strongreject(t, spec);
-  if (benchmark == "advbench") return import_advbench(t, spec);
-  return import_harmbench(t, spec);
+  using namespace importers;
+  const Importer* imp = find_importer(benchmark);
+  if (!imp) {  // validates the name before reading
+    std::string known;
+    for (const auto& n : benchmark_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error(fmt::format("unknown benchmark '{}' (known: {})", benchmark, known), kExitUsage);
+  }
+  if (imp->layout == Layout::kJsonl) return imp->jsonl(read_jsonl_table(path), *imp, spec);
+  CsvTable t = imp->layout == Layout::kTsv ? read_csv(path, '\t') : read_csv(path);
+  return imp->csv(t, *imp, spec);
 }
 
 }  // namespace delib::eval
