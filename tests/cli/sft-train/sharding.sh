@@ -58,3 +58,36 @@ PY
 run sft-train "${common[@]}" --batch-size 6 --out g1 --resume g1
 expect_rc 2
 expect_err_glob "*cannot resume: sharding was \"grad-opt\" in the checkpointed run, now \"none\"*"
+
+# Tied embeddings (the embedding unit also serves the LM head) with activation checkpointing
+# (each layer gathered again for its recomputation): full on 2 processes = 1 unsharded process.
+py <<'PY'
+import json, torch
+from transformers import Qwen3Config, Qwen3ForCausalLM
+cfg = json.load(open("model/config.json"))
+cfg["tie_word_embeddings"] = True
+c = Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "model_type")})
+torch.manual_seed(1)
+Qwen3ForCausalLM(c).save_pretrained("model", safe_serialization=True)
+PY
+grep -q '"tie_word_embeddings": true' model/config.json || fail "the tied model was not written"
+common=(--model model --plain --max-length 256 --max-steps 3 --lr 3e-3 --seed 3 --threads 1 data.jsonl)
+run sft-train "${common[@]}" --batch-size 6 --out tref
+expect_rc 0
+printf '%s\n' "$out" > tref.jsonl
+launch tfull 2 3 --sharding full --checkpoint-activations
+py <<'PY' || fail "tied + checkpointing: full differs from one unsharded process"
+import json
+from safetensors.torch import load_file
+a = [json.loads(l) for l in open("tref.jsonl")]
+b = [json.loads(l) for l in open("tfull.0.jsonl")]
+assert len(a) == len(b) == 3
+for x, y in zip(a, b):
+    for k in ("loss", "grad_norm"):
+        assert abs(x[k] - y[k]) <= 1e-6 * abs(x[k]), (k, x[k], y[k])
+w1, w2 = load_file("tref/checkpoint-00000003/model.safetensors"), load_file("tfull/checkpoint-00000003/model.safetensors")
+assert "lm_head.weight" not in w2, "a tied model saved an lm_head"
+d = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+assert d < 1e-5, d
+print("tied, checkpointed: max weight difference", d)
+PY
