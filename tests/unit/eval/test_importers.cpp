@@ -33,15 +33,21 @@ std::map<std::string, int> count_by(const std::vector<Record>& rs, const char* p
 }
 std::string prompt(const Record& r) { return r.messages().at(0).content; }
 
-// A file with `text` under a fresh temporary directory, named `name`.
+// A temporary directory, removed when the test binary exits.
+struct TempDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("delib-test-importers-" + std::to_string(::getpid()));
+  TempDir() { std::filesystem::create_directories(path); }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// A file with `text` under the temporary directory, named `name`.
 std::string write_file(const std::string& name, const std::string& text) {
-  static const auto dir = [] {
-    auto d = std::filesystem::temp_directory_path() /
-             ("delib-test-importers-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  auto p = dir / name;
+  static const TempDir dir;
+  auto p = dir.path / name;
   std::ofstream(p, std::ios::binary) << text;
   return p.string();
 }
