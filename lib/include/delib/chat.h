@@ -25,24 +25,26 @@ const char* chat_family_name(ChatFamily family);
 
 // The values a template reads besides `messages` and `add_generation_prompt` (the keyword
 // arguments of apply_chat_template). Every field defaults to what transformers renders when
-// the argument is not passed.
+// the argument is not passed. A template gets each set field as the variable of the same name
+// (templates that do not read it ignore it); the built-in formats read them as noted.
 struct ChatOptions {
-  // Llama 3.1/3.3: the `date_string` kwarg, rendered as "Today Date: <date_string>" in the
-  // system header that these templates always insert after "Cutting Knowledge Date: December
-  // 2023". Default: the template's default, "26 Jul 2024" (Llama 3.1/3.3); the local date as
-  // strftime("%d %b %Y") for Llama 3.2 templates, which call strftime_now. Pass e.g.
-  // "05 Mar 2025" to match apply_chat_template(..., date_string="05 Mar 2025").
+  // The `date_string` kwarg (Llama 3.1-3.3: "Today Date: <date_string>" in the system header
+  // after "Cutting Knowledge Date: December 2023"). Default: the template's, "26 Jul 2024"
+  // (Llama 3.1/3.3); strftime_now("%d %b %Y") for Llama 3.2. Pass e.g. "05 Mar 2025" to match
+  // apply_chat_template(..., date_string="05 Mar 2025").
   std::optional<std::string> date_string;
-  // gpt-oss: "Current date: <current_date>" in the harmony system message. Default: the local
-  // date as strftime("%Y-%m-%d"), as transformers' strftime_now renders it.
+  // The date strftime_now sees: "YYYY-MM-DD", optionally with " HH:MM[:SS]" (local time), so
+  // that a rendering is reproducible (gpt-oss's "Current date:", Mistral's default system
+  // prompt, Llama 3.2). Default: now. The built-in gpt-oss format prints it verbatim.
   std::optional<std::string> current_date;
-  // gpt-oss: the `reasoning_effort` kwarg ("low" | "medium" | "high"). Default "medium".
+  // The `reasoning_effort` kwarg (gpt-oss: "low" | "medium" | "high"; default "medium").
   std::optional<std::string> reasoning_effort;
-  // gpt-oss: the `model_identity` kwarg. Default "You are ChatGPT, a large language model
-  // trained by OpenAI."
+  // The `model_identity` kwarg (gpt-oss; default "You are ChatGPT, a large language model
+  // trained by OpenAI.").
   std::optional<std::string> model_identity;
-  // Qwen3: the `enable_thinking` kwarg. false appends an empty "<think>\n\n</think>\n\n" to
-  // the generation prompt (non-thinking mode). Default: thinking (the template's default).
+  // The `enable_thinking` kwarg (Qwen3: false appends an empty "<think>\n\n</think>\n\n" to
+  // the generation prompt, non-thinking mode; GLM, Gemma, Nemotron read it too). Default: the
+  // template's (thinking for Qwen3).
   std::optional<bool> enable_thinking;
   // The `bos_token` the template prints (Llama 3). Default: the tokenizer's bos token
   // (for_tokenizer / from_path), else "<|begin_of_text|>" for the built-in formats and
@@ -52,8 +54,8 @@ struct ChatOptions {
   // Default: the tokenizer's (for_tokenizer / from_path), else undefined.
   std::optional<std::string> eos_token;
   // More template variables, a JSON object: any keyword argument of apply_chat_template
-  // (e.g. {"thinking_budget": 512}); the fields above take precedence over the same names.
-  // Null (default): none. Ignored by the built-in formats (from_variant).
+  // (e.g. {"thinking_budget": 512}); the fields above win over the same names, a request's
+  // kwargs (ChatRequest) over these. Null (default): none. Ignored by the built-in formats.
   Json kwargs;
 };
 

@@ -163,13 +163,15 @@ class JinjaTemplate : public ChatTemplate {
     } catch (const jinja::Error& e) {
       throw Error(Location{name_, e.line()}, e.what());
     }
+    // Later entries win (the root scope keeps the last value of a name): the tokenizer's other
+    // special tokens, then kwargs, then the named options.
     for (const auto& [k, v] : extra) vars_.emplace_back(k, Value::string(v));
-    if (o.bos_token) vars_.emplace_back("bos_token", Value::string(*o.bos_token));
-    if (o.eos_token) vars_.emplace_back("eos_token", Value::string(*o.eos_token));
     if (o.kwargs.is_object())
       for (const auto& [k, v] : o.kwargs.as_object()) vars_.emplace_back(k, from_json(v, -1));
     else if (!o.kwargs.is_null())
       throw Error("chat template keyword arguments must be a JSON object", kExitUsage);
+    if (o.bos_token) vars_.emplace_back("bos_token", Value::string(*o.bos_token));
+    if (o.eos_token) vars_.emplace_back("eos_token", Value::string(*o.eos_token));
     if (o.date_string) vars_.emplace_back("date_string", Value::string(*o.date_string));
     if (o.reasoning_effort) vars_.emplace_back("reasoning_effort", Value::string(*o.reasoning_effort));
     if (o.model_identity) vars_.emplace_back("model_identity", Value::string(*o.model_identity));
