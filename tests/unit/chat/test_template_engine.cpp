@@ -109,6 +109,19 @@ TEST_CASE("render_request passes every message field, tools, documents and keywo
         "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nyo<|im_end|>\n");
 }
 
+TEST_CASE("keyword arguments reach the template; named options and request kwargs take precedence",
+          "[chat][engine]") {
+  delib::ChatOptions o;
+  o.bos_token = "<named>";
+  o.kwargs = Json::parse(R"({"bos_token": "<kwarg>", "flavour": "plain"})");
+  auto t = ChatTemplate::from_template("{{ bos_token }}|{{ flavour }}|{{ messages[0].content }}", o);
+  CHECK(t->render({{"user", "u", "", ""}}, false).text == "<named>|plain|u");
+  ChatRequest r;
+  r.messages = Json::parse(R"([{"role":"user","content":"u"}])");
+  r.kwargs = Json::parse(R"({"flavour": "record"})");
+  CHECK(t->render_request(r).text == "<named>|record|u");
+}
+
 TEST_CASE("reasoning reaches the template under transformers' three names", "[chat][engine]") {
   auto t = ChatTemplate::from_template(
       "{% for m in messages %}{{ m.role }}:{{ m.reasoning_content }}|{{ m.thinking }}|{{ m.reasoning }}|"
