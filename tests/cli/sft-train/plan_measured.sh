@@ -3,25 +3,7 @@
 # the baseline (metrics: memory_mb - memory_baseline_mb, the RSS before the model was loaded)
 # is within 15% of the planned peak with malloc returning freed blocks (see below). Prints both.
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1   # the tokenizer
-T=$(py <<'PY'
-import json, torch
-from tokenizers import Tokenizer
-from transformers import LlamaConfig, LlamaForCausalLM
-torch.manual_seed(0)
-cfg = LlamaConfig(vocab_size=16000, hidden_size=512, intermediate_size=1408, num_hidden_layers=6,
-                  num_attention_heads=8, num_key_value_heads=4, head_dim=64,
-                  max_position_embeddings=1024, tie_word_embeddings=False, torch_dtype="float32")
-LlamaForCausalLM(cfg).save_pretrained("model", safe_serialization=True)
-tok = Tokenizer.from_file("model/tokenizer.json")
-text = "Q:"
-target = " " + " ".join(["the policy allows general information"] * 40)
-n = len(tok.encode(text).ids) + len(tok.encode(target).ids) + 1  # + eos
-with open("data.jsonl", "w") as f:
-    for i in range(12):  # identical lengths: --padding pads nothing
-        f.write(json.dumps({"id": f"r{i}", "text": text, "target": target}) + "\n")
-print(n)
-PY
-)
+T=$("$DELIB_PYTHON" "$CASE_DIR/make_plan_model.py" model data.jsonl)
 opts=(--model model --device cpu --batch-size 4 --max-length "$T")
 run sft-train --plan "${opts[@]}"
 expect_rc 0
@@ -30,11 +12,12 @@ planned=$(awk '/^  peak /{print $(NF-2)}' <<<"$out")
 # Twice: with glibc's malloc as it comes, and with its mmap threshold pinned low so that freed
 # tensors go back to the system. The plan counts live tensor bytes; the default malloc keeps
 # freed heap memory (its mmap threshold rises to the largest freed block, so mid-sized tensors
-# come from a heap that is not trimmed), which the first run shows (about +18% here).
-measure() {  # NAME [ENV...]: runs 3 steps, writes NAME.jsonl
+# come from a heap that is not trimmed), which the first run shows (+9% here after 2 steps,
+# +18% after 3 and later).
+measure() {  # NAME [ENV...]: runs 2 steps, writes NAME.jsonl
   local name=$1; shift
   set +e
-  env "$@" sft-train "${opts[@]}" --padding --plain --max-steps 3 --lr 1e-4 --threads 1 data.jsonl >"$name.jsonl" 2>"$name.err"
+  env "$@" sft-train "${opts[@]}" --padding --plain --max-steps 2 --lr 1e-4 --threads 1 data.jsonl >"$name.jsonl" 2>"$name.err"
   local rc=$?
   set -e
   [ $rc = 0 ] || fail "$name: exit $rc: $(cat "$name.err")"
@@ -46,7 +29,7 @@ import json, sys
 planned = int(sys.argv[1])
 def measured(name):
     rows = [json.loads(l) for l in open(name + ".jsonl") if l.strip()]
-    assert len(rows) == 3, rows
+    assert len(rows) == 2, rows
     peak = max(r["memory_mb"] for r in rows)
     base = rows[0]["memory_baseline_mb"]
     m = (peak - base) * 2**20
