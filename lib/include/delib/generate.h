@@ -90,6 +90,10 @@ struct EngineStats {
   // Prompt tokens whose keys/values were copied from a live row with the same prompt (the
   // samples of one prompt) instead of being prefilled again; included in prompt_tokens.
   int64_t shared_prompt_tokens = 0;
+  // LongRoPE (Phi-3): tokens run again to recompute a row's cache with the long factors when it
+  // reached original_max_position_embeddings, as transformers' Phi-3 generate() does (engine.cpp,
+  // rope_recompute_at); not in prompt_tokens.
+  int64_t rope_recomputed_tokens = 0;
   int64_t decode_steps = 0;
   double prefill_seconds = 0, decode_seconds = 0, sample_seconds = 0;
 };

@@ -9,6 +9,10 @@
 //   finishes hands its row to the next waiting request at once (continuous batching); idle
 //   rows are fed token 0 and their length is reset to 0 after every step, so they never
 //   grow and never affect the active rows.
+//
+// LongRoPE (Phi-3): a row about to feed the token at position original_max_position_embeddings
+// is first re-prefilled from its tokens with the long factors (recompute_rope), as transformers'
+// Phi-3 generate() recomputes its cache there.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -55,6 +59,34 @@ KVCache row_view(KVCache& cache, int64_t row) {
   for (auto& t : cache.v) v.v.push_back(t.narrow(0, row, 1));
   v.lengths = cache.lengths.narrow(0, row, 1);
   return v;
+}
+
+// The position at which a row's cache must be recomputed before it is fed, or -1 when never.
+//
+// LongRoPE (Ding et al. 2024; rope.h) rotates a step with short_factor while the sequence is at
+// most original_max_position_embeddings (O) long and with long_factor beyond. Cached keys keep
+// the frequencies they were computed with, so past O a cached row would mix short keys with
+// long queries. transformers' Phi3ForCausalLM.prepare_inputs_for_generation instead drops the
+// cache when the sequence first reaches O + 1 tokens (input_ids.shape[1] >= O + 1 with at most
+// O cached) and recomputes the whole sequence with the long factors; delib does the same when a
+// row is about to feed position O (its (O + 1)-th token). A prompt longer than O is prefilled
+// with the long factors already and never reaches the switch. LongRoPE is accepted on Phi-3
+// only (model/family.cpp); a family taking LongRoPE whose transformers generate() keeps the
+// cache (HF's generic prepare_inputs_for_generation) would need a column saying so.
+//
+// Dynamic NTK needs no recompute: transformers' generate keeps the cached keys there too
+// (dynamic_rope_update only changes the frequencies of later steps), as delib does, and the
+// engine stops at max_position_embeddings (context_limit), below the length where the scaled
+// base starts. The other scaling types do not depend on the length.
+int64_t rope_recompute_at(const ModelConfig& c) {
+  if (!c.rope_scaling.is_object()) return -1;
+  const Json* type = c.rope_scaling.find("rope_type");
+  if (!type || !type->is_string() || type->as_string() != "longrope") return -1;
+  const Json* orig = c.rope_scaling.find("original_max_position_embeddings");
+  if (!orig || !orig->is_number()) {
+    throw Error("Engine: LongRoPE config without original_max_position_embeddings");
+  }
+  return int64_t(orig->as_double());
 }
 
 }  // namespace
@@ -186,6 +218,7 @@ struct Engine::Impl::Run {
   const int64_t N;                // requests
   std::vector<int64_t> budget;    // (N,): max new tokens of each request
   int64_t capacity = 1;           // cache slots per row: max over requests of prompt + budget
+  const int64_t recompute_at;     // rope_recompute_at(config): the LongRoPE switch, or -1
   int64_t B = 0;                  // slots: min(batch_size, N)
   int64_t R = 0;                  // cache rows: B rounded up to kCpuRowMultiple on CPU
   KVCache cache;                  // per layer k, v (R, H_kv, capacity, D); lengths (R,)
@@ -203,7 +236,7 @@ struct Engine::Impl::Run {
   Run(Impl& engine, const std::vector<EngineRequest>& reqs,
       const std::function<void(size_t, EngineResult)>& on_done)
       : E(engine), requests(reqs), done(on_done), model(*engine.model), device(model.device()),
-        N(int64_t(reqs.size())) {
+        N(int64_t(reqs.size())), recompute_at(rope_recompute_at(model.config())) {
     plan_budgets(E.context_limit());
     B = std::min<int64_t>(E.opt.batch_size, N);
     const int64_t mult = device.is_cpu() ? kCpuRowMultiple : 1;
@@ -312,12 +345,21 @@ struct Engine::Impl::Run {
     std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
     torch::Tensor input = torch::from_blob(ids.data(), {1, L}, torch::kInt64)
                               .to(device, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor h = run_into_row(row, input);  // (1, L, C)
+    E.stats.prompt_tokens += L;
+    s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
+  }
+
+  // input (1, T) through the model alone into a view of cache row `row` (length reset to 0
+  // first): writes k, v for positions [0, T) and leaves the row's length T. Returns the hidden
+  // states (1, T, C).
+  torch::Tensor run_into_row(int64_t row, const torch::Tensor& input) {
     KVCache view = row_view(cache, row);
     const KVCache before = view;  // the same tensors (shallow copies)
     view.lengths.zero_();
     ForwardOptions fo;
     fo.cache = &view;
-    torch::Tensor h = model.hidden(input, fo);  // (1, L, C)
+    torch::Tensor h = model.hidden(input, fo);  // (1, T, C)
     // The model appends in place; should it have replaced a tensor instead, copy it back.
     for (size_t l = 0; l < view.k.size(); ++l) {
       if (!view.k[l].is_same(before.k[l])) cache.k[l].narrow(0, row, 1).copy_(view.k[l]);
@@ -326,8 +368,35 @@ struct Engine::Impl::Run {
     if (!view.lengths.is_same(before.lengths)) {
       cache.lengths.narrow(0, row, 1).copy_(view.lengths);
     }
-    E.stats.prompt_tokens += L;
-    s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
+    return h;
+  }
+
+  // The position the row feeds at the next decode step: its cache length, the prompt and every
+  // generated token but the last (which is fed).
+  int64_t feed_position(int64_t row) const {
+    const Slot& s = slots[size_t(row)];
+    return int64_t(requests[size_t(s.req)].prompt_ids.size()) + int64_t(s.res.ids.size()) - 1;
+  }
+
+  // Recompute (LongRoPE switch, rope_recompute_at): the row is about to feed position P =
+  // recompute_at, and its cache [0, P) was computed with the short factors. Its tokens, prompt +
+  // generated (P + 1 of them, the last being the one to feed), run alone through the model into
+  // its cache row, as a prefill: the rotation of every position is then the long one (the
+  // sequence is P + 1 > P long), as in transformers' recompute. The length is set back to P, so
+  // the decode step feeds the last token at P over long-factor keys (its key and value, written
+  // here too, are written again there). Nothing else of the slot changes: its generated tokens,
+  // stop state and random stream go on as they were.
+  void recompute_rope(int64_t row) {
+    Slot& s = slots[size_t(row)];
+    const auto& prompt = requests[size_t(s.req)].prompt_ids;
+    std::vector<int64_t> ids(prompt.begin(), prompt.end());
+    ids.insert(ids.end(), s.res.ids.begin(), s.res.ids.end());
+    const int64_t T = int64_t(ids.size());
+    torch::Tensor input = torch::from_blob(ids.data(), {1, T}, torch::kInt64)
+                              .to(device, /*non_blocking=*/false, /*copy=*/true);
+    run_into_row(row, input);
+    cache.lengths.narrow(0, row, 1).fill_(T - 1);
+    E.stats.rope_recomputed_tokens += T;
   }
 
   // The first-token logits of P prefilled rows: their last hidden states, P x (1, 1, C), through
@@ -406,8 +475,13 @@ struct Engine::Impl::Run {
   // Decode forward: every row is fed one token, (R, 1) (a live row its last token, an idle row
   // 0), through the model over the whole cache: h (R, 1, C), logits = linear_rows(h, W)
   // (R, V), on the device. The model advanced every row's length by 1; idle rows are then reset
-  // to 0 (lengths *= live), so they restart at 0 every step.
+  // to 0 (lengths *= live), so they restart at 0 every step. First, a live row about to feed
+  // the LongRoPE switch position has its cache recomputed (recompute_rope).
   torch::Tensor decode_logits() {
+    if (recompute_at >= 0) {
+      for (int64_t row = 0; row < R; ++row)
+        if (live[size_t(row)] && feed_position(row) == recompute_at) recompute_rope(row);
+    }
     for (int64_t row = 0; row < R; ++row) {
       feed[size_t(row)] = live[size_t(row)] ? slots[size_t(row)].next : 0;
     }

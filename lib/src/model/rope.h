@@ -29,9 +29,9 @@ std::string rope_scaling_problem(const Json& scaling, int64_t rotary_dim);
 //             length grows; delib has no state: the frequencies are those of this L, which is
 //             HF's within one generate() call, where L only grows).
 // With a KV cache only this step's keys get this step's frequencies; cached keys keep theirs
-// (HF's generic generate() does the same; HF's Phi-3 generate() instead recomputes the whole
+// (HF's generic generate() does the same). HF's Phi-3 generate() instead recomputes the whole
 // cache once when a sequence passes original_max_position_embeddings, which needs the tokens:
-// docs/adding-a-model.md, "Known differences").
+// the generation engine does that (lib/src/generate/engine.cpp, rope_recompute_at).
 class Rope {
  public:
   Rope(const ModelConfig& c, torch::Device device);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "delib/generate.h"
+#include "generate/sampler.h"
 
 using delib::CausalLM;
 using delib::Engine;
@@ -365,4 +366,69 @@ TEST_CASE("engine: stop strings are matched on decoded text and cut from it") {
   CHECK(g.stop == stop);
   CHECK(g.text == base.text.substr(0, at));
   CHECK(g.ids.size() == at + 2);
+}
+
+// Phi-3 LongRoPE with original_max_position_embeddings 8: transformers' Phi-3 generate()
+// recomputes a sequence's cache with the long factors when it reaches 9 tokens, which is what a
+// full forward over the sequence at every step computes (short factors up to 8 tokens, long
+// beyond, for every position). The engine must give each request the tokens and log-probs of
+// that reference, sampled from the request's own stream: greedy and sampled requests crossing
+// the switch (prompt 1..8 tokens), reaching it with the prompt (8) or the first token, and
+// prefilled past it already (9, 12: no recompute). With the cached short-factor keys kept (the
+// engine before the recompute) the log-probs past the switch differ by far more than 1e-4.
+TEST_CASE("engine: Phi-3 LongRoPE recomputes a row's cache at the switch, as transformers' Phi-3 generate") {
+  Json j = Json::parse(R"({"vocab_size": 211, "hidden_size": 64, "intermediate_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-6, "max_position_embeddings": 128, "rope_theta": 10000.0,
+    "architectures": ["Phi3ForCausalLM"], "partial_rotary_factor": 0.5,
+    "original_max_position_embeddings": 8,
+    "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.2, 1.7, 2.5],
+                     "long_factor": [1.1, 2.0, 4.5, 9.0]}})");
+  auto model = CausalLM::random(ModelConfig::from_json(j), 77, torch::kCPU);
+  const int64_t kSwitch = 8;
+  std::vector<EngineRequest> reqs;
+  const int lengths[] = {1, 3, 7, 8, 9, 12, 5, 2};
+  for (int i = 0; i < 8; ++i) {
+    EngineRequest r;
+    for (int t = 0; t < lengths[i]; ++t) r.prompt_ids.push_back(int32_t((i * 37 + t * 11 + 5) % kVocab));
+    r.params.max_tokens = 12;
+    r.params.temperature = i % 2 == 0 ? 0.0 : 1.0;
+    r.params.top_p = i == 3 ? 0.9 : 1.0;
+    r.params.logprobs = true;
+    r.seed = delib::sample_seed(9, "lr-" + std::to_string(i), 0);
+    reqs.push_back(r);
+  }
+  int64_t want_recomputed = 0;
+  for (const auto& r : reqs) {
+    const int64_t L = int64_t(r.prompt_ids.size());
+    // Decode steps feed positions L .. L + max_tokens - 2; the one feeding kSwitch recomputes
+    // kSwitch + 1 tokens.
+    if (L <= kSwitch && L + r.params.max_tokens - 2 >= kSwitch) want_recomputed += kSwitch + 1;
+  }
+  for (int batch : {1, 3}) {
+    EngineOptions o;
+    o.batch_size = batch;
+    Engine e(model, nullptr, o);
+    auto res = run_all(e, reqs);
+    CHECK(e.stats().rope_recomputed_tokens == want_recomputed);
+    torch::InferenceMode guard;
+    delib::generate::SamplerScratch scratch;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const auto& r = reqs[i];
+      const auto& g = res[i];
+      INFO("batch " << batch << ", request " << i << " (prompt " << r.prompt_ids.size() << ")");
+      REQUIRE(int64_t(g.ids.size()) == r.params.max_tokens);
+      std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+      delib::generate::Rng rng(r.seed);
+      for (size_t t = 0; t < g.ids.size(); ++t) {
+        INFO("token " << t << " (sequence of " << seq.size() << ")");
+        auto logits = model->forward(torch::tensor(seq, torch::kInt64).view({1, -1}))[0][-1]
+                          .to(torch::kFloat32).contiguous();
+        const float* l = logits.data_ptr<float>();
+        CHECK(delib::generate::sample_token(l, kVocab, r.params, rng, scratch) == g.ids[t]);
+        CHECK(g.logprobs[t] == Approx(delib::generate::token_logprob(l, kVocab, g.ids[t])).margin(1e-4));
+        seq.push_back(g.ids[t]);
+      }
+    }
+  }
 }
