@@ -4,7 +4,9 @@
 //   setup     check_options, load_examples, load_learner, open_outputs
 //   a step    step_data (this rank's micro-batches), train_step (forward, backward, all-reduce,
 //             clip, optimizer step), write_metrics, the periodic save
-// Collectives are called in the same order on every rank.
+// Collectives are called in the same order on every rank. --sharding grad-opt / full replace
+// the all-reduce, clipping and optimizer step by train/sharding.h's ShardedAdamW (with full,
+// parameters are gathered inside forward and backward: every rank runs as many of them).
 #include <optional>
 #include <chrono>
 #include <filesystem>

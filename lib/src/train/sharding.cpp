@@ -1,4 +1,5 @@
-// --sharding grad-opt: gradients and AdamW state split over the ranks (train/sharding.h).
+// --sharding grad-opt and full: gradients and AdamW state split over the ranks, and with full
+// the parameters too, gathered a unit at a time (train/sharding.h).
 #include "train/sharding.h"
 
 #include <ATen/record_function.h>

@@ -1,6 +1,7 @@
 // Private to the train area: --sharding grad-opt (ZeRO-2, Rajbhandari et al. 2020, section
 // 5.2): the gradients and the AdamW state of the trainable parameters are split over the ranks;
-// the parameters stay replicated. Used by sft.cpp's train_step.
+// the parameters stay replicated. --sharding full (ZeRO-3, section 5.3): the parameters too.
+// Used by sft.cpp (load_learner, train_step, save).
 #pragma once
 #include <memory>
 #include <string>
