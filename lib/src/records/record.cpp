@@ -337,6 +337,12 @@ std::vector<Message> Record::messages() const {
         }
       }
       if (const Json* n = e.find("name"); n && n->is_string()) msg.name = n->as_string();
+      // A Message has no slot for tool calls: dropping them would train on (or judge) a
+      // conversation other than the record's. chat-render renders them through the template.
+      if (const Json* t = e.find("tool_calls");
+          t && !t->is_null() && !(t->is_array() && t->as_array().empty()))
+        throw Error(where_, fmt::format("field 'messages[{}].tool_calls': tool calls are not supported "
+                                        "here yet (only chat-render renders them)", i));
       out.push_back(std::move(msg));
       ++i;
     }

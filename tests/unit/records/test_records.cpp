@@ -100,6 +100,10 @@ TEST_CASE("messages from messages or prompt; malformed ones name the field") {
   CHECK_THROWS_WITH(Record::parse(R"({"messages":[{"content":"x"}]})").messages(),
                     Catch::Contains("messages[0].role"));
   CHECK_THROWS_WITH(Record::parse(R"({"x":1})").messages(), Catch::Contains("neither"));
+  // Tool calls are refused, never dropped; an empty or null list is no call.
+  CHECK_THROWS_WITH(Record::parse(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]}]})").messages(),
+                    Catch::Contains("messages[1].tool_calls"));
+  CHECK(Record::parse(R"({"messages":[{"role":"assistant","content":"a","tool_calls":[]},{"role":"user","content":"q","tool_calls":null}]})").messages().size() == 2);
 }
 
 TEST_CASE("LineReader: plain, CRLF, no final newline, zstd multi-frame and concatenated") {
