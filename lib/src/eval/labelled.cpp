@@ -243,7 +243,10 @@ std::vector<LabelledResponse> read_harmbench_val(const std::string& path) {
   }
   if (!doc.is_object()) throw Error(Location{path, 0}, "expected an object {behavior_id: [items]}");
   std::vector<LabelledResponse> out;
-  for (const auto& [behavior, items] : doc.as_object()) {
+  for (const auto& entry : doc.as_object()) {
+    // Named copies, not a structured binding: clang (the fuzz build) cannot capture one.
+    const std::string& behavior = entry.first;
+    const Json& items = entry.second;
     if (!items.is_array())
       throw Error(Location{path, 0}, fmt::format("behavior '{}': expected a list of items", behavior));
     for (size_t k = 0; k < items.as_array().size(); ++k) {
