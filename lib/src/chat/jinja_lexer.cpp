@@ -13,36 +13,18 @@
 #include <cstring>
 
 #include "chat/jinja.h"
+#include "common/utf8.h"
 
 namespace delib::jinja {
 namespace {
 
-// Decodes one UTF-8 code point at s[i]; returns its byte length (1 for an invalid byte).
-size_t decode(std::string_view s, size_t i, uint32_t& cp) {
-  unsigned char c = s[i];
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) {
-    cp = c;
-    return 1;
-  }
-  cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-  for (size_t k = 1; k < n; ++k) {
-    unsigned char d = s[i + k];
-    if ((d >> 6) != 2) {
-      cp = c;
-      return 1;
-    }
-    cp = (cp << 6) | (d & 0x3F);
-  }
-  return n;
-}
 
 // Length of the run of (Unicode) whitespace starting at s[i].
 size_t ws_run(std::string_view s, size_t i) {
   size_t j = i;
   while (j < s.size()) {
     uint32_t cp;
-    size_t n = decode(s, j, cp);
+    size_t n = utf8_decode_lenient(s, j, cp);
     if (!py_isspace(cp)) break;
     j += n;
   }
@@ -52,23 +34,6 @@ size_t ws_run(std::string_view s, size_t i) {
 bool is_name_start(unsigned char c) { return c == '_' || std::isalpha(c) || c >= 0x80; }
 bool is_name_char(unsigned char c) { return c == '_' || std::isalnum(c) || c >= 0x80; }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -111,7 +76,7 @@ std::string unescape(std::string_view body, int line) {
         }
         if (cp > 0x10FFFF) throw Error(line, "TemplateSyntaxError", "illegal Unicode character in a string literal");
         i += digits;
-        append_utf8(out, cp);
+        utf8_append(cp, out);
         break;
       }
       case 'N':
@@ -121,7 +86,7 @@ std::string unescape(std::string_view body, int line) {
           uint32_t cp = uint32_t(e - '0');
           for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7'; ++k)
             cp = cp * 8 + uint32_t(body[++i] - '0');
-          append_utf8(out, cp);
+          utf8_append(cp, out);
         } else {
           out += '\\';  // unknown escapes stay as written
           out += e;

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "chat/jinja.h"
+#include "common/utf8.h"
 
 namespace delib::jinja {
 
@@ -274,43 +275,7 @@ std::string format_float(double d) {
 
 namespace {
 
-// Decodes one UTF-8 code point at s[i]; returns its byte length (1 for an invalid byte).
-size_t decode(std::string_view s, size_t i, uint32_t& cp) {
-  unsigned char c = s[i];
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) {
-    cp = c;
-    return 1;
-  }
-  cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-  for (size_t k = 1; k < n; ++k) {
-    unsigned char d = s[i + k];
-    if ((d >> 6) != 2) {
-      cp = c;
-      return 1;
-    }
-    cp = (cp << 6) | (d & 0x3F);
-  }
-  return n;
-}
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 // Python's str.isprintable() for one code point.
 bool py_isprintable(uint32_t cp) {
@@ -331,7 +296,7 @@ std::string repr_string(std::string_view s) {
   std::string out(1, quote);
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    size_t n = decode(s, i, cp);
+    size_t n = utf8_decode_lenient(s, i, cp);
     char buf[16];
     if (cp == uint32_t(quote) || cp == '\\') {
       out += '\\';
@@ -450,7 +415,7 @@ void json_string(std::string_view s, bool ensure_ascii, std::string& out) {
   out += '"';
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    size_t n = decode(s, i, cp);
+    size_t n = utf8_decode_lenient(s, i, cp);
     char buf[16];
     switch (cp) {
       case '"': out += "\\\""; break;
@@ -639,7 +604,7 @@ size_t utf8_len(std::string_view s) {
   size_t n = 0;
   for (size_t i = 0; i < s.size(); ++n) {
     uint32_t cp;
-    i += decode(s, i, cp);
+    i += utf8_decode_lenient(s, i, cp);
   }
   return n;
 }
@@ -648,7 +613,7 @@ std::vector<std::string_view> utf8_chars(std::string_view s) {
   std::vector<std::string_view> out;
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    size_t n = decode(s, i, cp);
+    size_t n = utf8_decode_lenient(s, i, cp);
     out.push_back(s.substr(i, n));
     i += n;
   }
@@ -672,7 +637,7 @@ std::string_view py_strip_ws(std::string_view s, bool left, bool right) {
   if (left) {
     while (b < e) {
       uint32_t cp;
-      size_t n = decode(s, b, cp);
+      size_t n = utf8_decode_lenient(s, b, cp);
       if (!py_isspace(cp)) break;
       b += n;
     }
@@ -682,7 +647,7 @@ std::string_view py_strip_ws(std::string_view s, bool left, bool right) {
       size_t start = e - 1;
       while (start > b && (static_cast<unsigned char>(s[start]) >> 6) == 2 && e - start < 4) --start;
       uint32_t cp;
-      size_t n = decode(s, start, cp);
+      size_t n = utf8_decode_lenient(s, start, cp);
       if (n != e - start) start = e - 1, n = 1, cp = static_cast<unsigned char>(s[e - 1]);
       if (!py_isspace(cp)) break;
       e = start;
@@ -728,7 +693,7 @@ std::string map_chars(std::string_view s, F f) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    size_t n = decode(s, i, cp);
+    size_t n = utf8_decode_lenient(s, i, cp);
     f(cp, s.substr(i, n), out);
     i += n;
   }
@@ -740,22 +705,22 @@ std::string map_chars(std::string_view s, F f) {
 std::string py_upper(std::string_view s) {
   return map_chars(s, [](uint32_t cp, std::string_view raw, std::string& out) {
     if (cp < 0x80) out += char(cp >= 'a' && cp <= 'z' ? cp - 32 : cp);
-    else if (!special_upper(cp, out)) append_utf8(out, uint32_t(utf8proc_toupper(utf8proc_int32_t(cp))));
+    else if (!special_upper(cp, out)) utf8_append(uint32_t(utf8proc_toupper(utf8proc_int32_t(cp))), out);
   });
 }
 
 std::string py_lower(std::string_view s) {
   return map_chars(s, [](uint32_t cp, std::string_view raw, std::string& out) {
     if (cp < 0x80) out += char(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
-    else append_utf8(out, uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))));
+    else utf8_append(uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))), out);
   });
 }
 
 std::string py_title(std::string_view s) {
   bool prev_cased = false;
   return map_chars(s, [&](uint32_t cp, std::string_view raw, std::string& out) {
-    if (prev_cased) append_utf8(out, uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))));
-    else if (!special_upper(cp, out)) append_utf8(out, uint32_t(utf8proc_totitle(utf8proc_int32_t(cp))));
+    if (prev_cased) utf8_append(uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))), out);
+    else if (!special_upper(cp, out)) utf8_append(uint32_t(utf8proc_totitle(utf8proc_int32_t(cp))), out);
     prev_cased = is_cased(cp);
   });
 }
@@ -763,8 +728,8 @@ std::string py_title(std::string_view s) {
 std::string py_capitalize(std::string_view s) {
   bool first = true;
   return map_chars(s, [&](uint32_t cp, std::string_view raw, std::string& out) {
-    if (first) append_utf8(out, uint32_t(utf8proc_totitle(utf8proc_int32_t(cp))));
-    else append_utf8(out, uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))));
+    if (first) utf8_append(uint32_t(utf8proc_totitle(utf8proc_int32_t(cp))), out);
+    else utf8_append(uint32_t(utf8proc_tolower(utf8proc_int32_t(cp))), out);
     first = false;
   });
 }

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+#include "common/utf8.h"
 
 #include <simdjson.h>
 
@@ -44,7 +45,7 @@ inline size_t utf8_seq_len(unsigned char lead) {
 size_t utf8_invalid_at(std::string_view s);
 // Decodes the code point at s[i] (REQUIRES: valid UTF-8) and advances i.
 uint32_t utf8_next(std::string_view s, size_t& i);
-void utf8_append(uint32_t cp, std::string& out);
+using delib::utf8_append;  // common/utf8.h
 // Rust's String::from_utf8_lossy: each maximal invalid subsequence becomes one U+FFFD
 // (the Unicode "substitution of maximal subparts" practice, which Rust follows).
 std::string utf8_lossy(std::string_view bytes);
