@@ -10,6 +10,8 @@
 #include <cctype>
 #include <cstring>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -811,306 +813,430 @@ Value Interp::get_item(const Value& obj, const Value& key, int line) {
 
 // ---- Filters -----------------------------------------------------------------------------------
 
-Value Interp::filter(const std::string& name, const Value& v, CallArgs& a, int line) {
-  a.line = line;
-  if (name == "default" || name == "d") {
-    Value dflt = a.get_or(0, "default_value", Value::string(""));
-    bool boolean = truthy(a.get_or(1, "boolean", Value::boolean(false)));
-    if (v.is_undefined() || (boolean && !truthy(v))) return dflt;
-    return v;
-  }
-  if (name == "trim") {
-    const Value* chars = a.get(0, "chars");
-    std::string s = sstr(v);
-    int o = v.is_string() ? v.origin : -1;
-    if (!chars || chars->is_none()) return Value::string(std::string(py_strip_ws(s, true, true)), o);
-    return Value::string(std::string(py_strip_chars(s, need_str(*chars, "chars", line), true, true)), o);
-  }
-  if (name == "length" || name == "count") return Value::integer(length(v, line));
-  if (name == "upper") return Value::string(py_upper(sstr(v)), v.origin);
-  if (name == "lower") return Value::string(py_lower(sstr(v)), v.origin);
-  if (name == "capitalize") return Value::string(py_capitalize(sstr(v)), v.origin);
-  if (name == "title") {
-    // jinja2: re.split(r"([-\s({\[<]+)") and item[0].upper() + item[1:].lower() for each piece.
-    std::string s = sstr(v), out;
-    auto cs = utf8_chars(s);
-    auto sep = [](std::string_view c) {
-      return c == "-" || c == "(" || c == "{" || c == "[" || c == "<" || py_isspace(first_cp(c));
-    };
-    bool start = true;
-    for (std::string_view c : cs) {
-      if (sep(c)) {
-        out.append(c);
-        start = true;
-      } else if (start) {
-        out += py_upper(c);
-        start = false;
-      } else {
-        out += py_lower(c);
-      }
+namespace {
+
+// A filter: `v | name(args)` on line `line` (args.line is set too).
+using FilterFn = Value (*)(Interp& in, const Value& v, CallArgs& a, int line);
+
+Value filter_default(Interp&, const Value& v, CallArgs& a, int) {
+  Value dflt = a.get_or(0, "default_value", Value::string(""));
+  bool boolean = truthy(a.get_or(1, "boolean", Value::boolean(false)));
+  if (v.is_undefined() || (boolean && !truthy(v))) return dflt;
+  return v;
+}
+
+Value filter_trim(Interp&, const Value& v, CallArgs& a, int line) {
+  const Value* chars = a.get(0, "chars");
+  std::string s = sstr(v);
+  int o = v.is_string() ? v.origin : -1;
+  if (!chars || chars->is_none()) return Value::string(std::string(py_strip_ws(s, true, true)), o);
+  return Value::string(std::string(py_strip_chars(s, need_str(*chars, "chars", line), true, true)), o);
+}
+
+Value filter_length(Interp&, const Value& v, CallArgs&, int line) { return Value::integer(length(v, line)); }
+
+Value filter_upper(Interp&, const Value& v, CallArgs&, int) { return Value::string(py_upper(sstr(v)), v.origin); }
+
+Value filter_lower(Interp&, const Value& v, CallArgs&, int) { return Value::string(py_lower(sstr(v)), v.origin); }
+
+Value filter_capitalize(Interp&, const Value& v, CallArgs&, int) {
+  return Value::string(py_capitalize(sstr(v)), v.origin);
+}
+
+Value filter_title(Interp&, const Value& v, CallArgs&, int) {
+  // jinja2: re.split(r"([-\s({\[<]+)") and item[0].upper() + item[1:].lower() for each piece.
+  std::string s = sstr(v), out;
+  auto cs = utf8_chars(s);
+  auto sep = [](std::string_view c) {
+    return c == "-" || c == "(" || c == "{" || c == "[" || c == "<" || py_isspace(first_cp(c));
+  };
+  bool start = true;
+  for (std::string_view c : cs) {
+    if (sep(c)) {
+      out.append(c);
+      start = true;
+    } else if (start) {
+      out += py_upper(c);
+      start = false;
+    } else {
+      out += py_lower(c);
     }
+  }
+  return Value::string(std::move(out), v.origin);
+}
+
+Value filter_replace(Interp&, const Value& v, CallArgs& a, int line) {
+  if (a.args.size() < 2 && !(a.get(0, "old") && a.get(1, "new")))
+    throw Error(line, "TypeError", "replace() missing required arguments 'old' and 'new'");
+  const Value* c = a.get(2, "count");
+  int64_t count = c && !c->is_none() ? need_int(*c, "count", line) : -1;
+  return Value::string(py_replace(sstr(v), sstr(*a.get(0, "old")), sstr(*a.get(1, "new")), count), v.origin);
+}
+
+Value filter_tojson(Interp&, const Value& v, CallArgs& a, int line) {
+  return Value::string(to_json(v, json_format(a), line), v.is_string() ? v.origin : -1);
+}
+
+Value filter_string(Interp&, const Value& v, CallArgs&, int) {
+  return Value::string(sstr(v), v.is_string() ? v.origin : -1);
+}
+
+Value filter_escape(Interp&, const Value& v, CallArgs&, int) { return Value::string(html_escape(sstr(v)), v.origin); }
+
+Value filter_items(Interp&, const Value& v, CallArgs&, int line) {
+  if (v.is_undefined()) return generator({});
+  if (v.kind != Kind::kDict) throw Error(line, "TypeError", "Can only get item pairs from a mapping.");
+  return generator(iterate(dict_items_view(v.dict_obj(), ListObj::kItems), line));
+}
+
+Value filter_list(Interp&, const Value& v, CallArgs&, int line) { return Value::list(iterate(v, line)); }
+
+Value filter_first(Interp&, const Value& v, CallArgs&, int line) {
+  if (v.kind == Kind::kList &&
+      (v.list_obj().flavor == ListObj::kGenerator || v.list_obj().flavor == ListObj::kReverseIter)) {
+    ListObj& l = v.list_obj();
+    if (l.consumed < l.items.size()) return l.items[l.consumed++];
+    return Value::undefined("No first item, sequence was empty.");
+  }
+  std::vector<Value> items = iterate(v, line);
+  if (items.empty()) return Value::undefined("No first item, sequence was empty.");
+  return items.front();
+}
+
+Value filter_last(Interp&, const Value& v, CallArgs&, int line) {
+  if (v.kind == Kind::kList && (v.list_obj().flavor == ListObj::kGenerator || v.list_obj().flavor == ListObj::kItems ||
+                                v.list_obj().flavor == ListObj::kReverseIter))
+    throw Error(line, "TypeError", "'" + type_name(v) + "' object is not reversible");
+  std::vector<Value> items = iterate(v, line);
+  if (items.empty()) return Value::undefined("No last item, sequence was empty.");
+  return items.back();
+}
+
+Value filter_join(Interp& in, const Value& v, CallArgs& a, int line) {
+  std::string d = a.args.empty() && !a.get(0, "d") ? "" : sstr(*a.get(0, "d"));
+  const Value* attr = a.get(1, "attribute");
+  std::string out;
+  int o = -1;
+  size_t k = 0;
+  for (Value x : iterate(v, line)) {
+    if (attr && !attr->is_none()) x = attr_path(in, x, to_str(*attr), line);
+    if (k++) out += d;
+    if (o < 0 && x.is_string()) o = x.origin;
+    out += sstr(x);
+  }
+  return Value::string(std::move(out), o);
+}
+
+Value filter_int(Interp&, const Value& v, CallArgs& a, int line) {
+  Value dflt = a.get_or(0, "default", Value::integer(0));
+  int64_t base = need_int(a.get_or(1, "base", Value::integer(10)), "base", line);
+  if (v.is_string()) {
+    if (auto i = parse_int(*v.s, int(base))) return Value::integer(*i);
+    if (auto f = parse_float(*v.s); f && std::isfinite(*f)) return Value::integer(int64_t(*f));
+    return dflt;
+  }
+  if (v.kind == Kind::kInt) return v;
+  if (v.kind == Kind::kBool) return Value::integer(v.b);
+  if (v.kind == Kind::kFloat) return std::isfinite(v.f) ? Value::integer(int64_t(v.f)) : dflt;
+  return dflt;
+}
+
+Value filter_float(Interp&, const Value& v, CallArgs& a, int) {
+  Value dflt = a.get_or(0, "default", Value::number(0.0));
+  if (v.is_string()) {
+    if (auto f = parse_float(*v.s)) return Value::number(*f);
+    return dflt;
+  }
+  if (v.is_number()) return Value::number(v.kind == Kind::kFloat ? v.f : double(v.kind == Kind::kInt ? v.i : v.b));
+  return dflt;
+}
+
+Value filter_abs(Interp&, const Value& v, CallArgs&, int line) {
+  if (v.kind == Kind::kFloat) return Value::number(std::fabs(v.f));
+  if (v.kind == Kind::kInt) return Value::integer(v.i < 0 ? -v.i : v.i);
+  if (v.kind == Kind::kBool) return Value::integer(v.b);
+  if (v.is_undefined()) fail_undefined(v, line);
+  throw Error(line, "TypeError", "bad operand type for abs(): '" + type_name(v) + "'");
+}
+
+Value filter_round(Interp&, const Value& v, CallArgs& a, int line) {
+  int64_t precision = need_int(a.get_or(0, "precision", Value::integer(0)), "precision", line);
+  std::string method = sstr(a.get_or(1, "method", Value::string("common")));
+  if (method != "common" && method != "ceil" && method != "floor")
+    throw Error(line, "FilterArgumentError", "method must be common, ceil or floor");
+  if (method == "common") {
+    if (v.kind == Kind::kInt || v.kind == Kind::kBool) return Value::integer(v.kind == Kind::kInt ? v.i : v.b);
+    return Value::number(py_round(need_num(v, line), precision));
+  }
+  double p = std::pow(10.0, double(precision));
+  double x = need_num(v, line) * p;
+  return Value::number((method == "ceil" ? std::ceil(x) : std::floor(x)) / p);
+}
+
+Value filter_sum(Interp& in, const Value& v, CallArgs& a, int line) {
+  const Value* attr = a.get(0, "attribute");
+  Value total = a.get_or(1, "start", Value::integer(0));
+  for (Value x : iterate(v, line)) {
+    if (attr && !attr->is_none()) x = attr_path(in, x, to_str(*attr), line);
+    if (!x.is_number() || !total.is_number())
+      throw Error(line, "TypeError",
+                  "unsupported operand type(s) for +: '" + type_name(total) + "' and '" + type_name(x) + "'");
+    if (total.kind == Kind::kFloat || x.kind == Kind::kFloat)
+      total = Value::number(need_num(total, line) + need_num(x, line));
+    else
+      total = Value::integer((total.kind == Kind::kInt ? total.i : total.b) + (x.kind == Kind::kInt ? x.i : x.b));
+  }
+  return total;
+}
+
+Value min_or_max(Interp& in, const Value& v, CallArgs& a, int line, bool smallest) {
+  bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
+  const Value* attr = a.get(1, "attribute");
+  std::vector<Value> items = iterate(v, line);
+  if (items.empty())
+    return Value::undefined(std::string("No ") + (smallest ? "smallest" : "largest") + " item, sequence was empty.");
+  size_t best = 0;
+  Value best_key = sort_key(in, items[0], attr, cs, line);
+  for (size_t k = 1; k < items.size(); ++k) {
+    Value key = sort_key(in, items[k], attr, cs, line);
+    if (smallest ? less(key, best_key, line) : less(best_key, key, line)) {
+      best = k;
+      best_key = key;
+    }
+  }
+  return items[best];
+}
+
+Value filter_min(Interp& in, const Value& v, CallArgs& a, int line) { return min_or_max(in, v, a, line, true); }
+
+Value filter_max(Interp& in, const Value& v, CallArgs& a, int line) { return min_or_max(in, v, a, line, false); }
+
+Value filter_sort(Interp& in, const Value& v, CallArgs& a, int line) {
+  bool reverse = truthy(a.get_or(0, "reverse", Value::boolean(false)));
+  bool cs = truthy(a.get_or(1, "case_sensitive", Value::boolean(false)));
+  const Value* attr = a.get(2, "attribute");
+  return Value::list(sorted(in, iterate(v, line), reverse, cs, attr, line));
+}
+
+Value filter_dictsort(Interp& in, const Value& v, CallArgs& a, int line) {
+  if (v.kind != Kind::kDict) throw Error(line, "FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
+  bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
+  std::string by = sstr(a.get_or(1, "by", Value::string("key")));
+  bool reverse = truthy(a.get_or(2, "reverse", Value::boolean(false)));
+  if (by != "key" && by != "value") throw Error(line, "FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
+  Value pos = Value::integer(by == "key" ? 0 : 1);
+  std::vector<Value> items = iterate(dict_items_view(v.dict_obj(), ListObj::kItems), line);
+  return Value::list(sorted(in, std::move(items), reverse, cs, &pos, line));
+}
+
+Value filter_unique(Interp& in, const Value& v, CallArgs& a, int line) {
+  bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
+  const Value* attr = a.get(1, "attribute");
+  std::vector<Value> seen, out;
+  for (const Value& x : iterate(v, line)) {
+    Value key = sort_key(in, x, attr, cs, line);
+    bool dup = false;
+    for (const Value& s : seen)
+      if (equals(s, key)) dup = true;
+    if (dup) continue;
+    seen.push_back(key);
+    out.push_back(x);
+  }
+  return generator(std::move(out));
+}
+
+Value filter_reverse(Interp&, const Value& v, CallArgs&, int line) {
+  if (v.is_string()) {
+    auto cs = utf8_chars(*v.s);
+    std::string out;
+    for (size_t k = cs.size(); k-- > 0;) out.append(cs[k]);
     return Value::string(std::move(out), v.origin);
   }
-  if (name == "replace") {
-    if (a.args.size() < 2 && !(a.get(0, "old") && a.get(1, "new")))
-      throw Error(line, "TypeError", "replace() missing required arguments 'old' and 'new'");
-    const Value* c = a.get(2, "count");
-    int64_t count = c && !c->is_none() ? need_int(*c, "count", line) : -1;
-    return Value::string(py_replace(sstr(v), sstr(*a.get(0, "old")), sstr(*a.get(1, "new")), count), v.origin);
-  }
-  if (name == "tojson") return Value::string(to_json(v, json_format(a), line), v.is_string() ? v.origin : -1);
-  if (name == "string" || name == "safe") return Value::string(sstr(v), v.is_string() ? v.origin : -1);
-  if (name == "e" || name == "escape" || name == "forceescape") return Value::string(html_escape(sstr(v)), v.origin);
-  if (name == "items") {
-    if (v.is_undefined()) return generator({});
-    if (v.kind != Kind::kDict) throw Error(line, "TypeError", "Can only get item pairs from a mapping.");
-    return generator(iterate(dict_items_view(v.dict_obj(), ListObj::kItems), line));
-  }
-  if (name == "list") return Value::list(iterate(v, line));
-  if (name == "first") {
-    if (v.kind == Kind::kList &&
-        (v.list_obj().flavor == ListObj::kGenerator || v.list_obj().flavor == ListObj::kReverseIter)) {
-      ListObj& l = v.list_obj();
-      if (l.consumed < l.items.size()) return l.items[l.consumed++];
-      return Value::undefined("No first item, sequence was empty.");
-    }
-    std::vector<Value> items = iterate(v, line);
-    if (items.empty()) return Value::undefined("No first item, sequence was empty.");
-    return items.front();
-  }
-  if (name == "last") {
-    if (v.kind == Kind::kList && (v.list_obj().flavor == ListObj::kGenerator || v.list_obj().flavor == ListObj::kItems ||
-                                  v.list_obj().flavor == ListObj::kReverseIter))
-      throw Error(line, "TypeError", "'" + type_name(v) + "' object is not reversible");
-    std::vector<Value> items = iterate(v, line);
-    if (items.empty()) return Value::undefined("No last item, sequence was empty.");
-    return items.back();
-  }
-  if (name == "join") {
-    std::string d = a.args.empty() && !a.get(0, "d") ? "" : sstr(*a.get(0, "d"));
-    const Value* attr = a.get(1, "attribute");
-    std::string out;
-    int o = -1;
-    size_t k = 0;
-    for (Value x : iterate(v, line)) {
-      if (attr && !attr->is_none()) x = attr_path(*this, x, to_str(*attr), line);
-      if (k++) out += d;
-      if (o < 0 && x.is_string()) o = x.origin;
-      out += sstr(x);
-    }
-    return Value::string(std::move(out), o);
-  }
-  if (name == "int") {
-    Value dflt = a.get_or(0, "default", Value::integer(0));
-    int64_t base = need_int(a.get_or(1, "base", Value::integer(10)), "base", line);
-    if (v.is_string()) {
-      if (auto i = parse_int(*v.s, int(base))) return Value::integer(*i);
-      if (auto f = parse_float(*v.s); f && std::isfinite(*f)) return Value::integer(int64_t(*f));
-      return dflt;
-    }
-    if (v.kind == Kind::kInt) return v;
-    if (v.kind == Kind::kBool) return Value::integer(v.b);
-    if (v.kind == Kind::kFloat) return std::isfinite(v.f) ? Value::integer(int64_t(v.f)) : dflt;
-    return dflt;
-  }
-  if (name == "float") {
-    Value dflt = a.get_or(0, "default", Value::number(0.0));
-    if (v.is_string()) {
-      if (auto f = parse_float(*v.s)) return Value::number(*f);
-      return dflt;
-    }
-    if (v.is_number()) return Value::number(v.kind == Kind::kFloat ? v.f : double(v.kind == Kind::kInt ? v.i : v.b));
-    return dflt;
-  }
-  if (name == "abs") {
-    if (v.kind == Kind::kFloat) return Value::number(std::fabs(v.f));
-    if (v.kind == Kind::kInt) return Value::integer(v.i < 0 ? -v.i : v.i);
-    if (v.kind == Kind::kBool) return Value::integer(v.b);
-    if (v.is_undefined()) fail_undefined(v, line);
-    throw Error(line, "TypeError", "bad operand type for abs(): '" + type_name(v) + "'");
-  }
-  if (name == "round") {
-    int64_t precision = need_int(a.get_or(0, "precision", Value::integer(0)), "precision", line);
-    std::string method = sstr(a.get_or(1, "method", Value::string("common")));
-    if (method != "common" && method != "ceil" && method != "floor")
-      throw Error(line, "FilterArgumentError", "method must be common, ceil or floor");
-    if (method == "common") {
-      if (v.kind == Kind::kInt || v.kind == Kind::kBool) return Value::integer(v.kind == Kind::kInt ? v.i : v.b);
-      return Value::number(py_round(need_num(v, line), precision));
-    }
-    double p = std::pow(10.0, double(precision));
-    double x = need_num(v, line) * p;
-    return Value::number((method == "ceil" ? std::ceil(x) : std::floor(x)) / p);
-  }
-  if (name == "sum") {
-    const Value* attr = a.get(0, "attribute");
-    Value total = a.get_or(1, "start", Value::integer(0));
-    for (Value x : iterate(v, line)) {
-      if (attr && !attr->is_none()) x = attr_path(*this, x, to_str(*attr), line);
-      if (!x.is_number() || !total.is_number())
-        throw Error(line, "TypeError",
-                    "unsupported operand type(s) for +: '" + type_name(total) + "' and '" + type_name(x) + "'");
-      if (total.kind == Kind::kFloat || x.kind == Kind::kFloat)
-        total = Value::number(need_num(total, line) + need_num(x, line));
-      else
-        total = Value::integer((total.kind == Kind::kInt ? total.i : total.b) + (x.kind == Kind::kInt ? x.i : x.b));
-    }
-    return total;
-  }
-  if (name == "min" || name == "max") {
-    bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
-    const Value* attr = a.get(1, "attribute");
-    std::vector<Value> items = iterate(v, line);
-    if (items.empty())
-      return Value::undefined(std::string("No ") + (name == "min" ? "smallest" : "largest") + " item, sequence was empty.");
-    size_t best = 0;
-    Value best_key = sort_key(*this, items[0], attr, cs, line);
-    for (size_t k = 1; k < items.size(); ++k) {
-      Value key = sort_key(*this, items[k], attr, cs, line);
-      if (name == "min" ? less(key, best_key, line) : less(best_key, key, line)) {
-        best = k;
-        best_key = key;
-      }
-    }
-    return items[best];
-  }
-  if (name == "sort") {
-    bool reverse = truthy(a.get_or(0, "reverse", Value::boolean(false)));
-    bool cs = truthy(a.get_or(1, "case_sensitive", Value::boolean(false)));
-    const Value* attr = a.get(2, "attribute");
-    return Value::list(sorted(*this, iterate(v, line), reverse, cs, attr, line));
-  }
-  if (name == "dictsort") {
-    if (v.kind != Kind::kDict) throw Error(line, "FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
-    bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
-    std::string by = sstr(a.get_or(1, "by", Value::string("key")));
-    bool reverse = truthy(a.get_or(2, "reverse", Value::boolean(false)));
-    if (by != "key" && by != "value") throw Error(line, "FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
-    Value pos = Value::integer(by == "key" ? 0 : 1);
-    std::vector<Value> items = iterate(dict_items_view(v.dict_obj(), ListObj::kItems), line);
-    return Value::list(sorted(*this, std::move(items), reverse, cs, &pos, line));
-  }
-  if (name == "unique") {
-    bool cs = truthy(a.get_or(0, "case_sensitive", Value::boolean(false)));
-    const Value* attr = a.get(1, "attribute");
-    std::vector<Value> seen, out;
-    for (const Value& x : iterate(v, line)) {
-      Value key = sort_key(*this, x, attr, cs, line);
-      bool dup = false;
-      for (const Value& s : seen)
-        if (equals(s, key)) dup = true;
-      if (dup) continue;
-      seen.push_back(key);
-      out.push_back(x);
-    }
-    return generator(std::move(out));
-  }
-  if (name == "reverse") {
-    if (v.is_string()) {
-      auto cs = utf8_chars(*v.s);
-      std::string out;
-      for (size_t k = cs.size(); k-- > 0;) out.append(cs[k]);
-      return Value::string(std::move(out), v.origin);
-    }
-    std::vector<Value> items = iterate(v, line);
-    std::reverse(items.begin(), items.end());
-    bool reversible = v.kind == Kind::kDict ||
-                      (v.kind == Kind::kList && v.list_obj().flavor != ListObj::kGenerator);
-    return reversible ? generator(std::move(items), ListObj::kReverseIter) : Value::list(std::move(items));
-  }
-  if (name == "map") {
-    std::vector<Value> out;
-    if (a.args.empty() && a.get(0, "attribute")) {
-      std::string attr = to_str(*a.get(0, "attribute"));
-      const Value* dflt = nullptr;
-      for (const auto& [k, x] : a.kwargs)
-        if (k == "default") dflt = &x;
-      for (const Value& item : iterate(v, line)) {
-        Value r = attr_path(*this, item, attr, line);
-        if (dflt && !dflt->is_none() && r.is_undefined()) r = *dflt;
-        out.push_back(std::move(r));
-      }
-      return generator(std::move(out));
-    }
-    if (a.args.empty()) throw Error(line, "FilterArgumentError", "map requires a filter argument");
-    std::string fname = need_str(a.args[0], "filter name", line);
-    if (!known_filter(fname)) throw Error(line, "FilterArgumentError", "No filter named '" + fname + "'.");
+  std::vector<Value> items = iterate(v, line);
+  std::reverse(items.begin(), items.end());
+  bool reversible = v.kind == Kind::kDict ||
+                    (v.kind == Kind::kList && v.list_obj().flavor != ListObj::kGenerator);
+  return reversible ? generator(std::move(items), ListObj::kReverseIter) : Value::list(std::move(items));
+}
+
+Value filter_map(Interp& in, const Value& v, CallArgs& a, int line) {
+  std::vector<Value> out;
+  if (a.args.empty() && a.get(0, "attribute")) {
+    std::string attr = to_str(*a.get(0, "attribute"));
+    const Value* dflt = nullptr;
+    for (const auto& [k, x] : a.kwargs)
+      if (k == "default") dflt = &x;
     for (const Value& item : iterate(v, line)) {
-      CallArgs fa;
-      fa.line = line;
-      fa.args.assign(a.args.begin() + 1, a.args.end());
-      fa.kwargs = a.kwargs;
-      out.push_back(filter(fname, item, fa, line));
+      Value r = attr_path(in, item, attr, line);
+      if (dflt && !dflt->is_none() && r.is_undefined()) r = *dflt;
+      out.push_back(std::move(r));
     }
     return generator(std::move(out));
   }
-  if (name == "select" || name == "reject") return select_items(*this, v, a, name == "select", false, line);
-  if (name == "selectattr" || name == "rejectattr") return select_items(*this, v, a, name == "selectattr", true, line);
-  if (name == "attr") return get_attr(v, sstr(a.get_or(0, "name", Value::string(""))), line);
-  if (name == "batch") {
-    int64_t n = need_int(a.get_or(0, "linecount", Value::integer(0)), "linecount", line);
-    if (n <= 0) throw Error(line, "ValueError", "batch size must be positive");
-    const Value* fill = a.get(1, "fill_with");
-    std::vector<Value> out, cur;
-    for (const Value& x : iterate(v, line)) {
-      cur.push_back(x);
-      if (int64_t(cur.size()) == n) {
-        out.push_back(Value::list(std::move(cur)));
-        cur.clear();
-      }
-    }
-    if (!cur.empty()) {
-      if (fill && !fill->is_none())
-        while (int64_t(cur.size()) < n) cur.push_back(*fill);
+  if (a.args.empty()) throw Error(line, "FilterArgumentError", "map requires a filter argument");
+  std::string fname = need_str(a.args[0], "filter name", line);
+  if (!known_filter(fname)) throw Error(line, "FilterArgumentError", "No filter named '" + fname + "'.");
+  for (const Value& item : iterate(v, line)) {
+    CallArgs fa;
+    fa.line = line;
+    fa.args.assign(a.args.begin() + 1, a.args.end());
+    fa.kwargs = a.kwargs;
+    out.push_back(in.filter(fname, item, fa, line));
+  }
+  return generator(std::move(out));
+}
+
+Value filter_select(Interp& in, const Value& v, CallArgs& a, int line) {
+  return select_items(in, v, a, true, false, line);
+}
+
+Value filter_reject(Interp& in, const Value& v, CallArgs& a, int line) {
+  return select_items(in, v, a, false, false, line);
+}
+
+Value filter_selectattr(Interp& in, const Value& v, CallArgs& a, int line) {
+  return select_items(in, v, a, true, true, line);
+}
+
+Value filter_rejectattr(Interp& in, const Value& v, CallArgs& a, int line) {
+  return select_items(in, v, a, false, true, line);
+}
+
+Value filter_attr(Interp& in, const Value& v, CallArgs& a, int line) {
+  return in.get_attr(v, sstr(a.get_or(0, "name", Value::string(""))), line);
+}
+
+Value filter_batch(Interp&, const Value& v, CallArgs& a, int line) {
+  int64_t n = need_int(a.get_or(0, "linecount", Value::integer(0)), "linecount", line);
+  if (n <= 0) throw Error(line, "ValueError", "batch size must be positive");
+  const Value* fill = a.get(1, "fill_with");
+  std::vector<Value> out, cur;
+  for (const Value& x : iterate(v, line)) {
+    cur.push_back(x);
+    if (int64_t(cur.size()) == n) {
       out.push_back(Value::list(std::move(cur)));
+      cur.clear();
     }
-    return generator(std::move(out));
   }
-  if (name == "indent") {
-    Value w = a.get_or(0, "width", Value::integer(4));
-    std::string ind = w.is_string() ? *w.s : std::string(size_t(std::max<int64_t>(0, need_width(w, "width", line))), ' ');
-    bool first = truthy(a.get_or(1, "first", Value::boolean(false)));
-    bool blank = truthy(a.get_or(2, "blank", Value::boolean(false)));
-    std::string s = sstr(v) + "\n";
-    std::vector<std::string> lines = splitlines(s, false);
-    std::string rv;
-    if (blank) {
-      for (size_t k = 0; k < lines.size(); ++k) rv += (k ? "\n" + ind : "") + lines[k];
-    } else {
-      rv = lines.empty() ? "" : lines[0];
-      for (size_t k = 1; k < lines.size(); ++k) rv += "\n" + (lines[k].empty() ? "" : ind + lines[k]);
-    }
-    if (first) rv = ind + rv;
-    return Value::string(std::move(rv), v.origin);
+  if (!cur.empty()) {
+    if (fill && !fill->is_none())
+      while (int64_t(cur.size()) < n) cur.push_back(*fill);
+    out.push_back(Value::list(std::move(cur)));
   }
-  if (name == "wordcount") {
-    int64_t n = 0;
-    bool in_word = false;
-    for (std::string_view c : utf8_chars(sstr(v))) {
-      bool w = is_word_char(first_cp(c));
-      if (w && !in_word) ++n;
-      in_word = w;
-    }
-    return Value::integer(n);
+  return generator(std::move(out));
+}
+
+Value filter_indent(Interp&, const Value& v, CallArgs& a, int line) {
+  Value w = a.get_or(0, "width", Value::integer(4));
+  std::string ind = w.is_string() ? *w.s : std::string(size_t(std::max<int64_t>(0, need_width(w, "width", line))), ' ');
+  bool first = truthy(a.get_or(1, "first", Value::boolean(false)));
+  bool blank = truthy(a.get_or(2, "blank", Value::boolean(false)));
+  std::string s = sstr(v) + "\n";
+  std::vector<std::string> lines = splitlines(s, false);
+  std::string rv;
+  if (blank) {
+    for (size_t k = 0; k < lines.size(); ++k) rv += (k ? "\n" + ind : "") + lines[k];
+  } else {
+    rv = lines.empty() ? "" : lines[0];
+    for (size_t k = 1; k < lines.size(); ++k) rv += "\n" + (lines[k].empty() ? "" : ind + lines[k]);
   }
-  if (name == "center") {
-    int64_t w = need_width(a.get_or(0, "width", Value::integer(80)), "width", line);
-    Value s = Value::string(sstr(v), v.origin);
-    CallArgs ca;
-    ca.line = line;
-    ca.args.push_back(Value::integer(w));
-    return call(str_method(s, "center", line), ca, line);
+  if (first) rv = ind + rv;
+  return Value::string(std::move(rv), v.origin);
+}
+
+Value filter_wordcount(Interp&, const Value& v, CallArgs&, int) {
+  int64_t n = 0;
+  bool in_word = false;
+  for (std::string_view c : utf8_chars(sstr(v))) {
+    bool w = is_word_char(first_cp(c));
+    if (w && !in_word) ++n;
+    in_word = w;
   }
-  if (name == "format") {
-    std::string fmt = sstr(v);
-    if (!a.kwargs.empty()) unsupported("the format filter with keyword arguments", line);
-    return Value::string(percent_format(fmt, Value::tuple(a.args), line), v.origin);
-  }
-  if (name == "pprint") {
-    std::string r = repr(v);
-    if (utf8_len(r) > 80) unsupported("pprint of values longer than 80 characters", line);
-    return Value::string(std::move(r));
-  }
+  return Value::integer(n);
+}
+
+Value filter_center(Interp& in, const Value& v, CallArgs& a, int line) {
+  int64_t w = need_width(a.get_or(0, "width", Value::integer(80)), "width", line);
+  Value s = Value::string(sstr(v), v.origin);
+  CallArgs ca;
+  ca.line = line;
+  ca.args.push_back(Value::integer(w));
+  return in.call(str_method(s, "center", line), ca, line);
+}
+
+Value filter_format(Interp&, const Value& v, CallArgs& a, int line) {
+  std::string fmt = sstr(v);
+  if (!a.kwargs.empty()) unsupported("the format filter with keyword arguments", line);
+  return Value::string(percent_format(fmt, Value::tuple(a.args), line), v.origin);
+}
+
+Value filter_pprint(Interp&, const Value& v, CallArgs&, int line) {
+  std::string r = repr(v);
+  if (utf8_len(r) > 80) unsupported("pprint of values longer than 80 characters", line);
+  return Value::string(std::move(r));
+}
+
+// The filters Interp::filter applies, by name. To add one: write a FilterFn above that does what
+// jinja2's filter does (its arguments by position or keyword through CallArgs::get/get_or, errors
+// as Error with jinja2's exception name), add a row here for each name it answers to, and add the
+// name to kFilters in jinja_parser.cpp (known_filter) so templates using it parse; a name that
+// known_filter knows but that has no row here is rendered as an unsupported-feature Error.
+const std::unordered_map<std::string_view, FilterFn>& filters() {
+  static const std::unordered_map<std::string_view, FilterFn> table{
+      {"default", filter_default},
+      {"d", filter_default},
+      {"trim", filter_trim},
+      {"length", filter_length},
+      {"count", filter_length},
+      {"upper", filter_upper},
+      {"lower", filter_lower},
+      {"capitalize", filter_capitalize},
+      {"title", filter_title},
+      {"replace", filter_replace},
+      {"tojson", filter_tojson},
+      {"string", filter_string},
+      {"safe", filter_string},
+      {"e", filter_escape},
+      {"escape", filter_escape},
+      {"forceescape", filter_escape},
+      {"items", filter_items},
+      {"list", filter_list},
+      {"first", filter_first},
+      {"last", filter_last},
+      {"join", filter_join},
+      {"int", filter_int},
+      {"float", filter_float},
+      {"abs", filter_abs},
+      {"round", filter_round},
+      {"sum", filter_sum},
+      {"min", filter_min},
+      {"max", filter_max},
+      {"sort", filter_sort},
+      {"dictsort", filter_dictsort},
+      {"unique", filter_unique},
+      {"reverse", filter_reverse},
+      {"map", filter_map},
+      {"select", filter_select},
+      {"reject", filter_reject},
+      {"selectattr", filter_selectattr},
+      {"rejectattr", filter_rejectattr},
+      {"attr", filter_attr},
+      {"batch", filter_batch},
+      {"indent", filter_indent},
+      {"wordcount", filter_wordcount},
+      {"center", filter_center},
+      {"format", filter_format},
+      {"pprint", filter_pprint},
+  };
+  return table;
+}
+
+}  // namespace
+
+Value Interp::filter(const std::string& name, const Value& v, CallArgs& a, int line) {
+  a.line = line;
+  auto it = filters().find(name);
+  if (it != filters().end()) return it->second(*this, v, a, line);
   if (known_filter(name)) unsupported("the '" + name + "' filter", line);
   throw Error(line, "TemplateAssertionError", "No filter named '" + name + "'.");
 }
