@@ -139,6 +139,21 @@ class OpenAIBackend : public Backend {
   std::string build_body(const GenRequest& r, const std::string& prompt) const;
   // Parses a 200 answer. Returns false (with why) when it is not a completion.
   bool parse_response(const std::string& body, GenResult& out, std::string& why);
+
+  // The state of one generate() call: queues, attempt counts and the transfers in flight.
+  struct Run;
+  // --completions: renders each request's text prompt or records why it cannot be sent.
+  void render_prompts(Run& run) const;
+  // Moves due retries to the ready queue and starts attempts up to --concurrency.
+  void dispatch(Run& run);
+  // Builds request i's body, headers and easy handle, and adds it to the multi handle.
+  void start_attempt(Run& run, size_t i);
+  // Reads a finished transfer, frees it, and reports a result or a failure.
+  void on_transfer_done(Run& run, CURLMsg* m);
+  // A failed attempt: schedules a retry with back-off when allowed, else reports the error.
+  void on_failure(Run& run, size_t i, const std::string& why, bool retryable, double retry_after);
+  // Milliseconds to wait in curl_multi_poll: until the next retry is due, at most 100.
+  static int poll_wait_ms(const Run& run);
   double backoff(int attempt) {
     double step = std::min(policy_.max_delay, policy_.base_delay * std::pow(2.0, attempt));
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -259,189 +274,210 @@ bool OpenAIBackend::parse_response(const std::string& body, GenResult& out, std:
   return true;
 }
 
-void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
-                             const std::function<void(size_t, GenResult)>& done) {
-  const size_t n = requests.size();
-  if (n == 0) return;
-  CURLM* multi = curl_multi_init();
-  if (!multi) throw Error("curl_multi_init failed", kExitBackend);
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(opt_.concurrency));
-
-  std::deque<size_t> ready;
-  for (size_t i = 0; i < n; ++i) ready.push_back(i);
+struct OpenAIBackend::Run {
   using Due = std::pair<Clock::time_point, size_t>;
-  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiting;  // retries by due time
-  std::vector<int> attempts(n, 0);
-  std::vector<std::string> last_error(n);
-  std::vector<std::unique_ptr<Attempt>> in_flight;
-  size_t finished = 0;
 
-  // --completions: the text prompt of each request, rendered here from its messages when it
-  // has no prompt of its own; why a request cannot be sent ("" when it can).
-  std::vector<std::string> rendered, unsendable(n);
-  if (opt_.completions) {
-    rendered.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      const GenRequest& r = requests[i];
-      if (!r.prompt.empty()) continue;
-      if (r.messages.empty()) {
-        unsendable[i] = "the request has neither a text prompt nor messages to render";
-        continue;
-      }
-      if (!template_) {
-        unsendable[i] = "the request has no text prompt and no " + opt_.flag("chat-template") +
-                        " renders its messages";
-        continue;
-      }
-      try {
-        rendered[i] = template_->render(r.messages, /*add_generation_prompt=*/true).text;
-      } catch (const Error& e) {
-        unsendable[i] = opt_.flag("chat-template") + " cannot render the request: " + e.what();
-      }
-    }
+  Run(const std::vector<GenRequest>& reqs, const std::function<void(size_t, GenResult)>& on_done)
+      : requests(reqs), done(on_done), n(reqs.size()), attempts(n, 0), last_error(n),
+        unsendable(n) {
+    for (size_t i = 0; i < n; ++i) ready.push_back(i);
   }
-  auto prompt_of = [&](size_t i) -> const std::string& {
-    return requests[i].prompt.empty() ? rendered[i] : requests[i].prompt;
-  };
+  ~Run() {
+    for (auto& a : in_flight) cleanup(a.get());
+    in_flight.clear();
+    if (multi) curl_multi_cleanup(multi);
+  }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
 
-  auto cleanup = [&](Attempt* a) {
+  // The text prompt sent for request i with --completions.
+  const std::string& prompt_of(size_t i) const {
+    return requests[i].prompt.empty() ? rendered[i] : requests[i].prompt;
+  }
+  // Detaches and frees one transfer's handles (the Attempt itself stays in in_flight).
+  void cleanup(Attempt* a) {
     curl_multi_remove_handle(multi, a->easy);
     curl_easy_cleanup(a->easy);
     curl_slist_free_all(a->headers);
-  };
-  auto start = [&](size_t i) {
-    auto a = std::make_unique<Attempt>();
-    a->index = i;
-    a->easy = curl_easy_init();
-    if (!a->easy) throw Error("curl_easy_init failed", kExitBackend);
-    const GenRequest& r = requests[i];
-    a->body = build_body(r, opt_.completions ? prompt_of(i) : r.prompt);
-    a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
-    a->headers = curl_slist_append(a->headers, "Accept: application/json");
-    a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
-    if (!api_key_.empty())
-      a->headers = curl_slist_append(a->headers, ("Authorization: Bearer " + api_key_).c_str());
-    CURL* e = a->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body.c_str());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(a->body.size()));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, a.get());
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, a.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(opt_.timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(std::min(opt_.timeout, 30.0) * 1000));
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, a.get());
-    curl_multi_add_handle(multi, e);
-    in_flight.push_back(std::move(a));
-  };
-  auto finish = [&](size_t i, GenResult r) {
+  }
+  // Hands request i's final result to done().
+  void finish(size_t i, GenResult r) {
     ++finished;
     done(i, std::move(r));
-  };
-  // A failed attempt: retry when allowed, else report the error.
-  auto failed = [&](size_t i, const std::string& why, bool retryable, double retry_after) {
-    int a = attempts[i]++;
-    last_error[i] = why;
-    if (retryable && a < opt_.max_retries) {
-      double wait = backoff(a);
-      if (retry_after >= 0) wait = std::max(wait, std::min(retry_after, policy_.max_retry_after));
-      waiting.emplace(Clock::now() + std::chrono::microseconds(int64_t(wait * 1e6)), i);
-      return;
-    }
-    GenResult r;
-    r.finish_reason = "error";
-    r.error = retryable ? fmt::format("{} (gave up after {} attempts)", why, a + 1) : why;
-    finish(i, std::move(r));
-  };
-
-  try {
-    while (finished < n) {
-      if (interrupted()) break;
-      auto now = Clock::now();
-      while (!waiting.empty() && waiting.top().first <= now) {
-        ready.push_back(waiting.top().second);
-        waiting.pop();
-      }
-      while (!ready.empty() && in_flight.size() < size_t(opt_.concurrency)) {
-        size_t i = ready.front();
-        ready.pop_front();
-        if (opt_.completions && (!unsendable[i].empty() || prompt_of(i).empty())) {
-          // Never send a chat request as an empty text prompt.
-          GenResult r;
-          r.finish_reason = "error";
-          r.error = !unsendable[i].empty() ? unsendable[i]
-                                           : "the rendered text prompt is empty; nothing to send";
-          finish(i, std::move(r));
-          continue;
-        }
-        start(i);
-      }
-      int running = 0;
-      curl_multi_perform(multi, &running);
-      int left = 0;
-      while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
-        if (m->msg != CURLMSG_DONE) continue;
-        Attempt* a = nullptr;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&a));
-        CURLcode rc = m->data.result;
-        long status = 0;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-        size_t i = a->index;
-        std::string response = std::move(a->response);
-        std::string retry_after = a->retry_after;
-        std::string curl_err = a->errbuf[0] ? std::string(a->errbuf) : curl_easy_strerror(rc);
-        cleanup(a);
-        for (auto it = in_flight.begin(); it != in_flight.end(); ++it)
-          if (it->get() == a) {
-            in_flight.erase(it);
-            break;
-          }
-        if (rc != CURLE_OK) {
-          failed(i, fmt::format("{}: {}", redact_url(url_), curl_err), true, -1);
-        } else if (status == 200) {
-          GenResult r;
-          std::string why;
-          if (parse_response(response, r, why)) {
-            finish(i, std::move(r));
-          } else {
-            failed(i, fmt::format("{}: {}", redact_url(url_), why), true, -1);
-          }
-        } else {
-          std::string snippet = response.substr(0, 300);
-          for (char& c : snippet)
-            if (c == '\n' || c == '\r') c = ' ';
-          bool retryable = status == 429 || status == 408 || status >= 500;
-          failed(i, fmt::format("{}: HTTP {}: {}", redact_url(url_), status, snippet), retryable,
-                 parse_retry_after(retry_after));
-        }
-      }
-      if (finished >= n) break;
-      int wait_ms = 100;
-      if (in_flight.empty() && ready.empty() && !waiting.empty()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(waiting.top().first -
-                                                                           Clock::now());
-        wait_ms = int(std::clamp<int64_t>(until.count(), 0, 100));
-      } else if (!waiting.empty()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(waiting.top().first -
-                                                                           Clock::now());
-        wait_ms = int(std::clamp<int64_t>(until.count(), 0, 100));
-      }
-      if (!in_flight.empty() || wait_ms > 0) curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
-    }
-  } catch (...) {
-    for (auto& a : in_flight) cleanup(a.get());
-    curl_multi_cleanup(multi);
-    throw;
   }
-  for (auto& a : in_flight) cleanup(a.get());
-  in_flight.clear();
-  curl_multi_cleanup(multi);
+
+  const std::vector<GenRequest>& requests;
+  const std::function<void(size_t, GenResult)>& done;
+  const size_t n;
+  CURLM* multi = nullptr;
+  std::deque<size_t> ready;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiting;  // retries by due time
+  std::vector<int> attempts;
+  std::vector<std::string> last_error;
+  std::vector<std::unique_ptr<Attempt>> in_flight;
+  size_t finished = 0;
+  // --completions: the text prompt of each request, rendered here from its messages when it
+  // has no prompt of its own; why a request cannot be sent ("" when it can).
+  std::vector<std::string> rendered, unsendable;
+};
+
+void OpenAIBackend::render_prompts(Run& run) const {
+  run.rendered.resize(run.n);
+  for (size_t i = 0; i < run.n; ++i) {
+    const GenRequest& r = run.requests[i];
+    if (!r.prompt.empty()) continue;
+    if (r.messages.empty()) {
+      run.unsendable[i] = "the request has neither a text prompt nor messages to render";
+      continue;
+    }
+    if (!template_) {
+      run.unsendable[i] = "the request has no text prompt and no " + opt_.flag("chat-template") +
+                          " renders its messages";
+      continue;
+    }
+    try {
+      run.rendered[i] = template_->render(r.messages, /*add_generation_prompt=*/true).text;
+    } catch (const Error& e) {
+      run.unsendable[i] = opt_.flag("chat-template") + " cannot render the request: " + e.what();
+    }
+  }
+}
+
+void OpenAIBackend::dispatch(Run& run) {
+  auto now = Clock::now();
+  while (!run.waiting.empty() && run.waiting.top().first <= now) {
+    run.ready.push_back(run.waiting.top().second);
+    run.waiting.pop();
+  }
+  while (!run.ready.empty() && run.in_flight.size() < size_t(opt_.concurrency)) {
+    size_t i = run.ready.front();
+    run.ready.pop_front();
+    if (opt_.completions && (!run.unsendable[i].empty() || run.prompt_of(i).empty())) {
+      // Never send a chat request as an empty text prompt.
+      GenResult r;
+      r.finish_reason = "error";
+      r.error = !run.unsendable[i].empty() ? run.unsendable[i]
+                                           : "the rendered text prompt is empty; nothing to send";
+      run.finish(i, std::move(r));
+      continue;
+    }
+    start_attempt(run, i);
+  }
+}
+
+void OpenAIBackend::start_attempt(Run& run, size_t i) {
+  auto a = std::make_unique<Attempt>();
+  a->index = i;
+  a->easy = curl_easy_init();
+  if (!a->easy) throw Error("curl_easy_init failed", kExitBackend);
+  const GenRequest& r = run.requests[i];
+  a->body = build_body(r, opt_.completions ? run.prompt_of(i) : r.prompt);
+  a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
+  a->headers = curl_slist_append(a->headers, "Accept: application/json");
+  a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
+  if (!api_key_.empty())
+    a->headers = curl_slist_append(a->headers, ("Authorization: Bearer " + api_key_).c_str());
+  CURL* e = a->easy;
+  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body.c_str());
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(a->body.size()));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, a.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, a.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(opt_.timeout * 1000));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(std::min(opt_.timeout, 30.0) * 1000));
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_PRIVATE, a.get());
+  curl_multi_add_handle(run.multi, e);
+  run.in_flight.push_back(std::move(a));
+}
+
+void OpenAIBackend::on_transfer_done(Run& run, CURLMsg* m) {
+  Attempt* a = nullptr;
+  curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&a));
+  CURLcode rc = m->data.result;
+  long status = 0;
+  curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+  size_t i = a->index;
+  std::string response = std::move(a->response);
+  std::string retry_after = a->retry_after;
+  std::string curl_err = a->errbuf[0] ? std::string(a->errbuf) : curl_easy_strerror(rc);
+  run.cleanup(a);
+  for (auto it = run.in_flight.begin(); it != run.in_flight.end(); ++it)
+    if (it->get() == a) {
+      run.in_flight.erase(it);
+      break;
+    }
+  if (rc != CURLE_OK) {
+    on_failure(run, i, fmt::format("{}: {}", redact_url(url_), curl_err), true, -1);
+  } else if (status == 200) {
+    GenResult r;
+    std::string why;
+    if (parse_response(response, r, why)) {
+      run.finish(i, std::move(r));
+    } else {
+      on_failure(run, i, fmt::format("{}: {}", redact_url(url_), why), true, -1);
+    }
+  } else {
+    std::string snippet = response.substr(0, 300);
+    for (char& c : snippet)
+      if (c == '\n' || c == '\r') c = ' ';
+    bool retryable = status == 429 || status == 408 || status >= 500;
+    on_failure(run, i, fmt::format("{}: HTTP {}: {}", redact_url(url_), status, snippet),
+               retryable, parse_retry_after(retry_after));
+  }
+}
+
+void OpenAIBackend::on_failure(Run& run, size_t i, const std::string& why, bool retryable,
+                               double retry_after) {
+  int a = run.attempts[i]++;
+  run.last_error[i] = why;
+  if (retryable && a < opt_.max_retries) {
+    double wait = backoff(a);
+    if (retry_after >= 0) wait = std::max(wait, std::min(retry_after, policy_.max_retry_after));
+    run.waiting.emplace(Clock::now() + std::chrono::microseconds(int64_t(wait * 1e6)), i);
+    return;
+  }
+  GenResult r;
+  r.finish_reason = "error";
+  r.error = retryable ? fmt::format("{} (gave up after {} attempts)", why, a + 1) : why;
+  run.finish(i, std::move(r));
+}
+
+int OpenAIBackend::poll_wait_ms(const Run& run) {
+  if (run.waiting.empty()) return 100;
+  auto until = std::chrono::duration_cast<std::chrono::milliseconds>(run.waiting.top().first -
+                                                                     Clock::now());
+  return int(std::clamp<int64_t>(until.count(), 0, 100));
+}
+
+void OpenAIBackend::generate(const std::vector<GenRequest>& requests,
+                             const std::function<void(size_t, GenResult)>& done) {
+  if (requests.empty()) return;
+  Run run(requests, done);  // its destructor frees the transfers and the multi handle
+  run.multi = curl_multi_init();
+  if (!run.multi) throw Error("curl_multi_init failed", kExitBackend);
+  curl_multi_setopt(run.multi, CURLMOPT_MAXCONNECTS, long(opt_.concurrency));
+  if (opt_.completions) render_prompts(run);
+
+  while (run.finished < run.n) {
+    if (interrupted()) break;
+    dispatch(run);
+    int running = 0;
+    curl_multi_perform(run.multi, &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(run.multi, &left))
+      if (m->msg == CURLMSG_DONE) on_transfer_done(run, m);
+    if (run.finished >= run.n) break;
+    int wait_ms = poll_wait_ms(run);
+    if (!run.in_flight.empty() || wait_ms > 0)
+      curl_multi_poll(run.multi, nullptr, 0, wait_ms, nullptr);
+  }
 }
 
 }  // namespace
