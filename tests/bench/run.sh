@@ -28,3 +28,5 @@ for dt in f32 bf16; do
 done
 step "sft-train step vs PyTorch/transformers step (CPU)"
 "$py" "$here/tests/bench/sft_bench.py" --bin "$build/bin" --append
+step "sft-train --sharding none / grad-opt / full on 2 CPU processes: peak memory and step time"
+DELIB_BIN="$build/bin" DELIB_PYTHON="$py" "$here/tests/bench/sharding_bench.sh" --append

@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${DELIB_BIN:-$here/../../build/bin}
-python=${DELIB_PYTHON:-python3}
+python=${DELIB_PYTHON:-$HOME/.cache/delib/venv/bin/python}  # as tests/bench/run.sh
 steps=6 layers=12 hidden=768 batch=2 length=512 append=0
 while [ $# -gt 0 ]; do
   case $1 in
