@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "chat/chat_internal.h"
+#include "chat/jinja.h"
 #include "delib/error.h"
 #include "delib/fs.h"
 
@@ -216,27 +217,8 @@ const char* chat_family_name(ChatFamily family) {
 }
 
 std::string python_json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
+  std::string out;
+  jinja::json_string(s, /*ensure_ascii=*/false, out);
   return out;
 }
 

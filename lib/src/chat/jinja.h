@@ -164,6 +164,11 @@ struct JsonFormat {
   bool sort_keys = false;
 };
 std::string to_json(const Value& v, const JsonFormat& f, int line);
+// Appends json.dumps(s, ensure_ascii) of one string: quotes, \" \\ \n \r \t \b \f, other
+// control characters as \u00XX, with ensure_ascii non-ASCII as \uXXXX (surrogate pairs above
+// U+FFFF), else verbatim (invalid UTF-8 bytes too). delib::python_json_string is its
+// ensure_ascii=False form.
+void json_string(std::string_view s, bool ensure_ascii, std::string& out);
 // The items Python iterates for `for x in v` (lists, tuples, dict keys, string characters,
 // range, generators; Undefined: none). Throws TypeError for other values.
 std::vector<Value> iterate(const Value& v, int line);

@@ -409,8 +409,6 @@ std::string to_str(const Value& v) {
 
 // ---- json.dumps --------------------------------------------------------------------------------
 
-namespace {
-
 void json_string(std::string_view s, bool ensure_ascii, std::string& out) {
   out += '"';
   for (size_t i = 0; i < s.size();) {
@@ -445,6 +443,8 @@ void json_string(std::string_view s, bool ensure_ascii, std::string& out) {
   }
   out += '"';
 }
+
+namespace {
 
 std::string json_float(double d) {
   if (std::isnan(d)) return "NaN";
