@@ -27,14 +27,24 @@ using jinja::Value;
 constexpr const char* kProbe = "xDlbProbe";
 
 // Reasoning formats delib knows, by the tags a template writes (docs/chat-templates.md).
+// A template whose text holds both tags of a row uses that row (the first that matches):
+// parse_completion splits on them, and keep_reasoning writes a turn's reasoning as
+// open + after_open + REASONING + close before its answer where the template drops it (except
+// "think": delib's convention, see render_chat).
 struct ReasoningTags {
   const char* name;
   const char* open;
   const char* close;
+  const char* after_open;  // what the model writes between open and the reasoning
 };
 constexpr ReasoningTags kReasoningTags[] = {
-    {"seed", "<seed:think>", "</seed:think>"},
-    {"think", "<think>", "</think>"},
+    {"seed", "<seed:think>", "</seed:think>", ""},
+    {"think", "<think>", "</think>", ""},
+    // Gemma 4: "<|channel>thought\n...<channel|>" before the answer (the generation prompt
+    // writes an empty one when thinking is off).
+    {"gemma4", "<|channel>thought", "<channel|>", "\n"},
+    // Command-R7B: "<|START_THINKING|>...<|END_THINKING|>" before <|START_RESPONSE|>.
+    {"command-r", "<|START_THINKING|>", "<|END_THINKING|>", ""},
 };
 
 // Stop strings that go with an end-of-turn text.
@@ -238,6 +248,18 @@ class JinjaTemplate : public ChatTemplate {
     // The template's own wrapper around an answer (Command-R's <|START_RESPONSE|>) is markup.
     std::string_view open = py_strip(history_open_, " \t\r\n");
     if (p.ok && !open.empty() && starts_with(p.answer, open)) p.answer.erase(0, open.size());
+    // ... and its wrapper's close when the completion stopped after it (Command-R's turn end
+    // is "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>"; a server stopping at the second leaves the
+    // first).
+    for (const std::string& stop : stop_strings())
+      if (p.ok && turn_end_.size() > stop.size() && ends_with(turn_end_, stop)) {
+        std::string_view close = std::string_view(turn_end_).substr(0, turn_end_.size() - stop.size());
+        std::string_view answer = py_rstrip(p.answer, " \t\r\n");
+        if (ends_with(answer, close)) {
+          p.answer.resize(answer.size() - close.size());
+          break;
+        }
+      }
     return p;
   }
 
@@ -466,6 +488,9 @@ class JinjaTemplate : public ChatTemplate {
         while (after < target.size() && (target[after] == '\n' || target[after] == ' ')) ++after;
         at += after;
         insert = std::string(py_strip(reasoning, "\n")) + "\n" + t.close + "\n\n";
+      } else if (tags_ && std::string_view(tags_->name) != "think") {
+        // The template's own reasoning tags (a row of kReasoningTags other than "think").
+        insert = std::string(t.open) + t.after_open + std::string(py_strip(reasoning, "\n")) + t.close;
       } else {
         insert = think_block(reasoning);  // delib's convention (docs/chat-templates.md)
         if (!warned_convention_.exchange(true))

@@ -227,6 +227,34 @@ TEST_CASE("keep_reasoning writes reasoning as the template writes it, or by deli
   CHECK((sp.ok && sp.reasoning == "hmm" && sp.answer == "yes"));
 }
 
+TEST_CASE("Gemma 4 and Command-R7B templates: reasoning in their own tags, both ways", "[chat][engine]") {
+  // Before, both fell back to delib's <think> convention: their models' real output
+  // ("<|channel>thought\n...<channel|>", "<|START_THINKING|>...<|END_THINKING|>") parsed as one
+  // answer with the reasoning inside it.
+  std::vector<Message> msgs = {{"user", "q", "", ""}, {"assistant", "a", "r", ""}};
+  auto gemma = ChatTemplate::from_path(delib_test::shared_path("data/chat-templates/gemma4.jinja"));
+  auto g = gemma->parse_completion("<|channel>thought\nwhy<channel|>because<turn|>");
+  CHECK((g.ok && g.reasoning == "why" && g.answer == "because"));
+  Rendered gr = gemma->render(msgs, false, true);
+  CHECK(slice(gr.text, gr.spans.back().target_begin, gr.spans.back().target_end) ==
+        "<|channel>thought\nr<channel|>a<turn|>");
+  delib::ChatOptions eos;
+  eos.eos_token = "<|END_OF_TURN_TOKEN|>";
+  auto cohere = ChatTemplate::from_path(
+      delib_test::shared_path("data/chat-templates/CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja"), eos);
+  // A server that stops at the eos token leaves the response wrapper's close in the text.
+  auto c = cohere->parse_completion("<|START_THINKING|>why<|END_THINKING|><|START_RESPONSE|>because<|END_RESPONSE|>");
+  CHECK((c.ok && c.reasoning == "why" && c.answer == "because"));
+  Rendered cr = cohere->render(msgs, false, true);
+  std::string target;
+  for (const auto& span : cr.spans)
+    if (span.message_index == 1) target = slice(cr.text, span.target_begin, span.target_end);
+  auto back = cohere->parse_completion(target);
+  INFO(target << " -> " << back.reasoning << " | " << back.answer);
+  CHECK((back.ok && back.reasoning == "r" && back.answer == "a"));
+  CHECK(cr.text.find("<|START_THINKING|>r<|END_THINKING|><|START_RESPONSE|>a") != std::string::npos);
+}
+
 TEST_CASE("template errors name the template and line, and carry no record location", "[chat][engine]") {
   std::string path = write_temp("raise.jinja",
                                 "{% for m in messages %}\n{% if m.role == 'tool' %}\n"
