@@ -121,6 +121,11 @@ std::string string_field(const Record& r, std::string_view key) {
   return v && v->is_string() ? v->as_string() : std::string();
 }
 
+bool failed_record(const Record& r) {
+  auto e = r.get("eval_error");
+  return e && !e->is_null();
+}
+
 std::string last_user_text(const Record& r) {
   auto msgs = r.messages();
   for (size_t i = msgs.size(); i-- > 0;)

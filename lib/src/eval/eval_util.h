@@ -87,6 +87,14 @@ std::string judged_prompt(const Record& r);
 // is decoded first (as StrongREJECT does), when it decodes to mostly printable text.
 std::string judged_answer(const Record& r);
 
+// The run JSON's "pairs" section (pairs.cpp; its contract is summarize()'s in delib/eval.h),
+// nullopt when no record has `pair`.
+std::optional<Json> pair_metrics(const std::vector<Record>& graded);
+// wilson_interval(successes, n) as JSON: {value, lo, hi, n, count (= successes)}.
+Json wilson_json(size_t successes, size_t n);
+// A record that failed (eval_error): it has no trustworthy grades.
+bool failed_record(const Record& r);
+
 // SHA-256 of `bytes` (FIPS 180-4) as 64 lowercase hex digits (sha256.cpp).
 std::string sha256_hex(std::string_view bytes);
 
