@@ -19,3 +19,7 @@ complete -c spec-lint -l list-checks -d 'Print the check ids with what each one 
 complete -c spec-lint -l render -x -d 'Print the category view spec(CATEGORY) exactly as models see it'
 complete -c spec-lint -l list -d 'Print categories, their levels, view sizes and view hashes'
 complete -c spec-lint -l examples -d 'Write the labelled examples as records (to -o, default stdout)'
+complete -c spec-lint -l coverage -d 'The inputs are records with reasoning (cot-gen, cot-judge, rl-train rollouts, safety-eval output): print how often the reasoning cites each id of --spec (CATEGORY.ID as a token), how the judge scored the records citing it, and which ids are never cited'
+complete -c spec-lint -l spec -r -F -d 'With --coverage: the spec whose ids are counted'
+complete -c spec-lint -l plot -r -F -d 'With --coverage: also write the counts as a bar chart (SVG) to FILE'
+complete -c spec-lint -l flag-below -x -d 'With --coverage: a record whose judge.score is below S counts as flagged for the ids it cites (cot-judge'\''s verdict names no rule)'

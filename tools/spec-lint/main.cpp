@@ -1,4 +1,5 @@
-// spec-lint: check a safety spec, show its category views, list it, emit its examples.
+// spec-lint: check a safety spec, show its category views, list it, emit its examples, and
+// measure how records' reasoning covers it (--coverage).
 // Parses flags into delib::SpecLintOptions and calls delib::run_spec_lint
 // (lib/src/spec/lint_tool.cpp); the checks and views live in the library (delib/spec.h).
 #include "delib/cli.h"
@@ -23,7 +24,21 @@ int main(int argc, char** argv) {
       "stages.\n"
       "\n"
       "View budgets: --max-view-chars N counts Unicode characters; --max-view-tokens N counts "
-      "tokens of the --tokenizer (a model directory or tokenizer.json).";
+      "tokens of the --tokenizer (a model directory or tokenizer.json).\n"
+      "\n"
+      "Coverage: --coverage --spec SPEC FILE... reads records with reasoning (plain or zstd, '-' "
+      "for stdin) and reports, per category and id of SPEC, how many records' reasoning cites it "
+      "(cited), how many of those carry a judge score (judged: cot-judge's judge.score), how many "
+      "of those scored below --flag-below (flagged, default 7: the judge found serious flaws or "
+      "the wrong action; cot-judge's verdict names no rule, so this is the nearest count of the "
+      "judge calling a cited rule wrong) and how many of those the judge's rationale cites too "
+      "(named); then the ids never cited, and ids cited that the spec does not have. A citation "
+      "is the token CATEGORY.ID exactly as the category views write it (illicit.K3), not "
+      "preceded by a letter, digit, '_' or '.' and not followed by a letter, digit or '_'; a "
+      "bare R1 is not one (rule ids repeat in every category). Each record counts once per id. "
+      "Records without reasoning are counted and reported, nothing else; a field of the wrong "
+      "type is an error naming FILE:LINE and the field. --format json prints the same as one "
+      "JSON object; --plot FILE.svg draws a bar per id.";
   info.examples =
       "spec-lint specs/default.md\n"
       "# CI: warnings fail too, and every view must fit 2,000 Qwen3 tokens\n"
@@ -34,11 +49,14 @@ int main(int argc, char** argv) {
       "spec-lint --render self-harm specs/default.md\n"
       "# seed prompts for cot-gen\n"
       "spec-lint --examples specs/default.md -o seeds.jsonl\n"
+      "# which rules the judged training data cites, and where the judge objected\n"
+      "spec-lint --coverage --spec specs/default.md judged.jsonl.zst --plot coverage.svg\n"
       "# the quickstart's lint stage (every later stage waits for it)\n"
       "make -C examples/quickstart lint\n";
   info.see_also = "delib-spec(5), delib-records(5), cot-gen(1), cot-judge(1)";
   info.exit_codes = {{0, "no errors (warnings allowed unless --werror)"},
-                     {1, "the spec has errors (or warnings, with --werror)"}};
+                     {1, "the spec has errors (or warnings, with --werror); with --coverage, a bad "
+                         "record or no record with reasoning"}};
 
   delib::cli::IoOptions io;
   delib::SpecLintOptions o;
@@ -47,7 +65,8 @@ int main(int argc, char** argv) {
       argc, argv, info,
       [&](CLI::App& app) {
         delib::cli::add_io_options(app, io);
-        app.get_option("inputs")->description("Spec files (Markdown, see delib-spec(5)); '-' reads stdin");
+        app.get_option("inputs")->description(
+            "Spec files (Markdown, see delib-spec(5)), or with --coverage record files; '-' reads stdin");
         // Spec files are not record streams: these record-reading options do not apply.
         app.remove_option(app.get_option("--on-error"));
         app.remove_option(app.get_option("--rejects"));
@@ -90,6 +109,23 @@ int main(int argc, char** argv) {
                                "Write the labelled examples as records (to -o, default stdout)")->group(m);
         r->excludes(l)->excludes(e);
         l->excludes(e);
+
+        const char* c = "Coverage";
+        auto* cov = app.add_flag("--coverage", o.coverage,
+                                 "The inputs are records with reasoning (cot-gen, cot-judge, rl-train rollouts, "
+                                 "safety-eval output): print how often the reasoning cites each id of --spec "
+                                 "(CATEGORY.ID as a token), how the judge scored the records citing it, and "
+                                 "which ids are never cited")
+                        ->group(c);
+        delib::cli::add_spec_option(app, o.spec, false);
+        app.get_option("--spec")->description("With --coverage: the spec whose ids are counted")->group(c);
+        app.add_option("--plot", o.plot, "With --coverage: also write the counts as a bar chart (SVG) to FILE")
+            ->type_name("FILE.svg")->group(c);
+        app.add_option("--flag-below", o.flag_below,
+                       "With --coverage: a record whose judge.score is below S counts as flagged for the ids it "
+                       "cites (cot-judge's verdict names no rule)")
+            ->type_name("S")->capture_default_str()->group(c);
+        cov->excludes(r)->excludes(l)->excludes(e);
       },
       [&]() -> int {
         o.inputs = io.inputs;
@@ -97,6 +133,7 @@ int main(int argc, char** argv) {
         o.write = io.write_options();
         o.zstd = io.zstd;
         o.shard = io.shard;
+        if (o.coverage && !o.shard.empty()) throw delib::Error("--shard goes with --examples", delib::kExitUsage);
         return delib::run_spec_lint(o);
       });
 }

@@ -3,6 +3,7 @@
 // cot-gen, cot-judge, sft-train, rl-train and safety-eval use specs only through what is
 // declared here.
 #pragma once
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,92 @@ std::string read_spec_file(const std::string& path);
 // Number of Unicode code points in UTF-8 text (the character budget's unit).
 size_t count_chars(std::string_view utf8);
 
+// ---- Spec coverage (spec-lint --coverage, lib/src/spec/coverage.cpp) --------------------------
+
+// A citation of the spec in a text: the token CATEGORY.ID, where CATEGORY is a category of the
+// spec and ID one of its level, rule or example ids, both spelled exactly as in the spec
+// (`illicit.K3`, `self-harm.R1`; the form the category views write, delib-spec(5)). The token
+// is the longest run of [a-z0-9-] before a '.' followed by [A-Z]+[0-9]+: the character before
+// it must not be a letter, digit, '_' or '.', and the one after it not a letter, digit or '_'
+// (so `illicit.K3.` and `**illicit.K3**` cite K3, `illicit.K30` and `xillicit.K3` do not).
+// A bare `K3` or `R1` is not a citation: rule ids repeat in every category.
+struct SpecCitations {
+  std::vector<std::string> known;    // ids of the spec cited, each once, in first-citation order
+  std::vector<std::string> unknown;  // CATEGORY.ID of a spec category whose ID does not exist
+};
+SpecCitations find_citations(std::string_view text, const Spec& spec);
+
+// How often records' reasoning cites each id of a spec, and how the judge scored the records
+// that cite it. A record is read as:
+//   reasoning    string: the text searched for citations (absent, null or "": the record
+//                counts under `without_reasoning` and nowhere else)
+//   category     string or null: the record's category (counted per category; one not in
+//                the spec counts under `other_categories`)
+//   judge        object written by cot-judge: judge.score (a number, or null with
+//                judge.error) and judge.rationale (string). cot-judge's verdict names no rule,
+//                so "the judge called the cited rule wrong" is counted as: the record cites
+//                the id and judge.score < flag_below (`flagged`); of those, `named` counts the
+//                records whose judge.rationale cites the same id.
+// A field of the wrong type throws Error(FILE:LINE, "field 'NAME': expected ...").
+struct CoverageOptions {
+  // A judged record is flagged when judge.score < flag_below. Default 7: below the judge
+  // rubric's "right action with small flaws" band (serious flaws, wrong reasons or action).
+  double flag_below = 7;
+};
+
+class SpecCoverage {
+ public:
+  // REQUIRES: spec outlives this.
+  SpecCoverage(const Spec& spec, CoverageOptions options = {});
+  void add(const Record& r);
+
+  struct IdCount {
+    std::string id;    // CATEGORY.ID
+    std::string kind;  // "level" | "rule" | "example"
+    int line = 0;      // its line in the spec
+    size_t cited = 0;    // records whose reasoning cites it
+    size_t judged = 0;   // of those, records with a judge score
+    size_t flagged = 0;  // of those, score < flag_below
+    size_t named = 0;    // of those, the judge's rationale cites it too
+  };
+  struct CategoryCount {
+    std::string id;
+    size_t records = 0;    // records of this category (field `category`), with reasoning
+    size_t citing = 0;     // records (any category) whose reasoning cites an id of it
+    std::vector<IdCount> ids;  // levels, rules, examples in spec order
+  };
+  const std::vector<CategoryCount>& categories() const { return cats_; }
+  size_t records() const { return records_; }
+  size_t without_reasoning() const { return no_reasoning_; }
+  size_t judged() const { return judged_; }        // records with reasoning and a judge score
+  size_t judge_errors() const { return judge_errors_; }  // a judge object without a score
+  size_t citing_none() const { return citing_none_; }    // reasoning that cites no id
+  const std::map<std::string, size_t>& unknown() const { return unknown_; }  // id -> records
+  const std::map<std::string, size_t>& other_categories() const { return other_; }
+  std::vector<std::string> never_cited() const;
+
+  // {"format": "delib-spec-coverage", "version": 1, "spec", "spec_hash", "flag_below",
+  //  "records", "without_reasoning", "judged", "judge_errors", "citing_none",
+  //  "categories": [{"id", "records", "citing", "ids": [{"id", "kind", "line", "cited",
+  //  "judged", "flagged", "named"}]}], "never_cited": [...], "unknown": {ID: records},
+  //  "other_categories": {CATEGORY: records}}
+  Json to_json() const;
+  // The same as an aligned text table, one row per id under a row per category, then the
+  // never-cited ids and the unknown ones.
+  std::string table() const;
+  // A horizontal bar per id (records citing it, the flagged part in red), grouped by category,
+  // in the look of safety-eval's Pareto plot (common/svg.h).
+  std::string svg() const;
+
+ private:
+  const Spec& spec_;
+  CoverageOptions o_;
+  std::vector<CategoryCount> cats_;
+  std::map<std::string, std::pair<size_t, size_t>> index_;  // id -> (category, id) position
+  size_t records_ = 0, no_reasoning_ = 0, judged_ = 0, judge_errors_ = 0, citing_none_ = 0;
+  std::map<std::string, size_t> unknown_, other_;
+};
+
 // ---- spec-lint: the tool's run (lib/src/spec/lint_tool.cpp) ----------------------------------
 
 // The record `spec-lint --examples` writes for one labelled example of category `c` of `spec`:
@@ -149,7 +236,7 @@ size_t count_chars(std::string_view utf8);
 Json spec_example_record(const Spec& spec, const SpecCategory& c, const SpecExample& example);
 
 // Everything one spec-lint run does; each field is the flag of the same name. The mode is the
-// first that is set of list_checks, render, list, examples; none: lint.
+// first that is set of list_checks, coverage, render, list, examples; none: lint.
 struct SpecLintOptions {
   // Spec files ("-": stdin). REQUIRES (except with list_checks): at least one; exactly one with
   // render. Error(kExitUsage) otherwise.
@@ -180,6 +267,13 @@ struct SpecLintOptions {
   std::string render;        // print render_view(render) of the one input
   bool list = false;         // print each category: levels, view size (chars, tokens), view hash
   bool examples = false;     // write spec_example_record for every example of every input
+  // --coverage: inputs are records (plain or zstd, "-": stdin) measured with SpecCoverage
+  // against the spec `spec` (--spec, required); prints SpecCoverage::table() (--format json:
+  // to_json() as one line, to `output`), and writes svg() to `plot` when set.
+  bool coverage = false;
+  std::string spec;          // --spec FILE (only with coverage)
+  std::string plot;          // --plot FILE.svg (only with coverage)
+  double flag_below = 7;     // --flag-below (CoverageOptions::flag_below)
 };
 
 // Runs spec-lint as `o` says: prints to stdout (or writes records to o.output) and returns the

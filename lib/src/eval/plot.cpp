@@ -10,27 +10,11 @@
 #include <fmt/format.h>
 
 #include "delib/error.h"
+#include "common/svg.h"
 #include "delib/eval.h"
 
 namespace delib::eval {
 namespace {
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // Control characters are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n') out += c;
-    }
-  }
-  return out;
-}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -48,11 +32,9 @@ std::string est_cell(const Json* e) {
   return fmt::format("{:.3f} [{:.3f}, {:.3f}]", x.value, x.lo, x.hi);
 }
 
-// A number for tick labels and coordinates: fixed, short.
-std::string num(double v) { return fmt::format("{:.2f}", v); }
-
-constexpr const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-                                    "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+// The look shared with spec-lint's coverage plot lives in common/svg.h.
+using svg::num;
+std::string xml_escape(std::string_view s) { return svg::escape(s); }
 
 // Grid lines and tick labels every 0.1, and the axes.
 std::string svg_grid_and_ticks(const PlotGeometry& g) {
@@ -160,19 +142,7 @@ namespace {
 
 // The SVG's opening, title, grid and ticks every 0.1, axes, axis labels and the legend.
 std::string svg_frame(const PlotGeometry& g) {
-  std::string s;
-  s += fmt::format(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-      "viewBox=\"0 0 {0} {1}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" "
-      "font-size=\"12\">\n",
-      g.width, g.height);
-  s += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"white\"/>\n", g.width,
-                   g.height);
-  s += fmt::format(
-      "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">"
-      "Safety trade-off (up and right is better)</text>\n",
-      g.width / 2);
+  std::string s = svg::open(g.width, g.height, "Safety trade-off (up and right is better)");
   s += svg_grid_and_ticks(g);
   s += fmt::format(
       "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">not_overrefuse (safe prompts answered)"
@@ -227,7 +197,7 @@ std::tuple<double, double, const char*> label_place(const std::vector<RunPoint>&
 // Run i: its point (hollow when dominated), error bars with caps, and its label.
 std::string svg_run(const std::vector<RunPoint>& points, size_t i, bool dominated, const PlotGeometry& g) {
   const RunPoint& p = points[i];
-  const char* color = kPalette[i % (sizeof(kPalette) / sizeof(kPalette[0]))];
+  const char* color = svg::color(i);
   double cx = g.px(p.not_overrefuse.value), cy = g.py(p.not_unsafe.value);
   double xl = g.px(p.not_overrefuse.lo), xh = g.px(p.not_overrefuse.hi);
   double yl = g.py(p.not_unsafe.lo), yh = g.py(p.not_unsafe.hi);

@@ -1,5 +1,7 @@
-// spec-lint's run (delib/spec.h run_spec_lint): the modes --list-checks, --render, --list,
-// --examples and lint, each printing its text or writing its records.
+// spec-lint's run (delib/spec.h run_spec_lint): the modes --list-checks, --coverage, --render,
+// --list, --examples and lint, each printing its text or writing its records.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -7,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "delib/fs.h"
 #include "delib/spec.h"
 #include "delib/tokenizer.h"
 
@@ -144,6 +147,34 @@ int lint(const SpecLintOptions& o, std::shared_ptr<const Tokenizer> tok) {
   return errors || (o.werror && warnings) ? kExitFailure : kExitOk;
 }
 
+// --coverage: every record of the inputs against the --spec; the table or JSON, and the plot.
+int coverage(const SpecLintOptions& o) {
+  if (o.spec.empty()) throw Error("--coverage needs --spec FILE (the inputs are records)", kExitUsage);
+  std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
+  if (o.spec == "-" && std::count(inputs.begin(), inputs.end(), "-"))
+    throw Error("--coverage: the spec and the records cannot both be stdin", kExitUsage);
+  if (!std::isfinite(o.flag_below)) throw Error("--flag-below must be a number", kExitUsage);
+  Spec spec = Spec::load(o.spec);
+  SpecCoverage cov(spec, {o.flag_below});
+  RecordReader reader(inputs);
+  for (Record r; reader.next(r);) cov.add(r);
+  if (o.format == "json") {
+    std::unique_ptr<RecordWriter> w = json_writer(o);
+    w->write_line(cov.to_json().dump());
+    w->close();
+  } else {
+    out(cov.table());
+  }
+  if (!o.plot.empty()) write_file_atomic(o.plot, cov.svg(), "--plot");
+  std::fflush(stdout);
+  if (cov.without_reasoning() > 0)  // never silent: these records count nowhere else
+    fmt::print(stderr, "spec-lint: {} of {} record(s) have no reasoning and were not counted\n",
+               cov.without_reasoning(), cov.records());
+  if (cov.records() == cov.without_reasoning())
+    throw Error(fmt::format("--coverage: no record with reasoning in {} record(s)", cov.records()));
+  return kExitOk;
+}
+
 }  // namespace
 
 Json spec_example_record(const Spec& spec, const SpecCategory& c, const SpecExample& ex) {
@@ -170,6 +201,13 @@ int run_spec_lint(const SpecLintOptions& o) {
   if (o.list_checks) {
     for (const auto& [id, what] : spec_checks()) out(fmt::format("{:<18} {}\n", id, what));
     return kExitOk;
+  }
+  if (!o.coverage && (!o.spec.empty() || !o.plot.empty()))
+    throw Error("--spec and --plot go with --coverage", kExitUsage);
+  if (o.coverage) {
+    if (!o.render.empty() || o.list || o.examples)
+      throw Error("--coverage excludes --render, --list and --examples", kExitUsage);
+    return coverage(o);
   }
   if (o.inputs.empty()) throw Error("no spec file given (name one, or '-' for stdin)", kExitUsage);
   if (o.max_view_tokens && o.tokenizer.empty()) throw Error("--max-view-tokens needs --tokenizer PATH", kExitUsage);
