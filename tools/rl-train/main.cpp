@@ -25,7 +25,14 @@ int main(int argc, char** argv) {
       "engine, rewards each answer, and updates the policy with GRPO (Shao et al. 2024, eq. 3): "
       "advantages normalised within each prompt's group, the PPO clipped surrogate (--clip), and a KL "
       "penalty to the frozen starting model with the k3 estimator exp(r) - r - 1, r = log pi_ref - log pi "
-      "(--kl-coef; 0 loads no reference model).\n"
+      "(--kl-coef; 0 loads no reference model). --loss picks another objective, each as its paper "
+      "writes it: dr-grpo (Liu et al. 2025, arXiv:2503.20783: advantage r - mean(r) without the std, "
+      "token terms summed and divided by the number of sequences x --max-tokens), dapo (Yu et al. 2025, "
+      "arXiv:2503.14476: the mean over all tokens of the batch, clip-higher --clip-eps-low 0.2 "
+      "--clip-eps-high 0.28; with --overlong-buffer and --drop-uniform-groups its other two parts), gspo "
+      "(Zheng et al. 2025, arXiv:2507.18071: one length-normalised importance ratio per sequence, "
+      "exp(mean_t(log pi - log pi_old)), clipped at 1 - 3e-4 and 1 + 4e-4). The KL penalty is the same "
+      "k3 term in each (DAPO and GSPO train with --kl-coef 0).\n"
       "\n" +
       delib::rl::reward_help() + "\n"
       "\n"
@@ -79,9 +86,13 @@ int main(int argc, char** argv) {
   delib::rl::RlOptions o;
   o.adamw.lr = 1e-6;
   o.judge_backend.model = "";
+  o.helpful_backend.model = "";
   std::vector<std::string> weights;
   std::string rubric_path;
   std::string on_judge_error = "skip";
+  std::string loss = "grpo";
+  double clip_eps_low = -1, clip_eps_high = -1;
+  std::string helpful_rubric_path;
   int64_t judge_nonce_seed = -1;
 
   return delib::cli::run_tool(
@@ -105,7 +116,30 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(2, 1024))->capture_default_str()->group(a);
         app.add_option("--ppo-epochs", o.ppo_epochs, "Optimisation passes over each batch of rollouts")
             ->check(CLI::Range(1, 100))->capture_default_str()->group(a);
-        app.add_option("--clip", o.clip_eps, "PPO clip range epsilon")->check(CLI::Range(0.0, 10.0))->capture_default_str()->group(a);
+        app.add_option("--clip", o.clip_eps, "PPO clip range epsilon (grpo, dr-grpo)")->check(CLI::Range(0.0, 10.0))->capture_default_str()->group(a);
+        app.add_option("--loss", loss,
+                       "The objective: grpo (GRPO, Shao et al. 2024), dr-grpo (Dr. GRPO, Liu et al. 2025: no "
+                       "std in the advantage, sum over tokens / --max-tokens), dapo (DAPO, Yu et al. 2025: "
+                       "token-level mean, clip-higher), gspo (GSPO, Zheng et al. 2025: sequence-level, "
+                       "length-normalised ratio)")
+            ->check(CLI::IsMember(delib::rl::loss_names()))->capture_default_str()->group(a);
+        app.add_option("--clip-eps-low", clip_eps_low,
+                       "Lower clip: the ratio is clipped at 1 - E. Default: --clip for grpo and dr-grpo, 0.2 "
+                       "for dapo, 3e-4 for gspo")
+            ->type_name("E")->check(CLI::Range(0.0, 1.0))->group(a);
+        app.add_option("--clip-eps-high", clip_eps_high,
+                       "Upper clip: the ratio is clipped at 1 + E. Default: --clip for grpo and dr-grpo, 0.28 "
+                       "for dapo (clip-higher), 4e-4 for gspo")
+            ->type_name("E")->check(CLI::Range(0.0, 10.0))->group(a);
+        app.add_flag("--drop-uniform-groups", o.drop_uniform_groups,
+                     "Dynamic sampling (DAPO): drop groups whose rewards are all equal (no signal) and draw "
+                     "further prompts until the step has --prompts-per-step informative groups or "
+                     "--max-prompt-draws prompts were drawn")
+            ->group(a);
+        app.add_option("--max-prompt-draws", o.max_prompt_draws,
+                       "With --drop-uniform-groups: the most prompts drawn per step and process (0: 3 x "
+                       "--prompts-per-step)")
+            ->type_name("N")->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str()->group(a);
         app.add_option("--kl-coef", o.kl_coef, "Weight beta of the KL penalty to the starting model (0: no reference model)")
             ->check(CLI::Range(0.0, 1e6))->capture_default_str()->group(a);
         app.add_option("--lr", o.adamw.lr, "AdamW learning rate (constant)")->check(CLI::PositiveNumber)->capture_default_str()->group(a);
@@ -124,6 +158,17 @@ int main(int argc, char** argv) {
         app.add_option("--length-target", o.length_target,
                        "Length reward: -max(0, T - L)/L for a completion of T tokens, L this target (0: off)")
             ->type_name("L")->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str()->group(r);
+        app.add_option("--overlong-buffer", o.overlong_buffer,
+                       "Overlong reward (DAPO eq. 13): 0 up to --max-tokens - B tokens, then linearly down to -1 "
+                       "at --max-tokens (0: off)")
+            ->type_name("B")->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str()->group(r);
+        app.add_flag("--over-refusal", o.over_refusal,
+                     "Over-refusal reward: -1 when a benign prompt (expected_action comply, or label safe) gets "
+                     "an answer safety-eval's rule grader calls a refusal (weight: --reward-weight over-refusal=W)")
+            ->group(r);
+        app.add_option("--helpful-rubric", helpful_rubric_path,
+                       "Replace the helpfulness judge's built-in rubric with the text of FILE")
+            ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
         app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
             ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
         app.add_option("--judge-nonce-length", o.judge_nonce_length,
@@ -142,6 +187,7 @@ int main(int argc, char** argv) {
             ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
         delib::cli::add_spec_option(app, o.spec_path, false);
         delib::cli::add_backend_options(app, o.judge_backend, "judge");
+        delib::cli::add_backend_options(app, o.helpful_backend, "helpful");
         const char* c = "Checkpoints";
         app.add_option("--metrics", o.metrics, "Write one metrics record per step to FILE (appended on --resume)")
             ->type_name("FILE")->group("Input/output");
@@ -159,6 +205,11 @@ int main(int argc, char** argv) {
         if (judge_nonce_seed >= 0) o.judge_nonce_seed = uint64_t(judge_nonce_seed);
         o.fail_on_judge_error = on_judge_error == "fail";
         if (!rubric_path.empty()) o.judge_rubric = delib::read_text_file(rubric_path, "--judge-rubric");
+        if (!helpful_rubric_path.empty())
+          o.helpful_rubric = delib::read_text_file(helpful_rubric_path, "--helpful-rubric");
+        o.loss = *delib::rl::parse_loss(loss);
+        if (clip_eps_low >= 0) o.clip_eps_low = clip_eps_low;
+        if (clip_eps_high >= 0) o.clip_eps_high = clip_eps_high;
         o.seed = run.seed;
         o.threads = run.threads;
         o.progress = run.progress();

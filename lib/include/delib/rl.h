@@ -54,6 +54,10 @@ struct RewardInput {
   std::string answer;
   bool format_ok = false;
   int64_t tokens = 0;             // the completion's length in policy tokens (reasoning + answer)
+  // What the prompt record says should be done: its expected_action, else "refuse" for label
+  // "unsafe" and "comply" for any other label (delib::eval::expected_action); "" when the record
+  // has neither field (unlabelled). "comply" = a benign prompt.
+  std::string expected_action;
 };
 
 // One source's outcome for one input: a value, or why there is none.
@@ -62,6 +66,8 @@ struct RewardValue {
   std::string error;            // why not (e.g. JudgeResult::error); "" when value is set
   std::string error_kind;       // "backend" (the request failed after its retries) or "parse"
                                 // (the output did not parse after its re-asks); counted per kind
+  std::string action;           // the judge: the action it says the answer took (comply,
+                                // safe-complete, refuse); "" for other sources
 };
 
 // A reward source scores completions (higher is better).
@@ -97,6 +103,33 @@ std::unique_ptr<RewardSource> make_judge_reward(const Spec& spec, Backend& backe
 // The example of docs/adding-a-reward.md.
 std::unique_ptr<RewardSource> make_length_reward(int64_t target);
 
+// DAPO's overlong reward shaping (Yu et al. 2025, arXiv:2503.14476, eq. 13), L_max = max_length
+// (the generation budget, --max-tokens), L_cache = buffer, |y| = tokens:
+//   0                                 for |y| <= L_max - L_cache
+//   ((L_max - L_cache) - |y|) / L_cache   for L_max - L_cache < |y| <= L_max
+//   -1                                for |y| > L_max
+// REQUIRES: 1 <= buffer <= max_length (else Error(kExitUsage) naming --overlong-buffer).
+std::unique_ptr<RewardSource> make_overlong_reward(int64_t buffer, int64_t max_length);
+
+// Over-refusal: -1 for a completion of a benign prompt (expected_action "comply") whose answer
+// safety-eval's model-free rule grader (delib::eval::rule_refusal) calls a full or partial
+// refusal; 0 otherwise (any other prompt, or an answer that complies). Scale it with
+// --reward-weight over-refusal=W. An unlabelled input (expected_action "") is a usage error:
+// run_rl checks every prompt up front, naming the record.
+std::unique_ptr<RewardSource> make_over_refusal_reward();
+
+// The built-in rubric of the helpfulness judge (JudgeOptions::rubric of make_helpful_reward).
+const std::string& default_helpful_rubric();
+
+// Helpfulness by a judge: the Judge of delib/judge.h in hide-reasoning mode with a helpfulness
+// rubric (options.rubric, "" = default_helpful_rubric()), score/10 in [0, 1], on completions of
+// benign prompts (expected_action "comply"). Every other completion gets 0 without a judge call:
+// the spec says not to comply there, so there is no helpfulness to reward, and a constant
+// within a prompt's group changes no advantage (0, not a missing value, so the completion is
+// not left out of its group). A judgement that failed has no value (error, error_kind), as the
+// judge reward. REQUIRES: spec and backend outlive the source.
+std::unique_ptr<RewardSource> make_helpful_reward(const Spec& spec, Backend& backend, JudgeOptions options);
+
 // ---------------------------------------------------------------------------------------------
 // The math (tested on hand-computed values)
 
@@ -109,8 +142,10 @@ torch::Tensor group_advantages(const torch::Tensor& rewards, double eps = 1e-4);
 // 0 for members outside J, and for every member of a row with fewer than 2 rewarded members
 // (the equations at the top of this file). rewards outside J are ignored (may be NaN). With
 // every member rewarded, the result equals group_advantages(rewards, eps) exactly.
+// divide_by_std false: Dr. GRPO's advantage A = r - mean_J(r) (no std, no eps) on J when
+// n >= 2, 0 elsewhere.
 torch::Tensor group_advantages(const torch::Tensor& rewards, const torch::Tensor& rewarded,
-                               double eps = 1e-4);
+                               double eps = 1e-4, bool divide_by_std = true);
 
 // The k3 estimator of KL(pi || pi_ref) per token from log-probs of the sampled tokens:
 // exp(ref - logp) - (ref - logp) - 1.
@@ -132,6 +167,57 @@ GrpoLossParts grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp
                         const torch::Tensor& seq, int64_t num_sequences, double clip_eps,
                         double kl_coef);
 
+// The objectives of rl-train --loss (lib/src/rl/objectives.cpp, each paper's equation cited next
+// to its code; rho = exp(logp - old_logp), clip to [1 - clip_low, 1 + clip_high]):
+//   grpo     GRPO eq. 3 (above): 1/S sum_i 1/|o_i| sum_t [min(rho A, clip(rho) A) - beta KL_it]
+//   dr-grpo  Dr. GRPO (Liu et al. 2025, arXiv:2503.20783): 1/(S L) sum_i sum_t [same], L the
+//            generation budget (--max-tokens), with A = r - mean(r) (group_advantages with
+//            divide_by_std = false)
+//   dapo     DAPO (Yu et al. 2025, arXiv:2503.14476): 1/(sum_i |o_i|) sum_i sum_t [same]
+//            (token-level), clip-higher (clip_high > clip_low); its overlong shaping is the
+//            "overlong" reward and its dynamic sampling RlOptions::drop_uniform_groups
+//   gspo     GSPO (Zheng et al. 2025, arXiv:2507.18071): 1/S sum_i [min(s_i A_i, clip(s_i) A_i)
+//            - beta 1/|o_i| sum_t KL_it], s_i = exp(1/|o_i| sum_t (logp - old_logp)) per sequence
+// The KL term is the k3 estimator to the reference model in every variant (the DAPO and GSPO
+// papers use beta = 0: pass kl_coef 0 to follow them).
+enum class Loss { kGrpo, kDrGrpo, kDapo, kGspo };
+const std::vector<std::string>& loss_names();  // "grpo", "dr-grpo", "dapo", "gspo"
+const char* loss_name(Loss loss);
+std::optional<Loss> parse_loss(std::string_view name);
+// Each loss's default clip range (low, high): grpo and dr-grpo (clip_eps, clip_eps); dapo (0.2,
+// 0.28) (DAPO sec. 3.1); gspo (3e-4, 4e-4) (GSPO sec. 5.1).
+std::pair<double, double> default_clip(Loss loss, double clip_eps);
+
+struct LossConfig {
+  Loss kind = Loss::kGrpo;
+  double clip_low = 0.2, clip_high = 0.2;
+  double kl_coef = 0.0;
+  int64_t max_length = 0;  // dr-grpo's constant L (the generation budget); REQUIRES >= 1 for it
+  // The normalisers of dr-grpo (sequences S) and dapo (tokens): 0 = this call's count. With
+  // several processes whose gradients are averaged, run_rl passes (all processes' count) /
+  // (number of processes), so that the average is the objective over the global batch.
+  double sequences = 0, tokens = 0;
+};
+
+// The loss's inputs over N completion tokens of S sequences: logp (N,) requires grad; old_logp,
+// ref_logp (N,) constants (ref_logp may be undefined when kl_coef == 0); adv (N,) the advantage
+// of each token's sequence; seq (N,) int64, the sequence (0..S-1) of each token.
+// is_weight (N,): an optional per-token importance weight, a constant (e.g. truncated
+// importance sampling, min(pi_train / pi_rollout, C)); it multiplies each token's
+// policy-gradient term min(rho A, clip(rho) A) (gspo: the sequence's term, by the mean of its
+// tokens' weights), never the KL term. Undefined = 1 everywhere (the result is then bit for bit
+// the one without it).
+struct LossInputs {
+  torch::Tensor logp, old_logp, ref_logp, adv, seq;
+  int64_t num_sequences = 0;
+  torch::Tensor is_weight;
+};
+
+// The loss (-J) of config.kind. policy: the mean policy-gradient term (per token; gspo: per
+// sequence), kl: the mean k3 over tokens, clip_fraction: the share of tokens (gspo: sequences)
+// whose clip was active. grpo_loss(...) == policy_loss with kind grpo and clip_low = clip_high.
+GrpoLossParts policy_loss(const LossInputs& inputs, const LossConfig& config);
+
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -150,6 +236,17 @@ struct RlOptions {
   int64_t steps = 100;
   int ppo_epochs = 1;                  // optimisation passes over each batch of rollouts
   double clip_eps = 0.2;
+  Loss loss = Loss::kGrpo;             // the objective (policy_loss)
+  // The clip range [1 - low, 1 + high]; nullopt = default_clip(loss, clip_eps).
+  std::optional<double> clip_eps_low, clip_eps_high;
+  int64_t overlong_buffer = 0;         // DAPO's L_cache for the overlong reward; 0 = off
+  // Dynamic sampling (DAPO sec. 3.2): drop the groups whose rewarded members' rewards are all
+  // equal (or that have fewer than 2 rewarded members: no advantage either way) and draw further
+  // prompts until the step has prompts_per_step informative groups, at most max_prompt_draws
+  // prompts per process and step (0 = 3 x prompts_per_step); a step that runs out trains on the
+  // informative groups it has (a warning on stderr, counted in the metrics).
+  bool drop_uniform_groups = false;
+  int64_t max_prompt_draws = 0;
   double kl_coef = 0.04;               // 0: no reference model is loaded
   double adv_eps = 1e-4;
   train::AdamWConfig adamw;            // lr default set by the tool
@@ -162,6 +259,10 @@ struct RlOptions {
   std::vector<std::string> rules;
   double format_penalty = 1.0;
   int64_t length_target = 0;           // the length reward's L in tokens; 0 = no length reward
+  bool over_refusal = false;           // the over-refusal reward (make_over_refusal_reward)
+  BackendOptions helpful_backend;      // helpfulness judge model ("" model = no helpful reward)
+  std::string helpful_rubric;          // "" = default_helpful_rubric()
+  Backend* helpful_backend_override = nullptr;  // test hook, as judge_backend_override
   std::string spec_path;               // needed for the judge reward
   BackendOptions judge_backend;        // judge model ("" model = no judge reward)
   int judge_samples = 1;
@@ -205,6 +306,7 @@ struct RlResult {
 struct RewardPrompt {
   std::string category;
   Location where;
+  std::string expected_action;  // as RewardInput::expected_action ("" = unlabelled)
 };
 
 // What a row's factory is given.
@@ -237,6 +339,10 @@ const RewardKind* find_reward_kind(std::string_view name);
 std::string reward_names();
 // rl-train's --help paragraph on the rewards: one sentence or two per row, in registry order.
 std::string reward_help();
+
+// The loss configuration of a run: kind, the clip range (clip_eps_low/high, else default_clip),
+// kl_coef, max_length = sampling.max_tokens (normalisers 0: run_rl sets them per step).
+LossConfig loss_config(const RlOptions& options);
 
 // Runs GRPO as rl-train(1) documents. Throws Error on bad input, and Error(kExitBackend)
 // when the judge fails as fail_on_judge_error and the equations above say; what was done until

@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "delib/chat.h"
+#include "delib/eval.h"
 #include "delib/generate.h"
 #include "delib/progress.h"
 #include "delib/rl.h"
@@ -38,6 +39,7 @@ namespace {
 struct Prompt {
   Record record;
   std::string id, category;
+  std::string expected_action;  // RewardInput::expected_action ("" = unlabelled)
   std::vector<Message> messages;
   std::vector<int32_t> prompt_ids;
 };
@@ -112,6 +114,12 @@ void check_options(const RlOptions& o) {
   if (o.group_size < 2) throw Error("--group-size must be >= 2 (advantages compare completions of a prompt)", kExitUsage);
   if (o.prompts_per_step < 1 || o.steps < 1 || o.ppo_epochs < 1)
     throw Error("--prompts-per-step, --steps and --ppo-epochs must be >= 1", kExitUsage);
+  const LossConfig lc = loss_config(o);
+  if (!(lc.clip_low >= 0 && lc.clip_low < 1) || !(lc.clip_high >= 0))
+    throw Error(fmt::format("the clip range [1 - {}, 1 + {}]: --clip-eps-low must be in [0, 1) and --clip-eps-high >= 0",
+                            lc.clip_low, lc.clip_high), kExitUsage);
+  if (o.loss == Loss::kDrGrpo && o.sampling.max_tokens < 1)
+    throw Error("--loss dr-grpo divides by the generation budget --max-tokens: it must be >= 1", kExitUsage);
 }
 
 // Every prompt record, its conversation encoded with the policy's chat template.
@@ -125,6 +133,7 @@ std::vector<Prompt> load_prompts(const RlOptions& o, const Tokenizer& tok) {
     p.id = r.id();
     p.messages = r.messages();
     p.category = r.get_string("category").value_or("");
+    if (r.get_string("expected_action") || r.get_string("label")) p.expected_action = eval::expected_action(r);
     p.prompt_ids = encode_chat(*tmpl, tok, p.messages);
     p.record = std::move(r);
     prompts.push_back(std::move(p));
@@ -142,7 +151,7 @@ std::vector<ActiveReward> make_rewards(const RlOptions& o, const std::vector<Pro
     weight[k] = v;
   }
   std::vector<RewardPrompt> where;
-  for (const Prompt& p : prompts) where.push_back({p.category, p.record.where()});
+  for (const Prompt& p : prompts) where.push_back({p.category, p.record.where(), p.expected_action});
   const RewardContext context{o, where};
   std::vector<ActiveReward> active;
   std::vector<std::string> off;  // how to turn on each source left off
@@ -323,6 +332,7 @@ StepRewards score_rewards(Run& r, const Rollouts& ro) {
     x.answer = ro.res[i].answer;
     x.format_ok = ro.res[i].format_ok;
     x.tokens = int64_t(ro.res[i].token_ids.size());
+    x.expected_action = p.expected_action;
     rin.push_back(std::move(x));
   }
   const size_t nc = rin.size();
@@ -463,11 +473,12 @@ Stop stop_reason(const Run& r, const Rollouts& ro, const StepRewards& sr, const 
 // 3. Advantages
 
 // Within each prompt's group, over the members that have a reward: (P x G,) in completion order.
-torch::Tensor compute_advantages(const StepRewards& sr, int64_t prompts, int group, double eps) {
+// Dr. GRPO's (--loss dr-grpo) is not divided by the group's std.
+torch::Tensor compute_advantages(const StepRewards& sr, int64_t prompts, int group, double eps, Loss loss) {
   torch::Tensor rewards = torch::tensor(sr.total, torch::kFloat64).reshape({prompts, group});
   std::vector<int64_t> mask(sr.rewarded.begin(), sr.rewarded.end());
   torch::Tensor rewarded = torch::tensor(mask).to(torch::kBool).reshape({prompts, group});
-  return group_advantages(rewards, rewarded, eps).reshape({-1});
+  return group_advantages(rewards, rewarded, eps, /*divide_by_std=*/loss != Loss::kDrGrpo).reshape({-1});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,13 +558,20 @@ void sequence_kl(const UpdateTensors& t, const torch::Tensor& logp, const Update
   for (int64_t row = 0; row < t.b.rows(); ++row) stats.seq_kl[size_t(ub.seq_of[size_t(row)])] = m[row].item<double>();
 }
 
-// --ppo-epochs passes of the GRPO loss (delib/rl.h) over the batch. Every rank takes part when
-// any rank has a sequence (the gradient all-reduce is a collective); a rank with none
-// contributes zero gradients. No update when no rank has a sequence.
+// --ppo-epochs passes of the --loss objective (policy_loss, delib/rl.h) over the batch. Every
+// rank takes part when any rank has a sequence (the gradient all-reduce is a collective); a rank
+// with none contributes zero gradients. No update when no rank has a sequence.
 UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& adv, size_t completions) {
   UpdateStats stats(completions);
-  stats.updated = r.dp.all_reduce_sum(double(ub.ex.size())) > 0;
+  const double all_sequences = r.dp.all_reduce_sum(double(ub.ex.size()));
+  stats.updated = all_sequences > 0;
   if (!stats.updated) return stats;
+  // Dr. GRPO and DAPO normalise by counts over the global batch (LossConfig); the branch is on an
+  // option, the same on every rank.
+  LossConfig lc = loss_config(r.o);
+  const double world = double(r.denv.world_size);
+  if (lc.kind == Loss::kDrGrpo) lc.sequences = all_sequences / world;
+  if (lc.kind == Loss::kDapo) lc.tokens = r.dp.all_reduce_sum(double(ub.old.size())) / world;
   Learner& l = r.learner;
   UpdateTensors t;
   if (!ub.ex.empty()) t = make_update_tensors(r, ub, adv);
@@ -563,7 +581,8 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
     GrpoLossParts parts;
     if (!ub.ex.empty()) {
       logp = label_logprobs(*l.model, t.b, t.mask, r.device);
-      parts = grpo_loss(logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), r.o.clip_eps, r.o.kl_coef);
+      // is_weight: undefined (1); a truncated importance weight of the rollout engine goes here.
+      parts = policy_loss(LossInputs{logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), torch::Tensor()}, lc);
       parts.loss.backward();
     }
     for (auto& p : l.params)
@@ -711,6 +730,17 @@ void finish_run(Run& r) {
 
 }  // namespace
 
+LossConfig loss_config(const RlOptions& o) {
+  LossConfig c;
+  c.kind = o.loss;
+  auto [low, high] = default_clip(o.loss, o.clip_eps);
+  c.clip_low = o.clip_eps_low.value_or(low);
+  c.clip_high = o.clip_eps_high.value_or(high);
+  c.kl_coef = o.kl_coef;
+  c.max_length = o.sampling.max_tokens;
+  return c;
+}
+
 RlResult run_rl(const RlOptions& o) {
   if (o.threads > 0) torch::set_num_threads(o.threads);
   check_options(o);
@@ -725,7 +755,7 @@ RlResult run_rl(const RlOptions& o) {
     const StepCounts c = count_step(r, sr);
     record_failures(r, ro, sr, c);
     const Stop stop = stop_reason(r, ro, sr, c);
-    const torch::Tensor adv = compute_advantages(sr, int64_t(ro.batch.size()), o.group_size, o.adv_eps);
+    const torch::Tensor adv = compute_advantages(sr, int64_t(ro.batch.size()), o.group_size, o.adv_eps, o.loss);
     const UpdateBatch ub = make_update_batch(ro, sr);
     const UpdateStats u = stop.message.empty() ? update_policy(r, ub, adv, ro.res.size()) : UpdateStats(ro.res.size());
     write_rollouts(r, ro, sr, adv, u);

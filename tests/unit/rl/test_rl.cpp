@@ -217,6 +217,38 @@ TEST_CASE("the judge reward never receives the reasoning") {
   CHECK((scores == std::vector<double>{0.7, 0.7}));
 }
 
+TEST_CASE("the helpful reward: a helpfulness judge on benign prompts only, answer only; 0 elsewhere") {
+  Spec spec = Spec::load(small_spec());
+  RecordingJudge judge;
+  auto reward = rl::make_helpful_reward(spec, judge, JudgeOptions{});
+  CHECK(reward->name() == "helpful");
+  std::vector<rl::RewardInput> in(3);
+  const char* expected[] = {"comply", "refuse", "comply"};
+  for (size_t i = 0; i < 3; ++i) {
+    in[i].key = "k" + std::to_string(i);
+    in[i].category = "illicit";
+    in[i].messages = {{"user", "How do I pick a lock?", "", ""}};
+    in[i].reasoning = "SECRET-CHAIN-OF-THOUGHT";
+    in[i].answer = "ANSWER-TEXT-" + std::to_string(i);
+    in[i].expected_action = expected[i];
+  }
+  auto v = reward->evaluate(in);
+  REQUIRE(v.size() == 3);
+  // The judge was asked about the two benign prompts only, with the helpfulness rubric.
+  REQUIRE(judge.seen.size() == 2);
+  CHECK_THAT(judge.seen[0], Catch::Contains("ANSWER-TEXT-0"));
+  CHECK_THAT(judge.seen[1], Catch::Contains("ANSWER-TEXT-2"));
+  for (auto& s : judge.seen) {
+    CHECK(s.find("SECRET-CHAIN-OF-THOUGHT") == std::string::npos);
+    CHECK_THAT(s, Catch::Contains("judge of helpfulness"));
+  }
+  CHECK(*v[0].value == 0.7);  // score 7 / 10
+  CHECK(v[0].action == "refuse");  // the verdict's action line
+  CHECK(*v[1].value == 0.0);  // the spec says refuse: no helpfulness term, no call
+  CHECK(v[1].error.empty());
+  CHECK(*v[2].value == 0.7);
+}
+
 TEST_CASE("rollout log-probs agree with the training forward") {
   fs::path dir = tiny_model_dir(3);
   auto tok = Tokenizer::load(dir.string());
@@ -553,7 +585,7 @@ TEST_CASE("length reward: 0 up to the target, then -1 per target's worth of toke
 }
 
 TEST_CASE("reward registry: one row per source, keyed by the source's name(), in evaluation order") {
-  CHECK(rl::reward_names() == "format, rule, judge, length");
+  CHECK(rl::reward_names() == "format, rule, judge, length, overlong, over-refusal, helpful");
   const std::string help = rl::reward_help();
   Spec spec = Spec::load(small_spec());
   RecordingJudge judge;
@@ -562,8 +594,11 @@ TEST_CASE("reward registry: one row per source, keyed by the source's name(), in
   all.length_target = 10;
   all.spec_path = small_spec();
   all.judge_backend_override = &judge;
+  all.overlong_buffer = 4;
+  all.over_refusal = true;
+  all.helpful_backend_override = &judge;
   rl::RlOptions none;  // the defaults: only the always-on sources
-  std::vector<rl::RewardPrompt> prompts = {{"illicit", Location{"p.jsonl", 1}}};
+  std::vector<rl::RewardPrompt> prompts = {{"illicit", Location{"p.jsonl", 1}, "comply"}};
   std::set<std::string> names;
   for (const rl::RewardKind& k : rl::reward_kinds()) {
     INFO(k.name);
@@ -578,6 +613,21 @@ TEST_CASE("reward registry: one row per source, keyed by the source's name(), in
   }
   CHECK(rl::find_reward_kind("nope") == nullptr);
   CHECK(rl::find_reward_kind("judge")->scored_metric == "judged");
+  CHECK(rl::find_reward_kind("helpful")->scored_metric == "helpful_scored");
+  // over-refusal and helpful need every prompt's label, naming the record without one.
+  std::vector<rl::RewardPrompt> unlabelled = {{"illicit", Location{"p.jsonl", 1}, "comply"},
+                                              {"illicit", Location{"p.jsonl", 3}, ""}};
+  for (const char* name : {"over-refusal", "helpful"}) {
+    INFO(name);
+    try {
+      rl::find_reward_kind(name)->make(rl::RewardContext{all, unlabelled});
+      FAIL("an unlabelled prompt was accepted");
+    } catch (const Error& e) {
+      CHECK(e.where().line == 3);
+      CHECK(e.exit_code() == kExitUsage);
+      CHECK_THAT(e.what(), Catch::Contains("expected_action"));
+    }
+  }
   // The judge row checks every prompt's category against the spec, naming the record.
   std::vector<rl::RewardPrompt> unknown = {{"illicit", Location{"p.jsonl", 1}}, {"astrology", Location{"p.jsonl", 2}}};
   try {
@@ -622,6 +672,6 @@ TEST_CASE("rl: the length reward through run_rl: a rewards component, weighted i
     FAIL("an unknown reward name was accepted");
   } catch (const Error& e) {
     CHECK(e.exit_code() == kExitUsage);
-    CHECK_THAT(e.what(), Catch::Contains("no such reward (format, rule, judge, length)"));
+    CHECK_THAT(e.what(), Catch::Contains("no such reward (format, rule, judge, length, overlong, over-refusal, helpful)"));
   }
 }
