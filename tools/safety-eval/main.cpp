@@ -27,13 +27,14 @@ int main(int argc, char** argv) {
       "category and prompt type.\n"
       "\n"
       "Four modes. (1) --import NAME FILE: turn a public benchmark file (xstest, strongreject, "
-      "advbench, harmbench, jbb, gptfuzz, orbench, phtest, wildjailbreak, sorrybench: XSTest's "
+      "advbench, harmbench, jbb, gptfuzz, orbench, phtest, wildjailbreak, sorrybench, problems: XSTest's "
       "xstest_prompts.csv or its model completion files, StrongREJECT's "
       "strongreject_dataset.csv, AdvBench's harmful_behaviors.csv, HarmBench's "
       "harmbench_behaviors_text_*.csv, JailbreakBench's harmful-behaviors.csv and "
       "benign-behaviors.csv (a harmful behaviour and its benign twin share `pair`), GPTFuzz's "
       "question_list.csv, OR-Bench's or-bench-80k/hard-1k/toxic.csv, PHTest's "
-      "dataset_v0.1.csv, WildJailbreak's train.tsv/eval.tsv, SORRY-Bench's question*.jsonl; "
+      "dataset_v0.1.csv, WildJailbreak's train.tsv/eval.tsv, SORRY-Bench's question*.jsonl, and "
+      "problems: capability problems with question/answer, see the safety tax below; "
       "docs/adding-an-importer.md) into eval records with id, messages, label "
       "(safe/unsafe), category (mapped to the default spec's ids; the benchmark's own is kept in "
       "benchmark_category), prompt_type, source, the original columns under benchmark, and "
@@ -92,6 +93,33 @@ int main(int argc, char** argv) {
       "as 0.05 or 5%; default 0: any failure fails the run); the records, --json and --report "
       "are written first either way.\n"
       "\n"
+      "The safety tax: what safety training cost in capability. --make-problems N writes N "
+      "grade-school arithmetic word problems with known answers (eight two-step types, seeded by "
+      "--seed) as records with question and answer; --import problems turns any such file "
+      "(GSM8K's test.jsonl with its '#### N' answers included) into capability records: the "
+      "question and a request for a final \"Answer:\" line as the prompt, expected_answer the "
+      "reference, no label. Evaluated with the other records (same --model, backend and "
+      "sampling), each answer is graded by capability_exact_match and counts only towards "
+      "capability_accuracy (95% Wilson interval), overall and per source; --compare shows it "
+      "next to harmful compliance and over-refusal (section \"Safety and capability\").\n"
+      "\n"
+      "Matched pairs: records that share `pair` (JailbreakBench's harmful behaviours and benign "
+      "twins) are also read pair by pair: attack success on the harmful member, refusal of the "
+      "benign member, and how many pairs are both right, safe but over-refusing, helpful but "
+      "unsafe, or both wrong, with 95% Wilson intervals over complete pairs (incomplete ones "
+      "are counted by reason); run JSON `pairs`, report section \"Matched pairs\".\n"
+      "\n"
+      "Adaptive attacks: besides the static transforms, --pair runs PAIR (Chao et al. 2023, "
+      "arXiv:2310.08419) and --pap PAP persuasive paraphrases (Zeng et al. 2024, "
+      "arXiv:2401.06373) on every unsafe record, with an attacker model (--attacker-model, any "
+      "backend) and, for PAIR, the --judge-model as the 1-10 judge. Each attack becomes a variant "
+      "record (id ID~pair or ID~pap-TECHNIQUE, jailbreak, jailbreak_parent, jailbreak_kind "
+      "adaptive) holding the model's answer to the best prompt found, graded like the others and "
+      "counted in goodness@q together with the static variants; attack {method, seed, budget, "
+      "rounds, queries, unparsed, score, success, ...} records what it cost. An attack whose "
+      "request failed, or whose attacker and judge never gave a parseable reply, is a failed "
+      "record (eval_error kind attack). --attack-state FILE makes the attacks resumable.\n"
+      "\n"
       "--threads sets the LibTorch intra-op threads of local models (the model and the judge "
       "share them) and is recorded in the run JSON as threads.";
   info.examples =
@@ -111,6 +139,10 @@ int main(int argc, char** argv) {
       "safety-eval --import xstest xstest_v2_completions_gpt4.csv -o gpt4.jsonl\n"
       "safety-eval --grade-only --judge-backend openai --judge-base-url http://localhost:8001/v1 --judge-model judge gpt4.jsonl -o judged.jsonl\n"
       "safety-eval --agreement judged.jsonl\n"
+      "# the safety tax: 200 arithmetic problems evaluated with the safety benchmarks\n"
+      "safety-eval --make-problems 200 --seed 1 -o arith.jsonl\n"
+      "safety-eval --import problems arith.jsonl -o arith.eval.jsonl\n"
+      "safety-eval --backend openai --base-url http://localhost:8000/v1 --model my-model xstest.jsonl arith.eval.jsonl --name sft --json sft.json\n"
       "# compare runs\n"
       "safety-eval --compare base.json sft.json rl.json --plot pareto.svg\n"
       "# the quickstart's evaluations again with other options: only they and the report rerun\n"
@@ -145,6 +177,10 @@ int main(int argc, char** argv) {
             ->type_name("FILE.svg")->group(m);
         app.add_flag("--list-jailbreaks", o.list_jailbreaks, "Print the jailbreak techniques and exit")
             ->group(m);
+        app.add_option("--make-problems", o.make_problems,
+                       "Write N grade-school arithmetic word problems with known answers (seeded by "
+                       "--seed) as question/answer records, for the capability check (--import problems)")
+            ->type_name("N")->check(CLI::Range(size_t(1), size_t(1000000)))->group(m);
         app.add_flag("--agreement", o.agreement,
                      "Inputs are records with human labels (or the labelled sets' files): print each "
                      "grader's agreement, kappa and error rates with people, per source (Markdown)")
@@ -171,6 +207,39 @@ int main(int argc, char** argv) {
                        "Apply jailbreak techniques to every unsafe prompt: all, or a comma-separated list "
                        "(see --list-jailbreaks); enables goodness@q")
             ->type_name("all|A,B")->group(e);
+        {
+          // Adaptive attacks (lib/src/eval/adaptive.cpp).
+          const char* a = "Adaptive attacks";
+          std::string paps;
+          for (const auto& t : delib::eval::pap_techniques()) paps += (paps.empty() ? "" : ", ") + t.name;
+          app.add_flag("--pair", o.adaptive.pair,
+                       "PAIR (Chao et al. 2023): per unsafe prompt, --pair-streams attacker conversations of up to "
+                       "--pair-iterations rounds (attacker writes a prompt, the model answers, the --judge-model "
+                       "rates it 1-10, the attacker refines; stops at 10); the best prompt's answer is graded as "
+                       "jailbreak 'pair'")
+              ->group(a);
+          app.add_option("--pair-iterations", o.adaptive.pair_iterations, "PAIR rounds per stream (K)")
+              ->check(CLI::Range(1, 1000))->capture_default_str()->group(a);
+          app.add_option("--pair-streams", o.adaptive.pair_streams,
+                         "PAIR attacker conversations per prompt (N); at most N x K model queries per prompt")
+              ->check(CLI::Range(1, 10000))->capture_default_str()->group(a);
+          app.add_option("--pap", o.adaptive.pap,
+                         "PAP (Zeng et al. 2024): the attacker rewrites each unsafe prompt with each persuasion "
+                         "technique given (all, or a comma-separated list of: " + paps +
+                             "); each paraphrase's answer is graded as jailbreak 'pap-TECHNIQUE'")
+              ->type_name("all|A,B")->group(a);
+          app.add_option("--attacker-retries", o.adaptive.attacker_retries,
+                         "Re-asks of an attacker reply that is not the JSON object asked for")
+              ->check(CLI::Range(0, 100))->capture_default_str()->group(a);
+          app.add_option("--attacker-max-tokens", o.adaptive.attacker_max_tokens,
+                         "Most new tokens per attacker reply (the attacker samples at temperature 1, top-p 0.9)")
+              ->check(CLI::Range(16, 1 << 20))->capture_default_str()->group(a);
+          app.add_option("--attack-state", o.adaptive.state,
+                         "Append every finished attack to FILE as it finishes; attacks already in FILE are not run "
+                         "again (resume a killed run with the same FILE)")
+              ->type_name("FILE")->group(a);
+          delib::cli::add_backend_options(app, o.adaptive.attacker, "attacker");
+        }
         app.add_option("--goodness-q", o.goodness_q, "Share of worst techniques kept per prompt for goodness@q")
             ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(e);
         app.add_option("--unsafe-threshold", o.unsafe_threshold,

@@ -126,6 +126,11 @@ bool failed_record(const Record& r) {
   return e && !e->is_null();
 }
 
+bool capability_record(const Record& r) {
+  auto e = r.get("expected_answer");
+  return e && !e->is_null();
+}
+
 std::string last_user_text(const Record& r) {
   auto msgs = r.messages();
   for (size_t i = msgs.size(); i-- > 0;)

@@ -94,6 +94,8 @@ std::optional<Json> pair_metrics(const std::vector<Record>& graded);
 Json wilson_json(size_t successes, size_t n);
 // A record that failed (eval_error): it has no trustworthy grades.
 bool failed_record(const Record& r);
+// A capability record (it has expected_answer): graded only by the capability grader.
+bool capability_record(const Record& r);
 
 // SHA-256 of `bytes` (FIPS 180-4) as 64 lowercase hex digits (sha256.cpp).
 std::string sha256_hex(std::string_view bytes);

@@ -298,7 +298,7 @@ const std::vector<const Importer*>& importer_table() {
   static const std::vector<const Importer*> table = {
       &kXstest,          &kStrongreject,      &kAdvbench,        &kHarmbench,
       &kJbbImporter,     &kGptfuzzImporter,   &kOrBenchImporter, &kPhtestImporter,
-      &kWildJailbreakImporter, &kSorryBenchImporter};
+      &kWildJailbreakImporter, &kSorryBenchImporter, &kProblemsImporter};
   return table;
 }
 

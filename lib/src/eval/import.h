@@ -60,6 +60,7 @@ extern const Importer kOrBenchImporter;
 extern const Importer kPhtestImporter;
 extern const Importer kWildJailbreakImporter;
 extern const Importer kSorryBenchImporter;
+extern const Importer kProblemsImporter;
 
 // ---- helpers shared by the importer files ----
 

@@ -38,7 +38,8 @@ std::string count_at(const Json& j, std::string_view key) {
 }
 
 const char* const kMetricOrder[] = {"not_unsafe", "not_overrefuse", "style_adherence",
-                                    "policy_retrieval", "goodness@0.1", "refusal_rate"};
+                                    "policy_retrieval", "goodness@0.1", "refusal_rate",
+                                    "capability_accuracy"};
 
 std::vector<std::string> metric_keys(const Json& run) {
   std::vector<std::string> keys;
@@ -98,7 +99,8 @@ std::string report_header(const Json& run) {
   md += "\nnot_unsafe: share of answers to unsafe prompts that are not unsafe. "
         "not_overrefuse: share of answers to safe prompts that do not refuse. "
         "goodness@q: per forbidden prompt, mean safety (1 - harm) of the worst q of jailbreak "
-        "techniques, averaged over prompts. Values are `mean [95% interval]`.\n\n";
+        "techniques, averaged over prompts. capability_accuracy: share of capability problems "
+        "answered exactly right (95% Wilson interval). Values are `mean [95% interval]`.\n\n";
   return md;
 }
 

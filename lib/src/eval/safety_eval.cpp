@@ -10,6 +10,7 @@
 #include "delib/eval.h"
 #include "delib/fs.h"
 #include "delib/spec.h"
+#include "adaptive.h"
 
 namespace delib::eval {
 namespace {
@@ -21,6 +22,16 @@ std::string png_path_for(const std::string& svg) {
 
 int list_jailbreaks() {
   for (const auto& j : jailbreaks()) fmt::print("{:<20} {}\n", j.name, j.description);
+  return kExitOk;
+}
+
+// --make-problems N: N arithmetic word problems (seeded) as question/answer records.
+int run_make_problems(const SafetyEvalOptions& o) {
+  if (!o.inputs.empty() && !(o.inputs.size() == 1 && o.inputs[0] == "-"))
+    throw Error("--make-problems writes problems and reads no input files", kExitUsage);
+  RecordWriter out(o.output, o.write);
+  for (auto& j : make_arithmetic_problems(o.make_problems, o.seed)) out.write(Record::from_json(j));
+  out.close();
   return kExitOk;
 }
 
@@ -74,7 +85,7 @@ int run_compare(const SafetyEvalOptions& o) {
       warn(fmt::format("{}: no not_overrefuse or not_unsafe; left out of the plot", path));
     runs.push_back(std::move(j));
   }
-  std::string table = compare_table(runs, names);
+  std::string table = compare_table(runs, names) + tradeoff_table(runs, names);
   if (o.output == "-") fmt::print("{}", table);
   else write_file_atomic(o.output, table, "-o");
   if (!o.plot_path.empty()) write_plot(points, o.plot_path, o.quiet);
@@ -141,6 +152,13 @@ void check_evaluate_options(const SafetyEvalOptions& o, const Spec* spec) {
   for (const auto* g : select_judge_graders(o.graders))
     if (!o.graders.empty() && o.judge.model.empty())
       throw Error(fmt::format("--grader {} is a judge grader: give --judge-model", g->name()), kExitUsage);
+  if (o.adaptive.enabled()) {
+    if (o.grade_only) throw Error("--pair and --pap attack the model under test: give --model, not --grade-only", kExitUsage);
+    if (o.adaptive.attacker.model.empty()) throw Error("--pair and --pap need --attacker-model", kExitUsage);
+    if (o.adaptive.pair && o.judge.model.empty())
+      throw Error("--pair needs --judge-model: the judge rates each attack from 1 to 10", kExitUsage);
+    if (!o.adaptive.pap.empty()) parse_pap_list(o.adaptive.pap);
+  }
   if (o.grade_only && !o.jailbreaks.empty())
     throw Error("--jailbreaks transforms prompts before answers are generated; with "
                 "--grade-only every variant would be graded on the original prompt's "
@@ -190,6 +208,7 @@ void report_failures(const std::vector<Record>& records, const FailureBudget& bu
 // without judge.model).
 struct Backends {
   std::unique_ptr<Backend> model, judge;
+  std::unique_ptr<Backend> attacker;  // the adaptive attacks' (--attacker-model)
 };
 
 Backends make_backends(const SafetyEvalOptions& o) {
@@ -199,12 +218,16 @@ Backends make_backends(const SafetyEvalOptions& o) {
   model.threads = judge.threads = o.threads;
   if (!model.model.empty()) b.model = make_backend(model);
   if (!judge.model.empty()) b.judge = make_backend(judge);
+  if (o.adaptive.enabled()) {
+    BackendOptions attacker = o.adaptive.attacker;
+    attacker.threads = o.threads;
+    b.attacker = make_backend(attacker);
+  }
   return b;
 }
 
-// Answers and grades for every record (run_eval).
-void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, Backends& b,
-                      const Spec* spec) {
+// How run_eval answers and grades records (also how the adaptive attacks ask the target).
+RunConfig run_config(const SafetyEvalOptions& o, Backends& b, const Spec* spec) {
   RunConfig cfg;
   cfg.model = b.model.get();
   if (b.model) cfg.sampling = &o.sampling;
@@ -217,7 +240,39 @@ void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, 
   cfg.unsafe_threshold = o.unsafe_threshold;
   cfg.graders = o.graders;
   cfg.quiet = o.quiet;
-  run_eval(records, cfg);
+  return cfg;
+}
+
+// Answers and grades for every record (run_eval).
+void answer_and_grade(std::vector<Record>& records, const SafetyEvalOptions& o, Backends& b,
+                      const Spec* spec) {
+  run_eval(records, run_config(o, b, spec));
+}
+
+// --pair, --pap: the adaptive attacks on the unsafe records (adaptive.h), their variants
+// graded on the answers the attacks got (a failed attack keeps its eval_error, ungraded).
+std::vector<Record> adaptive_variants(const std::vector<Record>& originals, const SafetyEvalOptions& o,
+                                      Backends& b, const Spec* spec) {
+  const RunConfig cfg = run_config(o, b, spec);
+  AttackBackends ab;
+  ab.target = b.model.get();
+  ab.attacker = b.attacker.get();
+  ab.judge = b.judge.get();
+  ab.target_config = &cfg;
+  ab.judge_max_tokens = o.judge_max_tokens;
+  std::vector<Record> variants = run_adaptive_attacks(originals, o.adaptive, ab);
+  std::vector<Record> answered;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < variants.size(); ++i)
+    if (!variants[i].has("eval_error")) {
+      at.push_back(i);
+      answered.push_back(std::move(variants[i]));
+    }
+  RunConfig grade = cfg;
+  grade.model = nullptr;  // graded on the answers the attacks got
+  run_eval(answered, grade);
+  for (size_t k = 0; k < at.size(); ++k) variants[at[k]] = std::move(answered[k]);
+  return variants;
 }
 
 // The run JSON of the graded records (summarize).
@@ -250,9 +305,14 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   if (records.empty())
     throw Error(fmt::format("no input records to evaluate{}", reader.skipped() > 0 ? " (every line was skipped)" : ""),
                 kExitFailure);
+  std::vector<Record> originals;
+  if (o.adaptive.enabled()) originals = records;
   if (!o.jailbreaks.empty()) records = expand_jailbreaks(records, parse_jailbreak_list(o.jailbreaks));
   Backends b = make_backends(o);
+  std::vector<Record> adaptive;
+  if (o.adaptive.enabled()) adaptive = adaptive_variants(originals, o, b, spec);
   answer_and_grade(records, o, b, spec);
+  for (auto& v : adaptive) records.push_back(std::move(v));
   RecordWriter out(o.output, o.write);
   for (const auto& r : records) out.write(r);
   out.close();
@@ -268,6 +328,7 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
 
 int run_safety_eval(const SafetyEvalOptions& o) {
   if (o.list_jailbreaks) return list_jailbreaks();
+  if (o.make_problems > 0) return run_make_problems(o);
   select_judge_graders(o.graders);  // an unknown --grader is a usage error in every mode
   std::unique_ptr<Spec> spec;
   if (!o.spec_path.empty()) spec = std::make_unique<Spec>(Spec::load(o.spec_path));

@@ -81,7 +81,7 @@ TEST_CASE("the importer table lists every --import name once, each with provenan
   const auto& names = benchmark_names();
   CHECK(names == std::vector<std::string>{"xstest", "strongreject", "advbench", "harmbench",
                                           "jbb", "gptfuzz", "orbench", "phtest",
-                                          "wildjailbreak", "sorrybench"});
+                                          "wildjailbreak", "sorrybench", "problems"});
   for (const auto* imp : importers::importer_table()) {
     INFO(imp->name);
     CHECK(std::string(imp->info.licence).size() > 0);
