@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Reference test for the model area: tiny random Llama / Qwen2 / Qwen3 / Mistral / Phi-3 models
+# Reference test for the model area: tiny random Llama / Qwen2 / Qwen3 / Mistral / Phi-3 /
+# Gemma 2 / Gemma 3 / Qwen3-MoE models
 # built with transformers (from a config, no download) are saved, loaded by delib's model-check
 # tool, and compared: logits (f32, 1e-4) on plain, right-padded and packed-document inputs, the
 # next-token loss, and the gradient of EVERY parameter (as llm.c's test_gpt2 does, printing
@@ -14,8 +15,8 @@ import tempfile
 
 import torch
 from safetensors.torch import load_file
-from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Phi3Config,
-                          Qwen2Config, Qwen3Config)
+from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma3TextConfig, LlamaConfig,
+                          MistralConfig, Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
 
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
@@ -79,11 +80,42 @@ CASES = [
                                        rope_scaling={"type": "longrope",
                                                      "short_factor": [1.0, 1.2, 1.7, 2.5],
                                                      "long_factor": [1.1, 2.0, 4.5, 9.0]})),
+    # Gemma 2: sandwich norms, (1 + w) norms, sqrt(hidden) embedding scale, GeLU-tanh,
+    # query_pre_attn_scalar 24 (not head_dim 32), attention and final soft-capping at caps small
+    # enough to bite, a sliding window of 6 (shorter than the inputs) on layer 0 and full
+    # attention on layer 1 (the default alternation), tied embeddings, pad token 0 in the input.
+    ("gemma2", Gemma2Config, dict(head_dim=32, query_pre_attn_scalar=24, sliding_window=6,
+                                  attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
+    # Gemma 2 untied, with attention biases, explicit layer_types (full then sliding) and
+    # HF's default caps 50 / 30.
+    ("gemma2-untied", Gemma2Config, dict(tie_word_embeddings=False, attention_bias=True,
+                                         sliding_window=5,
+                                         layer_types=["full_attention", "sliding_attention"])),
+    # Gemma 3 text: q/k norms, a sliding layer with its own RoPE base (10000, no scaling) and a
+    # full layer with linear scaling on base 1e6, final soft-capping, no attention capping.
+    ("gemma3", Gemma3TextConfig, dict(head_dim=32, query_pre_attn_scalar=24, sliding_window=6,
+                                      final_logit_softcapping=3.0,
+                                      layer_types=["sliding_attention", "full_attention"],
+                                      rope_parameters={
+                                          "full_attention": {"rope_type": "linear", "factor": 4.0,
+                                                             "rope_theta": 1000000.0},
+                                          "sliding_attention": {"rope_type": "default",
+                                                                "rope_theta": 10000.0}})),
+    # Qwen3-MoE: 4 experts, top 2, unnormalised top-k probabilities, every layer sparse.
+    ("qwen3moe", Qwen3MoeConfig, dict(head_dim=16, num_experts=4, num_experts_per_tok=2,
+                                      moe_intermediate_size=32, norm_topk_prob=False)),
+    # Qwen3-MoE with the load-balancing loss in the loss (output_router_logits, coefficient 0.5
+    # so its gradient is not lost in rounding), normalised top-k, a dense layer 0
+    # (decoder_sparse_step 2) and tied embeddings.
+    ("qwen3moe-aux", Qwen3MoeConfig, dict(head_dim=16, num_experts=6, num_experts_per_tok=3,
+                                          moe_intermediate_size=24, norm_topk_prob=True,
+                                          decoder_sparse_step=2, output_router_logits=True,
+                                          router_aux_loss_coef=0.5, tie_word_embeddings=True)),
 ]
 
 
 # Rows also checked with a transformers-v4 style config.json (step 5).
-CLASSIC_LAYOUT = ("llama3-rope", "phi3-longrope")
+CLASSIC_LAYOUT = ("llama3-rope", "phi3-longrope", "gemma3")
 
 
 def to_classic_layout(model_dir, out_dir):
@@ -95,6 +127,9 @@ def to_classic_layout(model_dir, out_dir):
     with open(path) as f:
         c = json.load(f)
     rp = dict(c.pop("rope_parameters"))
+    if "full_attention" in rp:  # Gemma 3: rope_theta, rope_local_base_freq, rope_scaling
+        c["rope_local_base_freq"] = rp["sliding_attention"]["rope_theta"]
+        rp = dict(rp["full_attention"])
     c["rope_theta"] = rp.pop("rope_theta")
     rp.pop("partial_rotary_factor", None)  # top level in these files
     if c.get("model_type") == "phi3":
@@ -161,11 +196,34 @@ def padded_rows_reference(model, ids, mask, labels):
     return torch.cat(logits, 0), loss
 
 
+def delib_grad(name, p, got):
+    """delib's gradient of HF parameter `name`. transformers 5 holds a MoE layer's experts as
+    3-D tensors (experts.gate_up_proj (E, 2I, C), experts.down_proj (E, C, I)); delib, like the
+    checkpoints, one MLP per expert (experts.E.gate_proj.weight, ...). An expert no token
+    reached has no gradient in delib, zero in HF."""
+    if name.endswith(".mlp.experts.gate_up_proj") or name.endswith(".mlp.experts.down_proj"):
+        base = name.rsplit(".", 1)[0]
+        parts = []
+        for e in range(p.shape[0]):
+            def g(leaf, shape):
+                t = got.get(f"grad.{base}.{e}.{leaf}.weight")
+                return t if t is not None else torch.zeros(shape)
+            if name.endswith("gate_up_proj"):
+                half = (p.shape[1] // 2, p.shape[2])
+                parts.append(torch.cat([g("gate_proj", half), g("up_proj", half)], 0))
+            else:
+                parts.append(g("down_proj", tuple(p.shape[1:])))
+        return torch.stack(parts, 0)
+    return got.get("grad." + name)
+
+
 def grads_match(model, got, label):
     worst, worst_name = 0.0, ""
     n = 0
     for name, p in model.named_parameters():
         key = "grad." + name
+        if delib_grad(name, p, got) is not None:
+            got = {**got, key: delib_grad(name, p, got)}
         if key not in got:
             check(False, f"{label}: no gradient for {name}")
             continue
@@ -198,9 +256,25 @@ def main():
         model.zero_grad()
         out = model(input_ids=ids, labels=ids)
         out.loss.backward()
+        aux = getattr(model.config, "output_router_logits", False)
+        if aux:
+            print(f"  HF aux_loss {out.aux_loss.item():.6f} (x {model.config.router_aux_loss_coef} in the loss)")
         for ckpt in (False, True):
+            if ckpt and aux:
+                # Router logits are not collected under activation checkpointing: a clear error.
+                try:
+                    run_tool(model_dir, {"input_ids": ids.tolist(), "labels": ids.tolist()},
+                             f"{label}-plain", grads=True, extra=["--checkpoint"])
+                    check(False, f"{label}: --checkpoint with output_router_logits did not fail")
+                except RuntimeError as e:
+                    check("checkpointing" in str(e), f"{label}: checkpoint error: {e}")
+                continue
             got = run_tool(model_dir, {"input_ids": ids.tolist(), "labels": ids.tolist()},
                            f"{label}-plain", grads=True, extra=["--checkpoint"] if ckpt else [])
+            if aux:
+                d = abs(out.aux_loss.item() - got["aux_loss"].item())
+                print(f"  aux_loss {got['aux_loss'].item():.6f}, diff {d:.3g}")
+                check(d < LOSS_TOL, f"{label}: aux_loss diff {d}")
             tag = f"plain{'+checkpoint' if ckpt else ''}"
             d = maxdiff(out.logits, got["logits"])
             print(f"  {tag}: logits maxdiff {d:.3g}, loss {out.loss.item():.6f} vs {got['loss'].item():.6f}")

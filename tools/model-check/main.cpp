@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
       "Loads a Hugging Face model directory with delib's model code, runs it on the token ids "
       "of a JSON file and writes the results to a safetensors file: \"logits\" (B, T, V) "
       "float32, and with --grads \"loss\" (mean next-token cross-entropy over labels that are "
-      "not -100, labels defaulting to input_ids with padding ignored) and \"grad.NAME\" for "
+      "not -100, labels defaulting to input_ids with padding ignored; plus router_aux_loss_coef "
+      "times \"aux_loss\", the load-balancing loss, also written, when a mixture-of-experts "
+      "config sets output_router_logits, as transformers) and \"grad.NAME\" for "
       "every parameter. The JSON file holds \"input_ids\" (B, T) and optionally "
       "\"attention_mask\", \"doc_ids\", \"positions\" and \"labels\", all (B, T).\n\n"
       "A developer tool: tests/reference/test_model_reference.py drives it.",
@@ -103,6 +105,11 @@ int main(int argc, char** argv) {
           torch::NoGradGuard ng;
           out.emplace_back("logits", model->forward(ids, opts).to(torch::kFloat32));
         } else {
+          // MoE with output_router_logits: HF's loss adds router_aux_loss_coef * the
+          // load-balancing loss of the router logits.
+          const delib::ModelConfig& cfg = model->config();
+          std::vector<torch::Tensor> router;
+          if (cfg.output_router_logits) opts.router_logits = &router;
           auto logits = model->forward(ids, opts);
           if (!labels.defined()) {
             labels = ids.clone();
@@ -115,6 +122,12 @@ int main(int argc, char** argv) {
           auto loss = torch::nn::functional::cross_entropy(
               shift_logits, shift_labels,
               torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+          if (!router.empty()) {
+            auto aux = delib::load_balancing_loss(router, cfg.num_experts, cfg.num_experts_per_tok,
+                                                  opts.attention_mask);
+            out.emplace_back("aux_loss", aux.detach());
+            loss = loss + cfg.router_aux_loss_coef * aux;
+          }
           loss.backward();
           out.emplace_back("logits", logits.detach().to(torch::kFloat32));
           out.emplace_back("loss", loss.detach());

@@ -1,4 +1,4 @@
-// Llama/Qwen/Mistral/Phi-3 decoders in LibTorch, Hugging Face directories in and out
+// Llama/Qwen/Mistral/Phi-3/Gemma 2/Gemma 3/Qwen3-MoE decoders in LibTorch, Hugging Face directories in and out
 // (area: model, in delib_torch). Generation, training and RL use models only through what is
 // declared here. The supported families are the rows of one table (lib/src/model/family.cpp;
 // docs/adding-a-model.md).
@@ -25,9 +25,10 @@ torch::Device parse_device(const std::string& value, int local_rank = 0,
 // are an Error naming config.json and the field.
 struct ModelConfig {
   // "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM",
-  // "Phi3ForCausalLM"
+  // "Phi3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM"
   std::string architecture;
-  std::string model_type;     // "llama", "qwen2", "qwen3", "mistral", "phi3"
+  // "llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text", "qwen3_moe"
+  std::string model_type;
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
   int64_t num_hidden_layers = 0, num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0;
   int64_t max_position_embeddings = 0;
@@ -51,6 +52,37 @@ struct ModelConfig {
   // config "pad_token_id" when it is a token of the vocabulary, else -1. As in HF's
   // nn.Embedding(padding_idx=pad_token_id), its embedding row gets no gradient from lookups.
   int64_t pad_token_id = -1;
+
+  // The MLP's activation: "silu" (config "hidden_act") or "gelu_pytorch_tanh" (Gemma:
+  // "hidden_activation").
+  std::string hidden_act = "silu";
+  // Per layer "full_attention" or "sliding_attention" (Gemma: config "layer_types" or its
+  // sliding_window_pattern); empty = every layer alike (sliding_window, when set, limits all).
+  std::vector<std::string> layer_types;
+  // Attention scores scale by query_pre_attn_scalar^-1/2 (Gemma); 0 = head_dim^-1/2.
+  double query_pre_attn_scalar = 0;
+  // Soft-capping cap * tanh(x / cap) of the attention scores (Gemma 2) and of the final logits
+  // (Gemma 2/3); 0 = none.
+  double attn_logit_softcapping = 0, final_logit_softcapping = 0;
+  // Gemma 3: the RoPE base of the sliding layers ("rope_local_base_freq"); 0 = one RoPE for all.
+  double rope_local_theta = 0;
+  // Qwen3-MoE (0 experts = dense): the layers with a sparse MoE block (is_moe_layer) route
+  // each token to its num_experts_per_tok most probable experts of num_experts, each an MLP of
+  // moe_intermediate_size; norm_topk_prob renormalises the chosen probabilities to sum 1.
+  int64_t num_experts = 0, num_experts_per_tok = 0, moe_intermediate_size = 0;
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;
+  bool norm_topk_prob = false;
+  // Training adds router_aux_loss_coef * load_balancing_loss to the loss when
+  // output_router_logits is true (HF Qwen3MoeForCausalLM.forward).
+  bool output_router_logits = false;
+  double router_aux_loss_coef = 0.001;
+
+  // Whether layer i is a sparse MoE layer: HF's (i not in mlp_only_layers) and num_experts > 0
+  // and (i + 1) % decoder_sparse_step == 0.
+  bool is_moe_layer(int64_t i) const;
+  // Whether layer i attends within sliding_window (layer_types, else every layer when set).
+  bool is_sliding_layer(int64_t i) const;
 
   static ModelConfig from_json(const Json& config, const std::string& source = "config.json");
   static ModelConfig load(const std::string& model_dir);
@@ -109,7 +141,25 @@ struct ForwardOptions {
   KVCache* cache = nullptr;
   // Recompute each layer in backward (activation checkpointing).
   bool checkpoint = false;
+  // MoE models: when non-null, each sparse layer's router logits (B*T, num_experts) are
+  // appended, in layer order, differentiable (for load_balancing_loss). Not with `checkpoint`
+  // (an Error: the recomputed router would not be the one appended).
+  std::vector<torch::Tensor>* router_logits = nullptr;
 };
+
+// The load-balancing auxiliary loss of a mixture of experts (Fedus et al. 2021, Switch
+// Transformer eq. 4-6), as HF's load_balancing_loss_func (transformers 5.25): over the tokens
+// of every layer together (attention_mask (B, T), when defined, drops padding tokens),
+// f_e = (times expert e is among a token's top_k) / tokens, P_e = mean router probability of e,
+// loss = num_experts * sum_e f_e P_e. Differentiable through P only. Undefined when
+// router_logits is empty.
+torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logits, int64_t num_experts,
+                                  int64_t top_k, const torch::Tensor& attention_mask = {});
+
+// cap * tanh(logits / cap) (Gemma's final_logit_softcapping); `logits` itself when cap <= 0.
+// Whoever computes logits from hidden() and lm_head_weight() applies it with
+// config().final_logit_softcapping (forward() does).
+torch::Tensor softcap_logits(const torch::Tensor& logits, double cap);
 
 // The default max_shard_size of CausalLM::save: "5GB" (10^9 bytes per GB), transformers 4.x's
 // save_pretrained default and the Hub's usual shard size (transformers 5 raised its own to 50GB).
@@ -138,7 +188,7 @@ class CausalLM {
   virtual torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
   // The output projection weight (V, C) (the embedding when tied).
   virtual torch::Tensor lm_head_weight() = 0;
-  // hidden() followed by the output projection: (B, T, V) logits.
+  // hidden() followed by the output projection (and final_logit_softcapping): (B, T, V) logits.
   virtual torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
 
   // A cache for `batch` rows of up to `capacity` positions.

@@ -223,6 +223,7 @@ struct Engine::Impl::Run {
   int64_t R = 0;                  // cache rows: B rounded up to kCpuRowMultiple on CPU
   KVCache cache;                  // per layer k, v (R, H_kv, capacity, D); lengths (R,)
   torch::Tensor W;                // the LM head's weight (V, C)
+  double softcap = 0;             // the model's final_logit_softcapping (0 = none)
   int64_t V = 0;                  // vocabulary size
   bool device_sampling = false;   // EngineOptions::sampling resolved for this device
   std::vector<Slot> slots;        // (R,): slot s <-> cache row s
@@ -243,6 +244,7 @@ struct Engine::Impl::Run {
     R = (B + mult - 1) / mult * mult;
     cache = model.new_cache(R, capacity);
     W = model.lm_head_weight();
+    softcap = model.config().final_logit_softcapping;
     V = W.size(0);
     device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
                       (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
@@ -408,7 +410,8 @@ struct Engine::Impl::Run {
     std::vector<torch::Tensor> parts;
     for (size_t p = 0; p < last.size(); p += 32) {
       std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
-      parts.push_back(linear_rows(torch::cat(chunk, 0), W).squeeze(1));
+      // final_logit_softcapping (Gemma), as the model's forward() applies it.
+      parts.push_back(softcap_logits(linear_rows(torch::cat(chunk, 0), W), softcap).squeeze(1));
     }
     return torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
   }
@@ -494,7 +497,7 @@ struct Engine::Impl::Run {
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);            // (R, 1, C)
-    torch::Tensor logits = linear_rows(h, W).squeeze(1);  // (R, 1, C) -> (R, V)
+    torch::Tensor logits = softcap_logits(linear_rows(h, W), softcap).squeeze(1);  // (R, V)
     cache.lengths.mul_(live_t);                           // idle rows restart at 0
     return logits;
   }

@@ -5,7 +5,8 @@
 // ~75 us per layer here for 8 rows x 8 heads x 96 keys, about 20x the arithmetic. This is the
 // textbook two-pass form (Vaswani et al. 2017, eq. 1) over the visible keys only:
 //
-//   s_j = (q . k_j) / sqrt(D)              for the keys j the mask allows
+//   s_j = (q . k_j) * scale (1 / sqrt(D); Gemma: query_pre_attn_scalar^-1/2), soft-capped
+//         to cap * tanh(s_j / cap) when a cap is given,  for the keys j the mask allows
 //   p_j = exp(s_j - max_j s_j) / sum_j exp(s_j - max_j s_j)
 //   out = sum_j p_j v_j
 //
@@ -35,7 +36,8 @@ namespace {
 // vectorise without reassociating), combined in a fixed tree.
 DELIB_CLONES
 void attend_one(const float* qv, const float* kb, int64_t ks, const float* vb, int64_t vs,
-                const bool* m, int64_t S, int64_t D, float scale, float* score, int64_t* keys, float* o) {
+                const bool* m, int64_t S, int64_t D, float scale, float softcap, float* score,
+                int64_t* keys, float* o) {
   int64_t n = 0;
   float mx = -INFINITY;
   const int64_t D8 = D - D % 8;
@@ -48,6 +50,7 @@ void attend_one(const float* qv, const float* kb, int64_t ks, const float* vb, i
     float d = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
     for (int64_t c = D8; c < D; ++c) d += qv[c] * kj[c];
     d *= scale;
+    if (softcap > 0) d = std::tanh(d / softcap) * softcap;  // HF: (s / cap).tanh() * cap
     score[n] = d;
     keys[n] = j;
     ++n;
@@ -71,7 +74,8 @@ void attend_one(const float* qv, const float* kb, int64_t ks, const float* vb, i
 }  // namespace
 
 torch::Tensor cached_attention_cpu(const torch::Tensor& q, const torch::Tensor& k,
-                                   const torch::Tensor& v, const torch::Tensor& mask) {
+                                   const torch::Tensor& v, const torch::Tensor& mask,
+                                   double scale_in, double softcap) {
   if (!q.is_cpu() || q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !mask.defined() || mask.dim() != 4)
     return {};
   if (q.scalar_type() != torch::kFloat32 || k.scalar_type() != torch::kFloat32 ||
@@ -93,7 +97,8 @@ torch::Tensor cached_attention_cpu(const torch::Tensor& q, const torch::Tensor& 
   const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
   const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
   const int64_t group = H / Hkv;
-  const float scale = float(1.0 / std::sqrt(double(D)));
+  const float scale = float(scale_in > 0 ? scale_in : 1.0 / std::sqrt(double(D)));
+  const float cap = float(softcap);
   const int64_t tasks = B * H * T;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, S * D));
   at::parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
@@ -106,7 +111,7 @@ torch::Tensor cached_attention_cpu(const torch::Tensor& q, const torch::Tensor& 
       const float* vb = vp + b * vs0 + (h / group) * vs1;
       const bool* m = mp + (b * T + t) * S;
       float* o = op + ((b * H + h) * T + t) * D;
-      attend_one(qv, kb, ks2, vb, vs2, m, S, D, scale, score.data(), keys.data(), o);
+      attend_one(qv, kb, ks2, vb, vs2, m, S, D, scale, cap, score.data(), keys.data(), o);
     }
   });
   return out;

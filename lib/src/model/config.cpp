@@ -10,6 +10,7 @@
 #define FMT_HEADER_ONLY 1
 #endif
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -93,7 +94,7 @@ const Family& read_family(const Reader& r) {
 void read_rope(const Reader& r, const Family& f, ModelConfig& c) {
   const Json* params = r.get("rope_parameters");
   if (params && !params->is_object()) r.fail("\"rope_parameters\" must be an object or null");
-  c.rope_theta = r.number("rope_theta", 10000.0);
+  c.rope_theta = r.number("rope_theta", f.default_rope_theta);
   if (params)
     if (const Json* t = params->find("rope_theta"); t && t->is_number()) c.rope_theta = t->as_double();
 
@@ -189,10 +190,35 @@ ModelConfig ModelConfig::from_json(const Json& config, const std::string& source
   if (const Json* pad = r.get("pad_token_id"); pad && pad->is_int() && pad->as_int() >= 0 &&
                                                 pad->as_int() < c.vocab_size)
     c.pad_token_id = pad->as_int();
-  read_rope(r, f, c);
+  if (f.local_rope) {
+    // Gemma 3's v5 layout: rope_parameters {"full_attention": {...}, "sliding_attention":
+    // {...}}; read as the classic rope_parameters / rope_local_base_freq.
+    Json flat = config;
+    const Json* params = r.get("rope_parameters");
+    if (params && params->is_object() &&
+        (params->find("full_attention") || params->find("sliding_attention"))) {
+      const Json* full = params->find("full_attention");
+      flat.set("rope_parameters", full ? *full : Json());
+      if (const Json* local = params->find("sliding_attention"); local && local->is_object()) {
+        const Json* t = local->find("rope_type");
+        if (t && !t->is_null() && !(t->is_string() && t->as_string() == "default"))
+          r.fail(fmt::format("\"rope_parameters\" \"sliding_attention\" \"rope_type\" {} is not "
+                             "supported for {} (only default)", t->dump(), f.architecture));
+        if (const Json* th = local->find("rope_theta"); th && th->is_number()) flat.set("rope_local_base_freq", *th);
+      }
+    }
+    Reader fr(flat, source);
+    read_rope(fr, f, c);
+    c.rope_local_theta = fr.number("rope_local_base_freq", 10000.0);
+  } else {
+    read_rope(r, f, c);
+  }
 
-  std::string act = r.string("hidden_act", "silu");
-  if (act != "silu") r.fail(fmt::format("unsupported hidden_act \"{}\" (delib supports silu)", act));
+  std::string act = r.string(f.activation_field.c_str(), f.activation_default);
+  if (act != "silu" && act != "gelu_pytorch_tanh")
+    r.fail(fmt::format("unsupported {} \"{}\" (delib supports silu, gelu_pytorch_tanh)",
+                       f.activation_field, act));
+  c.hidden_act = act;
   if (r.boolean("mlp_bias", false)) r.fail("mlp_bias true is not supported");
   switch (f.attention_bias) {
     case AttentionBias::kNone: break;
@@ -209,6 +235,66 @@ ModelConfig ModelConfig::from_json(const Json& config, const std::string& source
       if (r.boolean("use_sliding_window", false))
         r.fail(fmt::format("use_sliding_window true is not supported for {}", f.architecture));
       break;
+    case SlidingWindow::kPerLayer: {
+      c.sliding_window = r.integer("sliding_window", 4096);  // HF's default; null reads as it too
+      if (c.sliding_window <= 0) r.fail(fmt::format("\"sliding_window\" {} must be positive", c.sliding_window));
+      if (const Json* lt = r.get("layer_types")) {
+        if (!lt->is_array() || int64_t(lt->as_array().size()) != c.num_hidden_layers)
+          r.fail(fmt::format("\"layer_types\" must be a list of {} strings (num_hidden_layers)",
+                             c.num_hidden_layers));
+        for (const auto& t : lt->as_array()) {
+          if (!t.is_string() || (t.as_string() != "full_attention" && t.as_string() != "sliding_attention"))
+            r.fail(fmt::format("\"layer_types\" entry {} is not supported for {} (full_attention, "
+                               "sliding_attention)", t.dump(), f.architecture));
+          c.layer_types.push_back(t.as_string());
+        }
+      } else {
+        const int64_t p = r.integer("sliding_window_pattern", f.sliding_window_pattern);
+        if (p <= 0) r.fail(fmt::format("\"sliding_window_pattern\" {} must be positive", p));
+        for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+          c.layer_types.push_back((i + 1) % p != 0 ? "sliding_attention" : "full_attention");
+      }
+      if (r.boolean("use_bidirectional_attention", false))
+        r.fail(fmt::format("use_bidirectional_attention true is not supported for {}", f.architecture));
+      break;
+    }
+  }
+  if (f.query_pre_attn_scalar) {
+    c.query_pre_attn_scalar = r.number("query_pre_attn_scalar", 256);
+    if (c.query_pre_attn_scalar <= 0)
+      r.fail(fmt::format("\"query_pre_attn_scalar\" {} must be positive", c.query_pre_attn_scalar));
+  }
+  // Absent: the config class's default (Gemma 2: 50 and 30; Gemma 3: none); null: none.
+  auto softcap = [&](const char* key, double def) {
+    const Json* v = config.find(key);
+    if (!v) return def;
+    return v->is_null() ? 0.0 : r.number(key, 0.0);
+  };
+  const bool gemma2_defaults = f.attn_softcap;  // the row that reads both has HF's defaults
+  if (f.attn_softcap) c.attn_logit_softcapping = softcap("attn_logit_softcapping", 50.0);
+  if (f.final_softcap) c.final_logit_softcapping = softcap("final_logit_softcapping", gemma2_defaults ? 30.0 : 0.0);
+  if (c.attn_logit_softcapping < 0 || c.final_logit_softcapping < 0)
+    r.fail("\"attn_logit_softcapping\" and \"final_logit_softcapping\" must be positive or null");
+  if (f.moe) {
+    c.num_experts = r.get("num_experts") ? r.integer("num_experts") : r.integer("num_local_experts", 128);
+    c.num_experts_per_tok = r.integer("num_experts_per_tok", 8);
+    c.moe_intermediate_size = r.integer("moe_intermediate_size", 768);
+    c.decoder_sparse_step = r.integer("decoder_sparse_step", 1);
+    c.norm_topk_prob = r.boolean("norm_topk_prob", false);
+    c.output_router_logits = r.boolean("output_router_logits", false);
+    c.router_aux_loss_coef = r.number("router_aux_loss_coef", 0.001);
+    if (c.num_experts < 0 || c.moe_intermediate_size <= 0 || c.decoder_sparse_step <= 0 ||
+        (c.num_experts > 0 && (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.num_experts)))
+      r.fail(fmt::format("MoE sizes (num_experts {}, num_experts_per_tok {}, moe_intermediate_size {}, "
+                         "decoder_sparse_step {}) must be positive with num_experts_per_tok <= num_experts",
+                         c.num_experts, c.num_experts_per_tok, c.moe_intermediate_size, c.decoder_sparse_step));
+    if (const Json* m = r.get("mlp_only_layers")) {
+      if (!m->is_array()) r.fail("\"mlp_only_layers\" must be a list of layer indices");
+      for (const auto& x : m->as_array()) {
+        if (!x.is_int()) r.fail("\"mlp_only_layers\" must be a list of layer indices");
+        c.mlp_only_layers.push_back(x.as_int());
+      }
+    }
   }
   c.torch_dtype = r.string("torch_dtype", r.string("dtype", "float32"));
   return c;
@@ -225,6 +311,15 @@ ModelConfig ModelConfig::load(const std::string& model_dir) {
   }
   return from_json(j, path);
 }
+
+namespace {
+// A float field of HF's strict config classes (Gemma's soft-caps: `float | None`): 3.0 must
+// be written "3.0", which a double that happens to be integral does not dump as.
+Json float_field(double d) {
+  if (d == std::floor(d) && std::abs(d) < 1e15) return Json::raw(fmt::format("{:.1f}", d));
+  return Json(d);
+}
+}  // namespace
 
 Json ModelConfig::to_json() const {
   Json j = Json::object();
@@ -246,9 +341,33 @@ Json ModelConfig::to_json() const {
   j.set("tie_word_embeddings", tie_word_embeddings);
   const Family& f = model::family_of(model_type);
   if (f.attention_bias == AttentionBias::kFromConfig) j.set("attention_bias", attention_bias);
-  j.set("hidden_act", "silu");
+  j.set(f.activation_field, hidden_act);
   if (f.sliding_window == SlidingWindow::kFromConfig)
     j.set("sliding_window", sliding_window > 0 ? Json(sliding_window) : Json());
+  if (f.sliding_window == SlidingWindow::kPerLayer) {
+    j.set("sliding_window", sliding_window);
+    Json lt = Json::array();
+    for (const auto& t : layer_types) lt.push(t);
+    j.set("layer_types", lt);
+  }
+  if (f.query_pre_attn_scalar)  // an int in HF's config classes
+    j.set("query_pre_attn_scalar", query_pre_attn_scalar == std::floor(query_pre_attn_scalar)
+                                       ? Json(int64_t(query_pre_attn_scalar)) : Json(query_pre_attn_scalar));
+  if (f.attn_softcap) j.set("attn_logit_softcapping", attn_logit_softcapping > 0 ? float_field(attn_logit_softcapping) : Json());
+  if (f.final_softcap) j.set("final_logit_softcapping", final_logit_softcapping > 0 ? float_field(final_logit_softcapping) : Json());
+  if (f.local_rope) j.set("rope_local_base_freq", rope_local_theta);
+  if (f.moe) {
+    j.set("num_experts", num_experts);
+    j.set("num_experts_per_tok", num_experts_per_tok);
+    j.set("moe_intermediate_size", moe_intermediate_size);
+    j.set("decoder_sparse_step", decoder_sparse_step);
+    j.set("norm_topk_prob", norm_topk_prob);
+    Json m = Json::array();
+    for (int64_t i : mlp_only_layers) m.push(i);
+    j.set("mlp_only_layers", m);
+    j.set("output_router_logits", output_router_logits);
+    j.set("router_aux_loss_coef", float_field(router_aux_loss_coef));
+  }
   if (f.partial_rotary) j.set("partial_rotary_factor", partial_rotary_factor);
   // Phi-3's top-level original_max_position_embeddings overrides the rope object's in HF.
   const Json* orig = rope_scaling.is_object() ? rope_scaling.find("original_max_position_embeddings") : nullptr;
@@ -260,11 +379,27 @@ Json ModelConfig::to_json() const {
 int64_t ModelConfig::num_parameters() const {
   const int64_t C = hidden_size, V = vocab_size, D = head_dim;
   const int64_t q = num_attention_heads * D, kv = num_key_value_heads * D;
-  int64_t layer = C * q + 2 * C * kv + q * C + 3 * C * intermediate_size + 2 * C;
+  int64_t layer = C * q + 2 * C * kv + q * C + 2 * C;
   if (attention_bias) layer += q + 2 * kv;
   if (o_proj_bias) layer += C;
   if (qk_norm) layer += 2 * D;
-  return V * C + num_hidden_layers * layer + C + (tie_word_embeddings ? 0 : V * C);
+  if (model::family_of(model_type).sandwich_norms) layer += 2 * C;
+  int64_t n = V * C + C + (tie_word_embeddings ? 0 : V * C);
+  for (int64_t i = 0; i < num_hidden_layers; ++i)
+    n += layer + (is_moe_layer(i) ? num_experts * (3 * C * moe_intermediate_size + C)
+                                  : 3 * C * intermediate_size);
+  return n;
+}
+
+bool ModelConfig::is_moe_layer(int64_t i) const {
+  return num_experts > 0 && (i + 1) % decoder_sparse_step == 0 &&
+         std::find(mlp_only_layers.begin(), mlp_only_layers.end(), i) == mlp_only_layers.end();
+}
+
+bool ModelConfig::is_sliding_layer(int64_t i) const {
+  if (sliding_window <= 0) return false;
+  if (layer_types.empty()) return true;
+  return i >= 0 && i < int64_t(layer_types.size()) && layer_types[size_t(i)] == "sliding_attention";
 }
 
 }  // namespace delib

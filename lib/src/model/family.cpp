@@ -38,6 +38,29 @@ const std::vector<Family>& families() {
        .fused_qkv = true, .fused_gate_up = true, .sliding_window = SlidingWindow::kFromConfig,
        .rope_types = {"longrope"}, .rope_aliases = {{"su", "longrope"}, {"yarn", "longrope"}},
        .partial_rotary = true, .original_max_position_embeddings = 4096},
+      // Gemma 2: (1 + w) RMSNorms, sandwich norms, embeddings * sqrt(hidden), GeLU-tanh MLP,
+      // query_pre_attn_scalar, attention and final logit soft-capping, sliding layers
+      // alternating with full ones, tied embeddings by default.
+      {.model_type = "gemma2", .architecture = "Gemma2ForCausalLM", .name = "Gemma 2",
+       .attention_bias = AttentionBias::kFromConfig, .sliding_window = SlidingWindow::kPerLayer,
+       .tie_word_embeddings = true, .rope_types = kAnyRope,
+       .activation_field = "hidden_activation", .activation_default = "gelu_pytorch_tanh",
+       .norm_plus_one = true, .sandwich_norms = true, .scale_embeddings = true,
+       .query_pre_attn_scalar = true, .attn_softcap = true, .final_softcap = true,
+       .sliding_window_pattern = 2},
+      // Gemma 3 (text): Gemma 2 with (1 + w) q/k norms, 5 sliding layers of 6, a RoPE base of
+      // their own (rope_local_base_freq) and no attention soft-capping.
+      {.model_type = "gemma3_text", .architecture = "Gemma3ForCausalLM", .name = "Gemma 3",
+       .attention_bias = AttentionBias::kFromConfig, .qk_norm = true,
+       .sliding_window = SlidingWindow::kPerLayer, .tie_word_embeddings = true,
+       .rope_types = kAnyRope, .activation_field = "hidden_activation",
+       .activation_default = "gelu_pytorch_tanh", .norm_plus_one = true, .sandwich_norms = true,
+       .scale_embeddings = true, .query_pre_attn_scalar = true, .final_softcap = true,
+       .sliding_window_pattern = 6, .local_rope = true, .default_rope_theta = 1000000.0},
+      // Qwen3 with sparse mixture-of-experts MLPs (top-k router, per-expert SwiGLU MLPs).
+      {.model_type = "qwen3_moe", .architecture = "Qwen3MoeForCausalLM", .name = "Qwen3-MoE",
+       .attention_bias = AttentionBias::kFromConfig, .qk_norm = true,
+       .sliding_window = SlidingWindow::kRefused, .rope_types = kAnyRope, .moe = true},
   };
   return kFamilies;
 }

@@ -18,7 +18,10 @@
 #include <cstring>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -44,16 +47,20 @@ namespace model {
 // ---------------------------------------------------------------------------------------------
 // Building blocks.
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o) : eps(eps) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o, bool plus_one)
+    : eps(eps), plus_one(plus_one) {
   weight = register_parameter("weight", torch::empty({dim}, o));
 }
 
 // RMSNorm (Zhang & Sennrich 2019, eq. 4) exactly as HF LlamaRMSNorm: the statistics in
 // float32, y = w * (x / sqrt(mean(x^2) + eps)).to(dtype). x (..., C) -> (..., C).
+// Gemma (plus_one), as Gemma2RMSNorm: y = (x / sqrt(mean(x^2) + eps) * (1 + w)).to(dtype), all
+// in float32.
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   auto xf = x.to(torch::kFloat32);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * torch::rsqrt(var + eps);
+  if (plus_one) return (xf * (1.0 + weight.to(torch::kFloat32))).to(x.scalar_type());
   return weight * xf.to(x.scalar_type());
 }
 
@@ -89,9 +96,12 @@ torch::Tensor LinearImpl::merged_weight() const {
   return (weight.to(torch::kFloat32) + delta).to(weight.scalar_type());
 }
 
-AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o)
+AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o, int64_t layer)
     : H(c.num_attention_heads), Hkv(c.num_key_value_heads), D(c.head_dim),
-      R(int64_t(double(c.head_dim) * c.partial_rotary_factor)) {
+      R(int64_t(double(c.head_dim) * c.partial_rotary_factor)), sliding(c.is_sliding_layer(layer)),
+      scale(1.0 / std::sqrt(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : double(c.head_dim))),
+      softcap(c.attn_logit_softcapping) {
+  const bool plus_one = family_of(c.model_type).norm_plus_one;
   const int64_t C = c.hidden_size;
   const bool qkv_bias = c.attention_bias;
   if (family_of(c.model_type).fused_qkv) {
@@ -103,8 +113,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o
   }
   o_proj = register_module("o_proj", std::make_shared<LinearImpl>(H * D, C, c.o_proj_bias, o));
   if (c.qk_norm) {
-    q_norm = register_module("q_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
-    k_norm = register_module("k_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o));
+    q_norm = register_module("q_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o, plus_one));
+    k_norm = register_module("k_norm", std::make_shared<RMSNormImpl>(D, c.rms_norm_eps, o, plus_one));
   }
 }
 
@@ -145,8 +155,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
   q = q.transpose(1, 2);  // (B, H, T, D)
   k = k.transpose(1, 2);  // (B, Hkv, T, D)
   v = v.transpose(1, 2);
-  q = rotate(q, s.cos, s.sin, R);
-  k = rotate(k, s.cos, s.sin, R);
+  const torch::Tensor& cos = sliding ? s.cos_local : s.cos;
+  const torch::Tensor& sin = sliding ? s.sin_local : s.sin;
+  const torch::Tensor& smask = sliding ? s.mask_local : s.mask;
+  const bool causal = sliding ? s.causal_local : s.causal;
+  q = rotate(q, cos, sin, R);
+  k = rotate(k, cos, sin, R);
   if (s.cache) {
     // Write this step's keys/values at each row's slots [len_b, len_b + T), then attend to the
     // first kv_len slots; s.mask hides the slots past each row's own end.
@@ -161,21 +175,42 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
   // Decode steps on the CPU (a few queries per row, no autograd): the direct kernel; SDPA else.
   torch::Tensor y;
   if (s.cache && T <= 4 && x.is_cpu() && !torch::GradMode::is_enabled())
-    y = cached_attention_cpu(q, k, v, s.mask);
+    y = cached_attention_cpu(q, k, v, smask, scale, softcap);
+  if (!y.defined() && softcap > 0) {
+    // Soft-capped scores (Gemma 2), which SDPA cannot do: HF's eager_attention_forward,
+    // scores = q k^T * scale -> cap * tanh(scores / cap) -> masked -> softmax in float32.
+    auto kk = k, vv = v;
+    if (Hkv != H) {
+      kk = k.repeat_interleave(H / Hkv, 1);
+      vv = v.repeat_interleave(H / Hkv, 1);
+    }
+    auto sc = torch::matmul(q, kk.transpose(2, 3)) * scale;
+    sc = torch::tanh(sc / softcap) * softcap;
+    torch::Tensor m = smask;
+    if (!m.defined()) {  // causal: query t sees keys [0, t + S - T]
+      const int64_t S = kk.size(2);
+      auto o = torch::TensorOptions().device(q.device()).dtype(torch::kInt64);
+      m = (torch::arange(S, o).view({1, S}) <= torch::arange(T, o).view({T, 1}) + (S - T)).view({1, 1, T, S});
+    }
+    sc = sc.masked_fill(m.logical_not(), -std::numeric_limits<double>::infinity());
+    auto p = torch::softmax(sc, -1, torch::kFloat32).to(q.scalar_type());
+    y = torch::matmul(p, vv);
+  }
   if (!y.defined()) {
     std::optional<torch::Tensor> mask;
-    if (s.mask.defined()) mask = s.mask;
+    if (smask.defined()) mask = smask;
     y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
-                                         /*is_causal=*/s.causal, /*scale=*/std::nullopt,
+                                         /*is_causal=*/causal, /*scale=*/scale,
                                          /*enable_gqa=*/Hkv != H);
   }
   y = y.transpose(1, 2).reshape({B, T, H * D});
   return o_proj->forward(y);
 }
 
-MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o) {
-  const int64_t C = c.hidden_size, I = c.intermediate_size;
-  if (family_of(c.model_type).fused_gate_up) {
+MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o, int64_t I, bool fused)
+    : gelu(c.hidden_act == "gelu_pytorch_tanh") {
+  const int64_t C = c.hidden_size;
+  if (fused) {
     gate_up_proj = register_module("gate_up_proj", std::make_shared<LinearImpl>(C, 2 * I, false, o));
   } else {
     gate_proj = register_module("gate_proj", std::make_shared<LinearImpl>(C, I, false, o));
@@ -185,25 +220,81 @@ MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o) {
 }
 
 // SwiGLU (Shazeer 2020, eq. 6): down(silu(gate(x)) * up(x)); fused: [gate; up] = gate_up(x).
+// GeGLU (ibid., eq. 5) with the tanh approximation of GELU for gelu_pytorch_tanh (Gemma).
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  auto act = [&](const torch::Tensor& g) { return gelu ? torch::gelu(g, "tanh") : torch::silu(g); };
   if (gate_up_proj) {
     auto gu = gate_up_proj->forward(x).chunk(2, -1);
-    return down_proj->forward(torch::silu(gu[0]) * gu[1]);
+    return down_proj->forward(act(gu[0]) * gu[1]);
   }
-  return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  return down_proj->forward(act(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o) {
-  self_attn = register_module("self_attn", std::make_shared<AttentionImpl>(c, o));
-  mlp = register_module("mlp", std::make_shared<MLPImpl>(c, o));
-  input_layernorm = register_module("input_layernorm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
-  post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
+MoEImpl::MoEImpl(const ModelConfig& c, const torch::TensorOptions& o)
+    : top_k(c.num_experts_per_tok), norm_topk_prob(c.norm_topk_prob) {
+  gate = register_module("gate", std::make_shared<LinearImpl>(c.hidden_size, c.num_experts, false, o));
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (int64_t e = 0; e < c.num_experts; ++e) {
+    auto m = std::make_shared<MLPImpl>(c, o, c.moe_intermediate_size, /*fused=*/false);
+    experts->push_back(m);
+    expert_ptrs.push_back(m);
+  }
 }
 
-// Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)).
+// HF Qwen3MoeTopKRouter + Qwen3MoeExperts: p = softmax(x G^T) in float32, the top_k of p
+// (renormalised to sum 1 when norm_topk_prob), cast to the model dtype; out = sum over the
+// chosen experts of p_e * expert_e(x).
+torch::Tensor MoEImpl::forward(const torch::Tensor& x, std::vector<torch::Tensor>* router_logits) {
+  const int64_t C = x.size(-1);
+  auto flat = x.reshape({-1, C});
+  auto logits = gate->forward(flat);  // (N, E)
+  if (router_logits) router_logits->push_back(logits);
+  auto probs = torch::softmax(logits, -1, torch::kFloat32);
+  auto [top, idx] = probs.topk(top_k, -1);  // (N, k)
+  if (norm_topk_prob) top = top / top.sum(-1, /*keepdim=*/true);
+  top = top.to(logits.scalar_type());
+  auto out = torch::zeros_like(flat);
+  // Which experts got a token: one host sync, as HF's expert_hit.
+  auto hit = torch::zeros({int64_t(expert_ptrs.size())}, idx.options()).index_add_(
+      0, idx.reshape({-1}), torch::ones({idx.numel()}, idx.options())).gt(0).to(torch::kCPU);
+  const bool* hp = hit.data_ptr<bool>();
+  for (size_t e = 0; e < expert_ptrs.size(); ++e) {
+    if (!hp[e]) continue;
+    auto where = idx.eq(int64_t(e)).nonzero();  // (n, 2): token, slot
+    auto token = where.select(1, 0), slot = where.select(1, 1);
+    auto h = expert_ptrs[e]->forward(flat.index_select(0, token));
+    h = h * top.index({token, slot}).unsqueeze(-1);
+    out = out.index_add(0, token, h.to(out.scalar_type()));
+  }
+  return out.view(x.sizes());
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o, int64_t layer) {
+  const Family& f = family_of(c.model_type);
+  auto norm = [&] { return std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o, f.norm_plus_one); };
+  self_attn = register_module("self_attn", std::make_shared<AttentionImpl>(c, o, layer));
+  if (c.is_moe_layer(layer))
+    moe = register_module("mlp", std::make_shared<MoEImpl>(c, o));
+  else
+    mlp = register_module("mlp", std::make_shared<MLPImpl>(c, o, c.intermediate_size, f.fused_gate_up));
+  input_layernorm = register_module("input_layernorm", norm());
+  post_attention_layernorm = register_module("post_attention_layernorm", norm());
+  if (f.sandwich_norms) {
+    pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", norm());
+    post_feedforward_layernorm = register_module("post_feedforward_layernorm", norm());
+  }
+}
+
+// Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)). Sandwich norms
+// (Gemma): h = x + post_attn(attn(norm(x))); out = h + post_ff(mlp(pre_ff(h))).
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const Step& s, int64_t layer) {
+  auto ffn = [&](const torch::Tensor& t) { return moe ? moe->forward(t, s.router_logits) : mlp->forward(t); };
+  if (pre_feedforward_layernorm) {
+    auto h = x + post_attention_layernorm->forward(self_attn->forward(input_layernorm->forward(x), s, layer));
+    return h + post_feedforward_layernorm->forward(ffn(pre_feedforward_layernorm->forward(h)));
+  }
   auto h = x + self_attn->forward(input_layernorm->forward(x), s, layer);
-  return h + mlp->forward(post_attention_layernorm->forward(h));
+  return h + ffn(post_attention_layernorm->forward(h));
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t V, int64_t C, const torch::TensorOptions& o) {
@@ -214,11 +305,12 @@ DecoderImpl::DecoderImpl(const ModelConfig& c, const torch::TensorOptions& o) {
   embed_tokens = register_module("embed_tokens", std::make_shared<EmbeddingImpl>(c.vocab_size, c.hidden_size, o));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    auto l = std::make_shared<DecoderLayerImpl>(c, o);
+    auto l = std::make_shared<DecoderLayerImpl>(c, o, i);
     layers->push_back(l);
     layer_ptrs.push_back(l);
   }
-  norm = register_module("norm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o));
+  norm = register_module("norm", std::make_shared<RMSNormImpl>(c.hidden_size, c.rms_norm_eps, o,
+                                                               family_of(c.model_type).norm_plus_one));
 }
 
 CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& o) {
@@ -422,8 +514,8 @@ class Model final : public CausalLM {
   torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) override;
   torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts) override {
     auto h = hidden(input_ids, opts);
-    if (lm_->lm_head) return lm_->lm_head->forward(h);
-    return at::linear(h, lm_head_weight());
+    auto logits = lm_->lm_head ? lm_->lm_head->forward(h) : at::linear(h, lm_head_weight());
+    return softcap_logits(logits, cfg_.final_logit_softcapping);
   }
   KVCache new_cache(int64_t batch, int64_t capacity) override {
     KVCache c;
@@ -445,6 +537,16 @@ class Model final : public CausalLM {
   torch::ScalarType dtype_;
   std::shared_ptr<CausalLMImpl> lm_;
   model::Rope rope_{cfg_, device_};
+  // Gemma 3's sliding layers: their own base, no scaling; null when all layers share rope_.
+  std::optional<model::Rope> rope_local_ = local_rope(cfg_, device_);
+
+  static std::optional<model::Rope> local_rope(const ModelConfig& c, torch::Device device) {
+    if (c.rope_local_theta <= 0) return std::nullopt;
+    ModelConfig local = c;
+    local.rope_theta = c.rope_local_theta;
+    local.rope_scaling = Json();
+    return model::Rope(local, device);
+  }
 };
 
 torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) {
@@ -454,11 +556,17 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
   auto long_opts = torch::TensorOptions().device(device_).dtype(torch::kInt64);
   Step s;
   s.cache = opts.cache;
-  const int64_t W = cfg_.sliding_window;
+  s.router_logits = opts.router_logits;
+  if (opts.router_logits && opts.checkpoint && torch::GradMode::is_enabled() && !opts.cache)
+    throw Error("router logits (the MoE load-balancing loss) cannot be collected with activation "
+                "checkpointing");
   torch::Tensor am;
   if (opts.attention_mask.defined()) am = opts.attention_mask.to(device_, torch::kBool).expand({B, T});
   auto ar = torch::arange(T, long_opts);
 
+  // The mask of layers attending within W positions back (0 = unlimited): into `mask`, or
+  // `causal` when plain causal attention will do.
+  std::function<void(int64_t, torch::Tensor&, bool&)> build_mask;
   torch::Tensor positions;
   if (s.cache) {
     KVCache& c = *s.cache;
@@ -478,24 +586,30 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
     // Key slot j is visible to query t of row b iff j <= len_b + t (causal over the row's own
     // history: slots past a row's length hold stale data), optionally within the window, and
     // not a padding key of this step.
-    auto j = torch::arange(s.kv_len, long_opts).view({1, 1, s.kv_len});
-    auto qpos = s.write_index.unsqueeze(2);  // (B, T, 1)
-    auto m = j <= qpos;
-    if (W > 0) m = m.logical_and(qpos - j < W);
-    if (am.defined()) {
-      auto key_ok = torch::ones({B, s.kv_len}, long_opts.dtype(torch::kBool));
-      key_ok.scatter_(1, s.write_index, am);
-      m = m.logical_and(key_ok.unsqueeze(1));
-      m = m.logical_or(j == qpos);  // a query always sees itself: no fully masked rows
-    }
-    s.mask = m.unsqueeze(1);  // (B, 1, T, kv_len)
+    build_mask = [&](int64_t W, torch::Tensor& mask, bool& causal) {
+      auto j = torch::arange(s.kv_len, long_opts).view({1, 1, s.kv_len});
+      auto qpos = s.write_index.unsqueeze(2);  // (B, T, 1)
+      auto m = j <= qpos;
+      if (W > 0) m = m.logical_and(qpos - j < W);
+      if (am.defined()) {
+        auto key_ok = torch::ones({B, s.kv_len}, long_opts.dtype(torch::kBool));
+        key_ok.scatter_(1, s.write_index, am);
+        m = m.logical_and(key_ok.unsqueeze(1));
+        m = m.logical_or(j == qpos);  // a query always sees itself: no fully masked rows
+      }
+      mask = m.unsqueeze(1);  // (B, 1, T, kv_len)
+      causal = false;
+    };
   } else {
     positions = opts.positions.defined() ? opts.positions.to(device_, torch::kInt64).expand({B, T})
                                          : ar.unsqueeze(0).expand({B, T});
-    const bool windowed = W > 0 && T > W;
-    if (!opts.doc_ids.defined() && !am.defined() && !windowed) {
-      s.causal = true;  // let SDPA pick its fused causal kernel
-    } else {
+    build_mask = [&](int64_t W, torch::Tensor& mask, bool& causal) {
+      const bool windowed = W > 0 && T > W;
+      if (!opts.doc_ids.defined() && !am.defined() && !windowed) {
+        causal = true;  // let SDPA pick its fused causal kernel
+        return;
+      }
+      causal = false;
       auto q = ar.view({T, 1}), k = ar.view({1, T});
       auto m = (k <= q).view({1, T, T});
       if (windowed) m = m.logical_and((q - k < W).view({1, T, T}));
@@ -507,13 +621,27 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
       // A query always attends to itself, so padding rows never see an empty key set (which
       // would make softmax NaN); their outputs are ignored by the caller anyway.
       m = m.logical_or(torch::eye(T, long_opts.dtype(torch::kBool)).unsqueeze(0));
-      s.mask = m.expand({B, T, T}).unsqueeze(1);  // (B, 1, T, T)
-    }
+      mask = m.expand({B, T, T}).unsqueeze(1);  // (B, 1, T, T)
+    };
   }
+  // Full-attention layers, then sliding ones (the same mask when every layer is alike).
+  bool any_full = false, any_sliding = false;
+  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i)
+    (cfg_.is_sliding_layer(i) ? any_sliding : any_full) = true;
+  if (any_full) build_mask(0, s.mask, s.causal);
+  if (any_sliding) build_mask(cfg_.sliding_window, s.mask_local, s.causal_local);
 
   std::tie(s.cos, s.sin) = rope_.cos_sin(positions, am, dtype_);  // (B, 1, T, R)
+  if (rope_local_) {
+    std::tie(s.cos_local, s.sin_local) = rope_local_->cos_sin(positions, am, dtype_);
+  } else {
+    s.cos_local = s.cos;
+    s.sin_local = s.sin;
+  }
 
   auto x = at::embedding(lm_->model->embed_tokens->weight, ids, cfg_.pad_token_id);  // (B, T, C)
+  if (model::family_of(cfg_.model_type).scale_embeddings)  // Gemma: * sqrt(C) in the model dtype
+    x = x * torch::scalar_tensor(std::sqrt(double(cfg_.hidden_size)), torch::kFloat32).to(x.options());
   const bool ckpt = opts.checkpoint && torch::GradMode::is_enabled() && !s.cache;
   auto& layers = lm_->model->layer_ptrs;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -521,6 +649,7 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
       auto closure = c10::make_intrusive<model::LayerClosure>();
       closure->layer = layers[i];
       closure->step = s;
+      closure->step.router_logits = nullptr;  // not collected under checkpointing (checked above)
       closure->index = int64_t(i);
       std::vector<torch::Tensor> params;
       for (auto& p : layers[i]->parameters())
@@ -620,7 +749,7 @@ std::shared_ptr<CausalLM> CausalLM::random(const ModelConfig& config, uint64_t s
   for (auto& [name, p] : m->named_parameters()) {
     const bool is_norm = name.size() > 12 && (name.find("norm.weight") != std::string::npos);
     if (is_norm) {
-      p.fill_(1.0);
+      p.fill_(model::family_of(config.model_type).norm_plus_one ? 0.0 : 1.0);  // scale 1 either way
     } else if (name.ends_with(".bias")) {
       p.zero_();
     } else {
@@ -660,6 +789,41 @@ std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::De
                 fmt::format("unexpected tensor \"{}\" for {}", name, cfg.architecture));
   }
   return m;
+}
+
+torch::Tensor softcap_logits(const torch::Tensor& logits, double cap) {
+  if (cap <= 0) return logits;
+  return torch::tanh(logits / cap) * cap;  // HF: logits / cap, tanh, * cap
+}
+
+// HF load_balancing_loss_func (transformers 5.25, Qwen3-MoE): counts of top-k selections and
+// sums of router probabilities over every layer's tokens (masked by attention_mask), each
+// divided by the number of token rows, loss = E * sum_e counts_e * probs_e.
+torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logits, int64_t num_experts,
+                                  int64_t top_k, const torch::Tensor& attention_mask) {
+  if (router_logits.empty()) return {};
+  const auto dev = router_logits[0].device();
+  auto fo = torch::TensorOptions().device(dev).dtype(torch::kFloat32);
+  torch::Tensor tokens = torch::zeros({num_experts}, fo), probs = torch::zeros({num_experts}, fo);
+  torch::Tensor rows = torch::zeros({}, fo);
+  torch::Tensor flat_mask;
+  if (attention_mask.defined()) flat_mask = attention_mask.reshape({-1}).to(dev, torch::kFloat32);
+  for (const auto& g : router_logits) {
+    auto w = torch::softmax(g.to(dev), -1);
+    auto selected = std::get<1>(w.topk(top_k, -1));  // (N, k)
+    auto ones = flat_mask.defined() ? flat_mask.repeat_interleave(top_k)
+                                    : torch::ones({selected.numel()}, fo);
+    tokens = tokens + torch::zeros({num_experts}, fo).scatter_add(0, selected.reshape({-1}), ones);
+    auto wf = w.to(torch::kFloat32);
+    if (flat_mask.defined()) {
+      probs = probs + (wf * flat_mask.unsqueeze(-1)).sum(0);
+      rows = rows + flat_mask.sum();
+    } else {
+      probs = probs + wf.sum(0);
+      rows = rows + double(w.size(0));
+    }
+  }
+  return (tokens / rows * (probs / rows)).sum() * double(num_experts);
 }
 
 std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options) {

@@ -35,6 +35,27 @@ Json tiny_json(const std::string& arch) {
   if (arch == "LlamaForCausalLM")
     j.set("rope_scaling", Json::parse(R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
       "high_freq_factor": 4.0, "original_max_position_embeddings": 16})"));
+  // Gemma: a window of 5 on the sliding layers (layer 0; layer 1 full), caps small enough to
+  // bite, query_pre_attn_scalar != head_dim; Gemma 3: its own local RoPE base, linear scaling
+  // on the full layer.
+  if (arch == "Gemma2ForCausalLM" || arch == "Gemma3ForCausalLM") {
+    j.set("head_dim", 16);
+    j.set("sliding_window", 5);
+    j.set("query_pre_attn_scalar", 12);
+    j.set("final_logit_softcapping", 3.0);
+  }
+  if (arch == "Gemma2ForCausalLM") j.set("attn_logit_softcapping", 2.0);
+  if (arch == "Gemma3ForCausalLM") {
+    j.set("sliding_window_pattern", 2);
+    j.set("rope_local_base_freq", 100.0);
+    j.set("rope_scaling", Json::parse(R"({"rope_type": "linear", "factor": 4.0})"));
+  }
+  if (arch == "Qwen3MoeForCausalLM") {
+    j.set("head_dim", 16);
+    j.set("num_experts", 4);
+    j.set("num_experts_per_tok", 2);
+    j.set("moe_intermediate_size", 16);
+  }
   return j;
 }
 
@@ -51,7 +72,7 @@ std::string config_error(const Json& j) {
 }
 
 const char* kArchs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM",
-                        "Phi3ForCausalLM"};
+                        "Phi3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM"};
 
 fs::path scratch(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("delib-test-model-" + std::to_string(::getpid())) / name;
@@ -215,14 +236,151 @@ TEST_CASE("ModelConfig: each family's row decides the fields it reads and refuse
   qw.set("use_sliding_window", true);
   CHECK_THROWS_WITH(ModelConfig::from_json(qw), Catch::Contains("use_sliding_window"));
   // Unknown model_type without architectures lists every row's architecture.
-  auto unknown = Json::parse(R"({"model_type": "gemma2", "vocab_size": 10})");
-  CHECK_THAT(config_error(unknown), Catch::Contains("unsupported model_type \"gemma2\"") &&
-                                        Catch::Contains("Phi3ForCausalLM"));
+  auto unknown = Json::parse(R"({"model_type": "gpt_neox", "vocab_size": 10})");
+  CHECK_THAT(config_error(unknown), Catch::Contains("unsupported model_type \"gpt_neox\"") &&
+                                        Catch::Contains("Phi3ForCausalLM") &&
+                                        Catch::Contains("Qwen3MoeForCausalLM"));
   // model_type alone selects the row.
   auto by_type = tiny_json("Phi3ForCausalLM");
   by_type.set("architectures", Json());
   by_type.set("model_type", "phi3");
   CHECK(ModelConfig::from_json(by_type).architecture == "Phi3ForCausalLM");
+}
+
+TEST_CASE("ModelConfig: Gemma 2 / Gemma 3 / Qwen3-MoE fields, defaults and errors") {
+  // Gemma 2: HF's defaults (caps 50 / 30, query_pre_attn_scalar 256, window 4096, every other
+  // layer sliding, gelu_pytorch_tanh, tied); null turns a cap off.
+  auto g2 = tiny_json("Gemma2ForCausalLM");
+  for (const char* k : {"sliding_window", "query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping"})
+    g2.set(k, Json());
+  auto c2 = ModelConfig::from_json(g2);
+  CHECK(c2.model_type == "gemma2");
+  CHECK(c2.hidden_act == "gelu_pytorch_tanh");
+  CHECK(c2.tie_word_embeddings);
+  CHECK(c2.sliding_window == 4096);
+  CHECK(c2.query_pre_attn_scalar == 256);
+  CHECK(c2.layer_types == std::vector<std::string>{"sliding_attention", "full_attention"});
+  CHECK(c2.is_sliding_layer(0));
+  CHECK_FALSE(c2.is_sliding_layer(1));
+  CHECK(c2.attn_logit_softcapping == 0);  // explicit null
+  auto d2 = tiny_json("Gemma2ForCausalLM");
+  Json d2b = Json::object();
+  for (const auto& [k, v] : d2.as_object())
+    if (k != "attn_logit_softcapping" && k != "final_logit_softcapping") d2b.set(k, v);
+  auto cd2 = ModelConfig::from_json(d2b);
+  CHECK(cd2.attn_logit_softcapping == 50.0);
+  CHECK(cd2.final_logit_softcapping == 30.0);
+  // Gemma 3: caps off by default, 5 of 6 layers sliding, rope_theta 1e6 and local base 10000.
+  Json g3 = Json::object();
+  const Json g3_full = tiny_json("Gemma3ForCausalLM");  // named: the loop needs it alive
+  for (const auto& [k, v] : g3_full.as_object())
+    if (k != "final_logit_softcapping" && k != "sliding_window_pattern" && k != "rope_theta" &&
+        k != "rope_local_base_freq")
+      g3.set(k, v);
+  g3.set("num_hidden_layers", 7);
+  auto c3 = ModelConfig::from_json(g3);
+  CHECK(c3.final_logit_softcapping == 0);
+  CHECK(c3.attn_logit_softcapping == 0);
+  CHECK(c3.rope_theta == 1000000.0);
+  CHECK(c3.rope_local_theta == 10000.0);
+  CHECK(c3.qk_norm);
+  for (int64_t i = 0; i < 7; ++i) CHECK(c3.is_sliding_layer(i) == (i != 5));
+  // v5 rope_parameters per layer type.
+  auto v5 = tiny_json("Gemma3ForCausalLM");
+  v5.set("rope_scaling", Json());
+  v5.set("rope_parameters", Json::parse(R"({"full_attention": {"rope_type": "linear", "factor": 8.0,
+    "rope_theta": 1e6}, "sliding_attention": {"rope_type": "default", "rope_theta": 20000.0}})"));
+  auto c5 = ModelConfig::from_json(v5);
+  CHECK(c5.rope_theta == 1e6);
+  CHECK(c5.rope_local_theta == 20000.0);
+  CHECK(c5.rope_scaling.find("factor")->as_double() == 8.0);
+  v5.set("rope_parameters", Json::parse(R"({"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+    "sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4}})"));
+  CHECK_THAT(config_error(v5), Catch::Contains("\"sliding_attention\" \"rope_type\" \"linear\" is not supported"));
+  // Errors name the field.
+  auto bad = tiny_json("Gemma2ForCausalLM");
+  bad.set("hidden_activation", "gelu");
+  CHECK_THAT(config_error(bad), Catch::Contains("m/config.json: unsupported hidden_activation \"gelu\""));
+  bad = tiny_json("Gemma2ForCausalLM");
+  bad.set("layer_types", Json::parse(R"(["sliding_attention", "chunked_attention"])"));
+  CHECK_THAT(config_error(bad), Catch::Contains("\"layer_types\" entry \"chunked_attention\" is not supported"));
+  bad.set("layer_types", Json::parse(R"(["sliding_attention"])"));
+  CHECK_THAT(config_error(bad), Catch::Contains("\"layer_types\" must be a list of 2 strings"));
+  bad = tiny_json("Gemma3ForCausalLM");
+  bad.set("use_bidirectional_attention", true);
+  CHECK_THAT(config_error(bad), Catch::Contains("use_bidirectional_attention true is not supported for Gemma3ForCausalLM"));
+  auto llama_gelu = tiny_json("LlamaForCausalLM");
+  llama_gelu.set("hidden_act", "relu");
+  CHECK_THAT(config_error(llama_gelu), Catch::Contains("unsupported hidden_act \"relu\""));
+  // Qwen3-MoE: num_local_experts (what transformers 5 writes) reads as num_experts; sparse
+  // layers by decoder_sparse_step and mlp_only_layers; sizes checked.
+  auto mj = tiny_json("Qwen3MoeForCausalLM");
+  mj.set("num_experts", Json());
+  mj.set("num_local_experts", 6);
+  mj.set("num_hidden_layers", 4);
+  mj.set("decoder_sparse_step", 2);
+  mj.set("mlp_only_layers", Json::parse("[3]"));
+  auto cm = ModelConfig::from_json(mj);
+  CHECK(cm.num_experts == 6);
+  CHECK_FALSE(cm.output_router_logits);
+  CHECK(cm.router_aux_loss_coef == 0.001);
+  CHECK_FALSE(cm.is_moe_layer(0));
+  CHECK(cm.is_moe_layer(1));
+  CHECK_FALSE(cm.is_moe_layer(2));
+  CHECK_FALSE(cm.is_moe_layer(3));  // mlp_only_layers
+  std::set<std::string> names;
+  int64_t n = 0;
+  for (auto& [k, p] : CausalLM::random(cm, 1, torch::kCPU)->named_parameters()) {
+    names.insert(k);
+    n += p.numel();
+  }
+  CHECK(n == cm.num_parameters());
+  CHECK(names.count("model.layers.1.mlp.gate.weight") == 1);
+  CHECK(names.count("model.layers.1.mlp.experts.5.down_proj.weight") == 1);
+  CHECK(names.count("model.layers.0.mlp.gate_proj.weight") == 1);
+  CHECK(names.count("model.layers.3.mlp.up_proj.weight") == 1);
+  mj.set("num_experts_per_tok", 7);
+  CHECK_THAT(config_error(mj), Catch::Contains("num_experts_per_tok 7"));
+  mj.set("num_experts_per_tok", 2);
+  mj.set("use_sliding_window", true);
+  CHECK_THAT(config_error(mj), Catch::Contains("use_sliding_window true is not supported for Qwen3MoeForCausalLM"));
+  // Every new row: parameter count, Gemma's sandwich norms and q/k norms by name.
+  for (const char* arch : {"Gemma2ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM"}) {
+    INFO(arch);
+    auto c = tiny(arch);
+    std::set<std::string> nm;
+    int64_t count = 0;
+    for (auto& [k, p] : CausalLM::random(c, 1, torch::kCPU)->named_parameters()) {
+      nm.insert(k);
+      count += p.numel();
+    }
+    CHECK(count == c.num_parameters());
+    const bool gemma = c.model_type != "qwen3_moe";
+    CHECK(nm.count("model.layers.1.pre_feedforward_layernorm.weight") == (gemma ? 1u : 0u));
+    CHECK(nm.count("model.layers.1.post_feedforward_layernorm.weight") == (gemma ? 1u : 0u));
+    CHECK(nm.count("model.layers.0.self_attn.q_norm.weight") == (c.model_type == "gemma2" ? 0u : 1u));
+    CHECK(nm.count("lm_head.weight") == (gemma ? 0u : 1u));  // Gemma ties by default
+  }
+}
+
+TEST_CASE("load_balancing_loss: HF's formula on a hand-computed case; softcap_logits") {
+  // One layer, 2 tokens, 2 experts, top 1: token 0 prefers expert 0 (p = [0.75, 0.25]),
+  // token 1 expert 1 (p = [0.5 - e, 0.5 + e] ~ [0.25, 0.75]).
+  auto l = torch::tensor({std::log(3.0), 0.0, 0.0, std::log(3.0)}, torch::kFloat32).view({2, 2});
+  // f = [1/2, 1/2], P = [(0.75 + 0.25) / 2, (0.25 + 0.75) / 2] = [0.5, 0.5]: loss = 2 * 0.5 = 1.
+  auto loss = delib::load_balancing_loss({l}, 2, 1);
+  CHECK(loss.item<double>() == Approx(1.0).epsilon(1e-6));
+  // Both tokens to expert 0: f = [1, 0], P = [0.75, 0.25]: loss = 2 * 0.75 = 1.5; a masked
+  // third token changes nothing.
+  auto l2 = torch::tensor({std::log(3.0), 0.0, std::log(3.0), 0.0, 0.0, 5.0}, torch::kFloat32).view({3, 2});
+  auto m = torch::tensor({1, 1, 0}, torch::kInt64).view({1, 3});
+  CHECK(delib::load_balancing_loss({l2}, 2, 1, m).item<double>() == Approx(1.5).epsilon(1e-6));
+  CHECK_FALSE(delib::load_balancing_loss({}, 2, 1).defined());
+  auto x = torch::tensor({-100.0, 0.0, 1.0, 100.0});
+  auto y = delib::softcap_logits(x, 3.0);
+  CHECK(y[3].item<double>() == Approx(3.0));
+  CHECK(y[2].item<double>() == Approx(3.0 * std::tanh(1.0 / 3.0)));
+  CHECK(torch::equal(delib::softcap_logits(x, 0), x));
 }
 
 TEST_CASE("add_lora: fused families take q/k/v_proj as qkv_proj; a target with no layer is an error") {
@@ -593,6 +751,23 @@ TEST_CASE("cached_attention_cpu: equals SDPA over a strided cache with GQA and r
                                                     mask.narrow(0, 1, 1).narrow(3, 0, len[1] + T));
     REQUIRE(alone.defined());
     CHECK(torch::equal(alone, y.narrow(0, 1, 1)));
+  }
+  // A given scale and Gemma 2's soft-capping: the eager reference, scores * scale ->
+  // cap * tanh(scores / cap) -> masked softmax.
+  {
+    const int64_t B = 2, H = 4, Hkv = 2, T = 1, S = 9, D = 16;
+    auto q = torch::randn({B, H, T, D}, gen) * 3, k = torch::randn({B, Hkv, S, D}, gen), v = torch::randn({B, Hkv, S, D}, gen);
+    auto mask = torch::ones({B, 1, T, S}, torch::kBool);
+    mask[1][0][0].narrow(0, 0, 4).fill_(false);  // a window
+    auto kk = k.repeat_interleave(2, 1), vv = v.repeat_interleave(2, 1);
+    auto sc = torch::matmul(q, kk.transpose(2, 3)) * 0.2;
+    sc = torch::tanh(sc / 2.0) * 2.0;
+    sc = sc.masked_fill(mask.logical_not(), -INFINITY);
+    auto ref = torch::matmul(torch::softmax(sc, -1), vv);
+    auto y = delib::model::cached_attention_cpu(q, k, v, mask, 0.2, 2.0);
+    REQUIRE(y.defined());
+    CHECK(maxdiff(y, ref) < 1e-5);
+    CHECK(maxdiff(delib::model::cached_attention_cpu(q, k, v, mask, 0.2, 0.0), ref) > 1e-3);  // the cap bites
   }
   // Not its form: the caller falls back to SDPA.
   auto q = torch::randn({1, 2, 1, 8}, gen), k = torch::randn({1, 2, 4, 8}, gen);
