@@ -1,6 +1,7 @@
 """Greedy decoding of delib's engine (tools/gen-check) against transformers' generate.
 
-Tiny random Llama, Qwen3 and Phi-3 (partial rotary, LongRoPE switching from its short to its
+Tiny random Llama, Qwen3, Gemma 2 and Gemma 3 (sliding layers with a window of 6 that the
+sequences outgrow, soft-capping), Qwen3-MoE and Phi-3 (partial rotary, LongRoPE switching from its short to its
 long factors during generation) models are saved with save_pretrained; a batch of prompts of
 different lengths is decoded greedily by delib with continuous batching (fewer slots than
 prompts) and by transformers one prompt at a time (no padding: the exact reference). The
@@ -55,6 +56,24 @@ def make_model(kind, path):
                                                     "long_factor": [1.1, 2.0, 4.5, 9.0]},
                                       pad_token_id=None, bos_token_id=None, eos_token_id=None,
                                       **common)
+    elif kind == "gemma2":
+        # A window of 6 on layers 0 and 2 (prompts up to 17 + 24 tokens slide past it), caps
+        # small enough to change the scores and the logits.
+        cfg = transformers.Gemma2Config(head_dim=16, query_pre_attn_scalar=12, sliding_window=6,
+                                        attn_logit_softcapping=2.0, final_logit_softcapping=5.0,
+                                        pad_token_id=None, bos_token_id=None, eos_token_id=None,
+                                        **{**common, "num_hidden_layers": 3})
+    elif kind == "gemma3":
+        cfg = transformers.Gemma3TextConfig(
+            head_dim=16, query_pre_attn_scalar=12, sliding_window=6, final_logit_softcapping=5.0,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+            rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e6},
+                             "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}},
+            pad_token_id=None, bos_token_id=None, eos_token_id=None,
+            **{**common, "num_hidden_layers": 3})
+    elif kind == "qwen3moe":
+        cfg = transformers.Qwen3MoeConfig(head_dim=16, num_experts=4, num_experts_per_tok=2,
+                                          moe_intermediate_size=32, norm_topk_prob=True, **common)
     else:
         cfg = transformers.Qwen3Config(head_dim=16, **common)
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
@@ -80,7 +99,7 @@ def main():
     with open(os.path.join(work, "prompts.jsonl"), "w") as f:
         for i, p in enumerate(prompts):
             f.write(json.dumps({"id": f"p{i}", "prompt_ids": p}) + "\n")
-    for kind in ["llama", "qwen3", "phi3"]:
+    for kind in ["llama", "qwen3", "phi3", "gemma2", "gemma3", "qwen3moe"]:
         mdir = os.path.join(work, kind)
         model = make_model(kind, mdir)
         out_path = os.path.join(work, kind + ".out.jsonl")
@@ -93,7 +112,18 @@ def main():
             continue
         got = [json.loads(l) for l in open(out_path)]
         kept_cache_differs = 0
+        unwindowed_differs = 0
         worst = 0.0
+        unwindowed = None
+        if kind.startswith("gemma"):
+            # The same weights with every layer full attention: must differ from delib
+            # somewhere, or the test could not tell a windowed cache from an unwindowed one.
+            cfg = type(model.config).from_dict({**model.config.to_dict(),
+                                                 "layer_types": ["full_attention"] * 3})
+            unwindowed = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+            unwindowed.load_state_dict(model.state_dict())
+            unwindowed.generation_config.eos_token_id = None
+            unwindowed.generation_config.pad_token_id = 0
         phi3_prepare = model.prepare_inputs_for_generation
         generic_prepare = types.MethodType(transformers.GenerationMixin.prepare_inputs_for_generation, model)
         for i, p in enumerate(prompts):
@@ -109,6 +139,8 @@ def main():
                 model.prepare_inputs_for_generation = phi3_prepare  # the real one: the reference
             o = generate(model, p, max_new)
             ref = o.sequences[0, len(p):].tolist()
+            if unwindowed is not None:
+                unwindowed_differs += generate(unwindowed, p, max_new).sequences[0, len(p):].tolist() != got[i]["ids"]
             ids = got[i]["ids"]
             check(ids == ref, f"{kind} prompt {i} (len {len(p)}): delib {ids} != transformers {ref}")
             check(got[i]["finish_reason"] == "length", f"{kind} prompt {i}: finish_reason {got[i]['finish_reason']}")
@@ -117,6 +149,10 @@ def main():
             check(diff < 1e-4, f"{kind} prompt {i}: logprob maxdiff {diff}")
             worst = max(worst, diff)
         print(f"{kind}: {len(prompts)} prompts compared, log-prob maxdiff {worst:.2e}")
+        if unwindowed is not None:
+            print(f"{kind}: generate() without the sliding window differs from delib on "
+                  f"{unwindowed_differs} of {len(prompts)} prompts")
+            check(unwindowed_differs > 0, f"{kind}: the sliding window changes nothing")
         if kind == "phi3":
             print(f"phi3: generate() keeping the cache across the LongRoPE switch differs from "
                   f"delib (tokens or log-probs >= 1e-4) on {kept_cache_differs} of {len(prompts)} prompts")
