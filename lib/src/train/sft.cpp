@@ -392,6 +392,11 @@ StepStats train_step(Run& r, StepData& d) {
     if (b.doc_ids.defined()) fo.doc_ids = b.doc_ids.to(r.device);
     if (b.attention_mask.defined()) fo.attention_mask = b.attention_mask.to(r.device);
     fo.checkpoint = o.checkpoint_activations;
+    // Model-family terms of the loss (model area, issue #19): a MoE config's
+    // output_router_logits collects the router logits for the load-balancing loss.
+    const ModelConfig& mc = r.model->config();
+    std::vector<torch::Tensor> router;
+    if (mc.output_router_logits) fo.router_logits = &router;
     torch::Tensor loss_sum;
     {
       // bf16 autocast around the forward on CUDA, as torch.autocast("cuda", torch.bfloat16).
@@ -403,9 +408,25 @@ StepStats train_step(Run& r, StepData& d) {
       // of the step. The row indices come from the host-side labels (no device sync).
       const torch::Tensor labels = b.labels.reshape({-1});
       const torch::Tensor rows = labels.ne(kIgnoreIndex).nonzero().squeeze(1);
-      loss_sum = chunked_cross_entropy(
-          h.reshape({-1, h.size(-1)}).index_select(0, rows.to(r.device)),
-          r.model->lm_head_weight(), labels.index_select(0, rows).to(r.device), o.loss_chunk);
+      torch::Tensor hr = h.reshape({-1, h.size(-1)}).index_select(0, rows.to(r.device));
+      torch::Tensor tr = labels.index_select(0, rows).to(r.device);
+      if (mc.final_logit_softcapping > 0) {
+        // Gemma: cap * tanh(logits / cap) before the softmax, which the chunked loss lacks;
+        // the target rows' logits at once.
+        loss_sum = torch::nn::functional::cross_entropy(
+            softcap_logits(at::linear(hr, r.model->lm_head_weight()), mc.final_logit_softcapping)
+                .to(torch::kFloat32),
+            tr, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      } else {
+        loss_sum = chunked_cross_entropy(hr, r.model->lm_head_weight(), tr, o.loss_chunk);
+      }
+      // HF Qwen3MoeForCausalLM: loss = mean NLL + router_aux_loss_coef * aux over the batch; here
+      // each micro-batch's aux counts with its share of the target tokens, which is exactly
+      // that for one micro-batch and one rank.
+      if (!router.empty())
+        loss_sum = loss_sum + load_balancing_loss(router, mc.num_experts, mc.num_experts_per_tok,
+                                                  fo.attention_mask) *
+                                  (mc.router_aux_loss_coef * double(b.num_targets));
     }
     if (padding) {
       (loss_sum * 0.0).backward();
