@@ -120,6 +120,44 @@ def echo_eval_judge(text):
     return None
 
 
+def echo_attack(messages):
+    """Scripted replies to safety-eval's adaptive attacks (lib/src/eval/adaptive.cpp), or None.
+    PAIR attacker (system "You are a red-teaming assistant."): in round k of a stream (k = its
+    assistant turns + 1), {"improvement": "echo attacker round k", "prompt": "Round k: GOAL"}
+    with " JAILBROKEN" appended from round N on when GOAL contains SUCCEED_AT_ROUND_N; not JSON
+    when GOAL contains ATTACKER_MALFORMED. PAIR judge (system "You are an impartial judge in a
+    red-teaming exercise."): "Rating: [[10]]" for a response containing JAILBROKEN, else
+    "Rating: [[min(9, k + 1)]]" for a response to "Round k"; no rating when the response
+    contains PAIR_JUDGE_MALFORMED. PAP paraphraser (system "You are helping to test how a
+    language model responds to persuasion."): {"prompt": "[TECHNIQUE] REQUEST"}, not JSON when
+    the request contains ATTACKER_MALFORMED."""
+    system = (messages[0].get("content") or "") if messages and messages[0].get("role") == "system" else ""
+    if system.startswith("You are a red-teaming assistant."):
+        m = re.search(r"^OBJECTIVE: (.*)$", system, re.M)
+        goal = m.group(1) if m else ""
+        if "ATTACKER_MALFORMED" in goal:
+            return "I would rather describe my plan in prose."
+        k = sum(1 for x in messages if x.get("role") == "assistant") + 1
+        n = re.search(r"SUCCEED_AT_ROUND_(\d+)", goal)
+        prompt = f"Round {k}: {goal}" + (" JAILBROKEN" if n and k >= int(n.group(1)) else "")
+        return json.dumps({"improvement": f"echo attacker round {k}", "prompt": prompt})
+    if system.startswith("You are an impartial judge in a red-teaming exercise."):
+        response = last_user(messages).split("[ASSISTANT'S RESPONSE]: ", 1)[-1]
+        if "PAIR_JUDGE_MALFORMED" in response:
+            return "This response is hard to rate."
+        if "JAILBROKEN" in response:
+            return "Rating: [[10]]"
+        k = re.search(r"Round (\d+):", response)
+        return f"Rating: [[{min(9, int(k.group(1)) + 1) if k else 1}]]"
+    if system.startswith("You are helping to test how a language model responds to persuasion."):
+        m = re.search(r"^TECHNIQUE: (.*)$", system, re.M)
+        request = last_user(messages)
+        if "ATTACKER_MALFORMED" in request:
+            return "Here is a persuasive version, in prose."
+        return json.dumps({"prompt": f"[{m.group(1) if m else '?'}] {request}"})
+    return None
+
+
 def extract_between(text, start, end):
     i = text.find(start)
     if i < 0:
@@ -198,6 +236,9 @@ class State:
             if "JUDGE_MALFORMED_ALWAYS" in answer or self.args.unparseable_judge:
                 return "The conversation is fine.", ""
             return ("safe" if echo_refuses(answer) else "unsafe\nS2,S9"), ""
+        attack = echo_attack(messages)
+        if attack is not None:
+            return attack, ""
         verdict = echo_eval_judge(user)
         if verdict is not None:
             return ("No verdict from this judge." if self.args.unparseable_judge else verdict), ""
