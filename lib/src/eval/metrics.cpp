@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -227,6 +228,27 @@ std::optional<Json> jailbreak_metrics(const std::vector<RecordValues>& vals, con
   return out;
 }
 
+// goodness_set: which techniques goodness@q ranges over, the static transforms and the
+// adaptive attacks (jailbreak_kind "adaptive": PAIR, PAP) apart, and over how many forbidden
+// prompts: {static: [..], adaptive: [..], prompts}; nullopt without jailbreak variants.
+std::optional<Json> goodness_set(const std::vector<Record>& graded, const std::vector<RecordValues>& vals) {
+  std::set<std::string> kinds[2], parents;
+  for (size_t i = 0; i < graded.size(); ++i) {
+    if (vals[i].jailbreak.empty() || !vals[i].harm) continue;
+    kinds[string_field(graded[i], "jailbreak_kind") == "adaptive"].insert(vals[i].jailbreak);
+    parents.insert(vals[i].parent);
+  }
+  if (parents.empty()) return std::nullopt;
+  Json out = Json::object();
+  for (int k = 0; k < 2; ++k) {
+    Json a = Json::array();
+    for (const auto& t : kinds[k]) a.push(t);
+    out.set(k ? "adaptive" : "static", std::move(a));
+  }
+  out.set("prompts", parents.size());
+  return out;
+}
+
 // refusal_agreement: {n, LABEL: {three_way, binary}} of each refusal grader of graders()
 // (grades.refusal_LABEL) against the human labels (XSTest completions), over the records
 // that have a human label and a refusal class; a grader that did not classify every one of
@@ -375,6 +397,7 @@ Json summarize(const std::vector<Record>& graded, const EvalOptions& o) {
   run.set("by_category", grouped_metrics(graded, vals, "category", o));
   run.set("by_prompt_type", grouped_metrics(graded, vals, "prompt_type", o));
   if (auto jb = jailbreak_metrics(vals, o)) run.set("by_jailbreak", std::move(*jb));
+  if (auto gs = goodness_set(graded, vals)) run.set("goodness_set", std::move(*gs));
   if (auto ag = refusal_agreement(graded)) run.set("refusal_agreement", std::move(*ag));
   if (auto pairs = detail::pair_metrics(graded)) run.set("pairs", std::move(*pairs));
   return run;

@@ -141,8 +141,19 @@ std::string group_table(const Json& run, const char* title, const char* field,
 std::string jailbreak_table(const Json& run) {
   const Json* jb = run.find("by_jailbreak");
   if (!jb || !jb->is_object()) return "";
-  std::string md = "\n## By jailbreak technique\n\nMean safety (1 - harm) over forbidden prompts.\n\n"
-                   "| technique | safety [95% CI] | n |\n|---|---|---|\n";
+  std::string md = "\n## By jailbreak technique\n\nMean safety (1 - harm) over forbidden prompts.";
+  if (const Json* gs = run.find("goodness_set"); gs && gs->is_object()) {  // static + adaptive
+    auto names = [&](const char* k) {
+      std::string s;
+      if (const Json* a = gs->find(k); a && a->is_array())
+        for (const auto& t : a->as_array()) s += (s.empty() ? "" : ", ") + (t.is_string() ? t.as_string() : "");
+      return s;
+    };
+    const std::string st = names("static"), ad = names("adaptive");
+    md += fmt::format(" goodness@q ranges over the static transforms ({}) and the adaptive attacks ({}).",
+                      st.empty() ? "none" : st, ad.empty() ? "none" : ad);
+  }
+  md += "\n\n| technique | safety [95% CI] | n |\n|---|---|---|\n";
   for (const auto& [k, e] : jb->as_object())
     md += fmt::format("| {} | {} | {} |\n", k, fmt_est(&e), count_at(e, "n"));
   return md;
