@@ -16,7 +16,22 @@ Modes:
          verdict on it. The same for text prompts on /v1/completions.
   model  a real transformers causal LM on CPU: a tiny randomly initialised Qwen3 built at start
          from a config and a real tokenizer directory (--tokenizer, tokenizer.json[.zst] +
-         tokenizer_config.json); sampling seeded by the request's seed.
+         tokenizer_config.json); sampling seeded by the request's seed. With --model-dir DIR,
+         the Hugging Face checkpoint in DIR (model and tokenizer, e.g. delib's own output) is
+         served instead, as vLLM's OpenAI server would serve it for rl-train:
+           /v1/completions with `prompt` a list of token ids, "logprobs": N and
+             "return_tokens_as_token_ids": true answers choices[0].logprobs = {"tokens":
+             ["token_id:ID", ...], "token_logprobs": [...], "top_logprobs": [...],
+             "text_offset": [...]}: the sampled ids (the stop token included when one ended
+             the completion, as vLLM's output token ids) and log softmax of the model's raw
+             logits at each (vLLM's default logprobs mode, before temperature / top-p);
+             sampling seeded by the request's seed;
+           POST /v1/load_lora_adapter {"lora_name", "lora_path"} loads a PEFT adapter on the
+             base model (peft), served under that model name; 400 when the name is taken;
+             POST /v1/unload_lora_adapter {"lora_name"} removes it (404 when unknown);
+           POST /update_weights_from_disk {"model_path"} reloads the base model from a
+             checkpoint directory (SGLang's endpoint; answers {"success": true, "message"}).
+         A request whose `model` is neither --model-name nor a loaded adapter gets 404.
 
 Fault injection (--fault-rate P --fault-seed S): each request fails with probability P with one
 of --faults (429 with Retry-After, 500, drop = close the connection without answering,
@@ -27,7 +42,9 @@ VERDICT or safety-eval) with text no judge parser accepts; so does a judge reque
 under judgement contains JUDGE_MALFORMED_ALWAYS.
 
 --log FILE appends one JSON line per successful completion: {"path", "request", "content",
-"reasoning"}; tests use it to recompute what the client should have recorded.
+"reasoning"} (and, with --model-dir, "token_ids" and "token_logprobs"), and one per successful control request
+(weight loads): {"path", "request"}; tests use it to recompute what the client should have
+recorded and in which order the weights changed.
 """
 import argparse
 import hashlib
@@ -184,8 +201,137 @@ class State:
         self.malformed_once = set()
         self.model = None
         self.log = open(args.log, "a", encoding="utf-8") if args.log else None
-        if args.mode == "model":
+        if args.mode == "model" and args.model_dir:
+            self.load_model_dir(args.model_dir)
+        elif args.mode == "model":
             self.load_model(args.tokenizer)
+
+    # ---- a checkpoint from disk, LoRA adapters, weight reloads (--model-dir) ----
+    def load_model_dir(self, path):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        self.torch = torch
+        self.model_lock = threading.Lock()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self.model = self.base
+        self.peft = None        # the PeftModel over self.base once an adapter is loaded
+        self.adapters = {}      # name -> path
+        self.model_dir = path
+
+    def control(self, path, body):
+        """The weight-changing endpoints: (status, reply object or text)."""
+        if path == "/v1/load_lora_adapter":
+            name, where = body.get("lora_name"), body.get("lora_path")
+            if not name or not where:
+                return 400, {"error": {"message": "lora_name and lora_path are required"}}
+            with self.model_lock:
+                if name in self.adapters or name == self.args.model_name:
+                    return 400, {"error": {"message": f"The lora adapter '{name}' has already been loaded."}}
+                from peft import PeftModel
+                try:
+                    if self.peft is None:
+                        self.peft = PeftModel.from_pretrained(self.base, where, adapter_name=name).eval()
+                    else:
+                        self.peft.load_adapter(where, adapter_name=name)
+                except Exception as e:
+                    return 400, {"error": {"message": f"cannot load adapter {where}: {e!r}"}}
+                self.adapters[name] = where
+            return 200, f"Success: LoRA adapter '{name}' added successfully."
+        if path == "/v1/unload_lora_adapter":
+            name = body.get("lora_name")
+            with self.model_lock:
+                if name not in self.adapters:
+                    return 404, {"error": {"message": f"The lora adapter '{name}' cannot be found."}}
+                del self.adapters[name]
+                if self.adapters:
+                    if name in self.peft.active_adapters:
+                        self.peft.set_adapter(next(iter(self.adapters)))
+                    self.peft.delete_adapter(name)
+                else:
+                    self.base = self.peft.unload()
+                    self.peft = None
+            return 200, f"Success: LoRA adapter '{name}' removed successfully."
+        if path == "/update_weights_from_disk":
+            where = body.get("model_path")
+            if not where:
+                return 400, {"success": False, "message": "model_path is required"}
+            from transformers import AutoModelForCausalLM
+            try:
+                m = AutoModelForCausalLM.from_pretrained(where, dtype=self.torch.float32).eval()
+            except Exception as e:
+                return 400, {"success": False, "message": f"cannot load {where}: {e!r}"}
+            with self.model_lock:
+                self.base = self.model = m
+                self.peft = None
+                self.adapters = {}
+            return 200, {"success": True, "message": f"Succeeded to update model weights from {where}."}
+        return 404, {"error": {"message": "unknown path " + path}}
+
+    def token_completion(self, body):
+        """A /v1/completions request with a token-id prompt on --model-dir's model: (reply choice
+        fields, prompt tokens, completion ids)."""
+        torch = self.torch
+        ids = body.get("prompt")
+        if not (isinstance(ids, list) and ids and all(isinstance(t, int) for t in ids)):
+            raise ValueError("prompt must be a non-empty list of token ids")
+        name = body.get("model")
+        max_new = int(body.get("max_tokens") or 16)
+        temperature = float(body.get("temperature", 1.0))
+        top_p = float(body.get("top_p", 1.0))
+        top_k = int(body.get("top_k") or 0)
+        tok = self.tokenizer
+        eos = {t for t in (tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id) if isinstance(t, int) and t >= 0}
+        out, lps = [], []
+        with self.model_lock:
+            if name in self.adapters:
+                self.peft.set_adapter(name)
+                model, ctx = self.peft, None
+            elif name == self.args.model_name:
+                model = self.peft if self.peft is not None else self.base
+                ctx = self.peft.disable_adapter() if self.peft is not None else None
+            else:
+                raise LookupError(f"The model `{name}` does not exist.")
+            gen = torch.Generator().manual_seed(int(body.get("seed") or 0))
+            import contextlib
+            with (ctx or contextlib.nullcontext()), torch.no_grad():
+                x = torch.tensor([ids])
+                past = None
+                for _ in range(max_new):
+                    o = model(input_ids=x, past_key_values=past, use_cache=True)
+                    past = o.past_key_values
+                    logits = o.logits[0, -1].double()
+                    logp = torch.log_softmax(logits, -1)
+                    if temperature > 0:
+                        z = logits / temperature
+                        if top_k > 0:
+                            kth = torch.topk(z, min(top_k, z.numel())).values[-1]
+                            z = z.masked_fill(z < kth, float("-inf"))
+                        probs = torch.softmax(z, -1)
+                        if top_p < 1.0:
+                            sp, si = torch.sort(probs, descending=True)
+                            keep = torch.cumsum(sp, 0) - sp < top_p
+                            mask = torch.zeros_like(probs, dtype=torch.bool)
+                            mask[si[keep]] = True
+                            probs = probs.masked_fill(~mask, 0)
+                        t = int(torch.multinomial(probs, 1, generator=gen))
+                    else:
+                        t = int(torch.argmax(logits))
+                    out.append(t)
+                    lps.append(float(logp[t]))
+                    if t in eos:
+                        break
+                    x = torch.tensor([[t]])
+        finished = bool(out) and out[-1] in eos
+        text = tok.decode(out[:-1] if finished else out, skip_special_tokens=False)
+        choice = {"text": text, "finish_reason": "stop" if finished else "length"}
+        if body.get("logprobs") is not None:
+            as_ids = bool(body.get("return_tokens_as_token_ids"))
+            names = [f"token_id:{t}" if as_ids else tok.decode([t]) for t in out]
+            choice["logprobs"] = {"tokens": names, "token_logprobs": lps,
+                                  "top_logprobs": [{n: lp} for n, lp in zip(names, lps)],
+                                  "text_offset": [0] * len(out)}
+        return choice, len(ids), out
 
     def load_model(self, tok_dir):
         import torch
@@ -206,6 +352,12 @@ class State:
         self.model = Qwen3ForCausalLM(cfg).eval()
         self.torch = torch
         self.model_lock = threading.Lock()
+
+    def write_log(self, entry):
+        if self.log:
+            with self.lock:
+                self.log.write(json.dumps(entry) + "\n")
+                self.log.flush()
 
     def decide_fault(self, body_key):
         a = self.args
@@ -304,13 +456,20 @@ class State:
 
     def complete(self, path, body):
         chat = path.endswith("/chat/completions")
-        if self.model is not None:
+        token_ids = None
+        if self.model is not None and self.args.model_dir and not chat:
+            extra, pt, token_ids = self.token_completion(body)
+            content, reasoning, finish = extra["text"], "", extra["finish_reason"]
+            ct = len(token_ids)
+        elif self.model is not None:
             content, reasoning, pt, ct, finish = self.model_generate(body, chat)
         else:
             if chat:
                 content, reasoning = self.echo_chat(body)
             else:
                 prompt = body.get("prompt") or ""
+                if isinstance(prompt, list):  # token ids: echoed as their JSON text (no logprobs)
+                    prompt = json.dumps(prompt)
                 nonces = VERDICT_RE.findall(prompt)
                 verdict = echo_eval_judge(prompt)
                 if nonces:
@@ -338,12 +497,16 @@ class State:
             obj = "chat.completion"
         else:
             choice = {"index": 0, "text": content, "finish_reason": finish}
+            if token_ids is not None and "logprobs" in extra:
+                choice["logprobs"] = extra["logprobs"]
             obj = "text_completion"
         if self.log:
-            with self.lock:
-                self.log.write(json.dumps({"path": path, "request": body, "content": content,
-                                           "reasoning": reasoning}) + "\n")
-                self.log.flush()
+            entry = {"path": path, "request": body, "content": content, "reasoning": reasoning}
+            if token_ids is not None:
+                entry["token_ids"] = token_ids
+                if "logprobs" in extra:
+                    entry["token_logprobs"] = extra["logprobs"]["token_logprobs"]
+            self.write_log(entry)
         return {"id": "cmpl-" + sha(json.dumps(body, sort_keys=True))[:12], "object": obj,
                 "created": created, "model": body.get("model", "echo"), "choices": [choice],
                 "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
@@ -370,6 +533,18 @@ def make_handler(state):
                 if code == 200 and self.command == "POST":
                     state.stats["ok"] += 1
 
+        def send_text(self, code, text):
+            data = text.encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            with state.lock:
+                state.stats["status"][str(code)] = state.stats["status"].get(str(code), 0) + 1
+                if code == 200:
+                    state.stats["ok"] += 1
+
         def do_GET(self):
             if self.path == "/stats":
                 with state.lock:
@@ -389,13 +564,17 @@ def make_handler(state):
                 self.send_json(401, {"error": {"message": "bad or missing API key"}})
                 return
             path = self.path
-            if not (path.endswith("/chat/completions") or path.endswith("/completions")):
+            control = path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/update_weights_from_disk")
+            if not (control or path.endswith("/chat/completions") or path.endswith("/completions")):
                 self.send_json(404, {"error": {"message": "unknown path " + path}})
                 return
             try:
                 body = json.loads(raw)
             except ValueError:
                 self.send_json(400, {"error": {"message": "request body is not JSON"}})
+                return
+            if control and not state.args.model_dir:
+                self.send_json(404, {"error": {"message": path + " needs --model-dir"}})
                 return
             if body.get("n", 1) != 1:
                 self.send_json(400, {"error": {"message": "this server serves n=1 only"}})
@@ -420,8 +599,20 @@ def make_handler(state):
                 return
             if fault == "slow":
                 time.sleep(state.args.slow_seconds)
+            if control:
+                code, reply = state.control(path, body)
+                if code == 200:
+                    state.write_log({"path": path, "request": body})
+                if isinstance(reply, str):
+                    self.send_text(code, reply)
+                else:
+                    self.send_json(code, reply)
+                return
             try:
                 reply = state.complete(path, body)
+            except LookupError as e:
+                self.send_json(404, {"error": {"message": str(e)}})
+                return
             except Exception as e:  # a bug here must show up as a failing test, not a hang
                 self.send_json(500, {"error": {"message": f"server error: {e!r}"}})
                 return
@@ -437,6 +628,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["echo", "model"], default="echo")
     p.add_argument("--tokenizer", help="tokenizer directory for --mode model")
+    p.add_argument("--model-dir", help="--mode model: serve this Hugging Face checkpoint directory (model and "
+                                       "tokenizer) with token-id completions, LoRA loading and weight reloads")
     p.add_argument("--model-name", default="echo")
     p.add_argument("--port-file")
     p.add_argument("--reasoning-field", action="store_true", help="return reasoning in reasoning_content")

@@ -7,6 +7,58 @@
 #include "delib/generate.h"
 #include "delib/rl.h"
 
+namespace {
+
+// Rollouts on an OpenAI-compatible server (--rollout-*), the weight sync (--sync-*), the
+// off-policy correction (--tis-cap) and LoRA training (--lora*, which --sync-method lora needs).
+void add_server_options(CLI::App& app, delib::rl::RlOptions& o) {
+  delib::BackendOptions& b = o.rollout_backend;
+  b.prefix = "rollout";
+  const char* g = "Rollout server";
+  app.add_option("--rollout-backend", b.backend,
+                 "local: sample rollouts with the in-process engine; openai: on an OpenAI-compatible server "
+                 "(vLLM, SGLang) via /v1/completions with token-id prompts")
+      ->check(CLI::IsMember({"local", "openai"}))->capture_default_str()->group(g);
+  app.add_option("--rollout-base-url", b.base_url, "The rollout server's URL, e.g. http://localhost:8000/v1")
+      ->type_name("URL")->group(g);
+  app.add_option("--rollout-model", b.model, "The server's name for the starting policy (--model)")
+      ->type_name("NAME")->group(g);
+  app.add_option("--rollout-api-key-env", b.api_key_env, "Environment variable holding the server's API key")
+      ->type_name("VAR")->capture_default_str()->group(g);
+  app.add_option("--rollout-api-key-file", b.api_key_file, "File holding the server's API key (never printed)")
+      ->type_name("FILE")->group(g);
+  app.add_option("--rollout-concurrency", b.concurrency, "Rollout requests in flight")
+      ->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
+  app.add_option("--rollout-timeout", b.timeout, "Seconds per rollout or weight-sync request")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+  app.add_option("--rollout-max-retries", b.max_retries, "Retries per request on 429/5xx/connection errors")
+      ->check(CLI::Range(0, 100))->capture_default_str()->group(g);
+  app.add_option("--sync-every", o.sync_every, "Push the policy to the rollout server after every K updates")
+      ->type_name("K")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->capture_default_str()->group(g);
+  app.add_option("--sync-method", o.sync_method,
+                 "lora: PEFT adapter loaded with vLLM's /v1/load_lora_adapter (needs --lora); disk: Hugging Face "
+                 "checkpoint loaded with SGLang's /update_weights_from_disk. Default: lora with --lora, else disk")
+      ->check(CLI::IsMember({"lora", "disk"}))->group(g);
+  app.add_option("--sync-dir", o.sync_dir,
+                 "Where the synced weights are written for the server to read (same path on the server). "
+                 "Default: OUT/sync")
+      ->type_name("DIR")->group(g);
+  app.add_option("--tis-cap", o.tis_cap,
+                 "Server rollouts: each token's policy-gradient term is weighted by min(pi_trainer / "
+                 "pi_rollout, C) (truncated importance sampling)")
+      ->type_name("C")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+  const char* p = "Policy";
+  app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints hold the merged model and, "
+               "in adapter/, the adapters in PEFT's format)")->group(p);
+  app.add_option("--lora-rank", o.lora_options.rank, "LoRA rank r")->check(CLI::Range(1, 4096))->capture_default_str()->group(p);
+  app.add_option("--lora-alpha", o.lora_options.alpha, "LoRA alpha (scale alpha / r)")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(p);
+  app.add_option("--lora-targets", o.lora_options.targets, "Linear layers that get adapters")
+      ->delimiter(',')->type_name("NAME,...")->default_str("q_proj,k_proj,v_proj,o_proj")->group(p);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   delib::enable_local_backend();
   delib::cli::ToolInfo info;
@@ -65,6 +117,29 @@ int main(int argc, char** argv) {
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
       "own prompts, gradients are averaged; rank 0 writes every rank's rollouts (in rank order) and the checkpoints.\n"
       "\n"
+      "Rollout server: with --rollout-backend openai the rollouts come from POST /v1/completions of an "
+      "OpenAI-compatible server (implemented against vLLM's OpenAI server; tests/servers/openai_server.py "
+      "in the tests) with \"prompt\" the token ids of the chat template's rendering (the tokens the local "
+      "engine would be given), \"logprobs\": 1 and \"return_tokens_as_token_ids\": true; the answer's "
+      "choices[0].logprobs.tokens (\"token_id:N\") are the sampled ids trained on, never the text "
+      "tokenized again, and choices[0].logprobs.token_logprobs the server's log-probs of them. An answer "
+      "without them is a failed request; a request that failed after --rollout-max-retries stops the run "
+      "with exit 4 before anything of the step is written (a checkpoint of the steps done is saved with "
+      "--out). After every --sync-every updates the server gets the new policy: with --lora the adapters in "
+      "PEFT's format in SYNC_DIR/policy-vN, loaded with POST /v1/load_lora_adapter {\"lora_name\": "
+      "\"policy-vN\", \"lora_path\": DIR} and the previous one unloaded (/v1/unload_lora_adapter; vLLM "
+      "with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), rollouts then asking for model "
+      "policy-vN; without --lora the Hugging Face checkpoint, loaded with POST /update_weights_from_disk "
+      "{\"model_path\": DIR} (SGLang). The server must read SYNC_DIR (default OUT/sync) at the same path. "
+      "--resume pushes the resumed policy before the first rollout. Each rollout record has "
+      "policy_version (the number of updates of the weights that sampled it) and rollout_logprobs; the "
+      "trainer recomputes the sampled tokens' log-probs (pi_old) and weights each token's policy-gradient "
+      "term by min(exp(logp_trainer - logp_rollout), --tis-cap) (truncated importance sampling, Yao et al. "
+      "2025, as verl's tis_imp_ratio_cap). Metrics then also have policy_version, policy_lag (updates "
+      "between it and the trained weights), rollout_logprob_diff_mean, rollout_logprob_diff_max (of "
+      "|logp_trainer - logp_rollout| over the step's tokens) and tis_clipped_fraction. Not yet with "
+      "several processes.\n"
+      "\n"
       "Not yet run on a GPU: NCCL (several processes on CUDA) and the fused CUDA kernels (token "
       "log-probabilities, sampling) are built, and their CPU counterparts tested, but they have not "
       "run on a GPU until tests/gpu/run.sh has passed on one; until then treat --device cuda as "
@@ -79,7 +154,8 @@ int main(int argc, char** argv) {
       "make -C examples/quickstart rl\n";
   info.see_also = "sft-train(1), cot-judge(1), delib-records(5), delib-spec(5)";
   info.exit_codes = {{4, "the judge failed: a step with no judged completion, or any judge failure with "
-                         "--on-judge-error fail"}};
+                         "--on-judge-error fail; or the rollout server failed (rollouts or weight sync, after "
+                         "the retries)"}};
 
   delib::cli::IoOptions io;
   delib::cli::RunOptions run;
@@ -188,6 +264,7 @@ int main(int argc, char** argv) {
         delib::cli::add_spec_option(app, o.spec_path, false);
         delib::cli::add_backend_options(app, o.judge_backend, "judge");
         delib::cli::add_backend_options(app, o.helpful_backend, "helpful");
+        add_server_options(app, o);
         const char* c = "Checkpoints";
         app.add_option("--metrics", o.metrics, "Write one metrics record per step to FILE (appended on --resume)")
             ->type_name("FILE")->group("Input/output");

@@ -57,6 +57,17 @@ struct BackendOptions {
   // renders chat requests when `completions` is set (make_backend loads it once).
   // REQUIRES: set when completions is; "" otherwise.
   std::string chat_template;
+  // openai with `completions`: token-id completions (rl-train's server rollouts). Each request
+  // sends GenRequest::prompt_ids as `prompt` (a list of token ids: the caller renders the chat
+  // template and tokenizes, so the server sees exactly the tokens the trainer does), with
+  // "logprobs": 1 and "return_tokens_as_token_ids": true, and the answer must carry
+  // choices[0].logprobs.tokens as "token_id:N" strings (vLLM's format, OpenAI server,
+  // CompletionRequest.return_tokens_as_token_ids, vLLM >= 0.5.4) and
+  // choices[0].logprobs.token_logprobs (the sampled tokens' log-probs) of the same length; they
+  // fill GenResult::token_ids and GenResult::logprobs. An answer without them, or with a token
+  // that is not "token_id:N", is a failed attempt (retried, then GenResult::error), never a
+  // re-tokenisation of the text. A request without prompt_ids fails likewise. Default: false
+  bool token_ids = false;
   // local: LibTorch intra-op CPU threads (0: LibTorch's default, one per core). Torch's thread
   // count is per process, so two local backends in one process share the last value set.
   // Default: 0
@@ -79,6 +90,8 @@ struct GenRequest {
   // Raw text prompt instead: used as is when non-empty (local engine, or openai with
   // BackendOptions::completions).
   std::string prompt;
+  // Token-id prompt: sent as is with BackendOptions::token_ids (openai); ignored otherwise.
+  std::vector<int32_t> prompt_ids;
   SamplingParams params;
   // The sample's random stream: derived from (seed, key, sample) only, so results do not
   // depend on batch size, order, threads or resumption.
@@ -93,7 +106,8 @@ struct GenResult {
   std::string answer;
   bool format_ok = false;  // reasoning/answer split cleanly and not truncated
   std::string finish_reason;  // "stop" | "length" | "error"
-  std::vector<int32_t> token_ids;  // completion ids (local engine; empty over HTTP)
+  std::vector<int32_t> token_ids;  // completion ids (local engine, or openai with token_ids;
+                                   // else empty over HTTP)
   std::vector<float> logprobs;     // per completion token, when requested
   int64_t prompt_tokens = 0, completion_tokens = 0;
   std::string error;       // non-empty when the request failed after all retries
@@ -162,6 +176,20 @@ struct HttpRetryPolicy {
 // or the template cannot be read, and Error when the template is not one delib recognises.
 std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options,
                                              const HttpRetryPolicy& policy);
+
+// One JSON POST to an OpenAI-compatible server's control endpoint (rl-train's weight sync:
+// vLLM's /v1/load_lora_adapter, SGLang's /update_weights_from_disk): `url` is the full URL,
+// `body` the JSON text. Uses options' API key, timeout and max_retries, retrying 429, 5xx, 408
+// and connection errors with policy's back-off as generate() does. Returns the 2xx answer's
+// body. Throws Error(kExitBackend) naming the URL (redacted), the status and the start of the
+// answer when the last attempt failed or the answer is not 2xx; with `tolerate_4xx`, a 4xx
+// answer is returned (HttpAnswer::status), not thrown.
+struct HttpAnswer {
+  long status = 0;
+  std::string body;
+};
+HttpAnswer post_json(const BackendOptions& options, const std::string& url, const std::string& body,
+                     const HttpRetryPolicy& policy = {}, bool tolerate_4xx = false);
 
 // The seed sent to a server for one sample: XXH3-64 over (seed as 8 little-endian bytes, key,
 // sample as 4 little-endian bytes), masked to 31 bits so every server's seed type holds it.

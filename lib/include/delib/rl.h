@@ -218,6 +218,26 @@ struct LossInputs {
 // whose clip was active. grpo_loss(...) == policy_loss with kind grpo and clip_low = clip_high.
 GrpoLossParts policy_loss(const LossInputs& inputs, const LossConfig& config);
 
+// Truncated importance sampling (TIS) for rollouts sampled by another engine (a vLLM or SGLang
+// server): its per-token log-probs differ from the trainer's even for the same weights (other
+// kernels, precision) and, with --sync-every > 1 or --async, the weights may be older. Following
+// Yao et al. 2025, "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training"
+// (fengyao.notion.site/off-policy-rl; verl's `tis_imp_ratio_cap`), the policy-gradient term of
+// token t is weighted by
+//   w_t = min(exp(trainer_logp_t - rollout_logp_t), cap)
+// where trainer_logp is the trainer's log-prob of the sampled token under the weights the
+// update starts from (GRPO's pi_old) and rollout_logp the server's. trainer_logp, rollout_logp
+// (N,) float; cap > 0. Returns the weights (N,) (constants, trainer_logp's dtype and device) and
+// over the N tokens: the mean and max of |trainer_logp - rollout_logp| and the share of tokens
+// whose ratio exceeded cap (all 0 when N = 0). run_rl passes the weights as policy_loss's
+// is_weight (the KL term is not weighted, as in verl).
+struct TisWeights {
+  torch::Tensor weight;            // (N,)
+  double diff_mean = 0, diff_max = 0;
+  double clipped_fraction = 0;
+};
+TisWeights tis_weights(const torch::Tensor& trainer_logp, const torch::Tensor& rollout_logp, double cap);
+
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -281,6 +301,23 @@ struct RlOptions {
   uint64_t seed = 0;
   int threads = 0;
   bool progress = false;
+  // Rollouts on an OpenAI-compatible server instead of the local engine (rl-train(1)
+  // --rollout-backend openai, lib/src/rl/rollout_server.cpp): backend "local" (default) or
+  // "openai" with base_url, model (the served name of the starting policy), concurrency,
+  // timeout, max_retries and the API key; prefix "rollout" names the flags in messages.
+  BackendOptions rollout_backend;
+  // After every `sync_every` updates the server gets the new policy (weight_sync.cpp):
+  // sync_method "lora" (PEFT adapter + vLLM's /v1/load_lora_adapter; needs lora) or "disk" (HF
+  // checkpoint + SGLang's /update_weights_from_disk); "" = lora with lora, else disk. The files
+  // go under sync_dir ("" = OUT/sync). REQUIRES sync_every >= 1.
+  int64_t sync_every = 1;
+  std::string sync_method;
+  std::string sync_dir;
+  double tis_cap = 2.0;                // TIS cap C (tis_weights) for server rollouts; > 0
+  // Train LoRA adapters instead of every weight (as sft-train --lora); checkpoints hold the
+  // merged model and adapter/ (PEFT).
+  bool lora = false;
+  LoraOptions lora_options;
   // Test hook: when set, used instead of the judge built from judge_backend.
   Backend* judge_backend_override = nullptr;
 };

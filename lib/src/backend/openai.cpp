@@ -16,6 +16,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -32,6 +33,16 @@ using Clock = std::chrono::steady_clock;
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string read_key_file(const std::string& path);
+
+// The API key: options.api_key_env when set and non-empty, else the key file's first line.
+std::string api_key_of(const BackendOptions& o) {
+  const char* env = o.api_key_env.empty() ? nullptr : std::getenv(o.api_key_env.c_str());
+  if (env && *env) return env;
+  if (!o.api_key_file.empty()) return read_key_file(o.api_key_file);
+  return "";
 }
 
 std::string read_key_file(const std::string& path) {
@@ -105,6 +116,8 @@ class OpenAIBackend : public Backend {
     if (o.concurrency < 1) throw Error(o.flag("concurrency") + " must be at least 1", kExitUsage);
     if (o.max_retries < 0) throw Error(o.flag("max-retries") + " must not be negative", kExitUsage);
     if (!(o.timeout > 0)) throw Error(o.flag("timeout") + " must be positive", kExitUsage);
+    if (o.token_ids && !o.completions)
+      throw Error("internal: token-id requests (BackendOptions::token_ids) go to /v1/completions (completions)");
     if (o.completions && !o.chat_template.empty()) {
       try {
         template_ = ChatTemplate::from_path(o.chat_template);
@@ -116,12 +129,7 @@ class OpenAIBackend : public Backend {
       }
     }
     global_init();
-    const char* env = o.api_key_env.empty() ? nullptr : std::getenv(o.api_key_env.c_str());
-    if (env && *env) {
-      api_key_ = env;
-    } else if (!o.api_key_file.empty()) {
-      api_key_ = read_key_file(o.api_key_file);
-    }
+    api_key_ = api_key_of(o);
     std::string base = o.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
     bool has_v1 = base.size() >= 3 && base.compare(base.size() - 3, 3, "/v1") == 0;
@@ -173,7 +181,11 @@ std::string OpenAIBackend::build_body(const GenRequest& r, const std::string& pr
   const SamplingParams& p = r.params;
   Json j = Json::object();
   j.set("model", opt_.model);
-  if (opt_.completions) {
+  if (opt_.token_ids) {
+    Json ids = Json::array();
+    for (int32_t t : r.prompt_ids) ids.push(Json(int64_t(t)));
+    j.set("prompt", std::move(ids));
+  } else if (opt_.completions) {
     j.set("prompt", prompt);
   } else {
     j.set("messages", messages_to_json(r.messages));
@@ -194,7 +206,13 @@ std::string OpenAIBackend::build_body(const GenRequest& r, const std::string& pr
     j.set("stop", std::move(s));
   }
   j.set("seed", static_cast<int64_t>(request_seed(r)));
-  if (p.logprobs) {
+  if (opt_.token_ids) {
+    // vLLM: logprobs N returns the sampled token's log-prob plus the N most likely; 1 is the
+    // least it accepts that still returns token_logprobs. The sampled tokens come back as
+    // "token_id:N" strings with return_tokens_as_token_ids.
+    j.set("logprobs", 1);
+    j.set("return_tokens_as_token_ids", true);
+  } else if (p.logprobs) {
     if (opt_.completions) j.set("logprobs", 0);
     else j.set("logprobs", true);
   }
@@ -243,7 +261,46 @@ bool OpenAIBackend::parse_response(const std::string& body, GenResult& out, std:
       out.completion_tokens = v;
   }
   simdjson::dom::element lp;
-  if (c0["logprobs"].get(lp) == simdjson::SUCCESS && lp.is_object()) {
+  if (opt_.token_ids) {
+    // The sampled ids and their log-probs, exactly as the server sampled them (never the text
+    // tokenized again): choices[0].logprobs.tokens ["token_id:N", ...] and .token_logprobs.
+    simdjson::dom::array toks, lps;
+    if (c0["logprobs"].get(lp) != simdjson::SUCCESS || !lp.is_object() ||
+        lp["tokens"].get_array().get(toks) != simdjson::SUCCESS ||
+        lp["token_logprobs"].get_array().get(lps) != simdjson::SUCCESS) {
+      why = "choices[0].logprobs.tokens / token_logprobs are missing (the server must honour \"logprobs\": 1 "
+            "and \"return_tokens_as_token_ids\": true, as vLLM's /v1/completions does)";
+      return false;
+    }
+    if (toks.size() != lps.size()) {
+      why = fmt::format("choices[0].logprobs has {} tokens but {} token_logprobs", toks.size(), lps.size());
+      return false;
+    }
+    for (auto t : toks) {
+      std::string_view tv;
+      if (t.get_string().get(tv) != simdjson::SUCCESS || tv.substr(0, 9) != "token_id:") {
+        why = "choices[0].logprobs.tokens holds a token that is not \"token_id:N\" (return_tokens_as_token_ids "
+              "not honoured)";
+        return false;
+      }
+      const std::string num(tv.substr(9));
+      char* end = nullptr;
+      const long long id = std::strtoll(num.c_str(), &end, 10);
+      if (num.empty() || *end != '\0' || id < 0 || id > INT32_MAX) {
+        why = fmt::format("choices[0].logprobs.tokens: bad token \"{}\"", tv);
+        return false;
+      }
+      out.token_ids.push_back(int32_t(id));
+    }
+    for (auto t : lps) {
+      double d;
+      if (t.get_double().get(d) != simdjson::SUCCESS) {
+        why = "choices[0].logprobs.token_logprobs holds a value that is not a number";
+        return false;
+      }
+      out.logprobs.push_back(float(d));
+    }
+  } else if (c0["logprobs"].get(lp) == simdjson::SUCCESS && lp.is_object()) {
     simdjson::dom::array arr;
     if (lp["content"].get_array().get(arr) == simdjson::SUCCESS) {
       for (auto t : arr) {
@@ -325,6 +382,10 @@ void OpenAIBackend::render_prompts(Run& run) const {
   run.rendered.resize(run.n);
   for (size_t i = 0; i < run.n; ++i) {
     const GenRequest& r = run.requests[i];
+    if (opt_.token_ids) {
+      if (r.prompt_ids.empty()) run.unsendable[i] = "the request has no prompt token ids";
+      continue;
+    }
     if (!r.prompt.empty()) continue;
     if (r.messages.empty()) {
       run.unsendable[i] = "the request has neither a text prompt nor messages to render";
@@ -352,7 +413,7 @@ void OpenAIBackend::dispatch(Run& run) {
   while (!run.ready.empty() && run.in_flight.size() < size_t(opt_.concurrency)) {
     size_t i = run.ready.front();
     run.ready.pop_front();
-    if (opt_.completions && (!run.unsendable[i].empty() || run.prompt_of(i).empty())) {
+    if (opt_.completions && (!run.unsendable[i].empty() || (!opt_.token_ids && run.prompt_of(i).empty()))) {
       // Never send a chat request as an empty text prompt.
       GenResult r;
       r.finish_reason = "error";
@@ -489,6 +550,65 @@ std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options,
 
 std::unique_ptr<Backend> make_openai_backend(const BackendOptions& options) {
   return make_openai_backend(options, HttpRetryPolicy{});
+}
+
+HttpAnswer post_json(const BackendOptions& o, const std::string& url, const std::string& body,
+                     const HttpRetryPolicy& policy, bool tolerate_4xx) {
+  global_init();
+  const std::string key = api_key_of(o);
+  std::mt19937_64 rng(std::random_device{}());
+  std::string last;
+  for (int attempt = 0;; ++attempt) {
+    if (interrupted()) throw Error(fmt::format("{}: interrupted", redact_url(url)), kExitBackend);
+    Attempt a;
+    a.easy = curl_easy_init();
+    if (!a.easy) throw Error("curl_easy_init failed", kExitBackend);
+    a.headers = curl_slist_append(a.headers, "Content-Type: application/json");
+    a.headers = curl_slist_append(a.headers, "Expect:");
+    if (!key.empty()) a.headers = curl_slist_append(a.headers, ("Authorization: Bearer " + key).c_str());
+    CURL* e = a.easy;
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a.headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a.errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(o.timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(std::min(o.timeout, 30.0) * 1000));
+    const CURLcode rc = curl_easy_perform(e);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    const std::string curl_err = a.errbuf[0] ? std::string(a.errbuf) : curl_easy_strerror(rc);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(a.headers);
+    bool retryable = true;
+    double retry_after = -1;
+    if (rc != CURLE_OK) {
+      last = fmt::format("{}: {}", redact_url(url), curl_err);
+    } else if (status >= 200 && status < 300) {
+      return {status, std::move(a.response)};
+    } else {
+      if (tolerate_4xx && status >= 400 && status < 500 && status != 408 && status != 429)
+        return {status, std::move(a.response)};
+      std::string snippet = a.response.substr(0, 300);
+      for (char& c : snippet)
+        if (c == '\n' || c == '\r') c = ' ';
+      last = fmt::format("{}: HTTP {}: {}", redact_url(url), status, snippet);
+      retryable = status == 429 || status == 408 || status >= 500;
+      retry_after = parse_retry_after(a.retry_after);
+    }
+    if (!retryable) throw Error(last, kExitBackend);
+    if (attempt >= o.max_retries) throw Error(fmt::format("{} (gave up after {} attempts)", last, attempt + 1), kExitBackend);
+    double step = std::min(policy.max_delay, policy.base_delay * std::pow(2.0, attempt));
+    double wait = step * (0.5 + 0.5 * std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+    if (retry_after >= 0) wait = std::max(wait, std::min(retry_after, policy.max_retry_after));
+    std::this_thread::sleep_for(std::chrono::microseconds(int64_t(wait * 1e6)));
+  }
 }
 
 }  // namespace delib

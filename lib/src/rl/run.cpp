@@ -28,10 +28,12 @@
 #include "delib/chat.h"
 #include "delib/eval.h"
 #include "delib/generate.h"
+#include "delib/peft.h"
 #include "delib/progress.h"
 #include "delib/rl.h"
 #include "delib/spec.h"
 #include "delib/tokenizer.h"
+#include "rl/server.h"
 
 namespace delib::rl {
 namespace {
@@ -78,6 +80,7 @@ struct Learner {
   std::shared_ptr<CausalLM> model;
   std::shared_ptr<CausalLM> ref;         // the frozen starting model; null when kl_coef == 0
   std::vector<torch::Tensor> params;     // the trainable parameters
+  std::vector<std::pair<std::string, torch::Tensor>> saved;  // by name in checkpoints (--lora: the adapters)
   std::unique_ptr<torch::optim::AdamW> optimizer;
   train::TrainState st;
 };
@@ -103,7 +106,9 @@ struct Run {
   std::vector<ActiveReward> rewards;
   Learner learner;
   Outputs out;
-  std::unique_ptr<Backend> policy;       // the rollout engine over learner.model
+  std::unique_ptr<Backend> policy;       // the rollout engine over learner.model (local rollouts)
+  std::unique_ptr<detail::RolloutServer> server;  // --rollout-backend openai: the rollout server
+  std::unique_ptr<detail::WeightSync> sync;       // and what keeps it on the current policy
   SamplingParams sampling;               // o.sampling with logprobs on
   train::PackOptions pack;
   std::optional<Progress> progress;
@@ -191,7 +196,13 @@ Learner load_learner(Run& r) {
   Learner l;
   if (!o.resume.empty() && !(o.resume == o.out_dir && !std::filesystem::exists(o.resume)))
     l.ckpt = train::Checkpointer::resolve(o.resume);
-  l.model = CausalLM::load(l.ckpt ? *l.ckpt : o.model_dir, r.device, "f32");
+  // Full fine-tuning resumes from the checkpoint's weights; LoRA from the base model plus the
+  // checkpoint's adapters (as sft-train).
+  l.model = CausalLM::load(l.ckpt && !o.lora ? *l.ckpt : o.model_dir, r.device, "f32");
+  if (o.lora) {
+    torch::manual_seed(o.seed);
+    add_lora(*l.model, o.lora_options);
+  }
   if (o.kl_coef != 0.0) {
     l.ref = CausalLM::load(o.model_dir, r.device, "f32");  // the frozen starting model
     for (auto& [n, p] : l.ref->named_parameters()) p.set_requires_grad(false);
@@ -200,6 +211,7 @@ Learner load_learner(Run& r) {
   for (const auto& item : l.model->module().named_parameters(true))
     if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
   for (auto& [n, p] : trainable) l.params.push_back(p);
+  if (o.lora) l.saved = trainable;
   r.dp.broadcast(l.params);
   l.optimizer = train::make_adamw(trainable, o.adamw);
   train::TrainState& st = l.st;
@@ -214,7 +226,7 @@ Learner load_learner(Run& r) {
   st.options.set("world_size", r.denv.world_size);
   if (l.ckpt) {
     st = train::Checkpointer::load_state(*l.ckpt);
-    train::Checkpointer::load_into(*l.ckpt, {}, *l.optimizer);
+    train::Checkpointer::load_into(*l.ckpt, l.saved, *l.optimizer);
     if (r.rank0) warn(fmt::format("resuming from {} at step {}", *l.ckpt, st.step));
   }
   return l;
@@ -238,6 +250,21 @@ Outputs open_outputs(const RlOptions& o, bool rank0, bool resumed) {
   return out;
 }
 
+// --rollout-backend openai: the server and the weight sync. A resumed run pushes the resumed
+// policy before its first rollout, so the server never samples for the resumed steps with
+// the weights it had (the starting model, or whatever a killed run left there).
+void start_rollout_server(Run& r) {
+  if (r.denv.world_size > 1)
+    throw Error("--rollout-backend openai with several processes: not yet supported", kExitUsage);
+  r.server = std::make_unique<detail::RolloutServer>(r.o);
+  r.sync = std::make_unique<detail::WeightSync>(r.o, *r.server);
+  if (r.learner.st.step > 0) {
+    r.sync->push(*r.learner.model, r.learner.st.step);
+    warn(fmt::format("the rollout server now serves the resumed policy (version {}, {})", r.learner.st.step,
+                     r.server->model()));
+  }
+}
+
 void setup(Run& r) {
   const RlOptions& o = r.o;
   r.tok = Tokenizer::load(o.model_dir);
@@ -247,7 +274,8 @@ void setup(Run& r) {
   r.out = open_outputs(o, r.rank0, r.learner.ckpt.has_value());
   EngineOptions eo;
   eo.batch_size = o.engine_batch;
-  r.policy = make_local_backend(r.learner.model, r.tok, eo);
+  if (o.rollout_backend.backend == "openai") start_rollout_server(r);
+  else r.policy = make_local_backend(r.learner.model, r.tok, eo);
   r.sampling = o.sampling;
   r.sampling.logprobs = true;
   r.pack.pack = false;
@@ -261,7 +289,7 @@ void setup(Run& r) {
 // A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
 void save(Run& r) {
   Learner& l = r.learner;
-  if (r.out.checkpointer) r.result.last_checkpoint = r.out.checkpointer->save(*l.model, {}, *l.optimizer, l.st);
+  if (r.out.checkpointer) r.result.last_checkpoint = r.out.checkpointer->save(*l.model, l.saved, *l.optimizer, l.st);
   r.last_saved = l.st.step;
   r.dp.barrier();
 }
@@ -272,6 +300,9 @@ void save(Run& r) {
 // A step's completions: G per prompt, prompt-major (completion i is sample i % G of prompt i / G).
 struct Rollouts {
   std::vector<const Prompt*> batch;
+  // Server rollouts: the trainer step whose weights sampled them (every completion of a step
+  // comes from one version: the server's weights change only between steps); -1 local.
+  int64_t policy_version = -1;
   size_t group = 0;
   std::vector<GenRequest> reqs;
   std::vector<GenResult> res;
@@ -293,6 +324,20 @@ std::vector<const Prompt*> step_prompts(const Run& r) {
   return batch;
 }
 
+[[noreturn]] void stop_on_server_failure(Run& r, const Error& e);
+
+// The requests answered by the rollout server, with the policy version that sampled them. A
+// failure (after the retries) stops the run with exit 4 before anything of the step is written.
+void server_rollouts(Run& r, Rollouts& ro) {
+  try {
+    ro.res = r.server->generate(ro.reqs);
+  } catch (const Error& e) {
+    if (e.exit_code() != kExitBackend) throw;
+    stop_on_server_failure(r, e);
+  }
+  ro.policy_version = r.server->version();
+}
+
 // G completions of each prompt from the current policy, with the log-probs of their tokens;
 // each seeded by --seed, the prompt id, the step and the sample (so a resumed run samples what
 // the uninterrupted one would).
@@ -308,9 +353,11 @@ Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch) {
       q.seed = r.o.seed;
       q.key = fmt::format("{}@{}", p->id, r.learner.st.step);
       q.sample = g;
+      q.prompt_ids = p->prompt_ids;  // what the server samples from (--rollout-backend openai)
       ro.reqs.push_back(std::move(q));
     }
-  ro.res = r.policy->generate_all(ro.reqs);
+  if (r.server) server_rollouts(r, ro);
+  else ro.res = r.policy->generate_all(ro.reqs);
   return ro;
 }
 
@@ -523,7 +570,23 @@ struct UpdateTensors {
   torch::Tensor tok_adv;   // (N,) the advantage of each token's sequence
   torch::Tensor old_logp;  // (N,) the rollout log-probs
   torch::Tensor ref_logp;  // (N,) the reference model's; undefined without it
+  std::optional<TisWeights> tis;  // server rollouts: the TIS weights (policy_loss's is_weight)
 };
+
+// Server rollouts: old_logp becomes the trainer's own log-probs of the sampled tokens (GRPO's
+// pi_old is the trainer's policy, whose numerics differ from the server's, and with
+// --sync-every > 1 its weights may be newer), and each token's policy-gradient term is weighted
+// by the truncated importance ratio min(exp(old - rollout), --tis-cap) (tis_weights, delib/rl.h;
+// policy_loss's is_weight).
+void apply_tis(Run& r, UpdateTensors& t) {
+  torch::Tensor trainer;
+  {
+    torch::NoGradGuard ng;
+    trainer = label_logprobs(*r.learner.model, t.b, t.mask, r.device);
+  }
+  t.tis = tis_weights(trainer, t.old_logp, r.o.tis_cap);
+  t.old_logp = trainer;
+}
 
 UpdateTensors make_update_tensors(Run& r, const UpdateBatch& ub, const torch::Tensor& adv) {
   UpdateTensors t;
@@ -541,6 +604,7 @@ UpdateTensors make_update_tensors(Run& r, const UpdateBatch& ub, const torch::Te
     torch::NoGradGuard ng;
     t.ref_logp = label_logprobs(*r.learner.ref, t.b, t.mask, r.device);
   }
+  if (r.server) apply_tis(r, t);
   return t;
 }
 
@@ -551,6 +615,7 @@ struct UpdateStats {
   double policy = 0, kl = 0, clip_fraction = 0;  // the first PPO epoch's
   double grad_norm = 0;                          // the last epoch's, before clipping
   std::vector<double> seq_kl;                    // per completion: its mean k3 KL (0 outside the update)
+  std::optional<TisWeights> tis;                 // server rollouts: trainer vs server log-probs
 };
 
 // Each sequence's mean k3 KL to the reference model, into stats.seq_kl by completion index.
@@ -586,8 +651,8 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
     GrpoLossParts parts;
     if (!ub.ex.empty()) {
       logp = label_logprobs(*l.model, t.b, t.mask, r.device);
-      // is_weight: undefined (1); a truncated importance weight of the rollout engine goes here.
-      parts = policy_loss(LossInputs{logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), torch::Tensor()}, lc);
+      const torch::Tensor is_weight = t.tis ? t.tis->weight : torch::Tensor();  // server rollouts: TIS
+      parts = policy_loss(LossInputs{logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), is_weight}, lc);
       parts.loss.backward();
     }
     for (auto& p : l.params)
@@ -603,6 +668,7 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
       stats.policy = parts.policy;
       stats.kl = parts.kl;
       stats.clip_fraction = parts.clip_fraction;
+      stats.tis = t.tis;
       if (t.ref_logp.defined()) sequence_kl(t, logp, ub, stats);
     }
   }
@@ -611,6 +677,25 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
 
 // ---------------------------------------------------------------------------------------------
 // Records and the end of a step
+
+// Server rollouts: the policy version that sampled the completion and the server's log-probs
+// of its tokens (the trainer's are recomputed in the update).
+void add_server_fields(Record& rec, const Rollouts& ro, const GenResult& g) {
+  rec.set("policy_version", ro.policy_version);
+  Json lp = Json::array();
+  for (float v : g.logprobs) lp.push(Json(double(v)));
+  rec.set("rollout_logprobs", std::move(lp));
+}
+
+// Server rollouts: the step's policy version, how many updates it lags the trained weights,
+// and the trainer-server mismatch of the sampled tokens' log-probs (TIS).
+void add_server_metrics(Json& m, const Run& r, const Rollouts& ro, const UpdateStats& u) {
+  m.set("policy_version", ro.policy_version);
+  m.set("policy_lag", r.learner.st.step - ro.policy_version);
+  m.set("rollout_logprob_diff_mean", u.tis ? Json(u.tis->diff_mean) : Json());
+  m.set("rollout_logprob_diff_max", u.tis ? Json(u.tis->diff_max) : Json());
+  m.set("tis_clipped_fraction", u.tis ? Json(u.tis->clipped_fraction) : Json());
+}
 
 // One rollout record per completion: every rank's, written by rank 0 in rank order (one
 // collective per step).
@@ -639,6 +724,7 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
     for (size_t k = 0; k < r.rewards.size(); ++k)
       if (!sr.values[k][i].value) rec.set(r.rewards[k].kind->name + "_error", sr.values[k][i].error);
     if (!g.error.empty()) rec.set("error", g.error);
+    if (ro.policy_version >= 0) add_server_fields(rec, ro, g);
     rec.append_json(lines);
     lines += '\n';
   }
@@ -653,7 +739,8 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
 
 // The step's --metrics record (rank 0). The fields of a source that can fail come from its
 // registry row.
-void write_metrics(Run& r, const StepCounts& c, const UpdateStats& u, int64_t tokens, double secs) {
+void write_metrics(Run& r, const Rollouts& ro, const StepCounts& c, const UpdateStats& u, int64_t tokens,
+                   double secs) {
   if (!r.out.metrics) return;
   Json m = Json::object();
   m.set("step", r.learner.st.step + 1);
@@ -673,8 +760,20 @@ void write_metrics(Run& r, const StepCounts& c, const UpdateStats& u, int64_t to
   m.set("clip_fraction", u.updated ? Json(u.clip_fraction) : Json());
   m.set("grad_norm", u.updated ? Json(u.grad_norm) : Json());
   m.set("tokens", tokens);
+  if (ro.policy_version >= 0) add_server_metrics(m, r, ro, u);
   m.set("step_time_s", secs);
   r.out.metrics->write_line(m.dump());
+}
+
+// --rollout-backend openai: the server gets the policy after this step's update. A failure
+// stops the run with exit 4 (a checkpoint of the steps done is written first).
+void push_weights(Run& r) {
+  try {
+    r.sync->push(*r.learner.model, r.learner.st.step);
+  } catch (const Error& e) {
+    if (e.exit_code() != kExitBackend) throw;
+    stop_on_server_failure(r, e);
+  }
 }
 
 // A step that trained: the run's state, the progress line, the periodic checkpoint.
@@ -691,6 +790,7 @@ void end_step(Run& r, const StepCounts& c, const UpdateStats& u, int64_t tokens)
   r.progress->add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}{}", mean_r, u.kl,
                                  u.clip_fraction, u.grad_norm, u.policy, scored));
   if (r.o.save_every > 0 && st.step % r.o.save_every == 0 && !r.o.out_dir.empty()) save(r);
+  if (r.sync && r.sync->due(st.step) && st.step < r.o.steps) push_weights(r);
 }
 
 // The run's failures of each source that can fail, once, on stderr (rank 0: the counts are
@@ -717,6 +817,15 @@ void close_outputs(Run& r) {
   if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step && r.learner.st.step > 0) save(r);
   close_outputs(r);
   throw Error(s.where, s.message, kExitBackend);
+}
+
+// The rollout server failed (rollouts or weight sync, after the retries): exit 4 after a
+// checkpoint of the steps done; nothing of the step being made is written.
+[[noreturn]] void stop_on_server_failure(Run& r, const Error& e) {
+  r.progress->finish();
+  if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step && r.learner.st.step > 0) save(r);
+  close_outputs(r);
+  throw Error(e.where(), fmt::format("rollout server: {}", e.what()), kExitBackend);
 }
 
 // The end of a run that was not stopped (done, or interrupted between steps).
@@ -766,7 +875,7 @@ RlResult run_rl(const RlOptions& o) {
     write_rollouts(r, ro, sr, adv, u);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t tokens = int64_t(r.dp.all_reduce_sum(double(ub.old.size())));  // every rank's
-    write_metrics(r, c, u, tokens, secs);
+    write_metrics(r, ro, c, u, tokens, secs);
     if (!stop.message.empty()) stop_run(r, stop);
     end_step(r, c, u, tokens);
   }

@@ -1,0 +1,100 @@
+// Rollouts on an OpenAI-compatible server and the weight sync that keeps the server on the
+// policy being trained (rl-train --rollout-backend openai). Private to lib/src/rl; run.cpp calls
+// them from its rollout stage (make_rollouts) and at the end of a step (end_step).
+//
+//   rollout_server.cpp  RolloutServer: a step's completions from POST /v1/completions with the
+//                       prompt as token ids, the sampled ids and their log-probs read back
+//   weight_sync.cpp     WeightSync: after every --sync-every updates, the new policy written
+//                       to disk and loaded by the server (vLLM LoRA endpoints or SGLang's
+//                       reload from disk)
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delib/backend.h"
+#include "delib/model.h"
+#include "delib/rl.h"
+
+namespace delib::rl::detail {
+
+// The server that samples the rollouts. Requests go to BackendOptions::base_url's
+// /v1/completions (the HTTP backend with BackendOptions::token_ids, delib/backend.h):
+//   request:  "model" (model()), "prompt" [token ids of the chat template's rendering, exactly
+//             what the local engine would be given], "max_tokens", "temperature", "top_p"
+//             (+ "top_k", "min_p" when set), "stop", "seed" (request_seed), "n": 1,
+//             "logprobs": 1, "return_tokens_as_token_ids": true
+//   response: choices[0].text (split into reasoning and answer), choices[0].finish_reason,
+//             choices[0].logprobs.tokens ["token_id:N", ...] (the sampled ids, used for
+//             training as they are) and choices[0].logprobs.token_logprobs (the server's
+//             log-probs of those ids: rollout_logprobs, the denominator of the TIS ratio)
+// Implemented against vLLM's OpenAI-compatible server (docs.vllm.ai "OpenAI-Compatible Server",
+// CompletionRequest extra parameter return_tokens_as_token_ids, vLLM >= 0.5.4; the log-probs
+// are of the raw logits, vLLM's default logprobs mode) and tests/servers/openai_server.py.
+class RolloutServer {
+ public:
+  // Checks the options (Error(kExitUsage) naming the --rollout-* flag). Serves the starting
+  // policy: options.rollout_backend.model, policy version 0.
+  explicit RolloutServer(const RlOptions& options);
+  // One result per request (each has prompt_ids), in order, from the policy served now. A
+  // request that failed after its retries (server down, HTTP errors, an answer without the
+  // token ids or log-probs) throws Error(kExitBackend) naming its key and sample and the
+  // server's last answer: never a partial step.
+  std::vector<GenResult> generate(const std::vector<GenRequest>& requests);
+  // From now on rollouts ask for `model_name`, the served name of policy version `version`.
+  void serve(const std::string& model_name, int64_t version);
+  const std::string& model() const { return model_; }
+  int64_t version() const { return version_; }
+  const BackendOptions& options() const { return opt_; }
+  // The server's OpenAI base (".../v1") and its root (without "/v1").
+  std::string v1_url() const;
+  std::string root_url() const;
+
+ private:
+  BackendOptions opt_;
+  std::string model_;
+  int64_t version_ = 0;
+  std::unique_ptr<Backend> backend_;
+};
+
+// Pushes the trainer's weights to the server. Methods:
+//   lora  (needs RlOptions::lora) the adapters in PEFT's format (peft::save_adapter) in
+//         SYNC_DIR/policy-vN, written to SYNC_DIR/.policy-vN.tmp and renamed; then
+//           POST V1/unload_lora_adapter {"lora_name": "policy-vN"}   (4xx tolerated: not loaded)
+//           POST V1/load_lora_adapter   {"lora_name": "policy-vN", "lora_path": ABS_DIR}
+//           POST V1/unload_lora_adapter {"lora_name": "policy-vM"}   (the previous one)
+//         (vLLM's runtime LoRA endpoints: the server runs with --enable-lora and
+//         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, --max-lora-rank >= the adapter's r; docs.vllm.ai
+//         "LoRA Adapters", "Dynamically serving LoRA Adapters", vLLM >= 0.6.1). Rollouts then ask
+//         for model "policy-vN".
+//   disk  the whole model as a Hugging Face checkpoint (CausalLM::save, LoRA merged; atomic) in
+//         SYNC_DIR/policy-vN; then
+//           POST ROOT/update_weights_from_disk {"model_path": ABS_DIR}
+//         (SGLang's native API, docs.sglang.ai "SGLang Native APIs" / "SGLang for RL Systems";
+//         the answer {"success": bool, "message": str} must not say success false). Rollouts keep
+//         asking for --rollout-model.
+// The server reads the files: it must see SYNC_DIR at the same path (same machine or a shared
+// file system). Only the newest version's files are kept.
+class WeightSync {
+ public:
+  // Resolves the method and directory (Error(kExitUsage): lora without --lora, no directory).
+  WeightSync(const RlOptions& options, RolloutServer& server);
+  // Whether the weights after `step` updates are pushed (step % sync_every == 0).
+  bool due(int64_t step) const;
+  // Writes `model` as policy version `version` and has the server load it (then
+  // server.version() == version). lora first unloads an adapter of the same name, tolerating a
+  // 4xx answer (a run resumed after kill -9 may find the killed run's adapter still loaded). Throws Error(kExitBackend) when the server refuses or is down
+  // after the retries, Error(kExitIo) when the files cannot be written.
+  void push(CausalLM& model, int64_t version);
+  const std::string& method() const { return method_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  const RlOptions& o_;
+  RolloutServer& server_;
+  std::string method_, dir_;
+  std::string previous_;   // the directory (and adapter name) of the version served now
+};
+
+}  // namespace delib::rl::detail

@@ -1,0 +1,60 @@
+# kill -9 in the middle of an RL run with server rollouts and LoRA weight sync, then --resume:
+# the resumed run first pushes the checkpoint's policy to the server (unloading the killed run's
+# adapter of that name, which the server still holds), its first rollouts ask for that policy
+# version, and every rollout (the server's samples and log-probs, rewards, advantages) equals an
+# uninterrupted run's.
+source "$DELIB_SRC/tests/servers/server.sh"
+"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 3 >/dev/null 2>&1 || fail "tiny model"
+"$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 6
+args=(--model model --steps 5 --prompts-per-step 2 --group-size 4 --lr 5e-2 --max-tokens 6 --seed 7 --kl-coef 0
+      --threads 1 --rule-reward e=1 --save-every 1 --lora --lora-rank 4 --plain -q
+      --rollout-backend openai --rollout-model base prompts.jsonl)
+start_server ref --mode model --model-dir model --model-name base
+run rl-train "${args[@]}" --rollout-base-url "$ref_url" --out ref
+expect_rc 0
+printf '%s\n' "$out" > ref.jsonl
+start_server srv --mode model --model-dir model --model-name base
+"$DELIB_PYTHON" - "$srv_url" "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
+import os, signal, subprocess, sys, time
+with open("killed.jsonl", "w") as out:
+    p = subprocess.Popen(["rl-train", *sys.argv[2:], "--rollout-base-url", sys.argv[1], "--out", "run"],
+                         stdout=out, stderr=subprocess.DEVNULL)
+    while p.poll() is None:
+        with open("killed.jsonl") as f:
+            if sum(1 for _ in f) >= 2 * 8:   # 2 steps of 8 rollouts reported
+                os.kill(p.pid, signal.SIGKILL)
+                break
+        time.sleep(0.002)
+    p.wait()
+assert p.returncode == -signal.SIGKILL, f"the run ended before it was killed ({p.returncode})"
+PY
+n_before=$(wc -l < "$srv_log")
+run rl-train "${args[@]}" --rollout-base-url "$srv_url" --out run --resume run
+expect_rc 0
+expect_err_glob "*resuming from run/checkpoint-*the rollout server now serves the resumed policy (version *, policy-v*)*"
+printf '%s\n' "$out" > resumed.jsonl
+"$DELIB_PYTHON" - "$srv_log" "$n_before" <<'PY' || fail "resumed rollouts differ"
+import json, sys
+log = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]
+resumed = [json.loads(l) for l in open("resumed.jsonl") if l.strip()]
+k = resumed[0]["step"] - 1                     # the checkpoint's step = the policy version pushed
+assert k >= 1 and all(r["policy_version"] == r["step"] - 1 for r in resumed), (k, resumed[0])
+# before any rollout of the resumed run: unload (tolerated) and load of policy-vK, nothing else
+first = next(i for i, e in enumerate(log) if e["path"] == "/v1/completions")
+# (the killed run's policy-vK, if it got that far, is unloaded first)
+pushes = [(e["path"], e["request"]["lora_name"]) for e in log[:first]]
+assert pushes in ([("/v1/load_lora_adapter", f"policy-v{k}")],
+                  [("/v1/unload_lora_adapter", f"policy-v{k}"), ("/v1/load_lora_adapter", f"policy-v{k}")]), pushes
+assert log[first]["request"]["model"] == f"policy-v{k}", log[first]["request"]["model"]
+ref = {(r["step"], r["id"], r["sample"]): r for r in map(json.loads, open("ref.jsonl"))}
+got = {}
+for name in ("killed.jsonl", "resumed.jsonl"):   # steps redone after the kill override
+    for line in open(name):
+        if line.strip():
+            r = json.loads(line)
+            got[(r["step"], r["id"], r["sample"])] = r
+assert sorted(got) == sorted(ref), (len(got), len(ref))
+for key in ref:
+    assert got[key] == ref[key], (key, got[key], ref[key])
+print("resumed at version", k, "- steps", max(s for s, _, _ in ref), "identical")
+PY
