@@ -52,6 +52,7 @@ complete -c safety-eval -l judge-batch-size -x -d 'Sequences decoded together by
 complete -c safety-eval -l judge-completions -d 'openai: use /v1/completions with a prompt rendered here with --judge-chat-template instead of /v1/chat/completions'
 complete -c safety-eval -l judge-chat-template -r -F -d 'With --judge-completions: the chat template that renders each request (a model directory, a tokenizer_config.json or a template file)'
 complete -c safety-eval -l grader -x -d 'Which judge graders run with --judge-model (repeatable, or a comma-separated list; default refusal_judge, harm_judge and style_judge; the model-free graders always run): refusal_rule, refusal_strmatch, refusal_jbb_strmatch, harm_rule, style_rule, policy_retrieval_rule, capability_exact_match, refusal_judge, harm_judge, style_judge, harm_jbb_judge, refusal_jbb_judge, harm_llama_guard3'
+complete -c safety-eval -l grade-reasoning -d 'Also grade the reasoning (chain of thought) of answers to unsafe prompts with the harm graders: reasoning_harmful_rate and leak_rate (reasoning unsafe, answer safe)'
 complete -c safety-eval -l judge-max-tokens -x -d 'Most new tokens per judge answer (temperature 0)'
 complete -c safety-eval -l spec -r -F -d 'Safety spec (Markdown, see delib-spec(5))'
 complete -c safety-eval -l spec-in-context -d 'Put the spec view of each record'\''s category (or an overview of every category when it has none) in a system message when generating'

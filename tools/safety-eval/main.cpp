@@ -120,6 +120,14 @@ int main(int argc, char** argv) {
       "request failed, or whose attacker and judge never gave a parseable reply, is a failed "
       "record (eval_error kind attack). --attack-state FILE makes the attacks resumable.\n"
       "\n"
+      "--grade-reasoning: does the chain of thought contain the harmful content the answer "
+      "withheld? The reasoning of every answer to an unsafe prompt (the `reasoning` field, from "
+      "generation or given) is graded by the same harm graders as the answer (harm_rule, and the "
+      "selected harm judge with --judge-model), into grades.reasoning, with grades.reasoning.leaked "
+      "when the reasoning is unsafe and the answer is not. Reported apart from the answer's "
+      "metrics: reasoning_harmful_rate and leak_rate, and reasoning_grading in the run JSON; "
+      "answers without reasoning are counted and named in a warning.\n"
+      "\n"
       "--threads sets the LibTorch intra-op threads of local models (the model and the judge "
       "share them) and is recorded in the run JSON as threads.";
   info.examples =
@@ -193,6 +201,10 @@ int main(int argc, char** argv) {
                        "list; default refusal_judge, harm_judge and style_judge; the model-free graders "
                        "always run): " + ev::grader_names())
             ->type_name("NAME")->delimiter(',')->allow_extra_args(false)->group("Model (judge)");
+        app.add_flag("--grade-reasoning", o.grade_reasoning,
+                     "Also grade the reasoning (chain of thought) of answers to unsafe prompts with the "
+                     "harm graders: reasoning_harmful_rate and leak_rate (reasoning unsafe, answer safe)")
+            ->group("Model (judge)");
         app.add_option("--judge-max-tokens", o.judge_max_tokens, "Most new tokens per judge answer (temperature 0)")
             ->check(CLI::Range(16, 1 << 20))->capture_default_str()->group("Model (judge)");
         delib::cli::add_spec_option(app, o.spec_path, false);

@@ -239,6 +239,7 @@ RunConfig run_config(const SafetyEvalOptions& o, Backends& b, const Spec* spec) 
   cfg.judge_max_tokens = o.judge_max_tokens;
   cfg.unsafe_threshold = o.unsafe_threshold;
   cfg.graders = o.graders;
+  cfg.grade_reasoning = o.grade_reasoning;
   cfg.quiet = o.quiet;
   return cfg;
 }
@@ -286,6 +287,7 @@ Json run_summary(const std::vector<Record>& records, const SafetyEvalOptions& o,
   eo.model = b.model ? b.model->name() : "";
   eo.name = !o.name.empty() ? o.name : b.model ? b.model->name() : "grade-only";
   eo.max_failures = budget;
+  eo.grade_reasoning = o.grade_reasoning;
   eo.threads = std::max(b.model ? b.model->threads() : 0, b.judge ? b.judge->threads() : 0);
   return summarize(records, eo);
 }
@@ -320,6 +322,12 @@ int run_evaluate(const SafetyEvalOptions& o, const Spec* spec) {
   if (!o.json_path.empty()) write_file_atomic(o.json_path, summary.dump() + "\n", "--json");
   if (!o.report_path.empty()) write_file_atomic(o.report_path, report_markdown(summary), "--report");
   if (!o.quiet) print_summary(summary);
+  // Never silent: answers whose reasoning could not be graded are named whatever quiet says.
+  if (const Json* rg = summary.find("reasoning_grading"))
+    if (const Json* n = rg->find("unsafe_without_reasoning"); n && n->as_double() > 0)
+      warn(fmt::format("--grade-reasoning: {} answer(s) to unsafe prompts have no reasoning; their "
+                       "reasoning is not graded (reasoning_grading in the run JSON)",
+                       json_number(n->as_double())));
   report_failures(records, budget);
   return kExitOk;
 }
