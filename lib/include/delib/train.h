@@ -17,6 +17,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -208,6 +209,15 @@ class Checkpointer {
   // Writes checkpoint `state.step`. Returns its directory.
   std::string save(CausalLM& model, const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                    torch::optim::Optimizer& optimizer, const TrainState& state);
+  // The same, with optimizer.pt only when `optimizer` is given, and `before_publish(dir)`
+  // called once everything else is written into the staging directory `dir`
+  // (staging_dir(out_dir, state.step)), before it is renamed into place (sharded runs: every
+  // rank writes its part there).
+  std::string save(CausalLM& model, const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
+                   torch::optim::Optimizer* optimizer, const TrainState& state,
+                   const std::function<void(const std::string&)>& before_publish);
+  // Where save() stages checkpoint `step` of `out_dir` before publishing it.
+  static std::string staging_dir(const std::string& out_dir, int64_t step);
   // A checkpoint directory, or an output directory (its `latest`). nullopt when `path` is an
   // output directory without a checkpoint yet.
   static std::optional<std::string> resolve(const std::string& path);
@@ -217,6 +227,8 @@ class Checkpointer {
   static void load_into(const std::string& checkpoint_dir,
                         const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                         torch::optim::Optimizer& optimizer);
+  // Restores the RNG states only (rng.pt), as load_into does.
+  static void load_rng(const std::string& checkpoint_dir);
 
  private:
   std::string out_dir_, tokenizer_dir_;
@@ -320,8 +332,10 @@ struct MemoryPlan {
   int weight_bytes = 4, compute_bytes = 4;  // bytes per element of the weights / the matmuls
   int64_t params = 0;                // weights held (sharded: the shard plus the gathered units)
   int64_t grads = 0;                 // gradients of the trainable parameters kept across steps
-  int64_t grads_backward = 0;        // grad-opt: the full gradients backward builds before they
-                                     // are reduce-scattered (and the flat buffer of one unit)
+  int64_t grads_step = 0;            // grad-opt, full: the rank's part of the gradients, built
+                                     // unit by unit in backward, released after the step
+  int64_t grads_backward = 0;        // grad-opt, full: one unit's flat (W x part) buffer of the
+                                     // gradients backward builds before it is reduce-scattered
   int64_t optimizer = 0;             // AdamW exp_avg and exp_avg_sq
   int64_t autocast_copies = 0;       // bf16 weight copies autocast keeps for backward
   int64_t activations_per_layer = 0; // saved by one decoder layer (no checkpointing)
@@ -330,8 +344,8 @@ struct MemoryPlan {
   int64_t loss_chunk = 0;            // the chunked cross-entropy's (chunk_rows x vocab) buffers
   int64_t head_grad = 0;             // the LM head gradient the loss backward accumulates
   int64_t step_transient = 0;        // the larger of clipping's and AdamW's temporaries
-  // persistent + max(activations + loss backward, grads_backward, step_transient) with the
-  // activation figure of `checkpointing`.
+  // persistent + max(activations + loss backward, grads_step + grads_backward,
+  // grads_step + step_transient) with the activation figure of `checkpointing`.
   int64_t peak(bool checkpointing) const;
   int64_t persistent() const { return params + grads + optimizer; }
 };

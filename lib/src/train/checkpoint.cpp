@@ -85,12 +85,23 @@ Checkpointer::Checkpointer(std::string out_dir, int keep_last, std::string token
   if (ec) throw Error(Location{out_dir_, 0}, "cannot create directory: " + ec.message(), kExitIo);
 }
 
+std::string Checkpointer::staging_dir(const std::string& out_dir, int64_t step) {
+  return (fs::path(out_dir) / ("." + checkpoint_name(step) + ".tmp")).string();
+}
+
 std::string Checkpointer::save(CausalLM& model,
                                const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                                torch::optim::Optimizer& optimizer, const TrainState& state) {
+  return save(model, trainable, &optimizer, state, {});
+}
+
+std::string Checkpointer::save(CausalLM& model,
+                               const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
+                               torch::optim::Optimizer* optimizer, const TrainState& state,
+                               const std::function<void(const std::string&)>& before_publish) {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(out_dir_) / name;
-  const fs::path staging = fs::path(out_dir_) / ("." + name + ".tmp");
+  const fs::path staging = staging_dir(out_dir_, state.step);
   remove_tree(staging.string());
   remove_tree(staging.string() + ".tmp");
   // 1. The model, as transformers loads it (LoRA merged by save()).
@@ -104,9 +115,9 @@ std::string Checkpointer::save(CausalLM& model,
     for (const auto& [n, t] : trainable) a.write(archive_key(n), t.detach().to(torch::kCPU, torch::kFloat32));
     a.save_to((staging / kTrainableFile).string());
   }
-  {
+  if (optimizer) {
     torch::serialize::OutputArchive a;
-    optimizer.save(a);
+    optimizer->save(a);
     a.save_to((staging / kOptimizerFile).string());
   }
   {
@@ -117,6 +128,7 @@ std::string Checkpointer::save(CausalLM& model,
     a.save_to((staging / kRngFile).string());
   }
   write_file_atomic((staging / kStateFile).string(), state.to_json().dump() + "\n", kStateFile);
+  if (before_publish) before_publish(staging.string());
   // 3. Publish: rename the complete directory, then point `latest` at it.
   remove_tree(final_dir.string());
   fs::rename(staging, final_dir);
@@ -181,6 +193,10 @@ void Checkpointer::load_into(const std::string& dir,
     a.load_from((fs::path(dir) / kOptimizerFile).string(), device);
     optimizer.load(a);
   }
+  load_rng(dir);
+}
+
+void Checkpointer::load_rng(const std::string& dir) {
   {
     torch::serialize::InputArchive a;
     a.load_from((fs::path(dir) / kRngFile).string());

@@ -165,7 +165,8 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
 
 int64_t MemoryPlan::peak(bool checkpointing) const {
   const int64_t acts = checkpointing ? activations_checkpointed : activations;
-  return persistent() + autocast_copies + std::max({acts + loss_chunk + head_grad, grads_backward, step_transient});
+  return persistent() + autocast_copies +
+         std::max({acts + loss_chunk + head_grad, grads_step + grads_backward, grads_step + step_transient});
 }
 
 MemoryPlan plan_memory(const PlanInput& in) {
@@ -210,16 +211,16 @@ MemoryPlan plan_memory(const PlanInput& in) {
   p.params = in.sharding == Sharding::kFull ? shard * w + 2 * p.largest_unit * a : p.parameters * w;
   // Gradients (the parameters' dtype) of the trainable parameters.
   //   none: all of them, kept from step to step (sft.cpp zero_grad(set_to_none = false)).
-  //   grad-opt, full (train/sharding.cpp): the rank's part, kept; backward builds the full
-  //     gradients, reduce-scattered unit by unit after the step's last micro-batch (through a
-  //     flat (W x part) buffer) and released: the activations are gone by then, so they count
-  //     against the activations, not on top of them. (Reduce-scattering each unit as soon as
-  //     its backward is done, FSDP's way, would keep one unit's instead: not done yet.)
+  //   grad-opt, full (train/sharding.cpp): the rank's part, built unit by unit during backward
+  //     (each unit's full gradient lands in a flat (W x part) buffer that is reduce-scattered
+  //     as soon as the unit's backward is done) and released after the step. At the loss
+  //     backward, where the activations peak, hardly any of it exists yet; by the end of
+  //     backward the activations are gone: it counts against them, not on top of them.
   if (in.sharding == Sharding::kNone) {
     p.grads = p.trainable * w;
   } else {
-    p.grads = trainable_shard * w;
-    p.grads_backward = p.trainable * w + W * ceil_div(largest_trainable, W) * w;
+    p.grads_step = trainable_shard * w;
+    p.grads_backward = W * ceil_div(largest_trainable, W) * w;
   }
   // AdamW (torch::optim::AdamW, optim.cpp make_adamw): exp_avg and exp_avg_sq, zeros_like the
   // parameter, so in its dtype; sharded: of the rank's part only.
@@ -289,8 +290,12 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
   s += fmt::format("  {:<46} {:>16} {:>12}\n", "per rank", "bytes", "");
   s += row(fmt::format("parameters ({}, {}{})", wname, in.sharding == Sharding::kFull ? shard : "replicated",
                        in.sharding == Sharding::kFull ? " + 2 gathered units" : ""), p.params);
-  s += row(fmt::format("gradients ({}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard), p.grads);
-  if (p.grads_backward) s += row("full gradients at the end of backward", p.grads_backward);
+  if (in.sharding == Sharding::kNone) {
+    s += row(fmt::format("gradients ({}, replicated)", wname), p.grads);
+  } else {
+    s += row(fmt::format("gradients ({}, {}, backward to step)", wname, shard), p.grads_step);
+    s += row("one unit's full gradient (backward)", p.grads_backward);
+  }
   s += row(fmt::format("optimizer state (AdamW m, v: {}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard),
            p.optimizer);
   if (p.autocast_copies) s += row("bf16 weight copies (autocast, until backward)", p.autocast_copies);

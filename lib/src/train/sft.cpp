@@ -9,6 +9,7 @@
 // parameters are gathered inside forward and backward: every rank runs as many of them).
 #include <optional>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -80,8 +81,7 @@ Json run_identity(const SftOptions& o, size_t examples, int world) {
   j.set("shuffle", o.shuffle);
   j.set("lora", o.lora);
   j.set("sharding", sharding_name(o.sharding));
-  // A sharded checkpoint holds one optimizer part per rank: resumed on as many ranks.
-  if (o.sharding != Sharding::kNone) j.set("world_size", world);
+  // (A sharded checkpoint resumes on any number of ranks: its parts are resharded on load.)
   if (o.lora) {
     j.set("lora_rank", o.lora_options.rank);
     j.set("lora_alpha", o.lora_options.alpha);
@@ -94,7 +94,7 @@ void check_same_run(const Json& saved, const Json& now, const std::string& ckpt)
   for (const auto& [k, v] : now.as_object()) {
     const Json* s = saved.find(k);
     if (s && s->dump() != v.dump())
-      throw Error(Location{ckpt, 0},
+      throw Error(Location{(std::filesystem::path(ckpt) / "trainer_state.json").string(), 0},
                   fmt::format("cannot resume: {} was {} in the checkpointed run, now {}; HINT: "
                               "resume with the same data and batch options", k, s->dump(), v.dump()),
                   kExitUsage);
@@ -201,39 +201,39 @@ void load_examples(Run& r) {
   if (r.examples.empty()) throw Error("no trainable examples in the input");
 }
 
-// A sharded run's optimizer part of rank R > 0 in checkpoint `dir` (rank 0's is optimizer.pt).
-std::string optimizer_part_path(const std::string& dir, const DistEnv& e) {
-  return (std::filesystem::path(dir) / fmt::format("optimizer-rank-{}-of-{}.pt", e.rank, e.world_size)).string();
+// A sharded run's part of rank R of W in checkpoint `dir`: this rank's flattened part of every
+// unit's master weights and AdamW moments (ShardedAdamW::save_part).
+std::string shard_part_path(const std::string& dir, int rank, int world) {
+  return (std::filesystem::path(dir) / fmt::format("shard-rank-{}-of-{}.safetensors", rank, world)).string();
 }
 
-// --resume of a sharded run (the run identity has checked the world size): this rank's part of
-// the AdamW state and, as Checkpointer::load_into, the CPU generator.
-void load_optimizer_part(Run& r) {
+// --resume of a sharded run, on any number of ranks: the world size W of the checkpointed run
+// (from the name of rank 0's part), every part of it (this rank's range of each unit is copied
+// from the parts that overlap it) and, as Checkpointer::load_into, the CPU generator.
+void load_shard_parts(Run& r) {
+  int old_world = 0;
+  for (const auto& e : std::filesystem::directory_iterator(*r.ckpt)) {
+    const std::string n = e.path().filename().string();
+    int w = 0;
+    char tail[32] = {0};
+    if (std::sscanf(n.c_str(), "shard-rank-0-of-%d.%31s", &w, tail) == 2 && std::string(tail) == "safetensors" && w > 0)
+      old_world = old_world ? std::min(old_world, w) : w;
+  }
+  if (old_world == 0)
+    throw Error(Location{shard_part_path(*r.ckpt, 0, 1), 0},
+                "missing (no shard-rank-0-of-W.safetensors): not a checkpoint of a sharded run of this version", kExitIo);
   // Every rank checks every part, so that all of them stop on a missing one (a rank that went
   // on would wait for the others in its first collective).
-  for (int q = 1; q < r.denv.world_size; ++q) {
-    DistEnv e = r.denv;
-    e.rank = q;
-    const std::string path = optimizer_part_path(*r.ckpt, e);
-    if (!std::filesystem::exists(path))
-      throw Error(Location{path, 0}, "missing: a sharded checkpoint has one optimizer part per rank (was the "
-                                     "run killed while saving? resume from the previous checkpoint)", kExitIo);
+  std::vector<std::string> paths;
+  for (int q = 0; q < old_world; ++q) {
+    paths.push_back(shard_part_path(*r.ckpt, q, old_world));
+    if (!std::filesystem::exists(paths.back()))
+      throw Error(Location{paths.back(), 0}, "missing: a sharded checkpoint has one part per rank", kExitIo);
   }
-  if (r.rank0) {
-    Checkpointer::load_into(*r.ckpt, {}, r.sharded->optimizer());
-    return;
-  }
-  const std::string path = optimizer_part_path(*r.ckpt, r.denv);
-  torch::serialize::InputArchive a;
-  a.load_from(path);
-  r.sharded->optimizer().load(a);
-  torch::serialize::InputArchive g;
-  g.load_from((std::filesystem::path(*r.ckpt) / "rng.pt").string());
-  torch::Tensor state;
-  g.read("cpu", state);
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
+  r.sharded->load_parts(paths);
+  Checkpointer::load_rng(*r.ckpt);
+  if (r.rank0 && old_world != r.denv.world_size)
+    warn(fmt::format("{}: resharded from {} to {} processes", *r.ckpt, old_world, r.denv.world_size));
 }
 
 // The model (from the checkpoint when resuming), its trainable parameters broadcast from rank 0,
@@ -275,7 +275,7 @@ void load_learner(Run& r) {
   if (r.ckpt) {
     TrainState saved = Checkpointer::load_state(*r.ckpt);
     check_same_run(saved.options, st.options, *r.ckpt);
-    if (r.sharded) load_optimizer_part(r);
+    if (r.sharded) load_shard_parts(r);
     else Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
     saved.options = st.options;
     st = saved;
@@ -298,29 +298,44 @@ void open_outputs(Run& r) {
   r.pack.pad_id = r.tok->pad_id().value_or(r.tok->eos_id().value_or(0));
 }
 
-// A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
+// A checkpoint of the steps done (every rank waits for it).
 void save(Run& r) {
-  // Sharded: optimizer.pt holds rank 0's part of the AdamW state; rank R > 0 adds its own as
-  // optimizer-rank-R-of-W.pt once rank 0 has published the directory (a kill in between leaves
-  // a checkpoint that --resume refuses, naming the missing part).
-  torch::optim::Optimizer& opt = r.sharded ? static_cast<torch::optim::Optimizer&>(r.sharded->optimizer()) : *r.optimizer;
-  // full: every rank gathers the whole model for the save (a collective), then releases it.
-  if (r.sharded) r.sharded->materialize_all();
-  if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), opt, r.st);
-  if (r.sharded) {
-    r.sharded->release_all();
+  if (!r.sharded) {  // rank 0 writes it
+    if (r.checkpointer) r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), *r.optimizer, r.st);
+    r.last_saved = r.st.step;
     r.dp.barrier();
-    if (!r.rank0) {
-      const std::optional<std::string> dir = Checkpointer::resolve(r.o.out_dir);
-      if (!dir) throw Error(Location{r.o.out_dir, 0}, "rank 0's checkpoint is missing", kExitIo);
-      const std::string path = optimizer_part_path(*dir, r.denv);
-      torch::serialize::OutputArchive a;
-      r.sharded->optimizer().save(a);
-      a.save_to(path + ".tmp");
-      if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
-        throw Error(Location{path, 0}, "cannot write this rank's optimizer part", kExitIo);
-    }
+    return;
   }
+  // Sharded: rank 0 writes the Hugging Face model (full: the units gathered one at a time as
+  // CausalLM::save reads the parameters, every rank taking part in the gathers; at most two
+  // units are held), the trainer state and the RNG into the staging directory; then every rank
+  // writes its part of the master weights and AdamW moments there at the same time; rank 0
+  // publishes the directory once every part is written (a kill before that leaves the previous
+  // checkpoint the latest).
+  auto write_part = [&](const std::string& dir) {
+    try {
+      r.sharded->save_part(shard_part_path(dir, r.denv.rank, r.denv.world_size));
+      return 0.0;
+    } catch (const std::exception& e) {
+      warn(fmt::format("rank {}: {}", r.denv.rank, e.what()));
+      return 1.0;
+    }
+  };
+  auto all_written = [&](const std::string& dir) {
+    r.dp.barrier();  // the staging directory exists
+    if (r.dp.all_reduce_sum(write_part(dir)) > 0)
+      throw Error(Location{dir, 0}, "a rank could not write its part of the checkpoint (see above)", kExitIo);
+  };
+  if (r.checkpointer) {
+    r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), nullptr, r.st, all_written);
+  } else {
+    std::vector<torch::Tensor> written;  // what CausalLM::save reads, in its order
+    for (auto& [name, p] : r.model->named_parameters())
+      if (name.find(".lora_") == std::string::npos) written.push_back(p);
+    r.sharded->touch_in_order(written);
+    all_written(Checkpointer::staging_dir(r.o.out_dir, r.st.step));
+  }
+  r.sharded->release_all();
   r.last_saved = r.st.step;
   r.dp.barrier();
 }
@@ -332,8 +347,9 @@ void save(Run& r) {
 struct StepData {
   int64_t epoch = 0;
   std::vector<Batch> micro;
-  // --sharding full: micro-batches [micro.size() - padding, micro.size()) only keep this
-  // rank's gathers in step with rank 0's (which has the most micro-batches): zero-weighted.
+  // Sharded: micro-batches [micro.size() - padding, micro.size()) only keep this rank's
+  // gathers and reduce-scatters in step with rank 0's (which has the most micro-batches):
+  // zero-weighted.
   size_t padding = 0;
   double global_targets = 0, global_tokens = 0;
 };
@@ -358,7 +374,7 @@ StepData step_data(Run& r, const std::vector<size_t>& order, int64_t epoch) {
     local_targets += d.micro.back().num_targets;
     local_tokens += d.micro.back().num_tokens;
   }
-  if (o.sharding == Sharding::kFull) {
+  if (o.sharding != Sharding::kNone) {
     // Rank 0's micro-batch count: the examples of [g0, g1) taken batch_size at a time.
     const int64_t most = std::min(o.grad_accum, (g1 - g0 + o.batch_size - 1) / o.batch_size);
     while (int64_t(d.micro.size()) < most) {
@@ -438,7 +454,8 @@ StepStats train_step(Run& r, StepData& d) {
   StepStats s;
   s.lr = r.st.schedule.at(r.st.step);
   if (r.sharded) {
-    // grad-opt: each rank sums, clips and steps its part of every unit, then gathers.
+    // Each rank has summed its part of every unit during backward (the rest now), clips and
+    // steps it; grad-opt then gathers the parameters.
     r.sharded->reduce_scatter_grads();
     s.grad_norm = r.sharded->clip_grad_norm(o.max_grad_norm);
     r.sharded->step(s.lr);

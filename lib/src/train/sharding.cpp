@@ -7,9 +7,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
+#include <fmt/format.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
 #include "delib/error.h"
+#include "delib/json.h"
+#include "delib/safetensors.h"
 
 namespace delib::train {
 
@@ -55,6 +62,27 @@ std::unique_ptr<at::ObserverContext> on_operator(const at::RecordFunction& fn) {
   return nullptr;
 }
 
+// After AccumulateGrad has added a backward's gradient to a parameter's .grad.
+struct GradReady final : torch::autograd::PostAccumulateGradHook {
+  GradReady(ShardedAdamW& s, size_t unit, size_t param) : s(s), unit(unit), param(param) {}
+  void operator()(const torch::autograd::Variable&) override {
+    const bool outer = t_in_callback;
+    t_in_callback = true;  // the reduce-scatter's own operators are not observed
+    try {
+      s.grad_ready(unit, param);
+    } catch (...) {
+      t_in_callback = outer;
+      throw;
+    }
+    t_in_callback = outer;
+  }
+  ShardedAdamW& s;
+  size_t unit, param;
+};
+
+// A gathered unit's buffer, kept alive by each parameter storage that views it.
+void release_buffer(void* ctx) { delete static_cast<torch::Tensor*>(ctx); }
+
 }  // namespace
 
 ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
@@ -77,20 +105,22 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
     unit.numel += p.numel();
   }
   std::vector<torch::Tensor> decay, no_decay;
-  for (Unit& u : units_) {
+  for (size_t k = 0; k < units_.size(); ++k) {
+    Unit& u = units_[k];
     u.part = (u.numel + W - 1) / W;
-    const auto& p0 = u.params.front();
-    u.grad_part = torch::zeros({u.part}, p0.options().requires_grad(false));
+    u.options = u.params.front().options().requires_grad(false);
+    u.reported.assign(u.params.size(), false);
     const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
     for (size_t i = 0; i < u.params.size(); ++i) {
       const int64_t lo = std::max(lo_r, u.offsets[i]), hi = std::min(hi_r, u.offsets[i] + u.params[i].numel());
       if (lo >= hi) continue;
       torch::Tensor v = u.params[i].detach().reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]).clone();
       v.requires_grad_(true);
-      v.mutable_grad() = u.grad_part.slice(0, lo - lo_r, hi - lo_r);
       (u.params[i].dim() >= 2 ? decay : no_decay).push_back(v);
       u.pieces.push_back(Unit::Piece{i, lo, hi, v});
     }
+    for (size_t i = 0; i < u.params.size(); ++i)
+      torch::autograd::impl::set_post_acc_grad_hooks(u.params[i], std::make_unique<GradReady>(*this, k, i));
   }
   // make_adamw's two groups (optim.cpp), over the pieces.
   auto opts = [&](double wd) {
@@ -112,6 +142,8 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
 }
 
 ShardedAdamW::~ShardedAdamW() {
+  for (Unit& u : units_)
+    for (auto& p : u.params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
   if (!full_) return;
   at::removeCallback(callback_);
   g_full = nullptr;
@@ -135,25 +167,30 @@ void ShardedAdamW::touch(const c10::StorageImpl* storage) {
   }
 }
 
+void ShardedAdamW::touch_in_order(const std::vector<torch::Tensor>& params) {
+  if (!full_) return;
+  for (const auto& p : params) touch(p.storage().unsafeGetStorageImpl());
+}
+
 void ShardedAdamW::gather(size_t index) {
   torch::NoGradGuard no_grad;
   Unit& u = units_[index];
   const int64_t W = dp_.world_size(), base = dp_.rank() * u.part;
-  torch::Tensor mine = torch::zeros({u.part}, u.grad_part.options());
+  torch::Tensor mine = torch::zeros({u.part}, u.options);
   for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
-  torch::Tensor all = torch::empty({W * u.part}, mine.options());
+  torch::Tensor all = torch::empty({W * u.part}, u.options);
   dp_.all_gather(mine, all);
+  mine = torch::Tensor();
+  char* data = static_cast<char*>(all.data_ptr());
   for (size_t i = 0; i < u.params.size(); ++i) {
     const torch::Tensor& p = u.params[i];
     c10::StorageImpl* st = p.storage().unsafeGetStorageImpl();
-    const size_t nbytes = size_t(p.numel()) * p.element_size();
-    c10::DataPtr data = st->allocator()->allocate(nbytes);
-    // Written through a tensor of its own: the parameter's version counter must not move
-    // (autograd checks it on the tensors it saved).
-    at::from_blob(data.get(), {p.numel()}, p.options().requires_grad(false))
-        .copy_(all.slice(0, u.offsets[i], u.offsets[i] + p.numel()));
-    st->set_data_ptr_noswap(std::move(data));
-    st->set_nbytes(nbytes);
+    // The storage views its range of the gathered buffer (its own handle keeps the buffer
+    // alive); set without touching the parameter's version counter, which autograd checks on
+    // the tensors it saved.
+    st->set_data_ptr_noswap(c10::DataPtr(data + u.offsets[i] * p.element_size(), new torch::Tensor(all),
+                                         &release_buffer, all.device()));
+    st->set_nbytes(size_t(p.numel()) * p.element_size());
   }
 }
 
@@ -179,18 +216,44 @@ void ShardedAdamW::release_all() {
   resident_.clear();
 }
 
-void ShardedAdamW::reduce_scatter_grads() {
+void ShardedAdamW::grad_ready(size_t index, size_t param) {
   torch::NoGradGuard no_grad;
-  const int64_t W = dp_.world_size();
-  for (Unit& u : units_) {
-    // (W * part,): the unit's gradient flattened, zeros for padding and missing gradients.
-    torch::Tensor flat = torch::zeros({W * u.part}, u.grad_part.options());
-    for (size_t i = 0; i < u.params.size(); ++i) {
-      torch::Tensor& g = u.params[i].mutable_grad();
-      if (g.defined()) flat.slice(0, u.offsets[i], u.offsets[i] + g.numel()).copy_(g.reshape({-1}));
-      g = torch::Tensor();  // released: the next backward starts afresh
-    }
-    dp_.reduce_scatter_sum(flat, u.grad_part);
+  Unit& u = units_[index];
+  torch::Tensor& g = u.params[param].mutable_grad();
+  if (!g.defined()) return;
+  if (!u.flat.defined()) u.flat = torch::zeros({dp_.world_size() * u.part}, u.options);
+  u.flat.slice(0, u.offsets[param], u.offsets[param] + g.numel()).add_(g.reshape({-1}));
+  g = torch::Tensor();  // released: the sum lives in `flat` until the reduce-scatter
+  if (!u.reported[param]) {
+    u.reported[param] = true;
+    ++u.pending;
+  }
+  if (u.pending == u.params.size()) flush(index);
+}
+
+void ShardedAdamW::flush(size_t index) {
+  torch::NoGradGuard no_grad;
+  Unit& u = units_[index];
+  if (!u.flat.defined()) u.flat = torch::zeros({dp_.world_size() * u.part}, u.options);
+  if (!u.grad_part.defined()) {
+    u.grad_part = torch::empty({u.part}, u.options);
+    dp_.reduce_scatter_sum(u.flat, u.grad_part);
+    const int64_t base = dp_.rank() * u.part;
+    for (auto& pc : u.pieces) pc.value.mutable_grad() = u.grad_part.slice(0, pc.lo - base, pc.hi - base);
+  } else {  // another micro-batch of the step
+    torch::Tensor sum = torch::empty({u.part}, u.options);
+    dp_.reduce_scatter_sum(u.flat, sum);
+    u.grad_part.add_(sum);
+  }
+  u.flat = torch::Tensor();
+  u.reported.assign(u.params.size(), false);
+  u.pending = 0;
+}
+
+void ShardedAdamW::reduce_scatter_grads() {
+  for (size_t k = 0; k < units_.size(); ++k) {
+    Unit& u = units_[k];
+    if (u.pending > 0 || !u.grad_part.defined()) flush(k);
   }
 }
 
@@ -211,23 +274,168 @@ void ShardedAdamW::step(double lr) {
   set_lr(*optimizer_, lr);
   optimizer_->step();
   torch::NoGradGuard no_grad;
+  for (Unit& u : units_) {  // the next step's gradients start afresh, allocated when reduced
+    for (auto& pc : u.pieces) pc.value.mutable_grad() = torch::Tensor();
+    u.grad_part = torch::Tensor();
+  }
   if (full_) {  // the parts are the parameters now; gathered units are stale
     release_all();
-    for (Unit& u : units_) u.grad_part.zero_();
     return;
   }
   const int64_t W = dp_.world_size();
   for (Unit& u : units_) {
     const int64_t base = dp_.rank() * u.part;
-    torch::Tensor mine = torch::zeros({u.part}, u.grad_part.options());
+    torch::Tensor mine = torch::zeros({u.part}, u.options);
     for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
-    torch::Tensor all = torch::empty({W * u.part}, mine.options());
+    torch::Tensor all = torch::empty({W * u.part}, u.options);
     dp_.all_gather(mine, all);
     for (size_t i = 0; i < u.params.size(); ++i) {
       torch::Tensor& p = u.params[i];
       p.detach().copy_(all.slice(0, u.offsets[i], u.offsets[i] + p.numel()).view(p.sizes()));
     }
-    u.grad_part.zero_();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint parts
+
+namespace {
+
+constexpr const char* kPartFormat = "delib-sharded-optimizer";
+
+std::string meta_value(const safetensors::Header& h, const std::string& key, const std::string& path) {
+  for (const auto& [k, v] : h.metadata)
+    if (k == key) return v;
+  throw Error(Location{path, 0}, fmt::format("no __metadata__ field '{}': not a sharded optimizer part", key), kExitIo);
+}
+
+int64_t meta_int(const safetensors::Header& h, const std::string& key, const std::string& path) {
+  const std::string v = meta_value(h, key, path);
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end) throw Error(Location{path, 0}, fmt::format("__metadata__ field '{}' is not an integer: '{}'", key, v), kExitIo);
+  return int64_t(x);
+}
+
+}  // namespace
+
+void ShardedAdamW::save_part(const std::string& path) const {
+  torch::NoGradGuard no_grad;
+  const int64_t base_rank = dp_.rank();
+  int64_t step = -1;
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  Json units = Json::array();
+  for (const Unit& u : units_) {
+    const int64_t base = base_rank * u.part;
+    torch::Tensor master = torch::zeros({u.part}, u.options), m = torch::zeros({u.part}, u.options),
+                  v = torch::zeros({u.part}, u.options);
+    for (const auto& pc : u.pieces) {
+      master.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+      auto it = optimizer_->state().find(pc.value.unsafeGetTensorImpl());
+      int64_t s = 0;
+      if (it != optimizer_->state().end()) {
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        m.slice(0, pc.lo - base, pc.hi - base).copy_(st.exp_avg().reshape({-1}));
+        v.slice(0, pc.lo - base, pc.hi - base).copy_(st.exp_avg_sq().reshape({-1}));
+        s = st.step();
+      }
+      if (step >= 0 && s != step) throw Error(Location{path, 0}, "the AdamW step differs between this rank's parameters");
+      step = s;
+    }
+    tensors.emplace_back(u.name + ".master", master);
+    tensors.emplace_back(u.name + ".exp_avg", m);
+    tensors.emplace_back(u.name + ".exp_avg_sq", v);
+    Json e = Json::array();
+    e.push(u.name);
+    e.push(u.numel);
+    units.push(e);
+  }
+  safetensors::save_file(path + ".tmp", tensors,
+                         {{"format_delib", kPartFormat},
+                          {"world_size", std::to_string(dp_.world_size())},
+                          {"rank", std::to_string(dp_.rank())},
+                          {"adamw_step", std::to_string(std::max<int64_t>(step, 0))},
+                          {"units", units.dump()}});
+  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
+    throw Error(Location{path, 0}, "cannot write this rank's part of the model and optimizer", kExitIo);
+}
+
+void ShardedAdamW::load_parts(const std::vector<std::string>& paths) {
+  torch::NoGradGuard no_grad;
+  const int64_t Q = int64_t(paths.size());
+  std::vector<std::shared_ptr<safetensors::File>> files;
+  int64_t step = -1;
+  for (int64_t q = 0; q < Q; ++q) {
+    const std::string& path = paths[size_t(q)];
+    files.push_back(safetensors::File::open(path));
+    const auto& h = files.back()->header();
+    if (meta_value(h, "format_delib", path) != kPartFormat)
+      throw Error(Location{path, 0}, "__metadata__ field 'format_delib': not a sharded optimizer part", kExitIo);
+    if (meta_int(h, "world_size", path) != Q || meta_int(h, "rank", path) != q)
+      throw Error(Location{path, 0}, fmt::format("__metadata__ fields 'world_size', 'rank': expected {} and {}", Q, q), kExitIo);
+    const int64_t s = meta_int(h, "adamw_step", path);
+    if (step >= 0 && s != step) throw Error(Location{path, 0}, fmt::format("__metadata__ field 'adamw_step' is {}, rank 0's {}", s, step), kExitIo);
+    step = s;
+    // The units must be the model's: same names, order and sizes.
+    const Json units = Json::parse(meta_value(h, "units", path));
+    if (!units.is_array() || units.as_array().size() != units_.size())
+      throw Error(Location{path, 0}, fmt::format("__metadata__ field 'units': {} units, the model has {} (a checkpoint "
+                                                 "of another model or of LoRA?)", units.is_array() ? units.as_array().size() : 0,
+                                                 units_.size()), kExitUsage);
+    for (size_t k = 0; k < units_.size(); ++k) {
+      const Json& e = units.as_array()[k];
+      if (!e.is_array() || e.as_array().size() != 2 || !e.as_array()[0].is_string() || !e.as_array()[1].is_int() ||
+          e.as_array()[0].as_string() != units_[k].name || e.as_array()[1].as_int() != units_[k].numel)
+        throw Error(Location{path, 0}, fmt::format("__metadata__ field 'units'[{}] is {}, the model's unit is [\"{}\", {}] "
+                                                   "(a checkpoint of another model?)", k, e.dump(), units_[k].name,
+                                                   units_[k].numel), kExitUsage);
+    }
+  }
+  const int64_t rank = dp_.rank();
+  for (Unit& u : units_) {
+    const int64_t part_q = (u.numel + Q - 1) / Q;
+    const int64_t lo = rank * u.part, hi = std::min(u.numel, lo + u.part);  // this rank's range
+    torch::Tensor buf[3];
+    const char* kinds[3] = {".master", ".exp_avg", ".exp_avg_sq"};
+    for (int k = 0; k < 3; ++k) buf[k] = torch::zeros({u.part}, u.options);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t qlo = std::max(lo, q * part_q), qhi = std::min(hi, (q + 1) * part_q);
+      if (qlo >= qhi) continue;
+      for (int k = 0; k < 3; ++k) {
+        const std::string name = u.name + kinds[k];
+        const auto* info = files[size_t(q)]->find(name);
+        if (!info) throw Error(Location{paths[size_t(q)], 0}, fmt::format("no tensor '{}'", name), kExitIo);
+        torch::Tensor t = files[size_t(q)]->tensor(name);
+        if (t.dim() != 1 || t.size(0) != part_q)
+          throw Error(Location{paths[size_t(q)], 0}, fmt::format("tensor '{}' has {} elements, expected {}", name, t.numel(), part_q), kExitIo);
+        buf[k].slice(0, qlo - lo, qhi - lo).copy_(t.slice(0, qlo - q * part_q, qhi - q * part_q));
+      }
+    }
+    for (auto& pc : u.pieces) {
+      const auto sizes = pc.value.sizes();
+      pc.value.detach().copy_(buf[0].slice(0, pc.lo - lo, pc.hi - lo).view(sizes));
+      if (step <= 0) continue;
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      st->step(step);
+      st->exp_avg(buf[1].slice(0, pc.lo - lo, pc.hi - lo).clone().view(sizes));
+      st->exp_avg_sq(buf[2].slice(0, pc.lo - lo, pc.hi - lo).clone().view(sizes));
+      optimizer_->state()[pc.value.unsafeGetTensorImpl()] = std::move(st);
+    }
+  }
+  if (full_) return;
+  // grad-opt: the model's parameters from the parts (equal to the loaded weights already
+  // when those are the checkpoint's f32 copy; exact either way).
+  const int64_t W = dp_.world_size();
+  for (Unit& u : units_) {
+    const int64_t base = rank * u.part;
+    torch::Tensor mine = torch::zeros({u.part}, u.options);
+    for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+    torch::Tensor all = torch::empty({W * u.part}, u.options);
+    dp_.all_gather(mine, all);
+    for (size_t i = 0; i < u.params.size(); ++i) {
+      torch::Tensor& p = u.params[i];
+      p.detach().copy_(all.slice(0, u.offsets[i], u.offsets[i] + p.numel()).view(p.sizes()));
+    }
   }
 }
 

@@ -27,16 +27,26 @@ std::string sharding_unit(const std::string& parameter_name);
 // of make_adamw: weight decay for pieces of 2-D+ parameters only) and their moments.
 // Elementwise, the update equals make_adamw's on the whole parameter.
 //
-// --sharding full (ZeRO-3) adds: every parameter's storage is released (its sizes stay) and a
-// unit is all-gathered from the parts when an operator is about to read one of its tensors;
-// at most two units are held, the least recently used released. Operators are observed with a
-// RecordFunction start callback (the model area has no per-layer hook; forward, backward and
-// activation recomputation all go through dispatched operators, whose inputs name the
-// parameters' storages). The sequence of gathers depends only on the graph's structure, so
-// every rank gathers in the same order provided every rank runs the same number of forward and
-// backward passes (sft.cpp pads a rank's step with zero-weighted micro-batches).
+// Gradients (grad-opt and full): a post-accumulate-grad hook on every trainable parameter adds
+// its gradient to its unit's flat (W x part) buffer and releases the parameter's .grad; once
+// every parameter of the unit has reported, the buffer is reduce-scattered into this rank's
+// part (allocated then, released after the step) and freed. So during backward at most the
+// units whose backward is under way hold a full gradient (FSDP's way), not the whole model's,
+// and between the step and the next backward no gradient memory is held at all. The hooks fire
+// in the autograd engine's order, which depends only on the graph's structure: every rank
+// reduce-scatters in the same order provided every rank runs as many backward passes (sft.cpp
+// pads a rank's step with zero-weighted micro-batches).
 //
-// Every method below is a collective (same order on every rank).
+// --sharding full (ZeRO-3) adds: every parameter's storage is released (its sizes stay) and a
+// unit is all-gathered from the parts when an operator is about to read one of its tensors
+// (the parameters then view the gathered buffer: no second copy); at most two units are held,
+// the least recently used released. Operators are observed with a RecordFunction start callback
+// (the model area has no per-layer hook; forward, backward, activation recomputation and
+// CausalLM::save all go through dispatched operators, whose inputs name the parameters'
+// storages). The sequence of gathers depends only on the graph's structure, so every rank
+// gathers in the same order under the same padding rule.
+//
+// Every method below is a collective (same order on every rank) unless it says otherwise.
 class ShardedAdamW {
  public:
   // REQUIRES: the parameters are equal on every rank (broadcast first); `full`: every
@@ -47,18 +57,34 @@ class ShardedAdamW {
   // full: every unit gathered (to save the model), then released again by release_all().
   void materialize_all();
   void release_all();
-  // After the step's backward passes: each unit's summed gradient reduce-scattered into this
-  // rank's part; the parameters' full .grad are then released (undefined), so the next step's
-  // backward starts without them. A parameter without a gradient counts as zeros.
+  // full: what CausalLM::save(dir) does to the parameters, on a rank that does not write:
+  // touches `params` in order (gathering their units as the writing rank's save does).
+  void touch_in_order(const std::vector<torch::Tensor>& params);
+  // After the step's backward passes: the units not yet reduce-scattered (a parameter without
+  // a gradient counts as zeros) reduce-scattered now, so every unit has its part.
   void reduce_scatter_grads();
   // Global L2 norm of the gradient (f64 squares of the parts, summed over ranks) and clipping
   // of the parts as clip_grad_norm does. Returns the norm before clipping.
   double clip_grad_norm(double max_norm);
-  // One AdamW step at `lr` on the parts, then every unit's parameters all-gathered back into
-  // the model.
+  // One AdamW step at `lr` on the parts, the gradient parts released; grad-opt: then every
+  // unit's parameters all-gathered back into the model.
   void step(double lr);
   // This rank's optimizer (over the pieces): its state is this rank's part only.
   torch::optim::AdamW& optimizer() { return *optimizer_; }
+
+  // Checkpoints. save_part (not a collective) writes this rank's part of every unit to `path`
+  // (safetensors: UNIT.master, UNIT.exp_avg, UNIT.exp_avg_sq, each (part,), and in the
+  // metadata the world size, rank, AdamW step and the units' names and sizes). load_parts (a
+  // collective) reads this rank's part of every unit from the parts of a run on any number
+  // of ranks, `paths[q]` being rank q's file (resharding: each range is copied from the old
+  // parts that overlap it). Throws Error naming the file and field when a part's units differ
+  // from the model's or a file is not such a part.
+  void save_part(const std::string& path) const;
+  void load_parts(const std::vector<std::string>& paths);
+
+  // Entries of the hooks and the RecordFunction callback (not for other callers).
+  void grad_ready(size_t unit, size_t param);
+  void touch(const c10::StorageImpl* storage);
 
  private:
   struct Unit {
@@ -66,16 +92,18 @@ class ShardedAdamW {
     std::vector<torch::Tensor> params;  // the model's, in order
     std::vector<int64_t> offsets;       // of each parameter in the flattened unit
     int64_t numel = 0, part = 0;        // unpadded size; part = ceil(numel / W)
-    torch::Tensor grad_part;            // (part,) this rank's summed gradient
+    torch::TensorOptions options;       // the parameters' dtype and device
+    torch::Tensor grad_part;            // (part,) this rank's summed gradient, or undefined
+    torch::Tensor flat;                 // (W * part,) gradients of this backward, or undefined
+    std::vector<bool> reported;         // per parameter: added to `flat` since its last flush
+    size_t pending = 0;                 // parameters reported since the last flush
     // The pieces: (index of the parameter, range [lo, hi) in the flattened unit, the tensor).
     struct Piece { size_t param; int64_t lo, hi; torch::Tensor value; };
     std::vector<Piece> pieces;
   };
+  void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part
   void gather(size_t unit);   // the unit's parameters from every rank's part
   void release(size_t unit);  // frees the unit's parameter storages
- public:
-  void touch(const c10::StorageImpl* storage);  // the RecordFunction callback's entry
- private:
   DataParallel& dp_;
   std::vector<Unit> units_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

@@ -96,14 +96,19 @@ TEST_CASE("sharding divides what each strategy divides, units padded to the worl
   in.sharding = Sharding::kGradOpt;
   MemoryPlan g = plan_memory(in);
   CHECK(g.params == 1352 * 4);                // replicated
-  CHECK(g.grads == 453 * 4);                  // the shard, kept across steps
-  CHECK(g.grads_backward == 1352 * 4 + 3 * 198 * 4);  // backward's full gradients + one flat unit
+  CHECK(g.grads == 0);                        // nothing kept across steps
+  CHECK(g.grads_step == 453 * 4);             // the shard, from backward to the step
+  CHECK(g.grads_backward == 3 * 198 * 4);     // one unit's flat buffer, not every full gradient
+  CHECK(g.peak(false) == g.persistent() + std::max({g.activations + g.loss_chunk + g.head_grad,
+                                                    g.grads_step + g.grads_backward,
+                                                    g.grads_step + g.step_transient}));
   CHECK(g.optimizer == 2 * 453 * 4);
   CHECK(g.step_transient == 43 * 2 * 8);      // clipping on the rank's part: ceil(128 / 3) in f64
   in.sharding = Sharding::kFull;
   MemoryPlan f = plan_memory(in);
   CHECK(f.params == 453 * 4 + 2 * 592 * 4);   // the shard + two gathered units
   CHECK(f.grads == g.grads);
+  CHECK(f.grads_step == g.grads_step);
   CHECK(f.grads_backward == g.grads_backward);
   CHECK(f.optimizer == g.optimizer);
   CHECK(f.activations == g.activations);      // sharding does not change activations
