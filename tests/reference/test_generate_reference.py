@@ -41,6 +41,13 @@ def check(cond, what):
         print("FAIL:", what)
 
 
+# The kinds of model checked, by transformers config class (scripts/model-table.py reads this
+# to list the families whose generation is reference-tested).
+KIND_CONFIGS = {"llama": "LlamaConfig", "qwen2": "Qwen2Config", "qwen3": "Qwen3Config",
+                "mistral": "MistralConfig", "phi3": "Phi3Config",
+                "gemma2": "Gemma2Config", "gemma3": "Gemma3TextConfig", "qwen3moe": "Qwen3MoeConfig"}
+
+
 def make_model(kind, path):
     torch.manual_seed(0)
     common = dict(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -56,6 +63,10 @@ def make_model(kind, path):
                                                     "long_factor": [1.1, 2.0, 4.5, 9.0]},
                                       pad_token_id=None, bos_token_id=None, eos_token_id=None,
                                       **common)
+    elif kind == "qwen2":
+        cfg = transformers.Qwen2Config(**common)
+    elif kind == "mistral":
+        cfg = transformers.MistralConfig(sliding_window=8, **common)  # outgrown by the sequences
     elif kind == "gemma2":
         # A window of 6 on layers 0 and 2 (prompts up to 17 + 24 tokens slide past it), caps
         # small enough to change the scores and the logits.
@@ -76,6 +87,7 @@ def make_model(kind, path):
                                           moe_intermediate_size=32, norm_topk_prob=True, **common)
     else:
         cfg = transformers.Qwen3Config(head_dim=16, **common)
+    assert type(cfg).__name__ == KIND_CONFIGS[kind], f"{kind}: KIND_CONFIGS says {KIND_CONFIGS[kind]}"
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0
@@ -99,7 +111,7 @@ def main():
     with open(os.path.join(work, "prompts.jsonl"), "w") as f:
         for i, p in enumerate(prompts):
             f.write(json.dumps({"id": f"p{i}", "prompt_ids": p}) + "\n")
-    for kind in ["llama", "qwen3", "phi3", "gemma2", "gemma3", "qwen3moe"]:
+    for kind in KIND_CONFIGS:
         mdir = os.path.join(work, kind)
         model = make_model(kind, mdir)
         out_path = os.path.join(work, kind + ".out.jsonl")
