@@ -236,6 +236,8 @@ class AttackState {
 
 // ---- PAIR ---------------------------------------------------------------------------------
 
+constexpr size_t kPairHistory = 3;  // attacker exchanges (prompt + feedback) kept per stream
+
 struct Stream {
   std::vector<Message> history;  // the attacker conversation after its system message
   std::string next_user;         // the attacker's next user message
@@ -456,6 +458,10 @@ void run_pair(const std::vector<Target*>& todo, const AdaptiveOptions& o, const 
       Stream& s = a.streams[c.stream];
       s.history.push_back({"user", s.next_user, "", ""});
       s.history.push_back({"assistant", c.reply, "", ""});
+      // The attacker sees its last kPairHistory exchanges: its context stays bounded however
+      // many rounds run.
+      if (s.history.size() > 2 * kPairHistory)
+        s.history.erase(s.history.begin(), s.history.end() - 2 * kPairHistory);
       s.next_user = feedback(reply_text(c.answer), a.target->goal, scores[k]);
     }
     for (auto& a : attacks) {
@@ -558,6 +564,17 @@ void run_pap(std::vector<PapJob>& jobs, const AdaptiveOptions& o, const AttackBa
     state.add(v);
     out.emplace(t.id + "~" + technique, std::move(v));
   }
+}
+
+// A finished attack from the state file, for target t: it must have attacked t's request.
+Record same_goal(const Record& done, const Target& t) {
+  if (string_field(done, "forbidden_prompt") != t.goal)
+    throw Error(done.where(),
+                fmt::format("the attack {} in the state file attacked another request than record {} now "
+                            "holds; use another --attack-state file",
+                            done.id(), t.id),
+                kExitUsage);
+  return done;
 }
 
 // What makes a finished attack reusable: the models, the seed, the budget and the prompts.
@@ -690,19 +707,22 @@ std::vector<Record> run_adaptive_attacks(const std::vector<Record>& records, con
   std::vector<PapJob> pap_jobs;
   for (auto& t : targets) {
     if (o.pair) {
-      if (const Record* r = state.find(t.id + "~pair")) out.emplace(t.id + "~pair", *r);
+      if (const Record* r = state.find(t.id + "~pair")) out.emplace(t.id + "~pair", same_goal(*r, t));
       else pair_todo.push_back(&t);
     }
     for (const auto& name : pap) {
       const std::string id = t.id + "~pap-" + name;
       if (const Record* r = state.find(id)) {
-        out.emplace(id, *r);
+        out.emplace(id, same_goal(*r, t));
         continue;
       }
       const PapTechnique* tech = nullptr;
       for (const auto& x : pap_techniques())
         if (x.name == name) tech = &x;
-      pap_jobs.push_back({&t, tech});
+      PapJob j;
+      j.target = &t;
+      j.technique = tech;
+      pap_jobs.push_back(std::move(j));
     }
   }
   if (!pair_todo.empty()) run_pair(pair_todo, o, b, configs["pair"], state, out);

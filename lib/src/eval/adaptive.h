@@ -33,8 +33,10 @@ struct AttackBackends {
 // variant without an answer and with eval_error {kind "attack", message}. With o.state, the
 // finished attacks already in that file are taken from it (not run again), and every attack
 // that finishes is appended to it at once (flushed), so a killed run loses nothing finished.
-// Throws Error(kExitUsage) when the state file was written by another attack configuration,
-// Error(kExitInterrupt) when interrupted.
+// PAIR's attacker sees the last 3 exchanges of its stream (prompt and feedback), so its context
+// stays bounded. Throws Error(kExitUsage) when the state file was written by another attack
+// configuration or attacked another request under the same id, Error(kExitInterrupt) when
+// interrupted.
 std::vector<Record> run_adaptive_attacks(const std::vector<Record>& records, const AdaptiveOptions& o,
                                          const AttackBackends& b);
 
