@@ -113,6 +113,13 @@ struct Run {
   train::PackOptions pack;
   std::optional<Progress> progress;
   int64_t last_saved = -1;               // the step of the newest checkpoint (-1: none)
+  // --drop-uniform-groups: the global position in the seeded prompt order of the next draw, and
+  // where it will be once the step in progress has trained (saved in the run state as
+  // "prompt_cursor", so a resumed run draws what the uninterrupted one would).
+  int64_t prompt_cursor = 0, next_cursor = 0;
+  // The step's metrics beyond the fixed ones (composite rewards, dynamic sampling), in order;
+  // computed on every rank (their counts are all-reduced), written by rank 0.
+  std::vector<std::pair<std::string, Json>> step_metrics;
   RlResult result;
 };
 
@@ -282,6 +289,10 @@ void setup(Run& r) {
   r.pack.max_length = 1 << 30;
   r.pack.pad_id = r.tok->pad_id().value_or(r.tok->eos_id().value_or(0));
   r.last_saved = r.learner.ckpt ? r.learner.st.step : -1;
+  {
+    const Json* c = r.learner.st.options.find("prompt_cursor");
+    r.prompt_cursor = c ? c->as_int() : r.learner.st.step * o.prompts_per_step * r.denv.world_size;
+  }
   r.progress.emplace("rl-train", o.steps, o.progress && r.rank0);
   r.progress->add(r.learner.st.step);
 }
@@ -306,6 +317,11 @@ struct Rollouts {
   size_t group = 0;
   std::vector<GenRequest> reqs;
   std::vector<GenResult> res;
+  // --drop-uniform-groups: per group, whether it was dropped (uniform rewards) and the draw
+  // (round) of the step it came from; empty without the option.
+  std::vector<char> dropped;
+  std::vector<int> draw;
+  bool is_dropped(size_t i) const { return !dropped.empty() && dropped[i / group]; }
   const Prompt& prompt(size_t i) const { return *batch[i / group]; }
   int64_t sample(size_t i) const { return int64_t(i % group); }
 };
@@ -341,7 +357,7 @@ void server_rollouts(Run& r, Rollouts& ro) {
 // G completions of each prompt from the current policy, with the log-probs of their tokens;
 // each seeded by --seed, the prompt id, the step and the sample (so a resumed run samples what
 // the uninterrupted one would).
-Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch) {
+Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch, int draw = 0) {
   Rollouts ro;
   ro.batch = std::move(batch);
   ro.group = size_t(r.o.group_size);
@@ -351,7 +367,9 @@ Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch) {
       q.messages = p->messages;
       q.params = r.sampling;
       q.seed = r.o.seed;
-      q.key = fmt::format("{}@{}", p->id, r.learner.st.step);
+      // A further draw of the step (--drop-uniform-groups) has its own key: its own samples.
+      q.key = draw == 0 ? fmt::format("{}@{}", p->id, r.learner.st.step)
+                        : fmt::format("{}@{}+{}", p->id, r.learner.st.step, draw);
       q.sample = g;
       q.prompt_ids = p->prompt_ids;  // what the server samples from (--rollout-backend openai)
       ro.reqs.push_back(std::move(q));
@@ -404,6 +422,106 @@ StepRewards score_rewards(Run& r, const Rollouts& ro) {
     sr.values.push_back(std::move(v));
   }
   return sr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1-2 with --drop-uniform-groups: dynamic sampling (DAPO, Yu et al. 2025, sec. 3.2)
+
+// Whether group g of a scored draw carries no signal: fewer than 2 rewarded members, or all of
+// their rewards equal (every advantage is then 0, delib/rl.h).
+bool uniform_group(const StepRewards& sr, size_t g, size_t group) {
+  std::optional<double> first;
+  int n = 0;
+  for (size_t i = g * group; i < (g + 1) * group; ++i) {
+    if (!sr.rewarded[i]) continue;
+    ++n;
+    if (!first) first = sr.total[i];
+    else if (sr.total[i] != *first) return false;
+  }
+  return true;  // n < 2, or all equal
+}
+
+// Appends draw b (its rollouts and rewards) to a.
+void append_draw(Rollouts& a, StepRewards& as, Rollouts&& b, StepRewards&& bs) {
+  if (a.batch.empty()) {  // the first draw: all of it (and whatever else a Rollouts records)
+    std::vector<char> dropped = std::move(a.dropped);
+    std::vector<int> draw = std::move(a.draw);
+    a = std::move(b);
+    a.dropped = std::move(dropped);
+    a.draw = std::move(draw);
+    as = std::move(bs);
+    return;
+  }
+  a.batch.insert(a.batch.end(), b.batch.begin(), b.batch.end());
+  a.reqs.insert(a.reqs.end(), std::make_move_iterator(b.reqs.begin()), std::make_move_iterator(b.reqs.end()));
+  a.res.insert(a.res.end(), std::make_move_iterator(b.res.begin()), std::make_move_iterator(b.res.end()));
+  if (as.values.empty()) as.values.resize(bs.values.size());
+  for (size_t k = 0; k < bs.values.size(); ++k)
+    as.values[k].insert(as.values[k].end(), bs.values[k].begin(), bs.values[k].end());
+  as.total.insert(as.total.end(), bs.total.begin(), bs.total.end());
+  as.rewarded.insert(as.rewarded.end(), bs.rewarded.begin(), bs.rewarded.end());
+}
+
+// The step's rollouts and rewards: draws of prompts from the seeded order until this process has
+// --prompts-per-step groups whose rewards are not all equal, or has drawn --max-prompt-draws
+// prompts. Each draw, every process asks for what it still needs (within its budget); the
+// counts are all-gathered, so every process knows the global window [cursor, cursor + total)
+// and its own part (rank order), and all stop together when the total is 0: the same number of
+// draws (and collectives) on every rank. The dropped groups stay in the rollouts (recorded,
+// "dropped": true) but not in the update. False when interrupted.
+bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
+  const RlOptions& o = r.o;
+  const int64_t per_step = o.prompts_per_step;
+  const int64_t budget = o.max_prompt_draws > 0 ? o.max_prompt_draws : 3 * per_step;
+  const int64_t n = int64_t(r.prompts.size());
+  const int world = r.denv.world_size;
+  int64_t kept = 0, drawn = 0, dropped = 0;
+  int64_t cursor = r.prompt_cursor;
+  for (int draw = 0;; ++draw) {
+    const int64_t want = std::max<int64_t>(0, std::min(per_step - kept, budget - drawn));
+    torch::Tensor wants = torch::zeros({world}, torch::kFloat64);
+    wants[r.denv.rank] = double(want);
+    r.dp.all_reduce_sum(std::vector<torch::Tensor>{wants});
+    int64_t total = 0, before = 0;
+    for (int k = 0; k < world; ++k) {
+      const int64_t w = int64_t(wants[k].item<double>());
+      if (k < r.denv.rank) before += w;
+      total += w;
+    }
+    if (total == 0) break;
+    std::vector<const Prompt*> batch;
+    for (int64_t j = 0; j < want; ++j) {
+      const int64_t g = cursor + before + j;
+      auto order = train::epoch_order(size_t(n), o.seed, g / n);
+      batch.push_back(&r.prompts[order[size_t(g % n)]]);
+    }
+    cursor += total;
+    drawn += want;
+    if (batch.empty()) continue;
+    Rollouts d = make_rollouts(r, std::move(batch), draw);
+    if (interrupted()) return false;
+    StepRewards ds = score_rewards(r, d);
+    if (interrupted()) return false;
+    for (size_t g = 0; g < d.batch.size(); ++g) {
+      const bool drop = uniform_group(ds, g, d.group);
+      ro.dropped.push_back(drop);
+      ro.draw.push_back(draw);
+      (drop ? dropped : kept) += 1;
+    }
+    append_draw(ro, sr, std::move(d), std::move(ds));
+  }
+  r.next_cursor = cursor;
+  const int64_t all_kept = int64_t(r.dp.all_reduce_sum(double(kept)));
+  const int64_t all_drawn = int64_t(r.dp.all_reduce_sum(double(drawn)));
+  const int64_t all_dropped = int64_t(r.dp.all_reduce_sum(double(dropped)));
+  r.step_metrics.emplace_back("prompts_drawn", Json(all_drawn));
+  r.step_metrics.emplace_back("groups_dropped", Json(all_dropped));
+  r.step_metrics.emplace_back("groups_kept", Json(all_kept));
+  if (all_kept < per_step * world && r.rank0)
+    warn(fmt::format("step {}: {} of {} groups with a signal after drawing {} prompts (--max-prompt-draws {} per "
+                     "process); training on those",
+                     r.learner.st.step + 1, all_kept, per_step * world, all_drawn, budget));
+  return true;
 }
 
 // One source that can fail, in one step.
@@ -547,7 +665,7 @@ struct UpdateBatch {
 UpdateBatch make_update_batch(const Rollouts& ro, const StepRewards& sr) {
   UpdateBatch ub;
   for (size_t i = 0; i < ro.res.size(); ++i) {
-    if (ro.res[i].token_ids.empty() || !sr.rewarded[i]) continue;
+    if (ro.res[i].token_ids.empty() || !sr.rewarded[i] || ro.is_dropped(i)) continue;
     train::TokenizedExample e;
     e.ids = ro.prompt(i).prompt_ids;
     e.labels.assign(e.ids.size(), int32_t(train::kIgnoreIndex));
@@ -724,6 +842,10 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
     for (size_t k = 0; k < r.rewards.size(); ++k)
       if (!sr.values[k][i].value) rec.set(r.rewards[k].kind->name + "_error", sr.values[k][i].error);
     if (!g.error.empty()) rec.set("error", g.error);
+    if (!ro.dropped.empty()) {
+      rec.set("draw", ro.draw[i / ro.group]);
+      rec.set("dropped", bool(ro.dropped[i / ro.group]));
+    }
     if (ro.policy_version >= 0) add_server_fields(rec, ro, g);
     rec.append_json(lines);
     lines += '\n';
@@ -759,6 +881,7 @@ void write_metrics(Run& r, const Rollouts& ro, const StepCounts& c, const Update
   m.set("kl", u.updated ? Json(u.kl) : Json());
   m.set("clip_fraction", u.updated ? Json(u.clip_fraction) : Json());
   m.set("grad_norm", u.updated ? Json(u.grad_norm) : Json());
+  for (const auto& [k, v] : r.step_metrics) m.set(k, v);
   m.set("tokens", tokens);
   if (ro.policy_version >= 0) add_server_metrics(m, r, ro, u);
   m.set("step_time_s", secs);
@@ -862,10 +985,17 @@ RlResult run_rl(const RlOptions& o) {
   setup(r);
   while (r.learner.st.step < o.steps && !interrupted()) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Rollouts ro = make_rollouts(r, step_prompts(r));
-    if (interrupted()) break;
-    const StepRewards sr = score_rewards(r, ro);
-    if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
+    r.step_metrics.clear();
+    Rollouts ro;
+    StepRewards sr;
+    if (o.drop_uniform_groups) {
+      if (!sample_informative(r, ro, sr)) break;
+    } else {
+      ro = make_rollouts(r, step_prompts(r));
+      if (interrupted()) break;
+      sr = score_rewards(r, ro);
+      if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
+    }
     const StepCounts c = count_step(r, sr);
     record_failures(r, ro, sr, c);
     const Stop stop = stop_reason(r, ro, sr, c);
@@ -877,6 +1007,10 @@ RlResult run_rl(const RlOptions& o) {
     const int64_t tokens = int64_t(r.dp.all_reduce_sum(double(ub.old.size())));  // every rank's
     write_metrics(r, ro, c, u, tokens, secs);
     if (!stop.message.empty()) stop_run(r, stop);
+    if (o.drop_uniform_groups) {  // the step trained: its draws are done (before end_step's checkpoint)
+      r.prompt_cursor = r.next_cursor;
+      r.learner.st.options.set("prompt_cursor", r.prompt_cursor);
+    }
     end_step(r, c, u, tokens);
   }
   finish_run(r);
