@@ -207,6 +207,11 @@ int run_spec_lint(const SpecLintOptions& o) {
   if (o.coverage) {
     if (!o.render.empty() || o.list || o.examples)
       throw Error("--coverage excludes --render, --list and --examples", kExitUsage);
+    if (o.werror || !o.disabled.empty() || !o.taxonomy.empty() || o.max_view_chars || o.max_view_tokens ||
+        !o.tokenizer.empty() || o.min_examples)
+      throw Error("--coverage does not lint: --werror, --disable, --taxonomy, --max-view-chars, "
+                  "--max-view-tokens, --tokenizer and --min-examples do not apply",
+                  kExitUsage);
     return coverage(o);
   }
   if (o.inputs.empty()) throw Error("no spec file given (name one, or '-' for stdin)", kExitUsage);

@@ -104,3 +104,7 @@ run spec-lint --coverage recs.jsonl; expect_rc 2
 expect_err_glob "*--coverage needs --spec FILE*"
 run spec-lint --plot x.svg spec.md; expect_rc 2
 run spec-lint --coverage --spec spec.md --render alpha recs.jsonl; expect_rc 2
+# The lint options do not apply to --coverage: an error, not silently ignored.
+run spec-lint --coverage --spec spec.md --werror recs.jsonl; expect_rc 2
+expect_err_glob "*--coverage does not lint*"
+run spec-lint --coverage --spec spec.md --disable xref recs.jsonl; expect_rc 2
