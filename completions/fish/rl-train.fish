@@ -91,6 +91,7 @@ complete -c rl-train -l sync-every -x -d 'Push the policy to the rollout server 
 complete -c rl-train -l sync-method -x -a 'lora disk' -d 'lora: PEFT adapter loaded with vLLM'\''s /v1/load_lora_adapter (needs --lora); disk: Hugging Face checkpoint loaded with SGLang'\''s /update_weights_from_disk'
 complete -c rl-train -l sync-dir -r -F -d 'Where the synced weights are written for the server to read (same path on the server)'
 complete -c rl-train -l tis-cap -x -d 'Server rollouts: each token'\''s policy-gradient term is weighted by min(pi_trainer / pi_rollout, C) (truncated importance sampling)'
+complete -c rl-train -l async -d 'Server rollouts one step ahead: the next step'\''s rollouts are generated while this step trains (one update stale, recorded in policy_version, corrected by --tis-cap)'
 complete -c rl-train -l out -r -F -d 'Write checkpoints (Hugging Face directories) under DIR'
 complete -c rl-train -l resume -r -F -d 'Continue from a checkpoint or an --out directory'
 complete -c rl-train -l save-every -x -d 'Save every N steps (0: at the end)'

@@ -47,6 +47,10 @@ void add_server_options(CLI::App& app, delib::rl::RlOptions& o) {
                  "Server rollouts: each token's policy-gradient term is weighted by min(pi_trainer / "
                  "pi_rollout, C) (truncated importance sampling)")
       ->type_name("C")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+  app.add_flag("--async", o.async_rollouts,
+               "Server rollouts one step ahead: the next step's rollouts are generated while this step trains "
+               "(one update stale, recorded in policy_version, corrected by --tis-cap)")
+      ->group(g);
   const char* p = "Policy";
   app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints hold the merged model and, "
                "in adapter/, the adapters in PEFT's format)")->group(p);
@@ -131,7 +135,9 @@ int main(int argc, char** argv) {
       "with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), rollouts then asking for model "
       "policy-vN; without --lora the Hugging Face checkpoint, loaded with POST /update_weights_from_disk "
       "{\"model_path\": DIR} (SGLang). The server must read SYNC_DIR (default OUT/sync) at the same path. "
-      "--resume pushes the resumed policy before the first rollout. Each rollout record has "
+      "--resume pushes the resumed policy before the first rollout. With --async the next step's rollouts are "
+      "generated (in another thread) while the current step trains: from the second step on they were sampled by "
+      "the policy one update older than the one trained (policy_lag 1), which the importance weights correct. Each rollout record has "
       "policy_version (the number of updates of the weights that sampled it) and rollout_logprobs; the "
       "trainer recomputes the sampled tokens' log-probs (pi_old) and weights each token's policy-gradient "
       "term by min(exp(logp_trainer - logp_rollout), --tis-cap) (truncated importance sampling, Yao et al. "

@@ -314,6 +314,11 @@ struct RlOptions {
   std::string sync_method;
   std::string sync_dir;
   double tis_cap = 2.0;                // TIS cap C (tis_weights) for server rollouts; > 0
+  // Server rollouts one step ahead: step k+1's rollouts are generated (in another thread, by
+  // the policy served during step k, one update old) while step k trains; recorded in
+  // policy_version and corrected by TIS. REQUIRES rollout_backend "openai", not
+  // drop_uniform_groups.
+  bool async_rollouts = false;
   // Train LoRA adapters instead of every weight (as sft-train --lora); checkpoints hold the
   // merged model and adapter/ (PEFT).
   bool lora = false;

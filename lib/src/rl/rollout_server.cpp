@@ -28,15 +28,62 @@ void RolloutServer::serve(const std::string& model_name, int64_t version) {
   version_ = version;
 }
 
-std::vector<GenResult> RolloutServer::generate(const std::vector<GenRequest>& requests) {
-  std::vector<GenResult> res = backend_->generate_all(requests);
-  if (interrupted()) return res;
+void RolloutServer::check(const std::vector<GenRequest>& requests, const std::vector<GenResult>& res,
+                          const std::string& model, int64_t version) const {
+  if (interrupted()) return;
   for (size_t i = 0; i < res.size(); ++i)
     if (!res[i].error.empty())
       throw Error(fmt::format("rollout {} sample {} (model {}, policy version {}): {}", requests[i].key,
-                              requests[i].sample, model_, version_, res[i].error),
+                              requests[i].sample, model, version, res[i].error),
                   kExitBackend);
+}
+
+std::vector<GenResult> RolloutServer::generate(const std::vector<GenRequest>& requests) {
+  std::vector<GenResult> res = backend_->generate_all(requests);
+  check(requests, res, model_, version_);
   return res;
+}
+
+void RolloutServer::prefetch(std::vector<GenRequest> requests) {
+  wait();
+  pending_.reset();
+  Pending p;
+  p.requests = std::make_shared<const std::vector<GenRequest>>(std::move(requests));
+  p.version = version_;
+  p.model = model_;
+  BackendOptions b = opt_;
+  b.model = model_;
+  p.backend = make_openai_backend(b);
+  Backend* backend = p.backend.get();  // owned by Pending, which outlives the thread (take, wait)
+  p.results = std::async(std::launch::async, [backend, reqs = p.requests] { return backend->generate_all(*reqs); });
+  pending_ = std::move(p);
+}
+
+namespace {
+
+bool same_requests(const std::vector<GenRequest>& a, const std::vector<GenRequest>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].key != b[i].key || a[i].sample != b[i].sample || a[i].seed != b[i].seed ||
+        a[i].prompt_ids != b[i].prompt_ids || a[i].params.to_json().dump() != b[i].params.to_json().dump())
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<RolloutServer::Prefetched> RolloutServer::take(const std::vector<GenRequest>& requests) {
+  if (!pending_) return std::nullopt;
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  std::vector<GenResult> res = p.results.get();  // waits; rethrows what the thread threw
+  if (!same_requests(*p.requests, requests)) return std::nullopt;
+  check(requests, res, p.model, p.version);
+  return Prefetched{std::move(res), p.version};
+}
+
+void RolloutServer::wait() {
+  if (pending_ && pending_->results.valid()) pending_->results.wait();
 }
 
 std::string RolloutServer::v1_url() const {

@@ -263,6 +263,9 @@ Outputs open_outputs(const RlOptions& o, bool rank0, bool resumed) {
 void start_rollout_server(Run& r) {
   if (r.denv.world_size > 1)
     throw Error("--rollout-backend openai with several processes: not yet supported", kExitUsage);
+  if (r.o.async_rollouts && r.o.drop_uniform_groups)
+    throw Error("--async with --drop-uniform-groups: not yet supported (the next step's prompts depend on this "
+                "step's rewards)", kExitUsage);
   r.server = std::make_unique<detail::RolloutServer>(r.o);
   r.sync = std::make_unique<detail::WeightSync>(r.o, *r.server);
   if (r.learner.st.step > 0) {
@@ -282,6 +285,7 @@ void setup(Run& r) {
   EngineOptions eo;
   eo.batch_size = o.engine_batch;
   if (o.rollout_backend.backend == "openai") start_rollout_server(r);
+  else if (o.async_rollouts) throw Error("--async needs --rollout-backend openai", kExitUsage);
   else r.policy = make_local_backend(r.learner.model, r.tok, eo);
   r.sampling = o.sampling;
   r.sampling.logprobs = true;
@@ -327,12 +331,12 @@ struct Rollouts {
 };
 
 // This step's prompts: a window of the epoch's seeded order (global, then this rank's part).
-std::vector<const Prompt*> step_prompts(const Run& r) {
+std::vector<const Prompt*> step_prompts_at(const Run& r, int64_t step) {
   const int64_t n = int64_t(r.prompts.size());
   const int64_t global_p = r.o.prompts_per_step * r.denv.world_size;
   std::vector<const Prompt*> batch;
   for (int64_t j = 0; j < r.o.prompts_per_step; ++j) {
-    int64_t g = r.learner.st.step * global_p + r.denv.rank * r.o.prompts_per_step + j;
+    int64_t g = step * global_p + r.denv.rank * r.o.prompts_per_step + j;
     int64_t epoch = g / n;
     auto order = train::epoch_order(size_t(n), r.o.seed, epoch);
     batch.push_back(&r.prompts[order[size_t(g % n)]]);
@@ -340,18 +344,52 @@ std::vector<const Prompt*> step_prompts(const Run& r) {
   return batch;
 }
 
+std::vector<const Prompt*> step_prompts(const Run& r) { return step_prompts_at(r, r.learner.st.step); }
+
 [[noreturn]] void stop_on_server_failure(Run& r, const Error& e);
+
+// --async: the requests make_rollouts makes for `batch` at 0-based `step` (first draw), for the
+// prefetch of the next step. They must be the same requests: RolloutServer::take compares them
+// and, when they differ, the step's rollouts are generated afresh (never the wrong ones).
+std::vector<GenRequest> step_requests(const Run& r, const std::vector<const Prompt*>& batch, int64_t step) {
+  std::vector<GenRequest> reqs;
+  for (const Prompt* p : batch)
+    for (int g = 0; g < r.o.group_size; ++g) {
+      GenRequest q;
+      q.messages = p->messages;
+      q.params = r.sampling;
+      q.seed = r.o.seed;
+      q.key = fmt::format("{}@{}", p->id, step);
+      q.sample = g;
+      q.prompt_ids = p->prompt_ids;
+      reqs.push_back(std::move(q));
+    }
+  return reqs;
+}
 
 // The requests answered by the rollout server, with the policy version that sampled them. A
 // failure (after the retries) stops the run with exit 4 before anything of the step is written.
+// With --async the step takes what the previous step prefetched (sampled by the policy served
+// then: one update older than the weights trained now, policy_lag 1, corrected by TIS) and
+// starts the next step's rollouts in another thread before training on these.
 void server_rollouts(Run& r, Rollouts& ro) {
   try {
-    ro.res = r.server->generate(ro.reqs);
+    std::optional<detail::RolloutServer::Prefetched> got;
+    if (r.o.async_rollouts) got = r.server->take(ro.reqs);
+    if (got) {
+      ro.res = std::move(got->results);
+      ro.policy_version = got->version;
+    } else {
+      ro.res = r.server->generate(ro.reqs);
+      ro.policy_version = r.server->version();
+    }
+    const int64_t next = r.learner.st.step + 1;
+    if (r.o.async_rollouts && next < r.o.steps && !interrupted())
+      r.server->prefetch(step_requests(r, step_prompts_at(r, next), next));
   } catch (const Error& e) {
     if (e.exit_code() != kExitBackend) throw;
     stop_on_server_failure(r, e);
   }
-  ro.policy_version = r.server->version();
 }
 
 // G completions of each prompt from the current policy, with the log-probs of their tokens;
@@ -892,6 +930,7 @@ void write_metrics(Run& r, const Rollouts& ro, const StepCounts& c, const Update
 // stops the run with exit 4 (a checkpoint of the steps done is written first).
 void push_weights(Run& r) {
   try {
+    r.server->wait();  // --async: the next step's rollouts finish on the weights they started with
     r.sync->push(*r.learner.model, r.learner.st.step);
   } catch (const Error& e) {
     if (e.exit_code() != kExitBackend) throw;

@@ -9,7 +9,9 @@
 //                       reload from disk)
 #pragma once
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,21 @@ class RolloutServer {
   // token ids or log-probs) throws Error(kExitBackend) naming its key and sample and the
   // server's last answer: never a partial step.
   std::vector<GenResult> generate(const std::vector<GenRequest>& requests);
+  // --async: starts generating `requests` (the next step's) in another thread with the policy
+  // served now, while the caller trains. At most one prefetch is in flight.
+  void prefetch(std::vector<GenRequest> requests);
+  // The prefetched results when the prefetch was for exactly `requests` (keys, samples, seeds,
+  // prompt ids and sampling), with the policy version that sampled them; nullopt when there is
+  // none or it was for other requests (it is then waited for and dropped). Failures throw as
+  // generate() does.
+  struct Prefetched {
+    std::vector<GenResult> results;
+    int64_t version = 0;
+  };
+  std::optional<Prefetched> take(const std::vector<GenRequest>& requests);
+  // Waits for the prefetch in flight, if any (before the server's weights change: an adapter
+  // must not be unloaded under requests that name it).
+  void wait();
   // From now on rollouts ask for `model_name`, the served name of policy version `version`.
   void serve(const std::string& model_name, int64_t version);
   const std::string& model() const { return model_; }
@@ -56,6 +73,17 @@ class RolloutServer {
   std::string model_;
   int64_t version_ = 0;
   std::unique_ptr<Backend> backend_;
+  struct Pending {
+    std::shared_ptr<const std::vector<GenRequest>> requests;  // shared with the thread
+    int64_t version = 0;
+    std::string model;
+    std::unique_ptr<Backend> backend;  // its own (a backend is not used from two threads)
+    std::future<std::vector<GenResult>> results;
+  };
+  std::optional<Pending> pending_;
+  // Throws Error(kExitBackend) for the first failed result.
+  void check(const std::vector<GenRequest>& requests, const std::vector<GenResult>& results,
+             const std::string& model, int64_t version) const;
 };
 
 // Pushes the trainer's weights to the server. Methods:

@@ -1,0 +1,40 @@
+# rl-train --async: each step's rollouts for the next step are generated on the test server in
+# another thread while the step trains. From the second step on, the rollouts were sampled by
+# the policy one update older than the one trained (policy_version k-2 at step k, policy_lag 1;
+# the LoRA adapter each step's requests named shows it), the importance weights see the
+# mismatch, and the run completes with finite metrics. --async without a server is a usage error.
+source "$DELIB_SRC/tests/servers/server.sh"
+"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
+"$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 4
+run rl-train --model model --async --steps 1 prompts.jsonl
+expect_rc 2
+expect_err_glob "*--async needs --rollout-backend openai*"
+start_server srv --mode model --model-dir model --model-name base
+run rl-train --model model --steps 4 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5 \
+  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
+  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out ckpt \
+  --metrics metrics.jsonl -o rollouts.jsonl prompts.jsonl
+expect_rc 0
+"$DELIB_PYTHON" - "$srv_log" <<'PY' || fail "async check failed"
+import json, math, sys
+log = [json.loads(l) for l in open(sys.argv[1])]
+rows = [json.loads(l) for l in open("rollouts.jsonl")]
+metrics = [json.loads(l) for l in open("metrics.jsonl")]
+assert len(rows) == 4 * 8 and len(metrics) == 4, (len(rows), len(metrics))
+for m in metrics:
+    k = m["step"]
+    want = 0 if k == 1 else k - 2
+    assert m["policy_version"] == want and m["policy_lag"] == (0 if k == 1 else 1), m
+    for f in ("reward", "policy", "kl", "grad_norm", "rollout_logprob_diff_mean", "rollout_logprob_diff_max"):
+        assert isinstance(m[f], (int, float)) and math.isfinite(m[f]), (f, m)
+    assert 0 <= m["tis_clipped_fraction"] <= 1, m
+    if k == 1:
+        assert m["rollout_logprob_diff_max"] <= 1e-4, m      # the same weights
+    else:
+        assert m["rollout_logprob_diff_max"] > 1e-4, m       # one update stale, seen by the weights
+for r in rows:
+    assert r["policy_version"] == (0 if r["step"] == 1 else r["step"] - 2), r
+models = [e["request"]["model"] for e in log if e["path"] == "/v1/completions"]
+assert models == ["base"] * 16 + ["policy-v1"] * 8 + ["policy-v2"] * 8, models
+print("lag per step", [m["policy_lag"] for m in metrics], "diff_max", [round(m["rollout_logprob_diff_max"], 5) for m in metrics])
+PY
