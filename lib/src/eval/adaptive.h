@@ -33,6 +33,14 @@ struct AttackBackends {
 // variant without an answer and with eval_error {kind "attack", message}. With o.state, the
 // finished attacks already in that file are taken from it (not run again), and every attack
 // that finishes is appended to it at once (flushed), so a killed run loses nothing finished.
+// Seeds: every request has GenRequest{seed = the run's --seed, key, sample} with
+//   PAIR attacker  key ID/pair/attacker/STREAM  sample ROUND * (attacker_retries + 1) + ATTEMPT
+//   PAIR target    key ID/pair/target/STREAM    sample ROUND
+//   PAIR judge     key ID/pair/judge/STREAM     sample ROUND  (temperature 0)
+//   PAP attacker   key ID/pap/TECHNIQUE         sample ATTEMPT
+//   PAP target     key ID/pap/TECHNIQUE/target  sample 0
+// (rounds and attempts from 0), so the same seed asks the same questions in any batch order;
+// attack.seed records it and attack.budget the budget.
 // PAIR's attacker sees the last 3 exchanges of its stream (prompt and feedback), so its context
 // stays bounded. Throws Error(kExitUsage) when the state file was written by another attack
 // configuration or attacked another request under the same id, Error(kExitInterrupt) when
