@@ -4,7 +4,12 @@
 # #20): full <= 0.6x none in peak memory. Prints a Markdown section; --append adds it to
 # tests/bench/RESULTS.md. Run it on an idle machine (make bench).
 #
-# usage: sharding_bench.sh [--steps N] [--layers N] [--hidden N] [--batch N] [--length T] [--append]
+# usage: sharding_bench.sh [--steps N] [--layers N] [--hidden N] [--batch N] [--length T]
+#                          [--checkpoint-activations] [--append]
+#
+# On 2 processes full holds 8 of none's 16 bytes per parameter (f32 weights, gradients, AdamW
+# m and v) plus the same activations and loss buffers, so the ratio depends on the activations'
+# share: --checkpoint-activations (both runs) shows it with the activations mostly gone.
 #
 # Memory: each process's peak RSS above its RSS before the model was loaded (metrics
 # memory_mb - memory_baseline_mb; rank 0 writes the metrics, the ranks are symmetric), with
@@ -14,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${DELIB_BIN:-$here/../../build/bin}
 python=${DELIB_PYTHON:-$HOME/.cache/delib/venv/bin/python}  # as tests/bench/run.sh
-steps=6 layers=12 hidden=768 batch=2 length=512 append=0
+steps=6 layers=12 hidden=768 batch=2 length=512 append=0 ckpt=()
 while [ $# -gt 0 ]; do
   case $1 in
     --steps) steps=$2; shift 2 ;;
@@ -22,6 +27,7 @@ while [ $# -gt 0 ]; do
     --hidden) hidden=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --length) length=$2; shift 2 ;;
+    --checkpoint-activations) ckpt=(--checkpoint-activations); shift ;;
     --append) append=1; shift ;;
     *) echo "sharding_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -55,11 +61,11 @@ print(n)
 PY
 )
 params=$(awk -F': ' '/^parameters:/{split($2, a, " "); print a[1]}' <("$bin/sft-train" --plan --model model))
-common=(--model model --padding --plain --max-length "$T" --batch-size "$batch" --max-steps "$steps" --threads 1 data.jsonl)
+common=(--model model --padding --plain --max-length "$T" --batch-size "$batch" --max-steps "$steps" --threads 1 "${ckpt[@]}" data.jsonl)
 rows=()
 for sharding in none grad-opt full; do
   planned=$("$bin/sft-train" --plan --model model --batch-size "$batch" --max-length "$T" --world-size 2 \
-              --sharding "$sharding" | awk '/^  peak /{print $(NF-2)}')
+              --sharding "$sharding" "${ckpt[@]}" | awk '/^  peak /{print $(NF-2)}')
   port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   pids=()
   for r in 0 1; do
@@ -84,7 +90,7 @@ none_s=$(cut -f4 <<<"${rows[0]}")
   echo "## sft-train --sharding, 2 CPU processes ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) cores)"
   echo
   echo "Random Llama, $params parameters ($layers layers, hidden $hidden), f32, batch $batch x $T tokens per"
-  echo "process, $steps steps, 1 thread per process; tests/bench/sharding_bench.sh."
+  echo "process, $steps steps, 1 thread per process$([ ${#ckpt[@]} -gt 0 ] && echo ', activation checkpointing'); tests/bench/sharding_bench.sh ${ckpt[*]}."
   echo
   echo "| sharding | peak per rank (MB) | planned (MB) | vs none | step time (s) | vs none |"
   echo "|---|---|---|---|---|---|"

@@ -91,6 +91,8 @@ grep -E "tests passed|Skipped|Failed" "$OUT/gpu_tests.log" | tail -8 >&2
 if [ "$DRY" != 1 ] && [ -x "$BIN/loss_bench" ]; then
   step loss_bench 90 "$BIN/loss_bench" 16384 1024 151936 2048
 fi
+# --sharding full on one GPU through NCCL (a process group of one) = --sharding none.
+step sharding 90 bash tests/gpu/sharding_check.sh "$BIN" "$([ "$DRY" = 1 ] && echo cpu || echo cuda)" "$PY"
 step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1 ] && echo --dry-run)
 
 # 5. results.md: a section for tests/bench/RESULTS.md.
@@ -103,6 +105,7 @@ step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1
   [ -f "$OUT/gpu_tests.log" ] && echo "GPU tests (ctest -L gpu): \`$(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1)\`,"\
     "$(grep -c '(Skipped)$' "$OUT/gpu_tests.log") of them skipped (no CUDA device)" && echo
   [ -f "$OUT/loss_bench.log" ] && cat "$OUT/loss_bench.log" && echo
+  [ -f "$OUT/sharding.log" ] && echo "Sharding (tests/gpu/sharding_check.sh): \`$(tail -1 "$OUT/sharding.log")\`" && echo
   [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
   echo "Total script time: $(( $(date +%s) - START )) s; exit status $status."
 } > "$OUT/results.md"

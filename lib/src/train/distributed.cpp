@@ -87,7 +87,10 @@ DataParallel::DataParallel(const DistEnv& env_in, torch::Device device,
                            std::chrono::milliseconds timeout)
     : env_(env_in), impl_(std::make_unique<Impl>()) {
   impl_->device = device;
-  if (!env_.distributed()) return;
+  // One process under torchrun (WORLD_SIZE=1) still gets a process group of one: the
+  // collectives then run through Gloo / NCCL as on more processes (tests/gpu/run.sh checks
+  // --sharding full on NCCL that way); without a launcher every collective is a no-op.
+  if (!env_.distributed() && env_.launcher != "torchrun") return;
   c10d::TCPStoreOptions so;
   so.port = uint16_t(env_.master_port);
   so.isServer = !env_.agent_store && env_.rank == 0;
@@ -124,7 +127,7 @@ DataParallel::DataParallel(const DistEnv& env_in, torch::Device device,
 DataParallel::~DataParallel() = default;
 
 void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
-  if (!env_.distributed() || tensors.empty()) return;
+  if (!impl_->pg || tensors.empty()) return;
   torch::NoGradGuard no_grad;
   // Flatten same-dtype tensors into buckets: one collective per bucket, not per tensor.
   std::map<c10::ScalarType, std::vector<torch::Tensor>> by_dtype;
@@ -154,14 +157,14 @@ void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
 }
 
 double DataParallel::all_reduce_sum(double value) {
-  if (!env_.distributed()) return value;
+  if (!impl_->pg) return value;
   torch::Tensor t = torch::full({1}, value, torch::TensorOptions().dtype(torch::kFloat64).device(impl_->device));
   all_reduce_sum(std::vector<torch::Tensor>{t});
   return t.item<double>();
 }
 
 void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
-  if (!env_.distributed()) return;
+  if (!impl_->pg) return;
   torch::NoGradGuard no_grad;
   for (const auto& t : tensors) {
     std::vector<at::Tensor> io{t.is_contiguous() ? t : t.contiguous()};
@@ -176,7 +179,7 @@ void DataParallel::reduce_scatter_sum(const torch::Tensor& input, const torch::T
   torch::NoGradGuard no_grad;
   TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && input.numel() == output.numel() * env_.world_size,
               "reduce_scatter_sum: input must be world_size x output, both contiguous");
-  if (!env_.distributed()) {
+  if (!impl_->pg) {
     output.copy_(input);
     return;
   }
@@ -190,7 +193,7 @@ void DataParallel::all_gather(const torch::Tensor& input, const torch::Tensor& o
   torch::NoGradGuard no_grad;
   TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && output.numel() == input.numel() * env_.world_size,
               "all_gather: output must be world_size x input, both contiguous");
-  if (!env_.distributed()) {
+  if (!impl_->pg) {
     output.copy_(input);
     return;
   }
@@ -199,7 +202,7 @@ void DataParallel::all_gather(const torch::Tensor& input, const torch::Tensor& o
 }
 
 std::vector<std::string> DataParallel::gather_to_rank0(const std::string& bytes) {
-  if (!env_.distributed()) return {bytes};
+  if (!impl_->pg) return {bytes};
   torch::NoGradGuard no_grad;
   // Two all-reduces (each rank fills only its own slots, zeros elsewhere, so the sum is the
   // concatenation): the lengths, then the bytes at each rank's offset. Plain all-reduce keeps
@@ -232,7 +235,7 @@ std::vector<std::string> DataParallel::gather_to_rank0(const std::string& bytes)
 }
 
 void DataParallel::barrier() {
-  if (!env_.distributed()) return;
+  if (!impl_->pg) return;
   if (impl_->device.is_cuda()) {
     // NCCL's barrier needs a device; an all-reduce of one element is a portable barrier.
     all_reduce_sum(0.0);

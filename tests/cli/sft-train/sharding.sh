@@ -2,8 +2,9 @@
 # too, gathered a unit at a time, ZeRO-3) on 1, 2 and 3 Gloo processes equal one unsharded
 # process with the same global batch of 6: same losses and gradient norms (rel. 1e-6, f32) and
 # the same final weights. 13 records make the third step's global batch a single example, so
-# some ranks have none (full: they run zero-weighted micro-batches to keep their gathers in
-# step; a rank out of step would hang, and the case would time out).
+# some ranks have none (they run zero-weighted micro-batches to keep their gathers and
+# reduce-scatters in step; a rank out of step would hang, and the case would time out). The
+# 1-process runs go through a Gloo process group of one (WORLD_SIZE=1 under a launcher).
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 12
 common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --weight-decay 0.1 --seed 3 --threads 1 data.jsonl)
