@@ -12,9 +12,11 @@ args=(--model model --steps 5 --prompts-per-step 2 --group-size 4 --lr 5e-2 --ma
 start_server ref --mode model --model-dir model --model-name base
 run rl-train "${args[@]}" --rollout-base-url "$ref_url" --out ref
 expect_rc 0
+srv_log=$ref_log
 printf '%s\n' "$out" > ref.jsonl
-start_server srv --mode model --model-dir model --model-name base
-"$DELIB_PYTHON" - "$srv_url" "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
+# The same server for the killed and the resumed run: it still holds the reference run's adapters
+# (policy-v1 is unloaded and loaded again when the killed run pushes it, as on a resume).
+"$DELIB_PYTHON" - "$ref_url" "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
 import os, signal, subprocess, sys, time
 with open("killed.jsonl", "w") as out:
     p = subprocess.Popen(["rl-train", *sys.argv[2:], "--rollout-base-url", sys.argv[1], "--out", "run"],
@@ -29,7 +31,7 @@ with open("killed.jsonl", "w") as out:
 assert p.returncode == -signal.SIGKILL, f"the run ended before it was killed ({p.returncode})"
 PY
 n_before=$(wc -l < "$srv_log")
-run rl-train "${args[@]}" --rollout-base-url "$srv_url" --out run --resume run
+run rl-train "${args[@]}" --rollout-base-url "$ref_url" --out run --resume run
 expect_rc 0
 expect_err_glob "*resuming from run/checkpoint-*the rollout server now serves the resumed policy (version *, policy-v*)*"
 printf '%s\n' "$out" > resumed.jsonl

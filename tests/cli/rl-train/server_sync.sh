@@ -68,23 +68,19 @@ print(name, "diff_max per step", [m["rollout_logprob_diff_max"] for m in metrics
 PY
 }
 
-for method in lora disk; do
-  start_server "$method" --mode model --model-dir model --model-name base
-  url_var="${method}_url"; log_var="${method}_log"
-  flags=(); [ $method = lora ] && flags=(--lora --lora-rank 4)
+# One server for the three runs: LoRA runs leave its base weights unchanged (adapters only), and
+# the disk run, which replaces them, comes last.
+start_server srv --mode model --model-dir model --model-name base
+for method in lora nosync disk; do
+  flags=(--sync-every 1); [ $method != disk ] && flags=(--lora --lora-rank 4)
+  [ $method = nosync ] && flags+=(--sync-every 100)
+  from=$(wc -l < "$srv_log")
   mkdir -p $method
-  run rl-train "${common[@]}" "${flags[@]}" --rollout-base-url "${!url_var}" --out $method/ckpt \
+  run rl-train "${common[@]}" "${flags[@]}" --rollout-base-url "$srv_url" --out $method/ckpt \
     --metrics $method/metrics.jsonl -o $method/rollouts.jsonl
   expect_rc 0
-  check $method $method 1 "${!log_var}" 0
+  if [ $method = nosync ]; then check nosync lora 0 "$srv_log" "$from"; continue; fi
+  check $method $method 1 "$srv_log" "$from"
   [ -d "$method/ckpt/sync/policy-v2" ] && [ ! -e "$method/ckpt/sync/policy-v1" ] || fail "$method: sync dir $(ls $method/ckpt/sync)"
-  if [ $method = lora ]; then  # the control, on the same server (its base weights are unchanged)
-    mkdir -p nosync
-    from=$(wc -l < "$lora_log")
-    run rl-train "${common[@]}" --lora --lora-rank 4 --sync-every 100 --rollout-base-url "$lora_url" --out nosync/ckpt \
-      --metrics nosync/metrics.jsonl -o nosync/rollouts.jsonl
-    expect_rc 0
-    check nosync lora 0 "$lora_log" "$from"
-  fi
 done
 [ -f lora/ckpt/sync/policy-v2/adapter_config.json ] || fail "the LoRA sync is not a PEFT adapter"
