@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
       "of those scored below --flag-below (flagged, default 7: the judge found serious flaws or "
       "the wrong action; cot-judge's verdict names no rule, so this is the nearest count of the "
       "judge calling a cited rule wrong) and how many of those the judge's rationale cites too "
-      "(named); then the ids never cited, and ids cited that the spec does not have. A citation "
+      "(named); rl-train's judge reward does not count (that judge never sees the reasoning); then the ids never cited, and ids cited that the spec does not have. A citation "
       "is the token CATEGORY.ID exactly as the category views write it (illicit.K3), not "
       "preceded by a letter, digit, '_' or '.' and not followed by a letter, digit or '_'; a "
       "bare R1 is not one (rule ids repeat in every category). Each record counts once per id. "

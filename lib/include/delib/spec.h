@@ -165,7 +165,8 @@ SpecCitations find_citations(std::string_view text, const Spec& spec);
 //                judge.error) and judge.rationale (string). cot-judge's verdict names no rule,
 //                so "the judge called the cited rule wrong" is counted as: the record cites
 //                the id and judge.score < flag_below (`flagged`); of those, `named` counts the
-//                records whose judge.rationale cites the same id.
+//                records whose judge.rationale cites the same id. rl-train's rollouts have no
+//                judge object (their judge reward never sees the reasoning): not judged.
 // A field of the wrong type throws Error(FILE:LINE, "field 'NAME': expected ...").
 struct CoverageOptions {
   // A judged record is flagged when judge.score < flag_below. Default 7: below the judge
