@@ -620,6 +620,61 @@ StepCounts count_step(Run& r, const StepRewards& sr) {
   return c;
 }
 
+// The step's composite-reward metrics, over every process's completions (one all-reduce, on
+// every rank), into Run::step_metrics:
+//   reward_NAME            each active source's mean over the completions it scored (null: none)
+// and when the prompts carry labels (label or expected_action; "benign" = expected action
+// comply, "harmful" = any other):
+//   benign_completions, benign_refusal_rate   completions of benign prompts (generated without
+//                          error) and the share that safety-eval's rule grader (refusal_rule)
+//                          calls a refusal (full or partial), whatever the rewards
+//   harmful_completions, harmful_unsafe_rate, harmful_unsafe_grader
+//                          completions of harmful prompts and the share that complied: by the
+//                          judge's verdict (its action line "comply") over those the judge scored
+//                          when the judge reward is on (grader "judge"), else by the rule grader
+//                          (full compliance; grader "refusal_rule")
+void composite_metrics(Run& r, const Rollouts& ro, const StepRewards& sr) {
+  const size_t nk = r.rewards.size();
+  size_t judge = nk;
+  for (size_t k = 0; k < nk; ++k)
+    if (r.rewards[k].kind->name == "judge") judge = k;
+  // sums and counts per source, then benign (n, refused), harmful (n, unsafe)
+  torch::Tensor acc = torch::zeros({int64_t(2 * nk + 4)}, torch::kFloat64);
+  auto a = acc.accessor<double, 1>();
+  for (size_t i = 0; i < ro.res.size(); ++i) {
+    for (size_t k = 0; k < nk; ++k)
+      if (sr.values[k][i].value) {
+        a[2 * k] += *sr.values[k][i].value;
+        a[2 * k + 1] += 1;
+      }
+    const std::string& expected = ro.prompt(i).expected_action;
+    if (expected.empty() || !ro.res[i].error.empty()) continue;
+    if (expected == "comply") {
+      a[2 * nk] += 1;
+      a[2 * nk + 1] += eval::is_refusal(eval::rule_refusal(ro.res[i].answer)) ? 1 : 0;
+    } else if (judge < nk) {
+      const RewardValue& v = sr.values[judge][i];
+      if (!v.value) continue;  // not judged: no verdict
+      a[2 * nk + 2] += 1;
+      a[2 * nk + 3] += v.action == "comply" ? 1 : 0;
+    } else {
+      a[2 * nk + 2] += 1;
+      a[2 * nk + 3] += eval::rule_refusal(ro.res[i].answer) == eval::Refusal::kFullCompliance ? 1 : 0;
+    }
+  }
+  r.dp.all_reduce_sum(std::vector<torch::Tensor>{acc});
+  auto rate = [](double num, double den) { return den > 0 ? Json(num / den) : Json(); };
+  for (size_t k = 0; k < nk; ++k)
+    r.step_metrics.emplace_back("reward_" + r.rewards[k].kind->name, rate(a[2 * k], a[2 * k + 1]));
+  if (std::none_of(r.prompts.begin(), r.prompts.end(), [](const Prompt& p) { return !p.expected_action.empty(); }))
+    return;
+  r.step_metrics.emplace_back("benign_completions", Json(int64_t(a[2 * nk])));
+  r.step_metrics.emplace_back("benign_refusal_rate", rate(a[2 * nk + 1], a[2 * nk]));
+  r.step_metrics.emplace_back("harmful_completions", Json(int64_t(a[2 * nk + 2])));
+  r.step_metrics.emplace_back("harmful_unsafe_rate", rate(a[2 * nk + 3], a[2 * nk + 2]));
+  r.step_metrics.emplace_back("harmful_unsafe_grader", Json(judge < nk ? "judge" : "refusal_rule"));
+}
+
 // Adds the step's failures to the run's counts, and names this rank's first one on stderr
 // (unless the run stops on it: --on-judge-error fail).
 void record_failures(Run& r, const Rollouts& ro, const StepRewards& sr, const StepCounts& c) {
@@ -1036,6 +1091,7 @@ RlResult run_rl(const RlOptions& o) {
       if (interrupted()) break;  // a judge cut short by the signal: not failures, nothing to train on
     }
     const StepCounts c = count_step(r, sr);
+    composite_metrics(r, ro, sr);
     record_failures(r, ro, sr, c);
     const Stop stop = stop_reason(r, ro, sr, c);
     const torch::Tensor adv = compute_advantages(sr, int64_t(ro.batch.size()), o.group_size, o.adv_eps, o.loss);
