@@ -61,8 +61,9 @@ struct BackendOptions {
   // sends GenRequest::prompt_ids as `prompt` (a list of token ids: the caller renders the chat
   // template and tokenizes, so the server sees exactly the tokens the trainer does), with
   // "logprobs": 1 and "return_tokens_as_token_ids": true, and the answer must carry
-  // choices[0].logprobs.tokens as "token_id:N" strings (vLLM's format, OpenAI server,
-  // CompletionRequest.return_tokens_as_token_ids, vLLM >= 0.5.4) and
+  // choices[0].logprobs.tokens as "token_id:N" strings (vLLM's OpenAI server: the
+  // CompletionRequest extra field return_tokens_as_token_ids; the first vLLM release with it
+  // was not checked) and
   // choices[0].logprobs.token_logprobs (the sampled tokens' log-probs) of the same length; they
   // fill GenResult::token_ids and GenResult::logprobs. An answer without them, or with a token
   // that is not "token_id:N", is a failed attempt (retried, then GenResult::error), never a

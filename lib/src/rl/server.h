@@ -31,9 +31,10 @@ namespace delib::rl::detail {
 //             choices[0].logprobs.tokens ["token_id:N", ...] (the sampled ids, used for
 //             training as they are) and choices[0].logprobs.token_logprobs (the server's
 //             log-probs of those ids: rollout_logprobs, the denominator of the TIS ratio)
-// Implemented against vLLM's OpenAI-compatible server (docs.vllm.ai "OpenAI-Compatible Server",
-// CompletionRequest extra parameter return_tokens_as_token_ids, vLLM >= 0.5.4; the log-probs
-// are of the raw logits, vLLM's default logprobs mode) and tests/servers/openai_server.py.
+// Implemented against vLLM's OpenAI-compatible server (docs.vllm.ai "OpenAI-Compatible Server";
+// the CompletionRequest extra parameter return_tokens_as_token_ids, vllm/entrypoints/openai
+// protocol; the log-probs are of the raw logits, vLLM's default logprobs mode; the first release
+// with each field was not checked) and tests/servers/openai_server.py.
 class RolloutServer {
  public:
   // Checks the options (Error(kExitUsage) naming the --rollout-* flag). Serves the starting
@@ -94,8 +95,8 @@ class RolloutServer {
 //           POST V1/unload_lora_adapter {"lora_name": "policy-vM"}   (the previous one)
 //         (vLLM's runtime LoRA endpoints: the server runs with --enable-lora and
 //         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, --max-lora-rank >= the adapter's r; docs.vllm.ai
-//         "LoRA Adapters", "Dynamically serving LoRA Adapters", vLLM >= 0.6.1). Rollouts then ask
-//         for model "policy-vN".
+//         "LoRA Adapters", "Dynamically serving LoRA Adapters", added by vllm-project/vllm PR
+//         #6566, Sept 2024). Rollouts then ask for model "policy-vN".
 //   disk  the whole model as a Hugging Face checkpoint (CausalLM::save, LoRA merged; atomic) in
 //         SYNC_DIR/policy-vN; then
 //           POST ROOT/update_weights_from_disk {"model_path": ABS_DIR}
