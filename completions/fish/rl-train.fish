@@ -47,6 +47,7 @@ complete -c rl-train -l length-target -x -d 'Length reward: -max(0, T - L)/L for
 complete -c rl-train -l overlong-buffer -x -d 'Overlong reward (DAPO eq'
 complete -c rl-train -l over-refusal -d 'Over-refusal reward: -1 when a benign prompt (expected_action comply, or label safe) gets an answer safety-eval'\''s rule grader calls a refusal (weight: --reward-weight over-refusal=W)'
 complete -c rl-train -l helpful-rubric -r -F -d 'Replace the helpfulness judge'\''s built-in rubric with the text of FILE'
+complete -c rl-train -l helpful-reward-url -x -d 'Score helpfulness with a reward model served by vLLM'\''s Score API at URL (e.g'
 complete -c rl-train -l judge-samples -x -d 'Judge samples per answer (min aggregate)'
 complete -c rl-train -l judge-nonce-length -x -d 'Hex digits per quoting nonce of the judge prompt (see cot-judge --nonce-length)'
 complete -c rl-train -l judge-nonce-seed -x -d 'Derive the judge'\''s quoting nonces from this seed (as cot-judge --nonce-seed)'

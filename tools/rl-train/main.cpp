@@ -251,6 +251,10 @@ int main(int argc, char** argv) {
         app.add_option("--helpful-rubric", helpful_rubric_path,
                        "Replace the helpfulness judge's built-in rubric with the text of FILE")
             ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
+        app.add_option("--helpful-reward-url", o.helpful_reward_url,
+                       "Score helpfulness with a reward model served by vLLM's Score API at URL (e.g. "
+                       "http://host:8000/score; --helpful-model names the model) instead of a judge")
+            ->type_name("URL")->group(r);
         app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
             ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
         app.add_option("--judge-nonce-length", o.judge_nonce_length,

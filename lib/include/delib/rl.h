@@ -130,6 +130,16 @@ const std::string& default_helpful_rubric();
 // judge reward. REQUIRES: spec and backend outlive the source.
 std::unique_ptr<RewardSource> make_helpful_reward(const Spec& spec, Backend& backend, JudgeOptions options);
 
+// The helpful reward from a reward model served over HTTP, vLLM's Score API (POST `url`, e.g.
+// http://host:8000/score; cross-encoder or sequence-classification models, whose score vLLM
+// gives in [0, 1]): one request per completion of a benign prompt, body {"model":
+// options.model, "text_1": the last user message, "text_2": the answer}; the answer's
+// data[0].score (a number, or a one-number array as older vLLM versions write it) is the
+// value. Not in [0, 1] or missing: no value (error_kind "parse"); the request failed after
+// options.max_retries: no value (error_kind "backend"). Other prompts: 0 without a request, as
+// make_helpful_reward. Requests are sent one at a time.
+std::unique_ptr<RewardSource> make_score_reward(const BackendOptions& options, std::string url);
+
 // ---------------------------------------------------------------------------------------------
 // The math (tested on hand-computed values)
 
@@ -282,6 +292,10 @@ struct RlOptions {
   bool over_refusal = false;           // the over-refusal reward (make_over_refusal_reward)
   BackendOptions helpful_backend;      // helpfulness judge model ("" model = no helpful reward)
   std::string helpful_rubric;          // "" = default_helpful_rubric()
+  // The helpful reward from a reward model served over HTTP instead of a judge: the full URL of
+  // vLLM's Score API (POST {"model": helpful_backend.model, "text_1": the last user message,
+  // "text_2": the answer} -> {"data": [{"score": S}]}, S in [0, 1]); make_score_reward.
+  std::string helpful_reward_url;
   Backend* helpful_backend_override = nullptr;  // test hook, as judge_backend_override
   std::string spec_path;               // needed for the judge reward
   BackendOptions judge_backend;        // judge model ("" model = no judge reward)

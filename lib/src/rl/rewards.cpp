@@ -209,6 +209,15 @@ std::unique_ptr<RewardSource> make_run_judge(const RewardContext& c) {
 
 std::unique_ptr<RewardSource> make_run_helpful(const RewardContext& c) {
   const RlOptions& o = c.options;
+  if (!o.helpful_reward_url.empty()) {
+    if (o.helpful_backend.model.empty())
+      throw Error("--helpful-reward-url needs --helpful-model NAME (the served reward model)", kExitUsage);
+    for (const RewardPrompt& p : c.prompts)
+      if (p.expected_action.empty())
+        throw Error(p.where, "the helpful reward needs each prompt's label or expected_action (comply: a benign prompt)",
+                    kExitUsage);
+    return make_score_reward(o.helpful_backend, o.helpful_reward_url);
+  }
   return make_run_judge_like(c, o.helpful_backend, o.helpful_backend_override,
                              o.helpful_rubric.empty() ? default_helpful_rubric() : o.helpful_rubric, kHelpful, true);
 }
@@ -227,6 +236,67 @@ class LengthReward : public RewardSource {
 
  private:
   int64_t target_;
+};
+
+// vLLM's Score API (make_score_reward in delib/rl.h).
+class ScoreReward : public RewardSource {
+ public:
+  ScoreReward(BackendOptions options, std::string url) : options_(std::move(options)), url_(std::move(url)) {}
+  std::string name() const override { return kHelpful; }
+  std::vector<double> score(const std::vector<RewardInput>& in) override {
+    std::vector<double> out;
+    for (auto& v : evaluate(in)) out.push_back(v.value.value_or(0.0));
+    return out;
+  }
+  std::vector<RewardValue> evaluate(const std::vector<RewardInput>& in) override {
+    std::vector<RewardValue> out(in.size(), RewardValue{0.0, "", "", ""});
+    for (size_t i = 0; i < in.size(); ++i) {
+      const RewardInput& x = in[i];
+      if (x.expected_action != "comply") continue;
+      if (interrupted()) {
+        out[i] = RewardValue{std::nullopt, "interrupted", "interrupted", ""};
+        continue;
+      }
+      std::string prompt;
+      for (const Message& m : x.messages)
+        if (m.role == "user") prompt = m.content;
+      Json body = Json::object();
+      body.set("model", options_.model);
+      body.set("text_1", prompt);
+      body.set("text_2", x.answer);
+      RewardValue v;
+      std::string answer;
+      try {
+        answer = post_json(options_, url_, body.dump()).body;
+      } catch (const Error& e) {
+        if (e.exit_code() != kExitBackend) throw;
+        out[i] = RewardValue{std::nullopt, e.what(), "backend", ""};
+        continue;
+      }
+      std::optional<double> s;
+      try {
+        Json j = Json::parse(answer);
+        const Json* data = j.find("data");
+        if (data && data->is_array() && !data->as_array().empty()) {
+          const Json* sc = data->as_array()[0].find("score");
+          if (sc && sc->is_array() && sc->as_array().size() == 1) sc = &sc->as_array()[0];
+          if (sc && sc->is_number()) s = sc->as_double();
+        }
+      } catch (const std::exception&) {
+      }
+      if (s && *s >= 0.0 && *s <= 1.0) out[i] = RewardValue{*s, "", "", ""};
+      else
+        out[i] = RewardValue{std::nullopt,
+                             fmt::format("the reward model's answer has no data[0].score in [0, 1]: {}",
+                                         answer.substr(0, 200)),
+                             "parse", ""};
+    }
+    return out;
+  }
+
+ private:
+  BackendOptions options_;
+  std::string url_;
 };
 
 class OverlongReward : public RewardSource {
@@ -310,6 +380,9 @@ std::unique_ptr<RewardSource> make_overlong_reward(int64_t buffer, int64_t max_l
   return std::make_unique<OverlongReward>(buffer, max_length);
 }
 std::unique_ptr<RewardSource> make_over_refusal_reward() { return std::make_unique<OverRefusalReward>(); }
+std::unique_ptr<RewardSource> make_score_reward(const BackendOptions& options, std::string url) {
+  return std::make_unique<ScoreReward>(options, std::move(url));
+}
 std::unique_ptr<RewardSource> make_helpful_reward(const Spec& spec, Backend& backend, JudgeOptions options) {
   if (options.rubric.empty()) options.rubric = default_helpful_rubric();
   return std::make_unique<JudgeReward>(spec, backend, std::move(options), 0.0, kHelpful, true);
@@ -354,8 +427,10 @@ const std::vector<RewardKind>& reward_kinds() {
       {kHelpful, "--helpful-model (with --spec)",
        "helpfulness of the answer on benign prompts (expected_action comply): a judge with a helpfulness "
        "rubric (--helpful-rubric FILE replaces it), score/10, answer only; a local model (--helpful-model "
-       "DIR) or a server (--helpful-backend openai --helpful-base-url URL --helpful-model NAME). 0 on the "
-       "other prompts (not judged: no helpfulness to reward where the spec says refuse).",
+       "DIR) or a server (--helpful-backend openai --helpful-base-url URL --helpful-model NAME); or a reward "
+       "model served with vLLM's Score API (--helpful-reward-url URL --helpful-model NAME: POST {model, "
+       "text_1: the user's request, text_2: the answer}, its data[0].score in [0, 1]). 0 on the other "
+       "prompts (not scored: no helpfulness to reward where the spec says refuse).",
        true, "helpful_scored", make_run_helpful},
   };
   return kinds;
