@@ -337,6 +337,11 @@ struct GraderSpec {
   // Judge graders only: the judge's messages for the record. nullptr: a model-free grader.
   // Content under judgement is delimited by markers the parser never reads back.
   std::function<std::vector<Message>(const Record&, const GradeContext&)> prompt;
+  // Judge graders whose published input is a raw completion prompt carrying the judge model's
+  // own chat tokens (WildGuard's): that text, sent as GenRequest::prompt (used as is by a local
+  // judge, and by the openai backend with --judge-completions, which the tool then requires).
+  // nullptr: the judge gets `prompt`'s messages. Its fingerprint is SHA-256 of this text.
+  std::function<std::string(const Record&, const GradeContext&)> raw_prompt;
   // The verdict, as JSON, from `text`: the record's answer for a model-free grader, the
   // judge's reply for a judge grader. nullopt only when a judge's reply does not parse; the
   // record then fails with kind judge_parse and the message parse_error.
@@ -377,7 +382,8 @@ std::vector<const GraderSpec*> select_judge_graders(const std::vector<std::strin
 // judge's messages for a placeholder record (user turn "{goal}", answer "{response}", label
 // unsafe, category "{category}"), each message written as ROLE "\n" CONTENT "\n". For a
 // one-message template with {goal} and {response} slots (JailbreakBench's judges) that is
-// SHA-256("user\n" + template + "\n"). "" for a model-free grader, or a judge grader that
+// SHA-256("user\n" + template + "\n"). A grader with raw_prompt: SHA-256 of its raw text for
+// the placeholder record. "" for a model-free grader, or a judge grader that
 // does not apply under `ctx` (style_judge without a spec).
 std::string grader_prompt_sha256(const GraderSpec& g, const GradeContext& ctx);
 

@@ -181,6 +181,7 @@ std::vector<JudgeJob> judge_jobs(const std::vector<Record>& records, const std::
       if (g.applies && !g.applies(records[i], ctx)) continue;
       GenRequest q;
       q.messages = g.prompt(records[i], ctx);
+      if (g.raw_prompt) q.prompt = g.raw_prompt(records[i], ctx);
       q.params = jp;
       q.seed = cfg.seed;
       q.key = records[i].id() + "/" + g.measure;
@@ -190,6 +191,7 @@ std::vector<JudgeJob> judge_jobs(const std::vector<Record>& records, const std::
       if (cfg.grade_reasoning && g.measure == "harm" && reasoning_gradable(records[i])) {
         GenRequest qr;
         qr.messages = g.prompt(reasoning_view(records[i]), ctx);
+        if (g.raw_prompt) qr.prompt = g.raw_prompt(reasoning_view(records[i]), ctx);
         qr.params = jp;
         qr.seed = cfg.seed;
         qr.key = records[i].id() + "/reasoning/" + g.measure;

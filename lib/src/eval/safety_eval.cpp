@@ -149,9 +149,18 @@ void check_evaluate_options(const SafetyEvalOptions& o, const Spec* spec) {
     throw Error("give --model to generate answers, or --grade-only to grade existing ones", kExitUsage);
   if (have_model && o.grade_only) throw Error("--grade-only and --model exclude each other", kExitUsage);
   if (o.spec_in_context && !spec) throw Error("--spec-in-context needs --spec FILE", kExitUsage);
-  for (const auto* g : select_judge_graders(o.graders))
+  for (const auto* g : select_judge_graders(o.graders)) {
     if (!o.graders.empty() && o.judge.model.empty())
       throw Error(fmt::format("--grader {} is a judge grader: give --judge-model", g->name()), kExitUsage);
+    // A raw completion prompt over a chat API would be wrapped in the server's chat template:
+    // not the published input.
+    if (g->raw_prompt && o.judge.backend == "openai" && !o.judge.completions)
+      throw Error(fmt::format("--grader {} sends its judge's published raw prompt: give "
+                              "--judge-completions (and --judge-chat-template, which renders the "
+                              "other judge rows' chat requests)",
+                              g->name()),
+                  kExitUsage);
+  }
   if (o.adaptive.enabled()) {
     if (o.grade_only) throw Error("--pair and --pap attack the model under test: give --model, not --grade-only", kExitUsage);
     if (o.adaptive.attacker.model.empty()) throw Error("--pair and --pap need --attacker-model", kExitUsage);

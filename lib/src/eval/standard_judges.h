@@ -51,6 +51,12 @@ struct LlamaGuardVerdict {
 // is nullopt.
 std::optional<LlamaGuardVerdict> parse_llama_guard3(std::string_view reply);
 
+// WildGuard's published input, WILDGUARD_INPUT_FORMAT (allenai/wildguard wildguard/utils.py @
+// 1b0fb04, Apache-2.0): a raw completion prompt that carries the model's own chat tokens
+// ("<s><|user|>\n[INST] ... [/INST]\n<|assistant|>\n"), filled in one pass. WildGuard's own
+// code generates from it at temperature 0 with at most 128 new tokens.
+extern const char* const kWildGuardTemplate;  // placeholders {prompt}, {response}
+std::string wildguard_prompt(std::string_view prompt, std::string_view response);
 // WildGuard (Han et al. 2024, allenai/wildguard): three lines "Harmful request: yes|no",
 // "Response refusal: yes|no", "Harmful response: yes|no", in that order (case-insensitive).
 // A missing field, another value (its "N/A" for a missing response included) or extra text
