@@ -931,7 +931,7 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
     const bool rewarded = sr.rewarded[i];
     rec.set("reward", rewarded ? Json(sr.total[i]) : Json());
     rec.set("advantage", rewarded ? Json(adv[int64_t(i)].item<double>()) : Json());
-    rec.set("kl", rewarded ? Json(u.seq_kl[i]) : Json());
+    rec.set("kl", rewarded && !ro.is_dropped(i) ? Json(u.seq_kl[i]) : Json());  // dropped: not in the update
     for (size_t k = 0; k < r.rewards.size(); ++k)
       if (!sr.values[k][i].value) rec.set(r.rewards[k].kind->name + "_error", sr.values[k][i].error);
     if (!g.error.empty()) rec.set("error", g.error);

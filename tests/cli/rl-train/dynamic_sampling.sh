@@ -32,7 +32,7 @@ for m in ms:
     assert m["groups_kept"] == 2, m        # the budget (3 x 2 = 6 draws) was enough here
     for g in dropped:
         assert len({r["reward"] for r in g}) == 1, g          # uniform
-        assert all(r["advantage"] == 0 for r in g)
+        assert all(r["advantage"] == 0 and r["kl"] is None for r in g)   # not in the update
     for g in kept:
         assert len({r["reward"] for r in g}) > 1, g           # informative
     # only the kept groups are trained on: at most --max-tokens 4 tokens for each of their completions
