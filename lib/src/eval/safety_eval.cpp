@@ -185,6 +185,18 @@ void print_summary(const Json& run) {
     auto e = Estimate::from_json(v);
     fmt::print(stderr, "{:>18}: {:.3f} [{:.3f}, {:.3f}]  n={}\n", k, e.value, e.lo, e.hi, e.n);
   }
+  if (const Json* p = run.find("pairs"); p && p->is_object()) {
+    const Json* c = p->find("complete");
+    const Json* inc = p->find("incomplete");
+    std::string line = fmt::format("{:>18}: {} complete, {} incomplete", "matched pairs",
+                                   c ? json_number(c->as_double()) : "0", inc ? json_number(inc->as_double()) : "0");
+    for (const char* k : {"attack_success", "benign_refusal"})
+      if (const Json* e = p->find(k); e && e->is_object() && c && c->as_double() > 0) {
+        auto x = Estimate::from_json(*e);
+        line += fmt::format("; {} {:.3f} [{:.3f}, {:.3f}]", k, x.value, x.lo, x.hi);
+      }
+    fmt::print(stderr, "{}\n", line);
+  }
   if (const Json* ag = run.find("refusal_agreement"); ag && ag->is_object())
     for (const auto& [k, v] : ag->as_object())
       if (v.is_object())

@@ -30,3 +30,8 @@ assert all(p[k]["n"] == 3 for k in counts), p
 PY
 out=$(cat run.md)
 golden pairs_report.md
+# The summary on stderr names the pairs too (not with -q).
+run safety-eval --grade-only --plain --resamples 10 --judge-backend openai --judge-base-url "$judge_url" \
+  --judge-model j --judge-max-retries 0 --grader harm_jbb_judge in.jsonl -o /dev/null
+expect_rc 0
+expect_err_glob "*matched pairs: 3 complete, 1 incomplete; attack_success 0.333 \\[0.061, 0.792\\]; benign_refusal 0.667 \\[0.208, 0.939\\]*"
