@@ -115,7 +115,13 @@ int main(int argc, char** argv) {
       "reward, advantage and kl (the completion's mean k3). --metrics FILE: one record per step: step, "
       "updated, completions, rewarded, reward (mean over the rewarded completions), " +
       failure_metrics +
-      "policy, kl, clip_fraction, grad_norm, tokens, step_time_s. Checkpoints (--out, --save-every, "
+      "policy, kl, clip_fraction, grad_norm, tokens, step_time_s; reward_NAME, each active reward's mean over "
+      "the completions it scored; when the prompts have label or expected_action (benign: comply), "
+      "benign_completions, benign_refusal_rate (safety-eval's rule grader on the answers to benign prompts), "
+      "harmful_completions, harmful_unsafe_rate and harmful_unsafe_grader (judge: the judge's verdict says "
+      "the answer complied, over the answers it judged; refusal_rule without the judge: the rule grader's "
+      "full compliance); with --drop-uniform-groups prompts_drawn, groups_dropped, groups_kept (and each "
+      "rollout has draw and dropped). Checkpoints (--out, --save-every, "
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
