@@ -209,6 +209,10 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // full: the shard, plus two gathered units in the matmul dtype (the one in use and the next,
   // prefetched).
   p.params = in.sharding == Sharding::kFull ? shard * w + 2 * p.largest_unit * a : p.parameters * w;
+  // grad-opt: AdamW steps the rank's own copy of its part (train/sharding.cpp's pieces), which
+  // the all-gather after the step copies back into the replicated model: a second copy of the
+  // part. (full: the pieces are the only copy.)
+  if (in.sharding == Sharding::kGradOpt) p.params += trainable_shard * w;
   // Gradients (the parameters' dtype) of the trainable parameters.
   //   none: all of them, kept from step to step (sft.cpp zero_grad(set_to_none = false)).
   //   grad-opt, full (train/sharding.cpp): the rank's part, built unit by unit during backward
@@ -289,7 +293,9 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
                    in.checkpoint_activations ? "on" : "off");
   s += fmt::format("  {:<46} {:>16} {:>12}\n", "per rank", "bytes", "");
   s += row(fmt::format("parameters ({}, {}{})", wname, in.sharding == Sharding::kFull ? shard : "replicated",
-                       in.sharding == Sharding::kFull ? " + 2 gathered units" : ""), p.params);
+                       in.sharding == Sharding::kFull      ? " + 2 gathered units"
+                       : in.sharding == Sharding::kGradOpt ? fmt::format(" + AdamW's copy of {}", shard)
+                                                           : ""), p.params);
   if (in.sharding == Sharding::kNone) {
     s += row(fmt::format("gradients ({}, replicated)", wname), p.grads);
   } else {

@@ -154,8 +154,6 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r)
 void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
-  if (o.sharding == Sharding::kFull && o.lora)
-    throw Error("--sharding full with --lora: not yet supported (the frozen base is not sharded yet)", kExitUsage);
   if (o.sharding != Sharding::kNone && o.lora && !o.resume.empty())
     throw Error(fmt::format("--resume with --sharding {} and --lora: not yet supported", sharding_name(o.sharding)),
                 kExitUsage);
@@ -256,9 +254,16 @@ void load_learner(Run& r) {
   if (r.trainable.empty()) throw Error("the model has no trainable parameters");
   for (auto& [n, p] : r.trainable) r.params.push_back(p);
   r.dp.broadcast(r.params);
-  if (o.sharding != Sharding::kNone)
-    r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp, o.sharding == Sharding::kFull);
-  else r.optimizer = make_adamw(r.trainable, o.adamw);
+  if (o.sharding != Sharding::kNone) {
+    // full with LoRA: the frozen base is sharded too (gathered like the rest, no optimizer).
+    std::vector<std::pair<std::string, torch::Tensor>> frozen;
+    if (o.sharding == Sharding::kFull)
+      for (const auto& item : r.model->module().named_parameters(/*recurse=*/true))
+        if (!item.value().requires_grad()) frozen.emplace_back(item.key(), item.value());
+    r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp, o.sharding == Sharding::kFull, frozen);
+  } else {
+    r.optimizer = make_adamw(r.trainable, o.adamw);
+  }
 
   r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
   r.steps_per_epoch = (int64_t(r.examples.size()) + r.global_batch - 1) / r.global_batch;
@@ -326,8 +331,13 @@ void save(Run& r) {
     if (r.dp.all_reduce_sum(write_part(dir)) > 0)
       throw Error(Location{dir, 0}, "a rank could not write its part of the checkpoint (see above)", kExitIo);
   };
+  // LoRA: CausalLM::save merges each adapted weight with its adapters first, in an order of
+  // reads the other ranks cannot replay: the units are gathered whole for the save instead.
+  if (r.o.lora) r.sharded->materialize_all();
   if (r.checkpointer) {
     r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), nullptr, r.st, all_written);
+  } else if (r.o.lora) {
+    all_written(Checkpointer::staging_dir(r.o.out_dir, r.st.step));
   } else {
     std::vector<torch::Tensor> written;  // what CausalLM::save reads, in its order
     for (auto& [name, p] : r.model->named_parameters())

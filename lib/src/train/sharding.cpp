@@ -86,7 +86,8 @@ void release_buffer(void* ctx) { delete static_cast<torch::Tensor*>(ctx); }
 }  // namespace
 
 ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
-                           const AdamWConfig& c, DataParallel& dp, bool full)
+                           const AdamWConfig& c, DataParallel& dp, bool full,
+                           const std::vector<std::pair<std::string, torch::Tensor>>& frozen)
     : dp_(dp), full_(full) {
   torch::NoGradGuard no_grad;
   const int64_t W = dp.world_size(), rank = dp.rank();
@@ -132,10 +133,36 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
   optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups), opts(c.weight_decay));
   if (!full_) return;
   if (g_full.load()) throw Error("--sharding full: one fully sharded model per process");
-  for (size_t i = 0; i < units_.size(); ++i)
-    for (const auto& p : units_[i].params) unit_of_storage_[p.storage().unsafeGetStorageImpl()] = i;
-  resident_.resize(units_.size());
-  for (size_t i = 0; i < units_.size(); ++i) resident_[i] = i;
+  // The frozen parameters (LoRA's base): units of their own, this rank's part kept as `master`.
+  std::map<std::string, size_t> frozen_index;
+  for (const auto& [name, p] : frozen) {
+    const std::string u = sharding_unit(name);
+    auto it = frozen_index.find(u);
+    if (it == frozen_index.end()) {
+      it = frozen_index.emplace(u, frozen_.size()).first;
+      frozen_.push_back(Unit{});
+      frozen_.back().name = u + " (frozen)";
+    }
+    Unit& unit = frozen_[it->second];
+    unit.offsets.push_back(unit.numel);
+    unit.params.push_back(p);
+    unit.numel += p.numel();
+  }
+  for (Unit& u : frozen_) {
+    u.part = (u.numel + W - 1) / W;
+    u.options = u.params.front().options().requires_grad(false);
+    u.master = torch::zeros({u.part}, u.options);
+    const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
+    for (size_t i = 0; i < u.params.size(); ++i) {
+      const int64_t lo = std::max(lo_r, u.offsets[i]), hi = std::min(hi_r, u.offsets[i] + u.params[i].numel());
+      if (lo < hi)
+        u.master.slice(0, lo - lo_r, hi - lo_r).copy_(u.params[i].detach().reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]));
+    }
+  }
+  for (size_t i = 0; i < all_units(); ++i)
+    for (const auto& p : unit(i).params) unit_of_storage_[p.storage().unsafeGetStorageImpl()] = i;
+  resident_.resize(all_units());
+  for (size_t i = 0; i < all_units(); ++i) resident_[i] = i;
   release_all();
   g_full = this;
   callback_ = at::addGlobalCallback(at::RecordFunctionCallback(&on_operator).needsInputs(true));
@@ -174,10 +201,13 @@ void ShardedAdamW::touch_in_order(const std::vector<torch::Tensor>& params) {
 
 void ShardedAdamW::gather(size_t index) {
   torch::NoGradGuard no_grad;
-  Unit& u = units_[index];
+  Unit& u = unit(index);
   const int64_t W = dp_.world_size(), base = dp_.rank() * u.part;
-  torch::Tensor mine = torch::zeros({u.part}, u.options);
-  for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+  torch::Tensor mine = u.master;
+  if (!mine.defined()) {
+    mine = torch::zeros({u.part}, u.options);
+    for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+  }
   torch::Tensor all = torch::empty({W * u.part}, u.options);
   dp_.all_gather(mine, all);
   mine = torch::Tensor();
@@ -195,7 +225,7 @@ void ShardedAdamW::gather(size_t index) {
 }
 
 void ShardedAdamW::release(size_t index) {
-  for (const auto& p : units_[index].params) {
+  for (const auto& p : unit(index).params) {
     c10::StorageImpl* st = p.storage().unsafeGetStorageImpl();
     st->set_data_ptr_noswap(c10::DataPtr(nullptr, st->device()));
     st->set_nbytes(0);
@@ -204,10 +234,10 @@ void ShardedAdamW::release(size_t index) {
 
 void ShardedAdamW::materialize_all() {
   if (!full_) return;
-  for (size_t i = 0; i < units_.size(); ++i)
+  for (size_t i = 0; i < all_units(); ++i)
     if (std::find(resident_.begin(), resident_.end(), i) == resident_.end()) gather(i);
   resident_.clear();
-  for (size_t i = 0; i < units_.size(); ++i) resident_.push_back(i);
+  for (size_t i = 0; i < all_units(); ++i) resident_.push_back(i);
 }
 
 void ShardedAdamW::release_all() {

@@ -50,9 +50,11 @@ std::string sharding_unit(const std::string& parameter_name);
 class ShardedAdamW {
  public:
   // REQUIRES: the parameters are equal on every rank (broadcast first); `full`: every
-  // parameter of the model is in `trainable` (no LoRA).
+  // parameter of the model is in `trainable` or in `frozen` (LoRA's base weights: sharded and
+  // gathered like the rest, in units of their own, without gradients or optimizer state).
   ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
-               const AdamWConfig& config, DataParallel& dp, bool full = false);
+               const AdamWConfig& config, DataParallel& dp, bool full = false,
+               const std::vector<std::pair<std::string, torch::Tensor>>& frozen = {});
   ~ShardedAdamW();
   // full: every unit gathered (to save the model), then released again by release_all().
   void materialize_all();
@@ -94,6 +96,7 @@ class ShardedAdamW {
     int64_t numel = 0, part = 0;        // unpadded size; part = ceil(numel / W)
     torch::TensorOptions options;       // the parameters' dtype and device
     torch::Tensor grad_part;            // (part,) this rank's summed gradient, or undefined
+    torch::Tensor master;               // frozen units: (part,) this rank's part of the weights
     torch::Tensor flat;                 // (W * part,) gradients of this backward, or undefined
     std::vector<bool> reported;         // per parameter: added to `flat` since its last flush
     size_t pending = 0;                 // parameters reported since the last flush
@@ -104,8 +107,12 @@ class ShardedAdamW {
   void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part
   void gather(size_t unit);   // the unit's parameters from every rank's part
   void release(size_t unit);  // frees the unit's parameter storages
+  // Unit i of all: the trainable units, then the frozen ones.
+  Unit& unit(size_t i) { return i < units_.size() ? units_[i] : frozen_[i - units_.size()]; }
+  size_t all_units() const { return units_.size() + frozen_.size(); }
   DataParallel& dp_;
   std::vector<Unit> units_;
+  std::vector<Unit> frozen_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   bool full_ = false;
   std::vector<size_t> resident_;  // gathered units, least recently used first

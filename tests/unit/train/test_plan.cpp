@@ -95,7 +95,7 @@ TEST_CASE("sharding divides what each strategy divides, units padded to the worl
   // 27 + 2 * 198 + 30 = 453.
   in.sharding = Sharding::kGradOpt;
   MemoryPlan g = plan_memory(in);
-  CHECK(g.params == 1352 * 4);                // replicated
+  CHECK(g.params == 1352 * 4 + 453 * 4);      // replicated + AdamW's copy of the rank's part
   CHECK(g.grads == 0);                        // nothing kept across steps
   CHECK(g.grads_step == 453 * 4);             // the shard, from backward to the step
   CHECK(g.grads_backward == 3 * 198 * 4);     // one unit's flat buffer, not every full gradient
