@@ -11,7 +11,7 @@
 # (Qwen3Guard report: a guard-only reward drove benign refusals to ~96%, a hybrid held them at
 # 5-6%)? It measures training rollouts (sampled at --temperature), not a held-out evaluation.
 #
-# usage: rl_composite.sh [--steps N] [--lr LR] [--weight W] [--start sft|base] [--sft-steps N]
+# usage: rl_composite.sh [--steps N] [--lr LR] [--weight W] [--seed S (rl-train's; default 1)] [--start sft|base] [--sft-steps N]
 #                        [--quick|--full] [--out DIR]
 #   --start sft (default): the quickstart's SFT model (built with make -C examples/quickstart
 #   sft: QUICK sizes by default, --full for the demo's; --sft-steps N (default 8) overrides its
@@ -24,11 +24,12 @@ qs=$here/../../examples/quickstart
 bin=${DELIB_BIN:-$here/../../build/bin}
 python=${DELIB_PYTHON:-$HOME/.cache/delib/venv/bin/python}
 # Defaults: the setting measured first (2026-12-04, see the report); ~2 min on 2 cores.
-steps=40 lr=1e-3 weight=2 start=sft quick=1 sft_steps=8 out=${TMPDIR:-/tmp}/rl-composite
+steps=40 lr=1e-3 weight=2 start=sft quick=1 sft_steps=8 seed=1 out=${TMPDIR:-/tmp}/rl-composite
 while [ $# -gt 0 ]; do
   case $1 in
     --steps) steps=$2; shift 2 ;;
     --lr) lr=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     --weight) weight=$2; shift 2 ;;
     --start) start=$2; shift 2 ;;
     --sft-steps) sft_steps=$2; shift 2 ;;
@@ -46,18 +47,18 @@ if [ "$start" = sft ]; then model=$(cat "$out/qs/sft.model"); else model=$qs/mod
 # The quickstart's RL stage (pipeline.mk RL and RL_OPTS), --steps and --lr aside.
 rl=("$bin/rl-train" --spec "$qs/toy-spec.md" --judge-model "$qs/model" --judge-rubric "$qs/rubric.txt"
     --judge-nonce-length 2 --steps "$steps" --prompts-per-step 8 --group-size 4 --lr "$lr" --temperature 1.0
-    --max-tokens 64 --engine-batch 32 --judge-batch-size 32 --seed 1 --threads 1 --model "$model" -q)
+    --max-tokens 64 --engine-batch 32 --judge-batch-size 32 --seed "$seed" --threads 1 --model "$model" -q)
 "${rl[@]}" --metrics "$out/judge.metrics.jsonl" -o "$out/judge.rollouts.jsonl" "$out/qs/gen-in.jsonl"
 "${rl[@]}" --over-refusal --reward-weight over-refusal="$weight" --metrics "$out/judge+or.metrics.jsonl" \
   -o "$out/judge+or.rollouts.jsonl" "$out/qs/gen-in.jsonl"
-"$python" - "$out" "$start" "$steps" "$lr" "$weight" "${sft_steps:-default}" <<'PY'
+"$python" - "$out" "$start" "$steps" "$lr" "$weight" "${sft_steps:-default}" "$seed" <<'PY'
 import json, sys
-out, start, steps, lr, weight, sft_steps = sys.argv[1:]
+out, start, steps, lr, weight, sft_steps, seed = sys.argv[1:]
 def mean(xs):
     xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else float("nan")
 print(f"rl-train on the quickstart world from the {start} model (SFT steps {sft_steps}), {steps} steps, lr {lr}, "
-      f"over-refusal weight {weight} (training rollouts, mean over steps)")
+      f"over-refusal weight {weight}, seed {seed} (training rollouts, mean over steps)")
 print(f"| run | benign refusal | last half | harmful unsafe | last half | judge reward |")
 print(f"|---|---|---|---|---|---|")
 for run in ("judge", "judge+or"):
