@@ -90,7 +90,7 @@ none_s=$(cut -f4 <<<"${rows[0]}")
   echo "## sft-train --sharding, 2 CPU processes ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) cores)"
   echo
   echo "Random Llama, $params parameters ($layers layers, hidden $hidden), f32, batch $batch x $T tokens per"
-  echo "process, $steps steps, 1 thread per process$([ ${#ckpt[@]} -gt 0 ] && echo ', activation checkpointing'); tests/bench/sharding_bench.sh ${ckpt[*]}."
+  echo "process, $steps steps, 1 thread per process$([ ${#ckpt[@]} -gt 0 ] && echo ', activation checkpointing'); tests/bench/sharding_bench.sh${ckpt[*]:+ ${ckpt[*]}}."
   echo
   echo "| sharding | peak per rank (MB) | planned (MB) | vs none | step time (s) | vs none |"
   echo "|---|---|---|---|---|---|"
