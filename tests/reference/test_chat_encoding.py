@@ -30,22 +30,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 SHARED = os.environ.get("DELIB_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 TEMPLATES = os.environ.get("DELIB_CHAT_TEMPLATES", "")
 os.makedirs(TMP, exist_ok=True)
 
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+check = Checks()
 
 
 def run(tool, args, records):
@@ -252,5 +246,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.finish()

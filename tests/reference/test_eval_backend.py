@@ -19,20 +19,15 @@ import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 SRC = os.environ.get("DELIB_SRC", ".")
-passed = failed = 0
+checks = Checks()
+check = checks.that
 LOG = []
 LOCK = threading.Lock()
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def between(text, start, end):
@@ -183,8 +178,7 @@ def main():
     check("style" in r.get("grades", {}) and r["grades"]["style"]["method"] == "rule-approx",
           "no spec: style stays rule-approx")
     srv.shutdown()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    checks.finish()
 
 
 if __name__ == "__main__":

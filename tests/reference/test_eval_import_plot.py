@@ -20,19 +20,14 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 SHARED = os.environ.get("DELIB_SHARED", "../shared")
 B = os.path.join(SHARED, "data/bench")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
+checks = Checks()
+check = checks.that
 
 
 def imported(bench, path):
@@ -143,5 +138,4 @@ def test_plot():
 
 test_importers()
 test_plot()
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

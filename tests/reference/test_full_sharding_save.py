@@ -22,21 +22,15 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.path.join(HERE, "..", "cli", "sft-train")
 BIN = os.environ.get("DELIB_BIN", os.path.join(HERE, "..", "..", "build", "bin"))
-passed = failed = 0
+check = Checks()
 ARGS = ["--plain", "--no-shuffle", "--threads", "1", "--seed", "3", "--max-steps", "2", "--lr", "1e-2",
         "--max-shard-size", "20KB", "--model", "model", "data.jsonl"]
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
 
 
 def launch(tmp, world, *args):
@@ -122,8 +116,7 @@ def main():
         ok = any(torch.equal(flat[:numel], torch.cat([weights[k].reshape(-1) for k in o])) for o in orders)
         check(f"unit {name}: the parts are the saved weights", ok)
 
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.finish()
 
 
 if __name__ == "__main__":

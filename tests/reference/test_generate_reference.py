@@ -26,19 +26,14 @@ import types
 import torch
 import transformers
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+checks = Checks()
+check = checks.that
 
 
 # The kinds of model checked, by transformers config class (scripts/model-table.py reads this
@@ -170,8 +165,7 @@ def main():
                   f"delib (tokens or log-probs >= 1e-4) on {kept_cache_differs} of {len(prompts)} prompts")
             check(kept_cache_differs > 0, "phi3: the LongRoPE switch changes nothing: the test cannot "
                   "tell a recomputed cache from a kept one")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -33,20 +33,15 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
+checks = Checks()
+check = checks.that
 
 
 def configs():
@@ -151,8 +146,7 @@ def main():
         if not only or name in only:
             check_family(name, cfg, work)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

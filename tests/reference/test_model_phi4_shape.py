@@ -24,20 +24,15 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, Phi3Config
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
+checks = Checks()
+check = checks.that
 
 
 def phi4_mini_config(layers):
@@ -116,8 +111,7 @@ def main():
         check(all(len(o) == max_new for o in got), f"{dtype}: {max_new} tokens per prompt")
         if dtype == "f32":
             check(got == refs, f"f32 greedy: delib {got} != transformers {refs}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

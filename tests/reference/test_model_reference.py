@@ -18,6 +18,9 @@ from safetensors.torch import load_file
 from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma3TextConfig, LlamaConfig,
                           MistralConfig, Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
@@ -27,16 +30,8 @@ LOGIT_TOL = 1e-4
 LOSS_TOL = 1e-5
 GRAD_TOL = 1e-4   # absolute, on gradients of magnitude ~1e-2..1
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
+checks = Checks()
+check = checks.that
 
 
 SMALL = dict(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -344,8 +339,7 @@ def main():
             print(f"  classic config.json layout: logits maxdiff {d:.3g}")
             check(d < LOGIT_TOL, f"{label} classic layout: logits maxdiff {d}")
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -16,21 +16,16 @@ import sys
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SCRIPT = os.path.join(ROOT, "scripts", "model-table.py")
 FAMILY_CPP = os.path.join(ROOT, "lib", "src", "model", "family.cpp")
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
+checks = Checks()
+check = checks.that
 
 
 def main():
@@ -64,8 +59,7 @@ def main():
     check("| GPT-2 (`gpt2`) | `GPT2LMHeadModel` |" in out.getvalue() and "**no**" in out.getvalue(),
           "the untested family's row shows **no**")
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -28,19 +28,13 @@ except ImportError:
     print("FAIL: peft is not installed in the test venv (pip install peft); this test needs it")
     sys.exit(1)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.path.join(HERE, "..", "cli", "sft-train")
 BIN = os.environ.get("DELIB_BIN", os.path.join(HERE, "..", "..", "build", "bin"))
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
+check = Checks()
 
 
 def sft(tmp, *args):
@@ -140,8 +134,7 @@ def main():
     print(f"phi3 (fused qkv_proj, gate_up_proj): peft vs merged max logit difference {diff:.3g}")
     check("phi3 peft logits == merged logits", diff < 1e-5, diff)
 
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.finish()
 
 
 if __name__ == "__main__":

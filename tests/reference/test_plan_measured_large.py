@@ -18,20 +18,14 @@ import torch
 from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.path.join(HERE, "..", "cli", "sft-train")
 BIN = os.environ.get("DELIB_BIN", os.path.join(HERE, "..", "..", "build", "bin"))
 SFT = os.path.join(BIN, "sft-train")
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
+check = Checks()
 
 
 def make(tmp):
@@ -93,8 +87,7 @@ def main():
         check(f"{world} x {sharding} within 15%", abs(got - p) <= 0.15 * p, (got, p))
     check("full < grad-opt < none", m[(2, "full")] < m[(2, "grad-opt")] < m[(2, "none")], m)
     print(f"full / none on 2 processes: {m[(2, 'full')] / m[(2, 'none')]:.2f}")
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.finish()
 
 
 if __name__ == "__main__":

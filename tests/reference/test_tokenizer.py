@@ -23,21 +23,15 @@ import tempfile
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers, AddedToken
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Checks  # noqa: E402
+
 BIN = os.environ.get("DELIB_BIN", "build/bin")
 SHARED = os.environ.get("DELIB_SHARED", "../shared")
 TMP = os.environ.get("DELIB_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
 
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+check = Checks()
 
 
 # ---- corpus ---------------------------------------------------------------------------------
@@ -321,8 +315,7 @@ def main():
         compare(name, path, Tokenizer.from_str(js), texts, rng)
 
     chat_check(texts)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

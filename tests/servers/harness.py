@@ -136,6 +136,38 @@ class Suite:
         sys.exit(1 if self.failed else 0)
 
 
+class Checks:
+    """Checks that go on after a failure (the reference tests' style): check(name, ok, detail)
+    counts one and prints "FAIL name: detail" when ok is false (that(ok, what) without a name);
+    summary() prints 'N passed, N failed' and returns the exit status; finish() exits with it."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {name}: {detail}", flush=True)
+
+    def that(self, ok, what):
+        """The unnamed form: counts one and prints "FAIL: what" when ok is false."""
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}", flush=True)
+
+    def summary(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+    def finish(self):
+        sys.exit(self.summary())
+
+
 def check(cond, msg=""):
     if not cond:
         raise AssertionError(msg)
