@@ -85,31 +85,40 @@ void release_buffer(void* ctx) { delete static_cast<torch::Tensor*>(ctx); }
 
 }  // namespace
 
+std::vector<ShardedAdamW::Unit> ShardedAdamW::make_units(
+    const std::vector<std::pair<std::string, torch::Tensor>>& params, int64_t W, const std::string& suffix) {
+  std::vector<Unit> units;
+  std::map<std::string, size_t> index;
+  for (const auto& [name, p] : params) {
+    const std::string u = sharding_unit(name);
+    auto it = index.find(u);
+    if (it == index.end()) {
+      it = index.emplace(u, units.size()).first;
+      units.push_back(Unit{});
+      units.back().name = u + suffix;
+    }
+    Unit& unit = units[it->second];
+    unit.offsets.push_back(unit.numel);
+    unit.params.push_back(p);
+    unit.numel += p.numel();
+  }
+  for (Unit& u : units) {
+    u.part = (u.numel + W - 1) / W;
+    u.options = u.params.front().options().requires_grad(false);
+  }
+  return units;
+}
+
 ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                            const AdamWConfig& c, DataParallel& dp, bool full,
                            const std::vector<std::pair<std::string, torch::Tensor>>& frozen)
     : dp_(dp), full_(full) {
   torch::NoGradGuard no_grad;
   const int64_t W = dp.world_size(), rank = dp.rank();
-  std::map<std::string, size_t> index;
-  for (const auto& [name, p] : trainable) {
-    const std::string u = sharding_unit(name);
-    auto it = index.find(u);
-    if (it == index.end()) {
-      it = index.emplace(u, units_.size()).first;
-      units_.push_back(Unit{});
-      units_.back().name = u;
-    }
-    Unit& unit = units_[it->second];
-    unit.offsets.push_back(unit.numel);
-    unit.params.push_back(p);
-    unit.numel += p.numel();
-  }
+  units_ = make_units(trainable, W, "");
   std::vector<torch::Tensor> decay, no_decay;
   for (size_t k = 0; k < units_.size(); ++k) {
     Unit& u = units_[k];
-    u.part = (u.numel + W - 1) / W;
-    u.options = u.params.front().options().requires_grad(false);
     u.reported.assign(u.params.size(), false);
     const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
     for (size_t i = 0; i < u.params.size(); ++i) {
@@ -134,23 +143,8 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
   if (!full_) return;
   if (g_full.load()) throw Error("--sharding full: one fully sharded model per process");
   // The frozen parameters (LoRA's base): units of their own, this rank's part kept as `master`.
-  std::map<std::string, size_t> frozen_index;
-  for (const auto& [name, p] : frozen) {
-    const std::string u = sharding_unit(name);
-    auto it = frozen_index.find(u);
-    if (it == frozen_index.end()) {
-      it = frozen_index.emplace(u, frozen_.size()).first;
-      frozen_.push_back(Unit{});
-      frozen_.back().name = u + " (frozen)";
-    }
-    Unit& unit = frozen_[it->second];
-    unit.offsets.push_back(unit.numel);
-    unit.params.push_back(p);
-    unit.numel += p.numel();
-  }
+  frozen_ = make_units(frozen, W, " (frozen)");
   for (Unit& u : frozen_) {
-    u.part = (u.numel + W - 1) / W;
-    u.options = u.params.front().options().requires_grad(false);
     u.master = torch::zeros({u.part}, u.options);
     const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
     for (size_t i = 0; i < u.params.size(); ++i) {

@@ -104,6 +104,10 @@ class ShardedAdamW {
     struct Piece { size_t param; int64_t lo, hi; torch::Tensor value; };
     std::vector<Piece> pieces;
   };
+  // `params` grouped by sharding_unit() in first-seen order (the model's), each unit's name
+  // followed by `suffix`, its offsets, numel, part (for W ranks) and options set.
+  static std::vector<Unit> make_units(const std::vector<std::pair<std::string, torch::Tensor>>& params,
+                                      int64_t W, const std::string& suffix);
   void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part
   void gather(size_t unit);   // the unit's parameters from every rank's part
   void release(size_t unit);  // frees the unit's parameter storages
