@@ -344,6 +344,12 @@ void run_pair(const std::vector<Target*>& todo, const AdaptiveOptions& o, const 
     out.emplace(t.id + "~pair", std::move(v));
   };
 
+  // Candidates of attacks that failed a request leave the round.
+  auto drop_failed = [&](std::vector<Candidate>& cands) {
+    cands.erase(std::remove_if(cands.begin(), cands.end(),
+                               [&](const Candidate& c) { return !attacks[c.attack].error.empty(); }),
+                cands.end());
+  };
   for (int round = 0; round < o.pair_iterations; ++round) {
     // 1. The attacker: one prompt per live stream, re-asked while the reply does not parse.
     std::vector<Candidate> cands;
@@ -386,9 +392,7 @@ void run_pair(const std::vector<Target*>& todo, const AdaptiveOptions& o, const 
     }
     // A stream whose attacker failed this round sits it out; an attack with a failed request
     // is over (its error is reported, and --attack-state does not keep it).
-    cands.erase(std::remove_if(cands.begin(), cands.end(),
-                               [&](const Candidate& c) { return !attacks[c.attack].error.empty(); }),
-                cands.end());
+    drop_failed(cands);
     // 2. The target answers each prompt, asked as the evaluation asks it.
     {
       std::vector<GenRequest> reqs;
@@ -408,9 +412,7 @@ void run_pair(const std::vector<Target*>& todo, const AdaptiveOptions& o, const 
         cands[k].answer = std::move(res[k]);
       }
     }
-    cands.erase(std::remove_if(cands.begin(), cands.end(),
-                               [&](const Candidate& c) { return !attacks[c.attack].error.empty(); }),
-                cands.end());
+    drop_failed(cands);
     // 3. The judge rates each answer.
     std::vector<std::optional<int>> scores(cands.size());
     {
