@@ -35,8 +35,9 @@ run rl-train "${args[@]}" --rollout-base-url "$ref_url" --out run --resume run
 expect_rc 0
 expect_err_glob "*resuming from run/checkpoint-*the rollout server now serves the resumed policy (version *, policy-v*)*"
 printf '%s\n' "$out" > resumed.jsonl
-"$DELIB_PYTHON" - "$srv_log" "$n_before" <<'PY' || fail "resumed rollouts differ"
+py "$srv_log" "$n_before" <<'PY' || fail "resumed rollouts differ"
 import json, sys
+from rollouts import resumed_equal
 log = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]
 resumed = [json.loads(l) for l in open("resumed.jsonl") if l.strip()]
 k = resumed[0]["step"] - 1                     # the checkpoint's step = the policy version pushed
@@ -48,15 +49,6 @@ pushes = [(e["path"], e["request"]["lora_name"]) for e in log[:first]]
 assert pushes in ([("/v1/load_lora_adapter", f"policy-v{k}")],
                   [("/v1/unload_lora_adapter", f"policy-v{k}"), ("/v1/load_lora_adapter", f"policy-v{k}")]), pushes
 assert log[first]["request"]["model"] == f"policy-v{k}", log[first]["request"]["model"]
-ref = {(r["step"], r["id"], r["sample"]): r for r in map(json.loads, open("ref.jsonl"))}
-got = {}
-for name in ("killed.jsonl", "resumed.jsonl"):   # steps redone after the kill override
-    for line in open(name):
-        if line.strip():
-            r = json.loads(line)
-            got[(r["step"], r["id"], r["sample"])] = r
-assert sorted(got) == sorted(ref), (len(got), len(ref))
-for key in ref:
-    assert got[key] == ref[key], (key, got[key], ref[key])
-print("resumed at version", k, "- steps", max(s for s, _, _ in ref), "identical")
+last = resumed_equal("ref.jsonl", ["killed.jsonl", "resumed.jsonl"])
+print("resumed at version", k, "- steps", last, "identical")
 PY
