@@ -237,13 +237,19 @@ std::vector<torch::Tensor> add_lora(CausalLM& model, const LoraOptions& options)
 torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
 
 // Cross-entropy of next-token prediction computed in chunks of rows so that the (N, V) logits
-// are never materialised at once (see the kernels/loss code for the math).
-// hidden (N, C), weight (V, C), targets (N,) int64 with -100 = ignore. Returns the SUM of
-// token losses (callers divide) — differentiable w.r.t. hidden and weight.
+// are never materialised at once (see lib/src/kernels/chunked_loss.cpp for the math).
+// hidden (N, C), weight (V, C), targets (N,) int64 with -100 = ignore. The logits are
+// LmHead's: softcap > 0 gives softcap * tanh(hidden @ weight.T / softcap), applied per chunk in
+// forward and backward (pass lm_head().weight and lm_head().softcap); 0 = none. Returns the SUM
+// of token losses (callers divide) — differentiable w.r.t. hidden and weight.
+// REQUIRES: chunk_rows >= 1, softcap >= 0 (else Error).
 torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                    const torch::Tensor& targets, int64_t chunk_rows = 1024);
-// Log-probabilities of `targets` under softmax(hidden @ weight.T), chunked likewise: (N,).
+                                    const torch::Tensor& targets, int64_t chunk_rows = 1024,
+                                    double softcap = 0);
+// Log-probabilities of `targets` under softmax(logits), the logits as above, chunked
+// likewise: (N,).
 torch::Tensor chunked_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                     const torch::Tensor& targets, int64_t chunk_rows = 1024);
+                                     const torch::Tensor& targets, int64_t chunk_rows = 1024,
+                                     double softcap = 0);
 
 }  // namespace delib

@@ -22,6 +22,17 @@
 // z_r is recomputed from h_r and W (one extra matmul per chunk: the price of the memory saving,
 // the same trade as activation checkpointing).
 //
+// Final logit soft-cap (Gemma 2/3's final_logit_softcapping, cap > 0; cap = 0 is exactly the
+// above, op for op). The logits are the capped linear outputs, per chunk:
+//   u_r   = h_r W^T                        (|R|, V)   linear outputs
+//   z_r   = cap tanh(u_r / cap)            (|R|, V)   in place on u_r (HF: / cap, tanh, * cap)
+// then lse, nll as above. Backward through the cap, with th = tanh(u / cap):
+//   d z / d u = 1 - th^2                               (d/dx cap tanh(x/cap) = 1 - tanh^2(x/cap))
+//   du_r  = g_r (exp(cap th_r - lse_r) - onehot(t_r)) * (1 - th_r^2)
+//   dh_r  = du_r W,   dW += du_r^T h_r
+// th lives in place of the recomputed u; the softmax term needs a second buffer, taken over
+// kCapRows rows at a time, so the cap adds O(kCapRows x V) to the chunk, not another chunk.
+//
 // Both public functions are views of one per-row NLL op:
 //   chunked_cross_entropy = sum_r nll_r,   chunked_token_logprobs = -nll_r.
 #include <torch/torch.h>
@@ -36,8 +47,10 @@ namespace delib {
 namespace {
 
 constexpr int64_t kIgnoreIndex = -100;
+constexpr int64_t kCapRows = 64;  // rows of the backward's second buffer under a soft-cap
 
-// Per-row negative log-likelihood of `targets` under softmax(hidden @ weight^T), chunked.
+// Per-row negative log-likelihood of `targets` under softmax(z), chunked, z = hidden @ weight^T
+// soft-capped by `softcap` (0 = none) as above.
 // hidden (N, C), weight (V, C) any float dtype (the matmul runs in hidden's dtype; logsumexp and
 // the softmax gradient in f32, or f64 for f64 inputs); targets (N,) int64, kIgnoreIndex = ignored
 // (nll 0, no gradient). Returns (N,) in that accumulation dtype.
@@ -49,7 +62,7 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
                                const torch::Tensor& weight, const torch::Tensor& targets,
-                               int64_t chunk_rows) {
+                               int64_t chunk_rows, double softcap) {
     const int64_t n = hidden.size(0);
     torch::Tensor w = weight.to(hidden.scalar_type());
     const auto acc = accumulation_dtype(hidden);
@@ -59,6 +72,8 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
     for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
       const int64_t r1 = std::min(n, r0 + chunk_rows);
       torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t()).to(acc);  // (R, V)
+      // z = cap tanh(u / cap), in place. `z` is the matmul's own result or a fresh copy of it.
+      if (softcap > 0) z.div_(softcap).tanh_().mul_(softcap);
       torch::Tensor lse = torch::logsumexp(z, /*dim=*/1);                                   // (R,)
       torch::Tensor t = targets.slice(0, r0, r1);
       torch::Tensor valid = t.ne(kIgnoreIndex);
@@ -68,6 +83,7 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
     }
     ctx->save_for_backward({hidden, weight, targets, lse_all});
     ctx->saved_data["chunk_rows"] = chunk_rows;
+    ctx->saved_data["softcap"] = softcap;
     return nll;
   }
 
@@ -79,6 +95,7 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
     const torch::Tensor& targets = saved[2];
     const torch::Tensor& lse_all = saved[3];
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
+    const double softcap = ctx->saved_data["softcap"].toDouble();
     const auto acc = accumulation_dtype(hidden);
     torch::Tensor g = grad_outputs[0].to(acc);  // (N,)
     const int64_t n = hidden.size(0);
@@ -93,24 +110,37 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
       torch::Tensor h = hidden.slice(0, r0, r1);
       torch::Tensor t = targets.slice(0, r0, r1);
       torch::Tensor valid = t.ne(kIgnoreIndex);
-      // dz = g (softmax - onehot), zero on ignored rows. Built in place on the recomputed logits.
-      torch::Tensor dz = torch::matmul(h, w.t()).to(acc);  // (R, V) = z
-      dz.sub_(lse_all.slice(0, r0, r1).unsqueeze(1)).exp_();             // softmax
-      dz.scatter_add_(1, t.clamp_min(0).unsqueeze(1),
-                      torch::full({r1 - r0, 1}, -1.0f, dz.options()));  // - onehot
       torch::Tensor scale = torch::where(valid, g.slice(0, r0, r1), torch::zeros_like(lse_all.slice(0, r0, r1)));
-      dz.mul_(scale.unsqueeze(1));
+      torch::Tensor dz = torch::matmul(h, w.t()).to(acc);  // (R, V) = u, the linear outputs
+      if (softcap > 0) {
+        // du = g (exp(cap th - lse) - onehot) (1 - th^2), th = tanh(u / cap), in place on u.
+        for (int64_t s0 = 0; s0 < r1 - r0; s0 += kCapRows) {
+          const int64_t s1 = std::min(r1 - r0, s0 + kCapRows);
+          torch::Tensor th = dz.slice(0, s0, s1).div_(softcap).tanh_();        // view of dz
+          torch::Tensor p = (th * softcap).sub_(lse_all.slice(0, r0 + s0, r0 + s1).unsqueeze(1)).exp_();
+          p.scatter_add_(1, t.slice(0, s0, s1).clamp_min(0).unsqueeze(1),
+                         torch::full({s1 - s0, 1}, -1.0f, p.options()));      // - onehot
+          p.mul_(scale.slice(0, s0, s1).unsqueeze(1));
+          th.mul_(th).neg_().add_(1).mul_(p);  // (1 - th^2) * dz, written into dz's rows
+        }
+      } else {
+        // dz = g (softmax - onehot), zero on ignored rows. Built in place on the recomputed logits.
+        dz.sub_(lse_all.slice(0, r0, r1).unsqueeze(1)).exp_();             // softmax
+        dz.scatter_add_(1, t.clamp_min(0).unsqueeze(1),
+                        torch::full({r1 - r0, 1}, -1.0f, dz.options()));  // - onehot
+        dz.mul_(scale.unsqueeze(1));
+      }
       torch::Tensor dz_c = dz.to(hidden.scalar_type());
       if (need_h) dh.slice(0, r0, r1).copy_(torch::matmul(dz_c, w));
       if (need_w) dw.add_(torch::matmul(dz_c.t(), h).to(acc));
     }
     return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
 void check_args(const torch::Tensor& hidden, const torch::Tensor& weight,
-                const torch::Tensor& targets, int64_t chunk_rows, const char* what) {
+                const torch::Tensor& targets, int64_t chunk_rows, double softcap, const char* what) {
   if (hidden.dim() != 2 || weight.dim() != 2 || targets.dim() != 1)
     throw Error(std::string(what) + ": expected hidden (N, C), weight (V, C), targets (N,)");
   if (hidden.size(1) != weight.size(1) || hidden.size(0) != targets.size(0))
@@ -121,6 +151,7 @@ void check_args(const torch::Tensor& hidden, const torch::Tensor& weight,
   if (targets.scalar_type() != torch::kInt64)
     throw Error(std::string(what) + ": targets must be int64");
   if (chunk_rows <= 0) throw Error(std::string(what) + ": chunk_rows must be positive");
+  if (!(softcap >= 0)) throw Error(std::string(what) + ": softcap must be >= 0 (0 = none)");
 }
 
 // CUDA tensors go to the fused kernels (delib/kernels.h): the same per-row NLL, with the chunk's
@@ -133,19 +164,19 @@ constexpr int64_t kFusedMaxRows = 65535;  // one CUDA grid dimension
 }  // namespace
 
 torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                    const torch::Tensor& targets, int64_t chunk_rows) {
-  check_args(hidden, weight, targets, chunk_rows, "chunked_cross_entropy");
+                                    const torch::Tensor& targets, int64_t chunk_rows, double softcap) {
+  check_args(hidden, weight, targets, chunk_rows, softcap, "chunked_cross_entropy");
   if (use_fused(hidden))
-    return kernels::fused_linear_cross_entropy(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows));
-  return ChunkedNll::apply(hidden, weight, targets, chunk_rows).sum();
+    return kernels::fused_linear_cross_entropy(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows), softcap);
+  return ChunkedNll::apply(hidden, weight, targets, chunk_rows, softcap).sum();
 }
 
 torch::Tensor chunked_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                     const torch::Tensor& targets, int64_t chunk_rows) {
-  check_args(hidden, weight, targets, chunk_rows, "chunked_token_logprobs");
+                                     const torch::Tensor& targets, int64_t chunk_rows, double softcap) {
+  check_args(hidden, weight, targets, chunk_rows, softcap, "chunked_token_logprobs");
   if (use_fused(hidden))
-    return kernels::fused_token_logprobs(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows));
-  return ChunkedNll::apply(hidden, weight, targets, chunk_rows).neg();
+    return kernels::fused_token_logprobs(hidden, weight, targets, std::min(chunk_rows, kFusedMaxRows), softcap);
+  return ChunkedNll::apply(hidden, weight, targets, chunk_rows, softcap).neg();
 }
 
 }  // namespace delib

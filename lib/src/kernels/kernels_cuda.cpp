@@ -38,7 +38,7 @@ bool use_cuda(const torch::Tensor& t) { return t.is_cuda(); }
 #endif
 
 void check_linear_args(const torch::Tensor& hidden, const torch::Tensor& weight,
-                       const torch::Tensor& targets, int64_t chunk_rows, const char* what) {
+                       const torch::Tensor& targets, int64_t chunk_rows, double softcap, const char* what) {
   if (hidden.dim() != 2 || weight.dim() != 2 || targets.dim() != 1)
     throw Error(std::string(what) + ": expected hidden (N, C), weight (V, C), targets (N,)");
   if (hidden.size(1) != weight.size(1) || hidden.size(0) != targets.size(0))
@@ -50,6 +50,7 @@ void check_linear_args(const torch::Tensor& hidden, const torch::Tensor& weight,
     throw Error(std::string(what) + ": chunk_rows must be in [1, 65535]");
   if (hidden.device() != weight.device() || hidden.device() != targets.device())
     throw Error(std::string(what) + ": hidden, weight and targets must be on one device");
+  if (!(softcap >= 0)) throw Error(std::string(what) + ": softcap must be >= 0 (0 = none)");
 }
 
 // Per-row NLL over row chunks; see chunked_loss.cpp for the chunking math, fused_ce.cu for the
@@ -57,11 +58,14 @@ void check_linear_args(const torch::Tensor& hidden, const torch::Tensor& weight,
 // matmul dtype (bf16 in training) and are read once by a fused online-softmax kernel, and the
 // backward writes softmax-minus-onehot into the recomputed chunk in place, so the peak is one
 // (chunk_rows, V) buffer in the matmul dtype instead of a bf16 chunk plus an f32 copy.
+// The final logit soft-cap is applied inside both kernels (fused_ce.cu): the chunk holds the
+// linear outputs u and the kernels read z = cap tanh(u / cap) from them, so the cap costs no
+// buffer. With a cap, the CUDA path is NOT YET RUN ON A GPU (compiled only).
 class FusedNll : public torch::autograd::Function<FusedNll> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
                                const torch::Tensor& weight, const torch::Tensor& targets,
-                               int64_t chunk_rows) {
+                               int64_t chunk_rows, double softcap) {
     const int64_t n = hidden.size(0);
     torch::Tensor w = weight.to(hidden.scalar_type());
     auto f32 = hidden.options().dtype(torch::kFloat32);
@@ -70,10 +74,11 @@ class FusedNll : public torch::autograd::Function<FusedNll> {
       const int64_t r1 = std::min(n, r0 + chunk_rows);
       torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t());  // (R, V), hidden's dtype
       torch::Tensor l = lse.slice(0, r0, r1), x = nll.slice(0, r0, r1);
-      logits_row_stats(z, targets.slice(0, r0, r1), l, x);
+      logits_row_stats(z, targets.slice(0, r0, r1), l, x, softcap);
     }
     ctx->save_for_backward({hidden, weight, targets, lse});
     ctx->saved_data["chunk_rows"] = chunk_rows;
+    ctx->saved_data["softcap"] = softcap;
     return nll;
   }
 
@@ -82,6 +87,7 @@ class FusedNll : public torch::autograd::Function<FusedNll> {
     auto saved = ctx->get_saved_variables();
     const torch::Tensor &hidden = saved[0], &weight = saved[1], &targets = saved[2], &lse = saved[3];
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
+    const double softcap = ctx->saved_data["softcap"].toDouble();
     torch::Tensor g = grad_outputs[0].to(torch::kFloat32).contiguous();
     const int64_t n = hidden.size(0);
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
@@ -92,12 +98,13 @@ class FusedNll : public torch::autograd::Function<FusedNll> {
     for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
       const int64_t r1 = std::min(n, r0 + chunk_rows);
       torch::Tensor h = hidden.slice(0, r0, r1);
-      torch::Tensor dz = torch::matmul(h, w.t());  // recomputed z, becomes dz in place
-      softmax_minus_onehot_(dz, targets.slice(0, r0, r1), lse.slice(0, r0, r1), g.slice(0, r0, r1));
+      torch::Tensor dz = torch::matmul(h, w.t());  // recomputed u, becomes du in place
+      softmax_minus_onehot_(dz, targets.slice(0, r0, r1), lse.slice(0, r0, r1), g.slice(0, r0, r1), softcap);
       if (need_h) dh.slice(0, r0, r1).copy_(torch::matmul(dz, w));
       if (need_w) dw.add_(torch::matmul(dz.t(), h));
     }
-    return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -112,7 +119,7 @@ bool cuda_kernels_available() {
 }
 
 void logits_row_stats(const torch::Tensor& z, const torch::Tensor& targets, torch::Tensor& lse,
-                      torch::Tensor& nll) {
+                      torch::Tensor& nll, double softcap) {
   if (z.dim() != 2 || targets.dim() != 1 || targets.size(0) != z.size(0) || lse.numel() != z.size(0) ||
       nll.numel() != z.size(0))
     throw Error("logits_row_stats: expected z (R, V), targets (R,), lse (R,), nll (R,)");
@@ -125,7 +132,7 @@ void logits_row_stats(const torch::Tensor& z, const torch::Tensor& targets, torc
     torch::Tensor l = direct ? lse : torch::empty({z.size(0)}, z.options().dtype(torch::kFloat32));
     torch::Tensor x = direct ? nll : torch::empty({z.size(0)}, z.options().dtype(torch::kFloat32));
     cuda::launch_row_stats(zc.data_ptr(), dtype_code(zc), tc.data_ptr<int64_t>(), zc.size(0), zc.size(1),
-                           l.data_ptr<float>(), x.data_ptr<float>(), current_stream());
+                           static_cast<float>(softcap), l.data_ptr<float>(), x.data_ptr<float>(), current_stream());
     if (!direct) {
       lse.copy_(l);
       nll.copy_(x);
@@ -133,8 +140,10 @@ void logits_row_stats(const torch::Tensor& z, const torch::Tensor& targets, torc
     return;
   }
 #endif
-  // ATen reference: lse_r = logsumexp(z_r), nll_r = lse_r - z_{r,t_r}, in f32.
+  // ATen reference: lse_r = logsumexp(z_r), nll_r = lse_r - z_{r,t_r}, in f32, with
+  // z = cap tanh(u / cap) under a soft-cap (out of place: `z` is the caller's u).
   torch::Tensor zf = z.to(torch::kFloat32);
+  if (softcap > 0) zf = torch::tanh(zf / softcap) * softcap;
   torch::Tensor l = torch::logsumexp(zf, 1);
   torch::Tensor valid = targets.ne(kIgnoreIndex);
   torch::Tensor zt = zf.gather(1, targets.clamp_min(0).unsqueeze(1)).squeeze(1);
@@ -143,7 +152,7 @@ void logits_row_stats(const torch::Tensor& z, const torch::Tensor& targets, torc
 }
 
 void softmax_minus_onehot_(torch::Tensor& z, const torch::Tensor& targets, const torch::Tensor& lse,
-                           const torch::Tensor& g) {
+                           const torch::Tensor& g, double softcap) {
   if (z.dim() != 2 || targets.size(0) != z.size(0) || lse.numel() != z.size(0) || g.numel() != z.size(0))
     throw Error("softmax_minus_onehot_: expected z (R, V), targets, lse, g (R,)");
 #ifdef DELIB_HAVE_CUDA
@@ -154,35 +163,43 @@ void softmax_minus_onehot_(torch::Tensor& z, const torch::Tensor& targets, const
     torch::Tensor tc = targets.contiguous(), lc = lse.to(torch::kFloat32).contiguous(),
                   gc = g.to(torch::kFloat32).contiguous();
     cuda::launch_softmax_minus_onehot(z.data_ptr(), dtype_code(z), tc.data_ptr<int64_t>(), lc.data_ptr<float>(),
-                                      gc.data_ptr<float>(), z.size(0), z.size(1), current_stream());
+                                      gc.data_ptr<float>(), z.size(0), z.size(1), static_cast<float>(softcap),
+                                      current_stream());
     return;
   }
 #endif
-  // ATen reference: dz = g (exp(z - lse) - onehot(t)), 0 on ignored rows, computed in f32.
+  // ATen reference: dz = g (exp(z - lse) - onehot(t)), 0 on ignored rows, computed in f32;
+  // under a soft-cap z = cap th, th = tanh(u / cap), and du = dz (1 - th^2).
   torch::Tensor valid = targets.ne(kIgnoreIndex);
-  torch::Tensor dz = (z.to(torch::kFloat32) - lse.to(torch::kFloat32).unsqueeze(1)).exp_();
+  torch::Tensor zf = z.to(torch::kFloat32), th;
+  if (softcap > 0) {
+    th = torch::tanh(zf / softcap);
+    zf = th * softcap;
+  }
+  torch::Tensor dz = (zf - lse.to(torch::kFloat32).unsqueeze(1)).exp_();
   dz.scatter_add_(1, targets.clamp_min(0).unsqueeze(1), torch::full({z.size(0), 1}, -1.0f, dz.options()));
   torch::Tensor scale = torch::where(valid, g.to(torch::kFloat32), torch::zeros_like(lse, torch::kFloat32));
   dz.mul_(scale.unsqueeze(1));
+  if (softcap > 0) dz.mul_(1 - th * th);
   z.copy_(dz);
 }
 
 torch::Tensor fused_linear_nll(const torch::Tensor& hidden, const torch::Tensor& weight,
-                               const torch::Tensor& targets, int64_t chunk_rows) {
-  check_linear_args(hidden, weight, targets, chunk_rows, "fused_linear_nll");
-  return FusedNll::apply(hidden, weight, targets, chunk_rows);
+                               const torch::Tensor& targets, int64_t chunk_rows, double softcap) {
+  check_linear_args(hidden, weight, targets, chunk_rows, softcap, "fused_linear_nll");
+  return FusedNll::apply(hidden, weight, targets, chunk_rows, softcap);
 }
 
 torch::Tensor fused_linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                         const torch::Tensor& targets, int64_t chunk_rows) {
-  check_linear_args(hidden, weight, targets, chunk_rows, "fused_linear_cross_entropy");
-  return FusedNll::apply(hidden, weight, targets, chunk_rows).sum();
+                                         const torch::Tensor& targets, int64_t chunk_rows, double softcap) {
+  check_linear_args(hidden, weight, targets, chunk_rows, softcap, "fused_linear_cross_entropy");
+  return FusedNll::apply(hidden, weight, targets, chunk_rows, softcap).sum();
 }
 
 torch::Tensor fused_token_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                   const torch::Tensor& targets, int64_t chunk_rows) {
-  check_linear_args(hidden, weight, targets, chunk_rows, "fused_token_logprobs");
-  return FusedNll::apply(hidden, weight, targets, chunk_rows).neg();
+                                   const torch::Tensor& targets, int64_t chunk_rows, double softcap) {
+  check_linear_args(hidden, weight, targets, chunk_rows, softcap, "fused_token_logprobs");
+  return FusedNll::apply(hidden, weight, targets, chunk_rows, softcap).neg();
 }
 
 namespace {

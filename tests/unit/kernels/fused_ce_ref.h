@@ -26,17 +26,21 @@ Case make_case(int64_t n, int64_t c, int64_t v, uint64_t seed, torch::Dtype dtyp
   return k;
 }
 
-// Naive f64 reference: nll_r = -log_softmax(h W^T)_r[t_r], 0 on ignored rows; grads of sum(nll * gw).
+// Naive f64 reference: nll_r = -log_softmax(z)_r[t_r], z = h W^T or, with softcap > 0,
+// softcap * tanh(h W^T / softcap) (the full capped logits, as HF Gemma 2/3); 0 on ignored rows;
+// grads of sum(nll * gw).
 struct Ref {
   torch::Tensor nll, dh, dw;
 };
-Ref naive(const Case& k, const torch::Tensor& gw) {
+Ref naive(const Case& k, const torch::Tensor& gw, double softcap = 0) {
   // .to() returns k.h itself when it already is f64 on the CPU: detach + clone so the case's
   // tensors never become leaves that accumulate gradients across calls
   torch::Tensor h = k.h.detach().cpu().to(torch::kFloat64).clone().requires_grad_(true);
   torch::Tensor w = k.w.detach().cpu().to(torch::kFloat64).clone().requires_grad_(true);
   torch::Tensor t = k.t.cpu();
-  torch::Tensor lp = torch::log_softmax(torch::matmul(h, w.t()), 1);
+  torch::Tensor z = torch::matmul(h, w.t());
+  if (softcap > 0) z = torch::tanh(z / softcap) * softcap;
+  torch::Tensor lp = torch::log_softmax(z, 1);
   torch::Tensor valid = t.ne(-100);
   torch::Tensor nll = torch::where(valid, -lp.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1), torch::zeros({t.size(0)}, lp.options()));
   (nll * gw.cpu().to(torch::kFloat64)).sum().backward();
@@ -48,13 +52,13 @@ double rel(const torch::Tensor& a, const torch::Tensor& b) {
   return ((x - y).norm() / (y.norm() + 1e-30)).item<double>();
 }
 
-void check_against_naive(const Case& k, int64_t chunk, double tol_val, double tol_grad) {
+void check_against_naive(const Case& k, int64_t chunk, double tol_val, double tol_grad, double softcap = 0) {
   torch::Tensor h = k.h.detach().clone().requires_grad_(true), w = k.w.detach().clone().requires_grad_(true);
   torch::Tensor gw = torch::rand({k.t.size(0)}, torch::TensorOptions().dtype(torch::kFloat32).device(k.h.device())) + 0.5;
-  torch::Tensor nll = delib::kernels::fused_linear_nll(h, w, k.t, chunk);
+  torch::Tensor nll = delib::kernels::fused_linear_nll(h, w, k.t, chunk, softcap);
   (nll * gw).sum().backward();
-  Ref r = naive(k, gw);
-  INFO("chunk " << chunk << " dtype " << k.h.scalar_type() << " device " << k.h.device());
+  Ref r = naive(k, gw, softcap);
+  INFO("chunk " << chunk << " dtype " << k.h.scalar_type() << " device " << k.h.device() << " softcap " << softcap);
   CHECK(nll.scalar_type() == torch::kFloat32);
   CHECK(rel(nll, r.nll) < tol_val);
   CHECK(rel(h.grad(), r.dh) < tol_grad);

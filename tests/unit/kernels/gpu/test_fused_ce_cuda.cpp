@@ -58,3 +58,42 @@ TEST_CASE("CUDA fused_linear_nll equals naive log-softmax (f32 and bf16)", "[ker
     check_against_naive(k, 128, 2e-2, 3e-2);
   }
 }
+
+// The final logit soft-cap (Gemma 2/3) inside both row kernels. Written without a GPU: NOT YET
+// RUN ON ONE (the same math on the CPU is checked by test_fused_ce.cpp / test_chunked_loss.cpp).
+TEST_CASE("CUDA row kernels with a soft-cap equal the ATen reference (f32, bf16)", "[kernels][gpu]") {
+  auto dev = torch::Device(torch::kCUDA);
+  const double cap = 30.0;  // Gemma 2's final_logit_softcapping
+  for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
+    torch::manual_seed(4);
+    const int64_t r = 33, v = 256000;  // Gemma's vocabulary
+    torch::Tensor u = (torch::randn({r, v}, torch::TensorOptions().device(dev)) * 40).to(dt);
+    torch::Tensor t = torch::randint(0, v, {r}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+    t.index_put_({torch::indexing::Slice(0, 3)}, -100);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
+    torch::Tensor lse = torch::empty({r}, f32), nll = torch::empty({r}, f32);
+    delib::kernels::logits_row_stats(u, t, lse, nll, cap);
+    torch::Tensor ud = u.cpu().to(torch::kFloat64), tc = t.cpu();
+    torch::Tensor th = torch::tanh(ud / cap), zd = th * cap;
+    torch::Tensor lref = torch::logsumexp(zd, 1);
+    torch::Tensor nref = torch::where(tc.ne(-100), lref - zd.gather(1, tc.clamp_min(0).unsqueeze(1)).squeeze(1), torch::zeros_like(lref));
+    INFO("dtype " << dt);
+    CHECK((lse.cpu().to(torch::kFloat64) - lref).abs().max().item<double>() < 1e-4);
+    CHECK((nll.cpu().to(torch::kFloat64) - nref).abs().max().item<double>() < 1e-4);
+    torch::Tensor g = torch::rand({r}, f32) + 0.5;
+    torch::Tensor du = u.clone();
+    delib::kernels::softmax_minus_onehot_(du, t, lse, g, cap);
+    torch::Tensor dref = (zd - lref.unsqueeze(1)).exp();
+    dref.scatter_add_(1, tc.clamp_min(0).unsqueeze(1), torch::full({r, 1}, -1.0, dref.options()));
+    dref.mul_(torch::where(tc.ne(-100), g.cpu().to(torch::kFloat64), torch::zeros_like(lref)).unsqueeze(1));
+    dref.mul_(1 - th * th);
+    CHECK(rel(du, dref) < (dt == torch::kFloat32 ? 1e-5 : 1e-2));
+  }
+}
+
+TEST_CASE("CUDA fused_linear_nll with a soft-cap equals the naive capped log-softmax", "[kernels][gpu]") {
+  auto dev = torch::Device(torch::kCUDA);
+  Case k = make_case(300, 64, 5000, 6, torch::kFloat32);
+  k = {k.h.to(dev), (k.w * 8).to(dev), k.t.to(dev)};
+  for (int64_t chunk : {1, 64, 300}) check_against_naive(k, chunk, 1e-4, 1e-3, /*softcap=*/5.0);
+}
