@@ -157,9 +157,23 @@ torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logit
                                   int64_t top_k, const torch::Tensor& attention_mask = {});
 
 // cap * tanh(logits / cap) (Gemma's final_logit_softcapping); `logits` itself when cap <= 0.
-// Whoever computes logits from hidden() and lm_head_weight() applies it with
-// config().final_logit_softcapping (forward() does).
+// The element-wise cap only: logits from hidden states come from LmHead::logits (which applies
+// it) or, for losses, from chunked_cross_entropy / chunked_token_logprobs given LmHead::softcap.
 torch::Tensor softcap_logits(const torch::Tensor& logits, double cap);
+
+// A causal LM's output head, hidden states -> logits: the one place that knows how (forward(),
+// the generation engine and, through `softcap`, the chunked losses all take it from here):
+//   u = h W^T                                    (..., V)
+//   logits = cap * tanh(u / cap)   if cap > 0    (Gemma 2/3 final_logit_softcapping, as HF)
+//          = u                      otherwise    (no extra op)
+struct LmHead {
+  torch::Tensor weight;  // W (V, C): lm_head.weight, or the embedding when tied
+  double softcap = 0;    // cap: config().final_logit_softcapping; 0 = none
+  // hidden (..., C) -> logits (..., V) in hidden's dtype. The projection is linear_rows (below):
+  // at::linear except for the few-row decode steps on the CPU, whose rows then get the same bits
+  // whatever the batch. Differentiable.
+  torch::Tensor logits(const torch::Tensor& hidden) const;
+};
 
 // The default max_shard_size of CausalLM::save: "5GB" (10^9 bytes per GB), transformers 4.x's
 // save_pretrained default and the Hub's usual shard size (transformers 5 raised its own to 50GB).
@@ -188,7 +202,10 @@ class CausalLM {
   virtual torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
   // The output projection weight (V, C) (the embedding when tied).
   virtual torch::Tensor lm_head_weight() = 0;
-  // hidden() followed by the output projection (and final_logit_softcapping): (B, T, V) logits.
+  // The output head: lm_head_weight() and config().final_logit_softcapping. Whoever turns
+  // hidden() into logits or a loss goes through it, so the soft-cap is never forgotten.
+  LmHead lm_head() { return LmHead{lm_head_weight(), config().final_logit_softcapping}; }
+  // hidden() followed by lm_head().logits(): (B, T, V) logits.
   virtual torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts = {}) = 0;
 
   // A cache for `batch` rows of up to `capacity` positions.

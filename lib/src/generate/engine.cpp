@@ -222,8 +222,7 @@ struct Engine::Impl::Run {
   int64_t B = 0;                  // slots: min(batch_size, N)
   int64_t R = 0;                  // cache rows: B rounded up to kCpuRowMultiple on CPU
   KVCache cache;                  // per layer k, v (R, H_kv, capacity, D); lengths (R,)
-  torch::Tensor W;                // the LM head's weight (V, C)
-  double softcap = 0;             // the model's final_logit_softcapping (0 = none)
+  LmHead head;                    // the model's output head: W (V, C) and its soft-cap
   int64_t V = 0;                  // vocabulary size
   bool device_sampling = false;   // EngineOptions::sampling resolved for this device
   std::vector<Slot> slots;        // (R,): slot s <-> cache row s
@@ -243,9 +242,8 @@ struct Engine::Impl::Run {
     const int64_t mult = device.is_cpu() ? kCpuRowMultiple : 1;
     R = (B + mult - 1) / mult * mult;
     cache = model.new_cache(R, capacity);
-    W = model.lm_head_weight();
-    softcap = model.config().final_logit_softcapping;
-    V = W.size(0);
+    head = model.lm_head();
+    V = head.weight.size(0);
     device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
                       (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
     slots.resize(size_t(R));
@@ -402,7 +400,8 @@ struct Engine::Impl::Run {
   }
 
   // The first-token logits of P prefilled rows: their last hidden states, P x (1, 1, C), through
-  // the LM head in chunks of at most 32 rows of (P', 1, C) -> (P', V): linear_rows' per-row
+  // the LM head (LmHead::logits: linear_rows, then the soft-cap when the model has one) in
+  // chunks of at most 32 rows of (P', 1, C) -> (P', V): linear_rows' per-row
   // kernel gives each row the same bits as in a decode step of any batch size (delib/model.h),
   // and the head's weight, the largest read of a step, is read once per chunk. Returns (P, V)
   // float32 on the host.
@@ -410,8 +409,7 @@ struct Engine::Impl::Run {
     std::vector<torch::Tensor> parts;
     for (size_t p = 0; p < last.size(); p += 32) {
       std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
-      // final_logit_softcapping (Gemma), as the model's forward() applies it.
-      parts.push_back(softcap_logits(linear_rows(torch::cat(chunk, 0), W), softcap).squeeze(1));
+      parts.push_back(head.logits(torch::cat(chunk, 0)).squeeze(1));
     }
     return torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
   }
@@ -476,7 +474,7 @@ struct Engine::Impl::Run {
   }
 
   // Decode forward: every row is fed one token, (R, 1) (a live row its last token, an idle row
-  // 0), through the model over the whole cache: h (R, 1, C), logits = linear_rows(h, W)
+  // 0), through the model over the whole cache: h (R, 1, C), logits = head.logits(h)
   // (R, V), on the device. The model advanced every row's length by 1; idle rows are then reset
   // to 0 (lengths *= live), so they restart at 0 every step. First, a live row about to feed
   // the LongRoPE switch position has its cache recomputed (recompute_rope).
@@ -497,7 +495,7 @@ struct Engine::Impl::Run {
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);            // (R, 1, C)
-    torch::Tensor logits = softcap_logits(linear_rows(h, W), softcap).squeeze(1);  // (R, V)
+    torch::Tensor logits = head.logits(h).squeeze(1);  // (R, V)
     cache.lengths.mul_(live_t);                           // idle rows restart at 0
     return logits;
   }

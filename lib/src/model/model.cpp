@@ -513,9 +513,7 @@ class Model final : public CausalLM {
 
   torch::Tensor hidden(const torch::Tensor& input_ids, const ForwardOptions& opts) override;
   torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts) override {
-    auto h = hidden(input_ids, opts);
-    auto logits = lm_->lm_head ? lm_->lm_head->forward(h) : at::linear(h, lm_head_weight());
-    return softcap_logits(logits, cfg_.final_logit_softcapping);
+    return lm_head().logits(hidden(input_ids, opts));
   }
   KVCache new_cache(int64_t batch, int64_t capacity) override {
     KVCache c;
@@ -794,6 +792,12 @@ std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::De
 torch::Tensor softcap_logits(const torch::Tensor& logits, double cap) {
   if (cap <= 0) return logits;
   return torch::tanh(logits / cap) * cap;  // HF: logits / cap, tanh, * cap
+}
+
+// lm_head has no bias and no adapter (add_lora targets the layers' projections only), so
+// linear_rows(h, W) is exactly what LinearImpl::forward computed for an untied head.
+torch::Tensor LmHead::logits(const torch::Tensor& hidden) const {
+  return softcap_logits(linear_rows(hidden, weight), softcap);
 }
 
 // HF load_balancing_loss_func (transformers 5.25, Qwen3-MoE): counts of top-k selections and

@@ -56,12 +56,8 @@ torch::Tensor label_logprobs(CausalLM& model, const train::Batch& b, const torch
   torch::Tensor h = model.hidden(b.input_ids.to(device), fo);  // (B, T, C)
   torch::Tensor hs = h.reshape({-1, h.size(-1)}).index({mask.reshape({-1})});  // (N, C)
   torch::Tensor targets = b.labels.to(device).reshape({-1}).index({mask.reshape({-1})});
-  if (const double cap = model.config().final_logit_softcapping; cap > 0) {
-    // Gemma's final_logit_softcapping (model area, issue #19), which the chunked kernel lacks.
-    auto lp = torch::log_softmax(softcap_logits(at::linear(hs, model.lm_head_weight()), cap).to(torch::kFloat32), -1);
-    return lp.gather(1, targets.unsqueeze(1)).squeeze(1);
-  }
-  return chunked_token_logprobs(hs, model.lm_head_weight(), targets);
+  const LmHead head = model.lm_head();  // Gemma's soft-cap is applied per chunk
+  return chunked_token_logprobs(hs, head.weight, targets, /*chunk_rows=*/1024, head.softcap);
 }
 
 // An active reward source: its registry row, the source, its weight, and (for a source that

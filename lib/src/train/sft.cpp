@@ -436,16 +436,8 @@ StepStats train_step(Run& r, StepData& d) {
       const torch::Tensor rows = labels.ne(kIgnoreIndex).nonzero().squeeze(1);
       torch::Tensor hr = h.reshape({-1, h.size(-1)}).index_select(0, rows.to(r.device));
       torch::Tensor tr = labels.index_select(0, rows).to(r.device);
-      if (mc.final_logit_softcapping > 0) {
-        // Gemma: cap * tanh(logits / cap) before the softmax, which the chunked loss lacks;
-        // the target rows' logits at once.
-        loss_sum = torch::nn::functional::cross_entropy(
-            softcap_logits(at::linear(hr, r.model->lm_head_weight()), mc.final_logit_softcapping)
-                .to(torch::kFloat32),
-            tr, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      } else {
-        loss_sum = chunked_cross_entropy(hr, r.model->lm_head_weight(), tr, o.loss_chunk);
-      }
+      const LmHead head = r.model->lm_head();  // Gemma's soft-cap is applied per chunk
+      loss_sum = chunked_cross_entropy(hr, head.weight, tr, o.loss_chunk, head.softcap);
       // HF Qwen3MoeForCausalLM: loss = mean NLL + router_aux_loss_coef * aux over the batch; here
       // each micro-batch's aux counts with its share of the target tokens, which is exactly
       // that for one micro-batch and one rank.
