@@ -207,11 +207,14 @@ std::string OpenAIBackend::build_body(const GenRequest& r, const std::string& pr
   }
   j.set("seed", static_cast<int64_t>(request_seed(r)));
   if (opt_.token_ids) {
-    // vLLM: logprobs N returns the sampled token's log-prob plus the N most likely; 1 is the
-    // least it accepts that still returns token_logprobs. The sampled tokens come back as
-    // "token_id:N" strings with return_tokens_as_token_ids.
+    // logprobs N returns the sampled token's log-prob plus the N most likely; 1 is the least
+    // that still returns token_logprobs. The sampled ids: choices[0].token_ids with
+    // return_token_ids (vLLM, SGLang), else "token_id:N" strings in choices[0].logprobs.tokens
+    // with return_tokens_as_token_ids (vLLM; SGLang ignores it and answers text tokens).
+    // Checked against vLLM 0.34.0 and SGLang 0.5.23 (tests/servers/check_request_schemas.py).
     j.set("logprobs", 1);
     j.set("return_tokens_as_token_ids", true);
+    j.set("return_token_ids", true);
   } else if (p.logprobs) {
     if (opt_.completions) j.set("logprobs", 0);
     else j.set("logprobs", true);
@@ -263,34 +266,61 @@ bool OpenAIBackend::parse_response(const std::string& body, GenResult& out, std:
   simdjson::dom::element lp;
   if (opt_.token_ids) {
     // The sampled ids and their log-probs, exactly as the server sampled them (never the text
-    // tokenized again): choices[0].logprobs.tokens ["token_id:N", ...] and .token_logprobs.
-    simdjson::dom::array toks, lps;
+    // tokenized again): choices[0].token_ids (return_token_ids), else choices[0].logprobs.tokens
+    // ["token_id:N", ...] (return_tokens_as_token_ids); the log-probs in .token_logprobs.
+    simdjson::dom::array toks, lps, ids;
     if (c0["logprobs"].get(lp) != simdjson::SUCCESS || !lp.is_object() ||
-        lp["tokens"].get_array().get(toks) != simdjson::SUCCESS ||
         lp["token_logprobs"].get_array().get(lps) != simdjson::SUCCESS) {
-      why = "choices[0].logprobs.tokens / token_logprobs are missing (the server must honour \"logprobs\": 1 "
-            "and \"return_tokens_as_token_ids\": true, as vLLM's /v1/completions does)";
+      why = "choices[0].logprobs.tokens / token_logprobs are missing (the server must honour \"logprobs\": 1, as "
+            "vLLM's and SGLang's /v1/completions do)";
       return false;
     }
-    if (toks.size() != lps.size()) {
-      why = fmt::format("choices[0].logprobs has {} tokens but {} token_logprobs", toks.size(), lps.size());
+    const bool have_ids = c0["token_ids"].get_array().get(ids) == simdjson::SUCCESS;
+    const bool have_toks = lp["tokens"].get_array().get(toks) == simdjson::SUCCESS;
+    // "token_id:N" tokens: the ids when token_ids is absent, checked against it when present.
+    std::vector<int32_t> named;
+    bool all_named = have_toks;
+    if (have_toks)
+      for (auto t : toks) {
+        std::string_view tv;
+        if (t.get_string().get(tv) != simdjson::SUCCESS || tv.substr(0, 9) != "token_id:") {
+          all_named = false;
+          break;
+        }
+        const std::string num(tv.substr(9));
+        char* end = nullptr;
+        const long long id = std::strtoll(num.c_str(), &end, 10);
+        if (num.empty() || *end != '\0' || id < 0 || id > INT32_MAX) {
+          why = fmt::format("choices[0].logprobs.tokens: bad token \"{}\"", tv);
+          return false;
+        }
+        named.push_back(int32_t(id));
+      }
+    if (have_ids) {
+      for (auto t : ids) {
+        int64_t id;
+        if (t.get_int64().get(id) != simdjson::SUCCESS || id < 0 || id > INT32_MAX) {
+          why = "choices[0].token_ids holds a value that is not a token id";
+          return false;
+        }
+        out.token_ids.push_back(int32_t(id));
+      }
+      if (all_named && named != out.token_ids) {
+        why = "choices[0].token_ids and the \"token_id:N\" tokens of choices[0].logprobs.tokens differ";
+        return false;
+      }
+    } else if (all_named) {
+      out.token_ids = std::move(named);
+    } else {
+      why = "the sampled token ids are missing: neither choices[0].token_ids (\"return_token_ids\": true; vLLM, "
+            "SGLang) nor \"token_id:N\" tokens in choices[0].logprobs.tokens (\"return_tokens_as_token_ids\": "
+            "true; vLLM)";
       return false;
     }
-    for (auto t : toks) {
-      std::string_view tv;
-      if (t.get_string().get(tv) != simdjson::SUCCESS || tv.substr(0, 9) != "token_id:") {
-        why = "choices[0].logprobs.tokens holds a token that is not \"token_id:N\" (return_tokens_as_token_ids "
-              "not honoured)";
-        return false;
-      }
-      const std::string num(tv.substr(9));
-      char* end = nullptr;
-      const long long id = std::strtoll(num.c_str(), &end, 10);
-      if (num.empty() || *end != '\0' || id < 0 || id > INT32_MAX) {
-        why = fmt::format("choices[0].logprobs.tokens: bad token \"{}\"", tv);
-        return false;
-      }
-      out.token_ids.push_back(int32_t(id));
+    if (out.token_ids.size() != lps.size()) {
+      why = fmt::format("the answer has {} sampled token ids but {} choices[0].logprobs.token_logprobs",
+                        out.token_ids.size(), lps.size());
+      return false;
     }
     for (auto t : lps) {
       double d;

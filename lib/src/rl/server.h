@@ -26,15 +26,26 @@ namespace delib::rl::detail {
 //   request:  "model" (model()), "prompt" [token ids of the chat template's rendering, exactly
 //             what the local engine would be given], "max_tokens", "temperature", "top_p"
 //             (+ "top_k", "min_p" when set), "stop", "seed" (request_seed), "n": 1,
-//             "logprobs": 1, "return_tokens_as_token_ids": true
+//             "logprobs": 1, "return_tokens_as_token_ids": true, "return_token_ids": true
 //   response: choices[0].text (split into reasoning and answer), choices[0].finish_reason,
-//             choices[0].logprobs.tokens ["token_id:N", ...] (the sampled ids, used for
-//             training as they are) and choices[0].logprobs.token_logprobs (the server's
-//             log-probs of those ids: rollout_logprobs, the denominator of the TIS ratio)
-// Implemented against vLLM's OpenAI-compatible server (docs.vllm.ai "OpenAI-Compatible Server";
-// the CompletionRequest extra parameter return_tokens_as_token_ids, vllm/entrypoints/openai
-// protocol; the log-probs are of the raw logits, vLLM's default logprobs mode; the first release
-// with each field was not checked) and tests/servers/openai_server.py.
+//             the sampled ids (used for training as they are): choices[0].token_ids, else
+//             choices[0].logprobs.tokens ["token_id:N", ...]; choices[0].logprobs.token_logprobs
+//             (the server's log-probs of those ids: rollout_logprobs, the denominator of the TIS
+//             ratio)
+// Checked against the request and response classes of vLLM 0.34.0 and SGLang 0.5.23
+// (tests/servers/server_schemas.json, extracted from their source; check_request_schemas.py):
+//   vLLM    CompletionRequest has every field sent (vllm/entrypoints/openai/completion/
+//           protocol.py); unknown fields would be accepted and ignored (OpenAIBaseModel,
+//           extra "allow", logged at debug level). The log-probs are of the raw logits (the
+//           default --logprobs-mode raw_logprobs), as the trainer's.
+//   SGLang  CompletionRequest (sglang/srt/entrypoints/openai/protocol.py) has no
+//           return_tokens_as_token_ids: ignored (pydantic's default), its tokens are text; the
+//           ids come from return_token_ids. Its log-probs are of the temperature-scaled logits
+//           unless the server runs with SGLANG_RETURN_ORIGINAL_LOGPROB=1 (srt/layers/
+//           sampler.py): at a temperature other than 1 set it, or the TIS ratio compares two
+//           different distributions.
+// A test server answering as each does: tests/servers/schema_server.py; a real model:
+// tests/servers/openai_server.py.
 class RolloutServer {
  public:
   // Checks the options (Error(kExitUsage) naming the --rollout-* flag). Serves the starting
@@ -96,13 +107,18 @@ class RolloutServer {
 //         (vLLM's runtime LoRA endpoints: the server runs with --enable-lora and
 //         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, --max-lora-rank >= the adapter's r; docs.vllm.ai
 //         "LoRA Adapters", "Dynamically serving LoRA Adapters", added by vllm-project/vllm PR
-//         #6566, Sept 2024). Rollouts then ask for model "policy-vN".
+//         #6566, Sept 2024; LoadLoRAAdapterRequest {lora_name, lora_path} and
+//         UnloadLoRAAdapterRequest {lora_name} checked against vLLM 0.34.0, vllm/entrypoints/
+//         serve/lora/protocol.py). Rollouts then ask for model "policy-vN". vLLM only: SGLang
+//         serves its LoRA endpoints at the root (/load_lora_adapter), not under /v1.
 //   disk  the whole model as a Hugging Face checkpoint (CausalLM::save, LoRA merged; atomic) in
 //         SYNC_DIR/policy-vN; then
 //           POST ROOT/update_weights_from_disk {"model_path": ABS_DIR}
 //         (SGLang's native API, docs.sglang.ai "SGLang Native APIs" / "SGLang for RL Systems";
-//         the answer {"success": bool, "message": str} must not say success false). Rollouts keep
-//         asking for --rollout-model.
+//         the answer {"success": bool, "message": str} must not say success false; checked
+//         against SGLang 0.5.23: UpdateWeightFromDiskReqInput, sglang/srt/managers/io_struct.py,
+//         which answers 400 with success false when the load fails). Rollouts keep asking for
+//         --rollout-model. SGLang only: vLLM 0.34.0 has no /update_weights_from_disk.
 // The server reads the files: it must see SYNC_DIR at the same path (same machine or a shared
 // file system). Only the newest version's files are kept.
 class WeightSync {
