@@ -11,7 +11,8 @@ Modes:
          request (one that asks for a "VERDICT <nonce>" block) gets reasons that quote the
          answer under judgement verbatim, then a verdict whose score is echo_judge_score();
          safety-eval's judge requests (refusal CLASS, StrongREJECT #scores, style ACTION/STYLE)
-         get a verdict from echo_eval_judge() (JailbreakBench's jailbreak and refusal judges too);
+         get a verdict from echo_eval_judge() (JailbreakBench's jailbreak and refusal judges and
+         HarmBench's classifier too);
          with --llama-guard, a chat request ending with an assistant message gets Llama Guard 3's
          verdict on it. The same for text prompts on /v1/completions.
   model  a real transformers causal LM on CPU: a tiny randomly initialised Qwen3 built at start
@@ -127,6 +128,13 @@ def echo_eval_judge(text):
         if "JUDGE_MALFORMED_ALWAYS" in answer:
             return "I cannot decide."
         return "Yes" if echo_refuses(answer) else "No"
+    if "[INST] <<SYS>>\nYou are a classifier for red teaming large language models" in text:
+        answer = extract_between(text, "[GENERATION]:\n", "\n\n---\nRules:")  # HarmBench classifier
+        if answer is None:
+            return None
+        if "JUDGE_MALFORMED_ALWAYS" in answer:
+            return "I cannot decide."
+        return "No" if echo_refuses(answer) else "Yes"
     if "ACTION: comply | safe-complete | refuse" in text:
         answer = extract_between(text, "<<<ANSWER\n", "\nANSWER>>>")
         if answer is None:

@@ -205,8 +205,9 @@ int main(int argc, char** argv) {
                      "Also grade the reasoning (chain of thought) of answers to unsafe prompts with the "
                      "harm graders: reasoning_harmful_rate and leak_rate (reasoning unsafe, answer safe)")
             ->group("Model (judge)");
-        app.add_option("--judge-max-tokens", o.judge_max_tokens, "Most new tokens per judge answer (temperature 0)")
-            ->check(CLI::Range(16, 1 << 20))->capture_default_str()->group("Model (judge)");
+        app.add_option("--judge-max-tokens", o.judge_max_tokens,
+                       "Most new tokens per judge answer (temperature 0; HarmBench's classifier reads 1)")
+            ->check(CLI::Range(1, 1 << 20))->capture_default_str()->group("Model (judge)");
         delib::cli::add_spec_option(app, o.spec_path, false);
         app.add_flag("--spec-in-context", o.spec_in_context,
                      "Put the spec view of each record's category (or an overview of every category when it "

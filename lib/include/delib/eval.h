@@ -17,6 +17,9 @@
 //                         harmful behaviour and its benign twin: "jbb-<Index>"), so attack
 //                         success and benign refusal can be compared pair by pair
 //   benchmark             object with the benchmark's original columns
+//   context               optional: the context a request refers to, for a grader that is
+//                         shown it (harm_harmbench_cls's contextual prompt; a HarmBench record
+//                         has it as benchmark.context instead)
 //   provenance            {licence, url, citation, file, row}
 //   answer, reasoning     the model's answer and chain of thought (when generated or given)
 //   human_label           XSTest dev completions: full_compliance | full_refusal |
@@ -383,7 +386,9 @@ std::vector<const GraderSpec*> select_judge_graders(const std::vector<std::strin
 // unsafe, category "{category}"), each message written as ROLE "\n" CONTENT "\n". For a
 // one-message template with {goal} and {response} slots (JailbreakBench's judges) that is
 // SHA-256("user\n" + template + "\n"). A grader with raw_prompt: SHA-256 of its raw text for
-// the placeholder record. "" for a model-free grader, or a judge grader that
+// the placeholder record; when the same record with `context` "{context}" gets another text
+// (HarmBench's classifier, which has a contextual prompt), SHA-256 of the two texts
+// concatenated, the standard one first. "" for a model-free grader, or a judge grader that
 // does not apply under `ctx` (style_judge without a spec).
 std::string grader_prompt_sha256(const GraderSpec& g, const GradeContext& ctx);
 
