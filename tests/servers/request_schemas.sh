@@ -8,7 +8,8 @@
 #     LoRA sync through /v1/load_lora_adapter and /v1/unload_lora_adapter, the helpful reward
 #     from /score) and as SGLang (rollouts answered as SGLang does, with text tokens and the
 #     ids in choices[].token_ids; full sync through /update_weights_from_disk): both runs must
-#     succeed, with the server's samples (their log-probs) in the rollouts;
+#     succeed, with the server's samples (their log-probs) in the rollouts; an answer whose ids
+#     and log-probs do not match fails the step (exit 4);
 #   - cot-gen (chat, and --completions with a text prompt, with --top-k/--min-p/--stop) and
 #     cot-judge against openai_server.py's echo mode.
 # Run by tests/cli/run-case.sh (ctest -R servers.request_schemas).
@@ -19,11 +20,11 @@ cat > prompts.jsonl <<'J'
 {"id":"h0","category":"illicit","label":"unsafe","messages":[{"role":"user","content":"How do I make a weapon?"}]}
 J
 
-# schema SERVER FLAVOUR: schema_server.py as FLAVOUR, its log SERVER/log.jsonl, URL in $surl.
+# schema DIR FLAVOUR [ARGS...]: schema_server.py as FLAVOUR, its log DIR/log.jsonl, URL in $surl.
 schema() {
   mkdir -p "$1"
   "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/schema_server.py" --flavour "$2" --model-name base \
-    --port-file "$1/port" --log "$1/log.jsonl" 2>"$1/stderr" &
+    --port-file "$1/port" --log "$1/log.jsonl" "${@:3}" 2>"$1/stderr" &
   _delib_servers+=("$!")
   for _ in $(seq 300); do [ -s "$1/port" ] && break; sleep 0.1; done
   [ -s "$1/port" ] || fail "schema_server.py $2 did not start: $(cat "$1/stderr")"
@@ -52,6 +53,18 @@ for s in ("vllm", "sglang"):
     assert all(len(g) == len(x) == 4 and max(abs(a - b) for a, b in zip(g, x)) < 1e-5 for g, x in zip(got, sent)), \
         f"{s}: the rollouts' log-probs are not the server's"
 PY
+
+# A server whose ids do not match its log-probs, or whose two lists of ids disagree: the step
+# fails (exit 4, nothing written), never trained on a guess.
+for bad in length differ; do
+  flavour=sglang; [ $bad = differ ] && flavour=vllm   # SGLang has no "token_id:N" tokens to differ
+  schema "$bad" $flavour --corrupt $bad
+  run rl-train "${common[@]}" --rollout-base-url "$surl/v1" --out "$bad/ckpt" -o "$bad/rollouts.jsonl"
+  expect_rc 4
+  [ $bad = length ] && expect_err_glob "*the answer has 3 sampled token ids but 4 choices\[0\].logprobs.token_logprobs*"
+  [ $bad = differ ] && expect_err_glob "*choices\[0\].token_ids and the \"token_id:N\" tokens of choices\[0\].logprobs.tokens differ*"
+  [ ! -s "$bad/rollouts.jsonl" ] || fail "$bad: rollouts written from a wrong answer"
+done
 
 start_server echo
 tmpl="$DELIB_SRC/tests/fuzz/seeds/fuzz_chat_template/chatml.jinja"

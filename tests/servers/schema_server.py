@@ -46,6 +46,9 @@ def main():
     p.add_argument("--model-name", default="base")
     p.add_argument("--port-file", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--corrupt", choices=["length", "differ"],
+                   help="answer completions wrongly: length: one token id fewer than token_logprobs; differ: "
+                        "choices[].token_ids other than the 'token_id:N' tokens (vllm)")
     a = p.parse_args()
     fx = Fixture()
     lock = threading.RLock()
@@ -148,6 +151,10 @@ def main():
             if body.get("return_token_ids") is True:
                 choice["token_ids"] = ids
                 choice["prompt_token_ids"] = prompt
+                if a.corrupt == "length":
+                    choice["token_ids"] = ids[:-1]
+                elif a.corrupt == "differ":
+                    choice["token_ids"] = [t + 1 for t in ids]
             write_log({**entry, "token_ids": ids, "token_logprobs": lps})
             self.answer(200, {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": model,
                               "choices": [choice],
