@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cmath>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -77,26 +78,31 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The LoRA adapter parameters of one decoder layer: r (in + out) for each adapted linear
+// The LoRA adapter parameters of decoder layer `layer`: r (in + out) for each adapted linear
 // layer (model.cpp LinearImpl::add_lora: lora_A (r, in), lora_B (out, r)); `leaves` gets the
-// adapted layers' names. The family's row says which layer a target selects (q_proj -> qkv_proj when fused).
-int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std::string>& leaves) {
+// adapted layers' names. The family's row says which layer a target selects (q_proj -> qkv_proj
+// when fused). In a MoE layer gate_proj/up_proj/down_proj name the layers of every expert
+// (mlp.experts.E.gate_proj, of width moe_intermediate_size; add_lora adapts every linear layer
+// with that name), and the router (mlp.gate) is no target.
+int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std::string>& leaves, int64_t layer) {
   const auto& fam = model::family_of(c.model_type);
-  const int64_t C = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const bool moe = c.is_moe_layer(layer);
+  const int64_t C = c.hidden_size, I = moe ? c.moe_intermediate_size : c.intermediate_size, D = c.head_dim;
+  const int64_t experts = moe ? c.num_experts : 1;
   const int64_t q = c.num_attention_heads * D, kv = c.num_key_value_heads * D;
   for (const auto& t : lo.targets) leaves.insert(model::lora_leaf(fam, t));
   int64_t params = 0;
   for (const auto& leaf : leaves) {
-    int64_t in = 0, out = 0;
+    int64_t in = 0, out = 0, copies = 1;
     if (leaf == "q_proj") in = C, out = q;
     else if (leaf == "k_proj" || leaf == "v_proj") in = C, out = kv;
     else if (leaf == "o_proj") in = q, out = C;
-    else if (leaf == "gate_proj" || leaf == "up_proj") in = C, out = I;
-    else if (leaf == "down_proj") in = I, out = C;
+    else if (leaf == "gate_proj" || leaf == "up_proj") in = C, out = I, copies = experts;
+    else if (leaf == "down_proj") in = I, out = C, copies = experts;
     else if (leaf == "qkv_proj") in = C, out = q + 2 * kv;
-    else if (leaf == "gate_up_proj") in = C, out = 2 * I;
+    else if (leaf == "gate_up_proj") in = C, out = 2 * I, copies = experts;
     else throw Error(fmt::format("--lora-targets: unknown layer '{}'", leaf), kExitUsage);
-    params += int64_t(lo.rank) * (in + out);
+    params += copies * int64_t(lo.rank) * (in + out);
   }
   return params;
 }
@@ -134,10 +140,47 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 // adapter); down_proj's input likewise, so SwiGLU keeps 3 N I a without a down_proj adapter.
 // (Layer 0's norm keeps nothing: nothing before it needs a gradient. Not subtracted.)
 //
+// Gemma 2/3 (norm_plus_one, sandwich_norms), RMSNormImpl::forward's (1 + w) branch: the
+// normalised xn is multiplied by (1 + weight) in float32, so a norm keeps
+//     xf (N C x 4) + rsqrt (N x 4) + xn (N C x 4) + the fresh (1 + w) (C x 4)
+// (LoRA: xf, rsqrt and (1 + w)), and a layer has four of them: input_layernorm,
+// post_attention_layernorm (on the attention's output), pre_feedforward_layernorm and
+// post_feedforward_layernorm (on the MLP's output). Gemma 3's q_norm/k_norm likewise per head.
+//
+// Soft-capped attention (Gemma 2's attn_logit_softcapping; AttentionImpl::forward's eager
+// branch, which SDPA cannot do) materialises the scores. It keeps, per layer:
+//   q and k repeated to H heads (the operands of q k^T, reshaped for bmm)  2 N H D x a
+//   tanh(scores / cap): tanh saves its output                               B H T T x a
+//   softmax(.., float32) saves its output                                   B H T T x 4
+//     and its cast back to a when a != 4 (p of p v)                         B H T T x a
+//   v repeated to H heads (p v's other operand)                             N H D x a
+//   o_proj's input: p v transposed to (B, T, H D) is a copy (LoRA: only when o_proj is
+//     adapted)                                                              N H D x a
+//   masked_fill's mask, the layer's own logical_not() of the boolean mask    B T T x 1
+// No logsumexp and no additive bias (no SDPA). At T = 4096 the two (B, H, T, T) tensors are
+// the layer's largest by far: Gemma-2-9B keeps 2.1 GB per layer at batch 1 under bf16 autocast.
+//
+// Qwen3-MoE (MoEImpl::forward), a sparse layer's MLP. Per token: the router's input (the
+// linear's, N C x a, as gate_proj's in a dense layer), softmax(router logits) in float32 (E x 4),
+// topk's indices (k x 8), with norm_topk_prob the division's operands (k x 4 + 4). Per expert e
+// that got n_e tokens (and sum_e n_e = N k exactly: every token goes to k experts, whatever the
+// routing): nonzero()'s (n_e, 2) int64 rows, kept by index_select and index_add (16 n_e), the
+// expert MLP's tensors on its n_e rows as a dense MLP of width moe_intermediate_size keeps them,
+// its output h and routing weight, both kept by h * weight (n_e C x a + n_e x a), and h * weight
+// itself, kept by index_add (its backward's expand_as(source) saves the source: n_e C x a). So
+// where a dense layer keeps ~4 N I x a for the MLP, a MoE layer keeps ~N k (3 C + 4 I_moe) x a: all
+// experts' weights are parameters, but activations scale with the top-k experts a token visits.
+// With output_router_logits the router logits (N E x a) stay in the list for the
+// load-balancing loss, whose softmax keeps another N E x a.
+//
 // Checked to the byte against what a forward of delib's model keeps (tests/unit/train/test_plan.cpp,
-// an allocator that counts live bytes) and, for SDPA, against PyTorch 2.11's saved-tensor hooks.
-int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set<std::string>& adapted) {
+// an allocator that counts live bytes; Llama, Qwen3, Gemma 2, Gemma 3, Qwen3-MoE) and, for SDPA,
+// against PyTorch 2.11's saved-tensor hooks. Under bf16 autocast each linear layer is counted
+// as keeping one bf16 copy of its input (shared by the layers that read the same tensor).
+int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set<std::string>& adapted,
+                               int64_t layer) {
   const ModelConfig& c = in.config;
+  const model::Family& fam = model::family_of(c.model_type);
   const int64_t B = in.batch_size, T = in.max_length, N = B * T;
   const int64_t C = c.hidden_size, H = c.num_attention_heads, Hkv = c.num_key_value_heads,
                 D = c.head_dim, I = c.intermediate_size;
@@ -147,17 +190,47 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
       if (adapted.count(l)) return true;
     return false;
   };
-  const int64_t r = in.lora ? in.lora_options.rank : 0;
+  const bool lora = in.lora;
+  const int64_t r = lora ? in.lora_options.rank : 0;
+  // One RMSNorm over `rows` vectors of `width` features whose output is in `out` bytes.
+  auto norm = [&](int64_t rows, int64_t width, int64_t out) {
+    if (fam.norm_plus_one) return rows * width * (lora ? 4 : 8) + rows * 4 + width * 4;
+    return rows * width * (lora ? 4 : 4 + out) + rows * 4;
+  };
   int64_t bytes = 0;
-  bytes += 2 * N * C * (in.lora ? 4 : 4 + w) + 2 * N * 4;              // the two RMSNorms
+  bytes += (fam.sandwich_norms ? 4 : 2) * norm(N, C, w);               // the layer's RMSNorms
   if (keeps({"q_proj", "k_proj", "v_proj", "qkv_proj"})) bytes += N * C * a;  // y1
-  if (c.qk_norm) bytes += N * (H + Hkv) * (D * (in.lora ? 4 : 4 + a) + 4);  // q_norm, k_norm
-  bytes += N * (2 * H + 2 * Hkv) * D * a + B * H * T * 4;               // SDPA: q, k, v, out, lse
-  bytes += B * T * T * a;                                              // SDPA: the mask as a bias
-  if (keeps({"gate_proj", "up_proj", "gate_up_proj"})) bytes += N * C * a;  // y2
-  bytes += 3 * N * I * a;                                              // silu(gate), its input, up
-  if (keeps({"down_proj"})) bytes += N * I * a;                        // down_proj's input
-  bytes += int64_t(adapted.size()) * N * r * a;                        // LoRA: x A^T
+  if (c.qk_norm) bytes += norm(N * H, D, a) + norm(N * Hkv, D, a);     // q_norm, k_norm
+  int64_t adapter_rows = 0;  // rows through each adapted layer's x A^T
+  for (const auto& leaf : adapted)
+    adapter_rows += leaf == "gate_proj" || leaf == "up_proj" || leaf == "down_proj" || leaf == "gate_up_proj"
+                        ? (c.is_moe_layer(layer) ? N * c.num_experts_per_tok : N)
+                        : N;
+  if (c.attn_logit_softcapping > 0) {  // the eager soft-capped attention
+    bytes += 3 * N * H * D * a + B * H * T * T * (a + 4 + (a == 4 ? 0 : a)) + B * T * T;
+    if (keeps({"o_proj"})) bytes += N * H * D * a;                     // o_proj's input
+  } else {
+    bytes += N * (2 * H + 2 * Hkv) * D * a + B * H * T * 4;            // SDPA: q, k, v, out, lse
+    bytes += B * T * T * a;                                            // SDPA: the mask as a bias
+  }
+  if (c.is_moe_layer(layer)) {
+    const int64_t E = c.num_experts, k = c.num_experts_per_tok, Im = c.moe_intermediate_size;
+    const int64_t Nk = N * k;
+    if (!lora) bytes += N * C * a;                                     // the router's input
+    bytes += N * E * 4 + Nk * 8;                                       // softmax, topk's indices
+    if (c.norm_topk_prob) bytes += Nk * 4 + N * 4;                     // top / top.sum()
+    bytes += Nk * 16;                                                  // nonzero()'s rows
+    if (keeps({"gate_proj", "up_proj", "gate_up_proj"})) bytes += Nk * C * a;  // each expert's input
+    bytes += 3 * Nk * Im * a;                                          // act(gate), its input, up
+    if (keeps({"down_proj"})) bytes += Nk * Im * a;                    // down_proj's input
+    bytes += 2 * Nk * C * a + Nk * a;                                  // h * weight, index_add
+    if (c.output_router_logits) bytes += 2 * N * E * a;                // logits + the aux softmax
+  } else {
+    if (keeps({"gate_proj", "up_proj", "gate_up_proj"})) bytes += N * C * a;  // y2
+    bytes += 3 * N * I * a;                                            // act(gate), its input, up
+    if (keeps({"down_proj"})) bytes += N * I * a;                      // down_proj's input
+  }
+  bytes += adapter_rows * r * a;                                       // LoRA: x A^T
   return bytes;
 }
 
@@ -186,24 +259,44 @@ MemoryPlan plan_memory(const PlanInput& in) {
 
   // The sharding units (the FSDP units): the embeddings, each decoder layer, the final
   // norm with the LM head (only the norm when the head is tied to the embeddings: the head
-  // then gathers the embedding unit again). Layer parameters from ModelConfig::num_parameters.
+  // then gathers the embedding unit again). Parameters from ModelConfig::num_parameters: every
+  // layer has the same attention and norms, and its MLP is dense (3 C I) or a sparse MoE block
+  // (the router's E C and E experts of 3 C I_moe: all of them parameters, whichever k a token
+  // visits).
   const int64_t embed = V * C;
   const int64_t head = C + (c.tie_word_embeddings ? 0 : V * C);
   const int64_t base = c.num_parameters();
-  if (L < 1 || (base - embed - head) % L != 0)
+  auto mlp_params = [&](int64_t i) {
+    return c.is_moe_layer(i) ? c.num_experts * (3 * C * c.moe_intermediate_size + C) : 3 * C * c.intermediate_size;
+  };
+  int64_t mlps = 0;
+  for (int64_t i = 0; i < L; ++i) mlps += mlp_params(i);
+  if (L < 1 || (base - embed - head - mlps) % L != 0)
     throw Error("plan: the config's parameter count does not split into its layers");
-  const int64_t layer_base = (base - embed - head) / L;
+  const int64_t common = (base - embed - head - mlps) / L;
   std::set<std::string> adapted;
-  const int64_t layer_lora = in.lora ? lora_per_layer(c, in.lora_options, adapted) : 0;
-  const int64_t layer = layer_base + layer_lora;
-  p.parameters = base + L * layer_lora;
-  p.trainable = in.lora ? L * layer_lora : p.parameters;
-  p.largest_unit = std::max({embed, layer, head});
-  // Each rank holds ceil(n / W) of a unit of n (the flattened unit padded to a multiple of W).
-  const int64_t shard = ceil_div(embed, W) + L * ceil_div(layer, W) + ceil_div(head, W);
-  const int64_t trainable_shard = in.lora ? L * ceil_div(layer_lora, W) : shard;
+  std::vector<int64_t> layer_base(static_cast<size_t>(L)), layer_lora(static_cast<size_t>(L), 0);
+  int64_t lora_total = 0, largest_layer = 0, largest_lora = 0, layers_shard = 0, lora_shard = 0;
+  for (int64_t i = 0; i < L; ++i) {
+    layer_base[size_t(i)] = common + mlp_params(i);
+    if (in.lora) layer_lora[size_t(i)] = lora_per_layer(c, in.lora_options, adapted, i);
+    const int64_t layer = layer_base[size_t(i)] + layer_lora[size_t(i)];
+    lora_total += layer_lora[size_t(i)];
+    largest_layer = std::max(largest_layer, layer);
+    largest_lora = std::max(largest_lora, layer_lora[size_t(i)]);
+    // Each rank holds ceil(n / W) of a unit of n (the flattened unit padded to a multiple of W).
+    layers_shard += ceil_div(layer, W);
+    lora_shard += ceil_div(layer_lora[size_t(i)], W);
+  }
+  int64_t layers_base = 0;
+  for (int64_t b : layer_base) layers_base += b;
+  p.parameters = base + lora_total;
+  p.trainable = in.lora ? lora_total : p.parameters;
+  p.largest_unit = std::max({embed, largest_layer, head});
+  const int64_t shard = ceil_div(embed, W) + layers_shard + ceil_div(head, W);
+  const int64_t trainable_shard = in.lora ? lora_shard : shard;
   // The largest trainable unit (its full gradient exists until it is reduce-scattered).
-  const int64_t largest_trainable = in.lora ? layer_lora : p.largest_unit;
+  const int64_t largest_trainable = in.lora ? largest_lora : p.largest_unit;
 
   // Weights. none / grad-opt: the whole model (w bytes; LoRA adapters in the same dtype).
   // full: the shard, plus two gathered units in the matmul dtype (the one in use and the next,
@@ -232,20 +325,36 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // bf16 autocast casts each f32 weight once per forward (the autocast cache) and at::linear
   // saves the cast for backward: 2 bytes per layer and head parameter until backward. With full
   // sharding the gathered units are already in bf16.
-  if (autocast && in.sharding != Sharding::kFull) p.autocast_copies = (L * layer_base + V * C) * 2;
+  if (autocast && in.sharding != Sharding::kFull) p.autocast_copies = (layers_base + V * C) * 2;
 
-  // Activations.
-  p.activations_per_layer = layer_activation_bytes(in, w, a, adapted);
+  // Activations. Layers differ (a MoE model's dense layers, Gemma's sliding and full layers
+  // alike): activations_per_layer is the largest, the one checkpointing recomputes.
+  const model::Family& fam = model::family_of(c.model_type);
+  int64_t layer_acts = 0;
+  for (int64_t i = 0; i < L; ++i) {
+    const int64_t b = layer_activation_bytes(in, w, a, adapted, i);
+    layer_acts += b;
+    p.activations_per_layer = std::max(p.activations_per_layer, b);
+  }
   const int64_t R = int64_t(double(c.head_dim) * c.partial_rotary_factor);
   // Shared by all layers (model.cpp Model::hidden): RoPE's cos/sin (B, 1, T, R) in the
-  // weights' dtype, saved by every layer's rotate. (The (B, 1, T, T) bool mask is not saved:
-  // each SDPA keeps its own float copy, counted per layer.)
-  const int64_t shared = 2 * B * T * R * w;
-  // After the layers (sft.cpp train_step): the final norm as above (N C (4 + w), LoRA N C 4); the target
-  // rows of its output, index_select'ed (N C w), and the loss's saved logsumexps (N x 4) and
-  // targets (N x 8) (kernels/chunked_loss.cpp ChunkedNll::forward).
-  const int64_t tail = N * C * (in.lora ? 4 : 4 + w) + N * 4 + N * C * w + N * (4 + 8);
-  p.activations = L * p.activations_per_layer + shared + tail;
+  // weights' dtype, saved by every layer's rotate, and Gemma 3's second pair for its sliding
+  // layers (rope_local_base_freq). (The (B, 1, T, T) bool mask is not saved: each SDPA keeps
+  // its own float copy, and soft-capped attention its own logical_not, counted per layer.)
+  // Gemma: the embeddings' sqrt(C) scale, a 0-dim tensor in the weights' dtype kept by the
+  // multiplication when the embeddings are trained.
+  bool any_sliding = false;
+  for (int64_t i = 0; i < L; ++i) any_sliding = any_sliding || c.is_sliding_layer(i);
+  const int64_t shared = 2 * B * T * R * w * (c.rope_local_theta > 0 && any_sliding ? 2 : 1) +
+                         (fam.scale_embeddings && !in.lora ? w : 0);
+  // After the layers (sft.cpp train_step): the final norm as above (N C (4 + w) + N 4; Gemma's
+  // (1 + w) norm N C 8 + N 4 + C 4; LoRA N C 4 + N 4 (+ C 4)); the target rows of its output,
+  // index_select'ed (N C w), and the loss's saved logsumexps (N x 4) and targets (N x 8)
+  // (kernels/chunked_loss.cpp ChunkedNll::forward).
+  const int64_t final_norm = fam.norm_plus_one ? N * C * (in.lora ? 4 : 8) + N * 4 + C * 4
+                                               : N * C * (in.lora ? 4 : 4 + w) + N * 4;
+  const int64_t tail = final_norm + N * C * w + N * (4 + 8);
+  p.activations = layer_acts + shared + tail;
   // With checkpointing (model.cpp CheckpointFn) a layer keeps only its input (N C w); in
   // backward one layer at a time is recomputed with everything it saves.
   p.activations_checkpointed = L * N * C * w + p.activations_per_layer + shared + tail;
@@ -256,6 +365,9 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // a != 4), and dW: an f32 (V, C) accumulator plus each chunk's (V, C) product in a.
   const int64_t rows = std::min(in.loss_chunk, N);
   p.loss_chunk = rows * V * std::max<int64_t>(2 * 4, 4 + (a == 4 ? 0 : 2 * a));
+  // Gemma's final logit soft-cap (final_logit_softcapping): the backward's softmax term needs a
+  // second f32 buffer of kCapRows (64) rows x V; the forward caps the chunk's logits in place.
+  if (c.final_logit_softcapping > 0) p.loss_chunk += std::min<int64_t>(64, rows) * V * 4;
   const bool head_trainable = !in.lora;
   p.head_grad = head_trainable ? V * C * (4 + a) : 0;
 
@@ -263,7 +375,9 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // each gradient to f64 and squares it (2 x 8 bytes per element of the largest tensor);
   // AdamW's denominator (exp_avg_sq.sqrt() / bias_correction, then + eps) two temporaries of it.
   // Sharded, the step runs on the rank's part of each unit.
-  int64_t largest_tensor = in.lora ? std::max<int64_t>(1, layer_lora) : std::max({V * C, c.intermediate_size * C});
+  int64_t largest_tensor = in.lora ? std::max<int64_t>(1, largest_lora)
+                                   : std::max({V * C, c.intermediate_size * C, c.moe_intermediate_size * C,
+                                               c.num_experts * C});
   if (in.sharding != Sharding::kNone) largest_tensor = ceil_div(largest_tensor, W);
   p.step_transient = std::max<int64_t>(largest_tensor * 2 * 8, largest_tensor * 2 * w);
   return p;
@@ -285,6 +399,24 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
                    c.tie_word_embeddings ? ", tied embeddings" : "");
   s += fmt::format("parameters: {} ({:.2f}B), trainable {}{}\n", p.parameters, double(p.parameters) / 1e9,
                    p.trainable, in.lora ? fmt::format(" (LoRA rank {})", in.lora_options.rank) : " (full fine-tuning)");
+  int64_t moe_layers = 0;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) moe_layers += c.is_moe_layer(i) ? 1 : 0;
+  if (moe_layers > 0) {
+    // A token runs k of the E experts of each MoE layer: the other experts' weights are
+    // parameters (held, and trained) that its forward does not use.
+    const int64_t idle = moe_layers * (c.num_experts - c.num_experts_per_tok) * 3 * c.hidden_size * c.moe_intermediate_size;
+    const int64_t active = c.num_parameters() - idle;
+    s += fmt::format("experts: {} MoE layers of {} experts (width {}), top {} per token: {} of the model's "
+                     "parameters active per token ({:.2f}B); activations count the {} experts a token visits\n",
+                     moe_layers, c.num_experts, c.moe_intermediate_size, c.num_experts_per_tok, active,
+                     double(active) / 1e9, c.num_experts_per_tok);
+  }
+  if (c.attn_logit_softcapping > 0)
+    s += fmt::format("attention: soft-capped scores (cap {}) run eagerly, not in SDPA: each layer keeps its "
+                     "(batch, heads, T, T) scores ({} per layer)\n",
+                     c.attn_logit_softcapping,
+                     gb(in.batch_size * c.num_attention_heads * in.max_length * in.max_length *
+                        (p.compute_bytes + 4 + (p.compute_bytes == 4 ? 0 : p.compute_bytes))));
   s += fmt::format("run: world size {}, sharding {}, device {}, weights {}{}, compute {}; batch {} x {} tokens "
                    "per rank; loss chunk {} rows x vocab {}; activation checkpointing {}\n",
                    in.world_size, sharding_name(in.sharding), in.cuda ? "cuda" : "cpu", wname,
@@ -305,7 +437,10 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
   s += row(fmt::format("optimizer state (AdamW m, v: {}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard),
            p.optimizer);
   if (p.autocast_copies) s += row("bf16 weight copies (autocast, until backward)", p.autocast_copies);
-  s += row(fmt::format("activations, {} layers x {}", c.num_hidden_layers, gb(p.activations_per_layer)), p.activations);
+  bool uniform = true;  // every layer keeps the same (a dense model; Gemma's sliding and full layers)
+  for (int64_t i = 1; i < c.num_hidden_layers; ++i) uniform = uniform && c.is_moe_layer(i) == c.is_moe_layer(0);
+  s += row(fmt::format("activations, {} layers x {}{}", c.num_hidden_layers, uniform ? "" : "up to ",
+                       gb(p.activations_per_layer)), p.activations);
   s += row("activations with --checkpoint-activations", p.activations_checkpointed);
   s += row(fmt::format("loss chunk ({} rows x vocab)", std::min(in.loss_chunk, in.batch_size * in.max_length)),
            p.loss_chunk);

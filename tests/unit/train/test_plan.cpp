@@ -226,3 +226,88 @@ TEST_CASE("the per-layer activation formula matches what a forward of delib's de
     CHECK(measured == expected);
   }
 }
+
+TEST_CASE("the activation formula matches delib's Gemma 2, Gemma 3 and Qwen3-MoE layers to the byte",
+          "[train][plan]") {
+  // As above (f32 on the CPU, a packed batch: masks everywhere), for the families whose layers
+  // differ from Llama's: Gemma 2 (soft-capped eager attention, (1 + w) sandwich norms, sliding
+  // and full layers, the embedding scale), Gemma 3 ((1 + w) q/k norms, a second RoPE for its
+  // sliding layers, SDPA) and Qwen3-MoE (the router and the per-expert loop; layer 1 dense via
+  // mlp_only_layers). The MoE figure does not depend on the routing: every token visits k experts.
+  // With LoRA (frozen base) layer 0 keeps less than the formula (nothing before it needs a
+  // gradient, as noted in plan.cpp), so there the check is on the last layer: the bytes a third
+  // layer adds to a two-layer model.
+  struct Family {
+    const char* name;
+    std::string fields;
+    std::vector<std::string> layer_types;  // empty: not a per-layer config field
+  };
+  const std::vector<Family> families = {
+      {"gemma2", R"("architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "query_pre_attn_scalar": 16,
+        "sliding_window": 16, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,)",
+       {"sliding_attention", "full_attention", "sliding_attention"}},
+      {"gemma3", R"("architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "query_pre_attn_scalar": 16,
+        "sliding_window": 16, "rope_local_base_freq": 10000.0,)",
+       {"sliding_attention", "full_attention", "sliding_attention"}},
+      {"qwen3_moe", R"("architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 8,
+        "num_experts_per_tok": 2, "moe_intermediate_size": 24, "norm_topk_prob": true, "mlp_only_layers": [1],
+        "tie_word_embeddings": false,)",
+       {}},
+  };
+  auto config = [](const Family& f, int layers) {
+    std::string types;
+    if (!f.layer_types.empty()) {
+      types = R"("layer_types": [)";
+      for (int i = 0; i < layers; ++i) types += (i ? ", \"" : "\"") + f.layer_types[size_t(i)] + "\"";
+      types += "],";
+    }
+    return delib::ModelConfig::from_json(delib::Json::parse("{" + f.fields + types + R"("vocab_size": 96,
+        "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": )" + std::to_string(layers) + R"(,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256,
+        "rms_norm_eps": 1e-6, "torch_dtype": "float32"})"));
+  };
+  // The planned activations and the live bytes a forward of hidden() leaves.
+  auto run = [](const delib::ModelConfig& cfg, bool lora) {
+    auto model = delib::CausalLM::random(cfg, 1, torch::kCPU);
+    PlanInput in;
+    in.config = cfg;
+    in.batch_size = 2;
+    in.max_length = 48;
+    if (lora) {
+      in.lora = true;
+      in.lora_options.rank = 4;
+      in.lora_options.targets = {"q_proj", "v_proj", "gate_proj", "down_proj"};
+      delib::add_lora(*model, in.lora_options);
+    }
+    const MemoryPlan p = plan_memory(in);
+    torch::manual_seed(0);
+    torch::Tensor ids = torch::randint(0, 96, {2, 48}, torch::TensorOptions().dtype(torch::kInt64));
+    torch::Tensor docs = torch::cat({torch::zeros({2, 20}, torch::kInt64), torch::ones({2, 28}, torch::kInt64)}, 1);
+    torch::Tensor pos = torch::cat({torch::arange(20), torch::arange(28)}).unsqueeze(0).expand({2, 48}).contiguous();
+    delib::ForwardOptions fo;
+    fo.doc_ids = docs;
+    fo.positions = pos;
+    static CountingAllocator counting;
+    c10::Allocator* previous = c10::GetCPUAllocator();
+    c10::SetCPUAllocator(&counting, /*priority=*/255);
+    int64_t measured = 0;
+    {
+      const int64_t before = g_live.load();
+      torch::Tensor h = model->hidden(ids, fo);
+      measured = g_live.load() - before;
+    }
+    c10::SetCPUAllocator(previous, /*priority=*/255);
+    return std::pair<int64_t, int64_t>{p.activations, measured};
+  };
+  const int64_t N = 2 * 48;
+  for (const auto& f : families) {
+    INFO(f.name);
+    auto [planned, measured] = run(config(f, 3), false);
+    INFO("full fine-tuning: planned " << planned - N * 12 << " bytes, measured " << measured);
+    CHECK(measured == planned - N * 12);  // the loss's saved rows: here the output h
+    auto [planned3, measured3] = run(config(f, 3), true);
+    auto [planned2, measured2] = run(config(f, 2), true);
+    INFO("LoRA, the third layer: planned " << planned3 - planned2 << " bytes, measured " << measured3 - measured2);
+    CHECK(measured3 - measured2 == planned3 - planned2);
+  }
+}
