@@ -34,6 +34,16 @@ Modes:
              checkpoint directory (SGLang's endpoint; answers {"success": true, "message"}).
          A request whose `model` is neither --model-name nor a loaded adapter gets 404.
 
+Reward model (any mode): POST /pooling answers as vLLM's Pooling API does for a sequence reward
+model (docs.vllm.ai "Pooling Models"; examples/pooling/reward/sequence_reward_online.py; the
+PoolingChatRequest / PoolingResponse of vllm/entrypoints/pooling/pooling/protocol.py): a request
+{"model", "messages": [..., {"role": "assistant", "content": ANSWER}]} gets {"id", "object":
+"list", "created", "model", "data": [{"index": 0, "object": "pooling", "data": [S]}], "usage"}
+with S = echo_reward(ANSWER) (a digest of the answer, in [-4, 4]); a request without a model or
+whose last message is not the assistant's gets 400. --pooling-reply empty|tokens|text answers
+instead with data[0].data [] | [[S], [S]] (per-token, as a token reward model) | "S" (malformed
+for a sequence reward). Logged as {"path", "request", "score"}.
+
 Fault injection (--fault-rate P --fault-seed S): each request fails with probability P with one
 of --faults (429 with Retry-After, 500, drop = close the connection without answering,
 slow = answer after --slow-seconds), at most --max-faults-per-request times for the same
@@ -181,6 +191,24 @@ def echo_attack(messages):
             return "Here is a persuasive version, in prose."
         return json.dumps({"prompt": f"[{m.group(1) if m else '?'}] {request}"})
     return None
+
+
+def echo_reward(answer):
+    """/pooling's score of an answer: a digest mapped to [-4, 4] (tests recompute it)."""
+    return int(hashlib.sha256(answer.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF * 8 - 4
+
+
+def pooling_reply(body, mode):
+    """(status, reply, score) of POST /pooling for a sequence reward model (module docstring)."""
+    messages = body.get("messages")
+    if not isinstance(body.get("model"), str) or not isinstance(messages, list) or not messages \
+            or not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
+        return 400, {"error": {"message": "model and messages ending with the assistant's answer are required"}}, None
+    s = echo_reward(messages[-1].get("content") or "")
+    data = {"ok": [s], "empty": [], "tokens": [[s], [s]], "text": str(s)}[mode]
+    return 200, {"id": "pool-test", "object": "list", "created": int(time.time()), "model": body["model"],
+                 "data": [{"index": 0, "object": "pooling", "data": data}],
+                 "usage": {"prompt_tokens": 0, "total_tokens": 0}}, s
 
 
 def extract_between(text, start, end):
@@ -573,7 +601,8 @@ def make_handler(state):
                 return
             path = self.path
             control = path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/update_weights_from_disk")
-            if not (control or path.endswith("/chat/completions") or path.endswith("/completions")):
+            pooling = path == "/pooling"
+            if not (control or pooling or path.endswith("/chat/completions") or path.endswith("/completions")):
                 self.send_json(404, {"error": {"message": "unknown path " + path}})
                 return
             try:
@@ -607,6 +636,11 @@ def make_handler(state):
                 return
             if fault == "slow":
                 time.sleep(state.args.slow_seconds)
+            if pooling:
+                code, reply, score = pooling_reply(body, state.args.pooling_reply)
+                state.write_log({"path": path, "request": body, "score": score})
+                self.send_json(code, reply)
+                return
             if control:
                 code, reply = state.control(path, body)
                 if code == 200:
@@ -654,6 +688,8 @@ def main():
     p.add_argument("--llama-guard", action="store_true",
                    help="answer a chat request whose last message is the assistant's as Llama Guard 3 "
                         "would: 'safe' when that message refuses (echo_refuses), else 'unsafe\\nS2,S9'")
+    p.add_argument("--pooling-reply", choices=["ok", "empty", "tokens", "text"], default="ok",
+                   help="POST /pooling: answer with one score (ok) or a malformed sequence reward")
     p.add_argument("--log")
     p.add_argument("--max-lifetime", type=float, default=600, help="exit after this many seconds")
     args = p.parse_args()

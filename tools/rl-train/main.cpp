@@ -258,9 +258,17 @@ int main(int argc, char** argv) {
                        "Replace the helpfulness judge's built-in rubric with the text of FILE")
             ->type_name("FILE")->check(CLI::ExistingFile)->group(r);
         app.add_option("--helpful-reward-url", o.helpful_reward_url,
-                       "Score helpfulness with a reward model served by vLLM's Score API at URL (e.g. "
-                       "http://host:8000/score; --helpful-model names the model) instead of a judge")
+                       "Score helpfulness with a reward model served by vLLM at URL instead of a judge: its Score "
+                       "API (e.g. http://host:8000/score) or, with --helpful-reward-api pooling, its Pooling API "
+                       "(http://host:8000/pooling); --helpful-model names the model")
             ->type_name("URL")->group(r);
+        app.add_option("--helpful-reward-api", o.helpful_reward_api,
+                       "The API at --helpful-reward-url: score (vLLM's Score API: {model, text_1: request, text_2: "
+                       "answer} -> data[0].score in [0, 1]) or pooling (vLLM's Pooling API with a sequence reward "
+                       "model, e.g. http://host:8000/pooling: {model, messages: the conversation and the answer} "
+                       "-> data[0].data [S], S as the model gives it; any other answer is a failed request, retried "
+                       "--helpful-max-retries times)")
+            ->check(CLI::IsMember({"score", "pooling"}))->capture_default_str()->group(r);
         app.add_option("--judge-samples", o.judge_samples, "Judge samples per answer (min aggregate)")
             ->check(CLI::Range(1, 64))->capture_default_str()->group(r);
         app.add_option("--judge-nonce-length", o.judge_nonce_length,

@@ -140,6 +140,23 @@ std::unique_ptr<RewardSource> make_helpful_reward(const Spec& spec, Backend& bac
 // make_helpful_reward. Requests are sent one at a time.
 std::unique_ptr<RewardSource> make_score_reward(const BackendOptions& options, std::string url);
 
+// The helpful reward from a sequence reward model served by vLLM's Pooling API (POST `url`, e.g.
+// http://host:8000/pooling, `vllm serve Skywork/Skywork-Reward-V2-Qwen3-0.6B --runner pooling`;
+// docs.vllm.ai "Pooling Models" and the example examples/pooling/reward/sequence_reward_online.py;
+// request and answer as vllm/entrypoints/pooling/pooling/protocol.py PoolingChatRequest and
+// PoolingResponse). One request per completion of a benign prompt:
+//   request:  {"model": options.model, "messages": the prompt's messages followed by
+//             {"role": "assistant", "content": the answer}} (the answer only, never the
+//             reasoning, as the judge)
+//   answer:   {"data": [{"index": 0, "object": "pooling", "data": [S]}], ...}: data[0].data
+//             one finite number (a bare number is accepted too); S, the reward model's score
+//             as vLLM returns it (unbounded for a Bradley-Terry model), is the value
+// An answer of any other form (no data[0].data, several numbers, per-token rewards [[...]],
+// not finite, not JSON) is a failed request, sent again up to options.max_retries times (as
+// an HTTP failure is, inside post_json) and then a failure (error_kind "backend"): never a
+// guessed score. Other prompts: 0 without a request. Requests are sent one at a time.
+std::unique_ptr<RewardSource> make_pooling_reward(const BackendOptions& options, std::string url);
+
 // ---------------------------------------------------------------------------------------------
 // The math (tested on hand-computed values)
 
@@ -296,6 +313,9 @@ struct RlOptions {
   // vLLM's Score API (POST {"model": helpful_backend.model, "text_1": the last user message,
   // "text_2": the answer} -> {"data": [{"score": S}]}, S in [0, 1]); make_score_reward.
   std::string helpful_reward_url;
+  // Which of vLLM's APIs helpful_reward_url is: "score" (make_score_reward) or "pooling"
+  // (make_pooling_reward, a sequence reward model).
+  std::string helpful_reward_api = "score";
   Backend* helpful_backend_override = nullptr;  // test hook, as judge_backend_override
   std::string spec_path;               // needed for the judge reward
   BackendOptions judge_backend;        // judge model ("" model = no judge reward)

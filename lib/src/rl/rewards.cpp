@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -216,6 +217,9 @@ std::unique_ptr<RewardSource> make_run_helpful(const RewardContext& c) {
       if (p.expected_action.empty())
         throw Error(p.where, "the helpful reward needs each prompt's label or expected_action (comply: a benign prompt)",
                     kExitUsage);
+    if (o.helpful_reward_api == "pooling") return make_pooling_reward(o.helpful_backend, o.helpful_reward_url);
+    if (o.helpful_reward_api != "score")
+      throw Error(fmt::format("--helpful-reward-api {}: expected score or pooling", o.helpful_reward_api), kExitUsage);
     return make_score_reward(o.helpful_backend, o.helpful_reward_url);
   }
   return make_run_judge_like(c, o.helpful_backend, o.helpful_backend_override,
@@ -295,6 +299,84 @@ class ScoreReward : public RewardSource {
   }
 
  private:
+  BackendOptions options_;
+  std::string url_;
+};
+
+// vLLM's Pooling API with a sequence reward model (make_pooling_reward in delib/rl.h, where the
+// request and answer fields and the pages they follow are).
+class PoolingReward : public RewardSource {
+ public:
+  PoolingReward(BackendOptions options, std::string url) : options_(std::move(options)), url_(std::move(url)) {}
+  std::string name() const override { return kHelpful; }
+  std::vector<double> score(const std::vector<RewardInput>& in) override {
+    std::vector<double> out;
+    for (auto& v : evaluate(in)) out.push_back(v.value.value_or(0.0));
+    return out;
+  }
+  std::vector<RewardValue> evaluate(const std::vector<RewardInput>& in) override {
+    std::vector<RewardValue> out(in.size(), RewardValue{0.0, "", "", ""});
+    for (size_t i = 0; i < in.size(); ++i) {
+      const RewardInput& x = in[i];
+      if (x.expected_action != "comply") continue;
+      out[i] = request(x);
+    }
+    return out;
+  }
+
+ private:
+  // data[0].data of a PoolingResponse when it is one finite number ([S] or S); nullopt otherwise.
+  static std::optional<double> sequence_score(const std::string& answer) {
+    try {
+      Json j = Json::parse(answer);
+      const Json* data = j.is_object() ? j.find("data") : nullptr;
+      if (!data || !data->is_array() || data->as_array().empty() || !data->as_array()[0].is_object()) return std::nullopt;
+      const Json* v = data->as_array()[0].find("data");
+      if (v && v->is_array() && v->as_array().size() == 1) v = &v->as_array()[0];
+      if (!v || !v->is_number() || !std::isfinite(v->as_double())) return std::nullopt;
+      return v->as_double();
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+  // One completion's score: the request sent again (up to max_retries more times) while the
+  // answer is not a sequence score, as post_json does for an HTTP failure.
+  RewardValue request(const RewardInput& x) const {
+    Json messages = Json::array();
+    for (const Message& m : x.messages) {
+      Json jm = Json::object();
+      jm.set("role", m.role);
+      jm.set("content", m.content);
+      messages.push(std::move(jm));
+    }
+    Json reply = Json::object();
+    reply.set("role", "assistant");
+    reply.set("content", x.answer);  // the answer only: never the chain of thought
+    messages.push(std::move(reply));
+    Json body = Json::object();
+    body.set("model", options_.model);
+    body.set("messages", std::move(messages));
+    const std::string text = body.dump();
+    std::string answer;
+    const int attempts = std::max(0, options_.max_retries) + 1;
+    for (int a = 0; a < attempts; ++a) {
+      if (interrupted()) return RewardValue{std::nullopt, "interrupted", "interrupted", ""};
+      try {
+        answer = post_json(options_, url_, text).body;
+      } catch (const Error& e) {
+        if (e.exit_code() != kExitBackend) throw;
+        return RewardValue{std::nullopt, e.what(), "backend", ""};
+      }
+      if (std::optional<double> s = sequence_score(answer)) return RewardValue{*s, "", "", ""};
+    }
+    return RewardValue{std::nullopt,
+                       fmt::format("{}: after {} attempts, no answer with data[0].data one finite number (a sequence "
+                                   "reward); the last: {}",
+                                   redact_url(url_), attempts, answer.substr(0, 200)),
+                       "backend", ""};
+  }
+
   BackendOptions options_;
   std::string url_;
 };
@@ -383,6 +465,9 @@ std::unique_ptr<RewardSource> make_over_refusal_reward() { return std::make_uniq
 std::unique_ptr<RewardSource> make_score_reward(const BackendOptions& options, std::string url) {
   return std::make_unique<ScoreReward>(options, std::move(url));
 }
+std::unique_ptr<RewardSource> make_pooling_reward(const BackendOptions& options, std::string url) {
+  return std::make_unique<PoolingReward>(options, std::move(url));
+}
 std::unique_ptr<RewardSource> make_helpful_reward(const Spec& spec, Backend& backend, JudgeOptions options) {
   if (options.rubric.empty()) options.rubric = default_helpful_rubric();
   return std::make_unique<JudgeReward>(spec, backend, std::move(options), 0.0, kHelpful, true);
@@ -429,7 +514,9 @@ const std::vector<RewardKind>& reward_kinds() {
        "rubric (--helpful-rubric FILE replaces it), score/10, answer only; a local model (--helpful-model "
        "DIR) or a server (--helpful-backend openai --helpful-base-url URL --helpful-model NAME); or a reward "
        "model served with vLLM's Score API (--helpful-reward-url URL --helpful-model NAME: POST {model, "
-       "text_1: the user's request, text_2: the answer}, its data[0].score in [0, 1]). 0 on the other "
+       "text_1: the user's request, text_2: the answer}, its data[0].score in [0, 1]) or with vLLM's Pooling API "
+       "(--helpful-reward-api pooling, a sequence reward model: POST {model, messages: the conversation and the "
+       "answer}, its data[0].data [S], S as the model scores; another answer is a failed request). 0 on the other "
        "prompts (not scored: no helpfulness to reward where the spec says refuse).",
        true, "helpful_scored", make_run_helpful},
   };

@@ -7,8 +7,24 @@
 //   weight_sync.cpp     WeightSync: after every --sync-every updates, the new policy written
 //                       to disk and loaded by the server (vLLM LoRA endpoints or SGLang's
 //                       reload from disk)
+//
+// The other server rl-train may call, the helpful reward's reward model (rewards.cpp; contracts
+// at make_score_reward and make_pooling_reward in delib/rl.h), one POST per completion of a
+// benign prompt to --helpful-reward-url:
+//   score    vLLM's Score API (/score): request {"model", "text_1": the last user message,
+//            "text_2": the answer}; answer data[0].score (or [score]) in [0, 1]
+//   pooling  vLLM's Pooling API (/pooling) with a sequence reward model (`vllm serve MODEL
+//            --runner pooling`, e.g. Skywork/Skywork-Reward-V2-Qwen3-0.6B; docs.vllm.ai
+//            "Pooling Models" and examples/pooling/reward/sequence_reward_online.py; the
+//            PoolingChatRequest / PoolingResponse of vllm/entrypoints/pooling/pooling/
+//            protocol.py): request {"model", "messages": the prompt's messages + {"role":
+//            "assistant", "content": the answer}}; answer {"data": [{"index": 0, "object":
+//            "pooling", "data": [S]}]}, S one finite number used as it is. Any other answer is a
+//            failed request, sent again up to --helpful-max-retries times, then a failure
+//            (helpful_backend_errors; exit 4 with --on-judge-error fail), never a guess.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <future>
 #include <memory>
 #include <optional>
