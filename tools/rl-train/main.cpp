@@ -121,7 +121,9 @@ int main(int argc, char** argv) {
       "harmful_completions, harmful_unsafe_rate and harmful_unsafe_grader (judge: the judge's verdict says "
       "the answer complied, over the answers it judged; refusal_rule without the judge: the rule grader's "
       "full compliance); with --drop-uniform-groups prompts_drawn, groups_dropped, groups_kept (and each "
-      "rollout has draw and dropped). Checkpoints (--out, --save-every, "
+      "rollout has draw and dropped); with --overlong-filter overlong_masked, the completions cut by --max-tokens "
+      "that were masked out of the loss (each rollout has overlong_masked; a masked one's kl is null). "
+      "Checkpoints (--out, --save-every, --max-shard-size, "
       "--keep-last) are Hugging Face directories with optimizer and RNG state; --resume DIR continues "
       "(rollouts are seeded by --seed, the prompt id, the step and the sample, so a resumed run "
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
@@ -250,6 +252,11 @@ int main(int argc, char** argv) {
                        "Overlong reward (DAPO eq. 13): 0 up to --max-tokens - B tokens, then linearly down to -1 "
                        "at --max-tokens (0: off)")
             ->type_name("B")->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str()->group(r);
+        app.add_flag("--overlong-filter", o.overlong_filter,
+                     "DAPO's overlong filtering (Yu et al. 2025, sec. 3.4): completions cut by --max-tokens are "
+                     "masked out of the loss (their rewards still count in their groups' advantages); counted in "
+                     "the metric overlong_masked")
+            ->group(a);
         app.add_flag("--over-refusal", o.over_refusal,
                      "Over-refusal reward: -1 when a benign prompt (expected_action comply, or label safe) gets "
                      "an answer safety-eval's rule grader calls a refusal (weight: --reward-weight over-refusal=W)")

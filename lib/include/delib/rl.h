@@ -258,6 +258,18 @@ GrpoLossParts policy_loss(const LossInputs& inputs, const LossConfig& config);
 // over the N tokens: the mean and max of |trainer_logp - rollout_logp| and the share of tokens
 // whose ratio exceeded cap (all 0 when N = 0). run_rl passes the weights as policy_loss's
 // is_weight (the KL term is not weighted, as in verl).
+// DAPO's overlong filtering (Yu et al. 2025, arXiv:2503.14476, sec. 3.4, "Overlong Filtering":
+// "an overlong filtering strategy which masks the loss of truncated samples"): per completion,
+// true when it was cut by the generation budget (finish_reason "length"). run_rl
+// (RlOptions::overlong_filter) keeps such a completion in its group (its reward is part of the
+// others' baseline: advantages are computed as before) and leaves its tokens out of J: the
+// objective is the one of the remaining sequences, e.g. for dapo
+//   J = 1/(sum_{i not masked} |o_i|) sum_{i not masked} sum_t min(rho A_i, clip(rho) A_i)
+// (the masked tokens leave the sum and the normaliser; the other losses likewise lose the
+// sequence from their sums and counts). It is the hard counterpart of the overlong reward's
+// soft punishment (eq. 13), and can be used with it.
+std::vector<bool> overlong_mask(const std::vector<GenResult>& completions);
+
 struct TisWeights {
   torch::Tensor weight;            // (N,)
   double diff_mean = 0, diff_max = 0;
@@ -287,6 +299,9 @@ struct RlOptions {
   // The clip range [1 - low, 1 + high]; nullopt = default_clip(loss, clip_eps).
   std::optional<double> clip_eps_low, clip_eps_high;
   int64_t overlong_buffer = 0;         // DAPO's L_cache for the overlong reward; 0 = off
+  // DAPO's overlong filtering (overlong_mask): completions cut by the generation budget stay in
+  // their groups' advantages but are masked out of the loss.
+  bool overlong_filter = false;
   // Dynamic sampling (DAPO sec. 3.2): drop the groups whose rewarded members' rewards are all
   // equal (or that have fewer than 2 rewarded members: no advantage either way) and draw further
   // prompts until the step has prompts_per_step informative groups, at most max_prompt_draws

@@ -154,6 +154,17 @@ GrpoLossParts policy_loss(const LossInputs& in, const LossConfig& c) {
   return c.kind == Loss::kGspo ? gspo(in, c) : token_level(in, c);
 }
 
+// DAPO sec. 3.4 (overlong filtering, see delib/rl.h): a sample is truncated when the generation
+// budget ended it, which every backend reports as finish_reason "length" (the local engine; the
+// server's choices[0].finish_reason). run_rl leaves the masked samples out of the update batch,
+// which removes their tokens from every sum and normaliser of the objectives above.
+std::vector<bool> overlong_mask(const std::vector<GenResult>& completions) {
+  std::vector<bool> masked;
+  masked.reserve(completions.size());
+  for (const GenResult& g : completions) masked.push_back(g.finish_reason == "length");
+  return masked;
+}
+
 GrpoLossParts grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
                         const torch::Tensor& adv, const torch::Tensor& seq, int64_t num_sequences, double clip_eps,
                         double kl_coef) {

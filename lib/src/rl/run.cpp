@@ -11,8 +11,8 @@
 //
 // The code follows the same order, one function per stage:
 //   setup     check_options, load_prompts, make_rewards, load_learner, open_outputs
-//   a step    step_prompts, make_rollouts (1), score_rewards (2), count_step, record_failures,
-//             stop_reason, compute_advantages (3), make_update_batch, update_policy (4),
+//   a step    step_prompts, make_rollouts (1), score_rewards (2), count_step, mask_overlong,
+//             record_failures, stop_reason, compute_advantages (3), make_update_batch, update_policy (4),
 //             write_rollouts, write_metrics, then end_step (progress, checkpoint) or stop_run
 //   the end   finish_run
 // Collectives (all-reduce, gather, barrier) are called in the same order on every rank: every
@@ -322,6 +322,10 @@ struct Rollouts {
   std::vector<char> dropped;
   std::vector<int> draw;
   bool is_dropped(size_t i) const { return !dropped.empty() && dropped[i / group]; }
+  // --overlong-filter: per completion, whether it was truncated and is masked out of the loss
+  // (overlong_mask, delib/rl.h); empty without the option.
+  std::vector<bool> masked;
+  bool is_masked(size_t i) const { return !masked.empty() && masked[i]; }
   const Prompt& prompt(size_t i) const { return *batch[i / group]; }
   int64_t sample(size_t i) const { return int64_t(i % group); }
 };
@@ -671,6 +675,18 @@ void composite_metrics(Run& r, const Rollouts& ro, const StepRewards& sr) {
   r.step_metrics.emplace_back("harmful_unsafe_grader", Json(judge < nk ? "judge" : "refusal_rule"));
 }
 
+// --overlong-filter (DAPO sec. 3.4, overlong_mask in delib/rl.h): marks the step's truncated
+// completions, which make_update_batch leaves out of the loss (their rewards stay in their
+// groups' advantages), and counts them over every process into the metric overlong_masked
+// (one all-reduce, on every rank: the branch is on an option).
+void mask_overlong(Run& r, Rollouts& ro) {
+  ro.masked = overlong_mask(ro.res);
+  int64_t local = 0;
+  for (size_t i = 0; i < ro.masked.size(); ++i)
+    if (ro.masked[i] && ro.res[i].error.empty()) ++local;
+  r.step_metrics.emplace_back("overlong_masked", Json(int64_t(r.dp.all_reduce_sum(double(local)))));
+}
+
 // Adds the step's failures to the run's counts, and names this rank's first one on stderr
 // (unless the run stops on it: --on-judge-error fail).
 void record_failures(Run& r, const Rollouts& ro, const StepRewards& sr, const StepCounts& c) {
@@ -754,7 +770,7 @@ struct UpdateBatch {
 UpdateBatch make_update_batch(const Rollouts& ro, const StepRewards& sr) {
   UpdateBatch ub;
   for (size_t i = 0; i < ro.res.size(); ++i) {
-    if (ro.res[i].token_ids.empty() || !sr.rewarded[i] || ro.is_dropped(i)) continue;
+    if (ro.res[i].token_ids.empty() || !sr.rewarded[i] || ro.is_dropped(i) || ro.is_masked(i)) continue;
     train::TokenizedExample e;
     e.ids = ro.prompt(i).prompt_ids;
     e.labels.assign(e.ids.size(), int32_t(train::kIgnoreIndex));
@@ -927,7 +943,9 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
     const bool rewarded = sr.rewarded[i];
     rec.set("reward", rewarded ? Json(sr.total[i]) : Json());
     rec.set("advantage", rewarded ? Json(adv[int64_t(i)].item<double>()) : Json());
-    rec.set("kl", rewarded && !ro.is_dropped(i) ? Json(u.seq_kl[i]) : Json());  // dropped: not in the update
+    // dropped or masked: not in the update
+    rec.set("kl", rewarded && !ro.is_dropped(i) && !ro.is_masked(i) ? Json(u.seq_kl[i]) : Json());
+    if (!ro.masked.empty()) rec.set("overlong_masked", bool(ro.masked[i]));
     for (size_t k = 0; k < r.rewards.size(); ++k)
       if (!sr.values[k][i].value) rec.set(r.rewards[k].kind->name + "_error", sr.values[k][i].error);
     if (!g.error.empty()) rec.set("error", g.error);
@@ -1088,6 +1106,7 @@ RlResult run_rl(const RlOptions& o) {
     }
     const StepCounts c = count_step(r, sr);
     composite_metrics(r, ro, sr);
+    if (o.overlong_filter) mask_overlong(r, ro);
     record_failures(r, ro, sr, c);
     const Stop stop = stop_reason(r, ro, sr, c);
     const torch::Tensor adv = compute_advantages(sr, int64_t(ro.batch.size()), o.group_size, o.adv_eps, o.loss);

@@ -231,3 +231,47 @@ TEST_CASE("over-refusal reward: -1 for a refusal of a benign prompt, by safety-e
   unlabelled[0].key = "q7/0";
   CHECK_THROWS_WITH(r->score(unlabelled), Catch::Contains("q7/0"));
 }
+
+TEST_CASE("dapo overlong filtering: truncated samples keep their place in the advantages, leave the loss (by hand)") {
+  // DAPO sec. 3.4. Four completions of one prompt; the third was cut by --max-tokens.
+  std::vector<GenResult> res(4);
+  res[0].finish_reason = "stop";
+  res[1].finish_reason = "stop";
+  res[2].finish_reason = "length";
+  res[3].finish_reason = "error";  // failed, not truncated: left out for another reason
+  CHECK(rl::overlong_mask(res) == std::vector<bool>{false, false, true, false});
+  CHECK(rl::overlong_mask({}).empty());
+
+  // Rewards {1, 0, 0} of the three generated ones: the truncated one stays in the baseline,
+  // mean 1/3, population std sqrt(2)/3: A = {sqrt(2), -1/sqrt(2), -1/sqrt(2)} (eps 0).
+  auto a = rl::group_advantages(f64({1, 0, 0}).reshape({1, 3}), 0.0).reshape({-1});
+  const double a0 = std::sqrt(2.0), a1 = -1 / std::sqrt(2.0);
+  CHECK(a[0].item<double>() == Approx(a0));
+  CHECK(a[1].item<double>() == Approx(a1));
+  CHECK(a[2].item<double>() == Approx(a1));
+
+  // Sequence 0 has 2 tokens, 1 has 3, the truncated 2 has 4; on-policy (ratio 1), no KL.
+  // Unfiltered dapo: J = (2 a0 + 3 a1 + 4 a1) / 9. Filtered: the 4 tokens leave the sum and the
+  // normaliser: J = (2 a0 + 3 a1) / 5 = (2 sqrt(2) - 3/sqrt(2)) / 5 = sqrt(2)/10 (about 0.1414),
+  // and the gradient of the kept tokens is -A_t / 5 (not / 9).
+  rl::LossConfig c;
+  c.kind = rl::Loss::kDapo;
+  auto all_logp = f64({-1, -1, -1, -1, -1, -1, -1, -1, -1}).requires_grad_(true);
+  auto all = rl::policy_loss(rl::LossInputs{all_logp, all_logp.detach().clone(), torch::Tensor(),
+                                            f64({a0, a0, a1, a1, a1, a1, a1, a1, a1}),
+                                            i64({0, 0, 1, 1, 1, 2, 2, 2, 2}), 3, torch::Tensor()}, c);
+  CHECK(-all.loss.item<double>() == Approx((2 * a0 + 7 * a1) / 9));
+  // What run_rl trains on with --overlong-filter: the sequences overlong_mask leaves.
+  auto logp = f64({-1, -1, -1, -1, -1}).requires_grad_(true);
+  auto kept = rl::policy_loss(rl::LossInputs{logp, logp.detach().clone(), torch::Tensor(),
+                                             f64({a0, a0, a1, a1, a1}), i64({0, 0, 1, 1, 1}), 2, torch::Tensor()}, c);
+  CHECK(-kept.loss.item<double>() == Approx(std::sqrt(2.0) / 10));
+  kept.loss.backward();
+  CHECK(logp.grad()[0].item<double>() == Approx(-a0 / 5));
+  CHECK(logp.grad()[4].item<double>() == Approx(-a1 / 5));
+  // grpo: the mean over the 2 remaining sequences, (a0 + a1) / 2 = sqrt(2)/4.
+  c.kind = rl::Loss::kGrpo;
+  auto g = rl::policy_loss(rl::LossInputs{logp, logp.detach().clone(), torch::Tensor(), f64({a0, a0, a1, a1, a1}),
+                                          i64({0, 0, 1, 1, 1}), 2, torch::Tensor()}, c);
+  CHECK(-g.loss.item<double>() == Approx(std::sqrt(2.0) / 4));
+}
