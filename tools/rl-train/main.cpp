@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
   double clip_eps_low = -1, clip_eps_high = -1;
   std::string helpful_rubric_path;
   int64_t judge_nonce_seed = -1;
+  std::string max_shard_size = "5GB";
 
   return delib::cli::run_tool(
       argc, argv, info,
@@ -303,6 +304,11 @@ int main(int argc, char** argv) {
         app.add_option("--resume", o.resume, "Continue from a checkpoint or an --out directory")->type_name("DIR")->group(c);
         app.add_option("--save-every", o.save_every, "Save every N steps (0: at the end)")->capture_default_str()->group(c);
         app.add_option("--keep-last", o.keep_last, "Keep only the N newest checkpoints (0: all)")->capture_default_str()->group(c);
+        app.add_option("--max-shard-size", max_shard_size,
+                       "Split a saved model (checkpoints, and the --sync-method disk weights) into safetensors shards "
+                       "of at most SIZE (transformers' max_shard_size: 5GB = 5*10^9 bytes, 5GiB = 5*2^30) with "
+                       "model.safetensors.index.json")
+            ->type_name("SIZE")->capture_default_str()->group(c);
       },
       [&]() -> int {
         o.inputs = io.inputs;
@@ -316,6 +322,7 @@ int main(int argc, char** argv) {
         if (!helpful_rubric_path.empty())
           o.helpful_rubric = delib::read_text_file(helpful_rubric_path, "--helpful-rubric");
         o.loss = *delib::rl::parse_loss(loss);
+        o.max_shard_size = delib::train::parse_size(max_shard_size, "--max-shard-size");
         if (clip_eps_low >= 0) o.clip_eps_low = clip_eps_low;
         if (clip_eps_high >= 0) o.clip_eps_high = clip_eps_high;
         o.seed = run.seed;

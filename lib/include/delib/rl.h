@@ -347,6 +347,9 @@ struct RlOptions {
   bool fail_on_judge_error = false;
   int64_t save_every = 0;
   int keep_last = 0;
+  // Checkpoints (and the disk weight sync) are written in safetensors shards of at most this
+  // many bytes, with model.safetensors.index.json, as transformers' save_pretrained.
+  int64_t max_shard_size = kDefaultMaxShardSize;
   uint64_t seed = 0;
   int threads = 0;
   bool progress = false;

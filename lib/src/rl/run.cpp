@@ -239,7 +239,8 @@ Learner load_learner(Run& r) {
 Outputs open_outputs(const RlOptions& o, bool rank0, bool resumed) {
   Outputs out;
   if (!rank0) return out;
-  if (!o.out_dir.empty()) out.checkpointer = std::make_unique<train::Checkpointer>(o.out_dir, o.keep_last, o.model_dir);
+  if (!o.out_dir.empty())
+    out.checkpointer = std::make_unique<train::Checkpointer>(o.out_dir, o.keep_last, o.model_dir, o.max_shard_size);
   WriteOptions wo = o.rollouts_write;
   wo.flush_each = true;
   wo.append = resumed;

@@ -71,7 +71,7 @@ void WeightSync::push(CausalLM& model, int64_t version) {
     }
   } else {
     remove_dir(dir);
-    model.save(dir, o_.model_dir);  // atomic: DIR.tmp, then renamed
+    model.save(dir, o_.model_dir, torch::kFloat32, o_.max_shard_size);  // atomic: DIR.tmp, then renamed
     Json body = Json::object();
     body.set("model_path", dir);
     HttpAnswer a = post_json(bo, server_.root_url() + "/update_weights_from_disk", body.dump());
