@@ -199,41 +199,6 @@ void load_examples(Run& r) {
   if (r.examples.empty()) throw Error("no trainable examples in the input");
 }
 
-// A sharded run's part of rank R of W in checkpoint `dir`: this rank's flattened part of every
-// unit's master weights and AdamW moments (ShardedAdamW::save_part).
-std::string shard_part_path(const std::string& dir, int rank, int world) {
-  return (std::filesystem::path(dir) / fmt::format("shard-rank-{}-of-{}.safetensors", rank, world)).string();
-}
-
-// --resume of a sharded run, on any number of ranks: the world size W of the checkpointed run
-// (from the name of rank 0's part), every part of it (this rank's range of each unit is copied
-// from the parts that overlap it) and, as Checkpointer::load_into, the CPU generator.
-void load_shard_parts(Run& r) {
-  int old_world = 0;
-  for (const auto& e : std::filesystem::directory_iterator(*r.ckpt)) {
-    const std::string n = e.path().filename().string();
-    int w = 0;
-    char tail[32] = {0};
-    if (std::sscanf(n.c_str(), "shard-rank-0-of-%d.%31s", &w, tail) == 2 && std::string(tail) == "safetensors" && w > 0)
-      old_world = old_world ? std::min(old_world, w) : w;
-  }
-  if (old_world == 0)
-    throw Error(Location{shard_part_path(*r.ckpt, 0, 1), 0},
-                "missing (no shard-rank-0-of-W.safetensors): not a checkpoint of a sharded run of this version", kExitIo);
-  // Every rank checks every part, so that all of them stop on a missing one (a rank that went
-  // on would wait for the others in its first collective).
-  std::vector<std::string> paths;
-  for (int q = 0; q < old_world; ++q) {
-    paths.push_back(shard_part_path(*r.ckpt, q, old_world));
-    if (!std::filesystem::exists(paths.back()))
-      throw Error(Location{paths.back(), 0}, "missing: a sharded checkpoint has one part per rank", kExitIo);
-  }
-  r.sharded->load_parts(paths);
-  Checkpointer::load_rng(*r.ckpt);
-  if (r.rank0 && old_world != r.denv.world_size)
-    warn(fmt::format("{}: resharded from {} to {} processes", *r.ckpt, old_world, r.denv.world_size));
-}
-
 // The model (from the checkpoint when resuming), its trainable parameters broadcast from rank 0,
 // the optimizer, the schedule and the run state (checked against the checkpoint's run).
 void load_learner(Run& r) {
@@ -254,16 +219,8 @@ void load_learner(Run& r) {
   if (r.trainable.empty()) throw Error("the model has no trainable parameters");
   for (auto& [n, p] : r.trainable) r.params.push_back(p);
   r.dp.broadcast(r.params);
-  if (o.sharding != Sharding::kNone) {
-    // full with LoRA: the frozen base is sharded too (gathered like the rest, no optimizer).
-    std::vector<std::pair<std::string, torch::Tensor>> frozen;
-    if (o.sharding == Sharding::kFull)
-      for (const auto& item : r.model->module().named_parameters(/*recurse=*/true))
-        if (!item.value().requires_grad()) frozen.emplace_back(item.key(), item.value());
-    r.sharded = std::make_unique<ShardedAdamW>(r.trainable, o.adamw, r.dp, o.sharding == Sharding::kFull, frozen);
-  } else {
-    r.optimizer = make_adamw(r.trainable, o.adamw);
-  }
+  r.sharded = make_sharded(*r.model, r.trainable, o.adamw, r.dp, o.sharding);
+  if (!r.sharded) r.optimizer = make_adamw(r.trainable, o.adamw);
 
   r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
   r.steps_per_epoch = (int64_t(r.examples.size()) + r.global_batch - 1) / r.global_batch;
@@ -280,7 +237,7 @@ void load_learner(Run& r) {
   if (r.ckpt) {
     TrainState saved = Checkpointer::load_state(*r.ckpt);
     check_same_run(saved.options, st.options, *r.ckpt);
-    if (r.sharded) load_shard_parts(r);
+    if (r.sharded) load_sharded_checkpoint(*r.sharded, r.dp, *r.ckpt);
     else Checkpointer::load_into(*r.ckpt, saved_trainable(r), *r.optimizer);
     saved.options = st.options;
     st = saved;
@@ -311,43 +268,12 @@ void save(Run& r) {
     r.dp.barrier();
     return;
   }
-  // Sharded: rank 0 writes the Hugging Face model (full: the units gathered one at a time as
-  // CausalLM::save reads the parameters, every rank taking part in the gathers; at most two
-  // units are held), the trainer state and the RNG into the staging directory; then every rank
-  // writes its part of the master weights and AdamW moments there at the same time; rank 0
-  // publishes the directory once every part is written (a kill before that leaves the previous
-  // checkpoint the latest).
-  auto write_part = [&](const std::string& dir) {
-    try {
-      r.sharded->save_part(shard_part_path(dir, r.denv.rank, r.denv.world_size));
-      return 0.0;
-    } catch (const std::exception& e) {
-      warn(fmt::format("rank {}: {}", r.denv.rank, e.what()));
-      return 1.0;
-    }
-  };
-  auto all_written = [&](const std::string& dir) {
-    r.dp.barrier();  // the staging directory exists
-    if (r.dp.all_reduce_sum(write_part(dir)) > 0)
-      throw Error(Location{dir, 0}, "a rank could not write its part of the checkpoint (see above)", kExitIo);
-  };
-  // LoRA: CausalLM::save merges each adapted weight with its adapters first, in an order of
-  // reads the other ranks cannot replay: the units are gathered whole for the save instead.
-  if (r.o.lora) r.sharded->materialize_all();
-  if (r.checkpointer) {
-    r.result.last_checkpoint = r.checkpointer->save(*r.model, saved_trainable(r), nullptr, r.st, all_written);
-  } else if (r.o.lora) {
-    all_written(Checkpointer::staging_dir(r.o.out_dir, r.st.step));
-  } else {
-    std::vector<torch::Tensor> written;  // what CausalLM::save reads, in its order
-    for (auto& [name, p] : r.model->named_parameters())
-      if (name.find(".lora_") == std::string::npos) written.push_back(p);
-    r.sharded->touch_in_order(written);
-    all_written(Checkpointer::staging_dir(r.o.out_dir, r.st.step));
-  }
-  r.sharded->release_all();
+  // Sharded (train/sharding.h): rank 0 writes the model, every rank its part. LoRA: the units
+  // gathered whole (CausalLM::save merges each adapted weight with its adapters first).
+  const std::string dir = save_sharded_checkpoint(*r.sharded, r.dp, r.checkpointer.get(), *r.model,
+                                                  saved_trainable(r), r.st, r.o.out_dir, r.o.lora);
+  if (!dir.empty()) r.result.last_checkpoint = dir;
   r.last_saved = r.st.step;
-  r.dp.barrier();
 }
 
 // ---------------------------------------------------------------------------------------------

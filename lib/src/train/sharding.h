@@ -1,7 +1,7 @@
 // Private to the train area: --sharding grad-opt (ZeRO-2, Rajbhandari et al. 2020, section
 // 5.2): the gradients and the AdamW state of the trainable parameters are split over the ranks;
 // the parameters stay replicated. --sharding full (ZeRO-3, section 5.3): the parameters too.
-// Used by sft.cpp (load_learner, train_step, save).
+// Used by sft.cpp (load_learner, train_step, save) and rl/run.cpp (rl-train --sharding).
 #pragma once
 #include <memory>
 #include <string>
@@ -123,5 +123,44 @@ class ShardedAdamW {
   std::unordered_map<const c10::StorageImpl*, size_t> unit_of_storage_;
   uint64_t callback_ = 0;
 };
+
+// What sft-train and rl-train share of a sharded run (train/sharded_run.cpp).
+
+// The optimizer of a run with `sharding` over `model`'s `trainable` parameters (equal on every
+// rank: broadcast first); null for Sharding::kNone (make_adamw's then). kFull: the model's other
+// parameters (LoRA's frozen base) are sharded too.
+std::unique_ptr<ShardedAdamW> make_sharded(CausalLM& model,
+                                           const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
+                                           const AdamWConfig& config, DataParallel& dp, Sharding sharding);
+
+// Checkpoints of a sharded run.
+// A checkpoint holds the Hugging Face model (f32), trainer_state.json, rng.pt and, instead of
+// optimizer.pt, one part per rank: shard_part_path(dir, R, W) (ShardedAdamW::save_part).
+
+// Rank `rank` of `world`'s part in checkpoint directory `dir`: shard-rank-R-of-W.safetensors.
+std::string shard_part_path(const std::string& dir, int rank, int world);
+
+// The parameters CausalLM::save reads, in its order (LoRA's adapters left out): what a rank
+// that does not write touches (ShardedAdamW::touch_in_order) to take part in the writer's gathers.
+std::vector<torch::Tensor> save_reads(CausalLM& model);
+
+// Writes checkpoint `state.step` of a sharded run; a collective (every rank calls it and
+// returns once the checkpoint is published). `checkpointer`: rank 0's, writing into `out_dir`
+// (null on the other ranks). Rank 0 writes the model, `saved` (LoRA's adapters), the state and
+// the RNG into the staging directory, every rank its part, then rank 0 publishes. `whole`: the
+// units are gathered whole first (LoRA: CausalLM::save merges each adapted weight with its
+// adapters, an order of reads the other ranks cannot replay); otherwise (full) one unit at a
+// time as the writer reads them. Every unit is released after. Returns the published directory
+// on rank 0, "" elsewhere. Throws Error(kExitIo) on every rank when a rank's part fails.
+std::string save_sharded_checkpoint(ShardedAdamW& sharded, DataParallel& dp, Checkpointer* checkpointer,
+                                    CausalLM& model, const std::vector<std::pair<std::string, torch::Tensor>>& saved,
+                                    const TrainState& state, const std::string& out_dir, bool whole);
+
+// --resume of a sharded run on any number of ranks (a collective): the world size W of the
+// checkpointed run (from the name of rank 0's part), every part of it (this rank's range of
+// each unit copied from the parts that overlap it, ShardedAdamW::load_parts) and, as
+// Checkpointer::load_into, the CPU generator; rank 0 notes a resharding on stderr. Throws
+// Error naming the file on every rank when a part is missing or not of this model.
+void load_sharded_checkpoint(ShardedAdamW& sharded, DataParallel& dp, const std::string& ckpt);
 
 }  // namespace delib::train
