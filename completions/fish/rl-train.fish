@@ -22,6 +22,7 @@ complete -c rl-train -l stop -x -d 'Stop string (repeatable); the model'\''s end
 complete -c rl-train -l model -r -F -d 'The starting policy: a Hugging Face model directory (the SFT model)'
 complete -c rl-train -l device -x -d 'cpu, cuda or cuda:N (with several processes: cuda:LOCAL_RANK)'
 complete -c rl-train -l engine-batch -x -d 'Sequences the rollout engine decodes together'
+complete -c rl-train -l sharding -x -a 'none grad-opt full' -d 'How processes split the policy'\''s training state: none (replicated), grad-opt (gradients and AdamW state 1/N, as ZeRO-2), full (parameters too, gathered a unit at a time, and whole for local rollouts, as ZeRO-3)'
 complete -c rl-train -l lora -d 'Train LoRA adapters instead of all weights (checkpoints hold the merged model and, in adapter/, the adapters in PEFT'\''s format)'
 complete -c rl-train -l lora-rank -x -d 'LoRA rank r'
 complete -c rl-train -l lora-alpha -x -d 'LoRA alpha (scale alpha / r)'

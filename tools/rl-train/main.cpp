@@ -129,6 +129,21 @@ int main(int argc, char** argv) {
       "samples what the uninterrupted one would). Several processes as in sft-train(1): each takes its "
       "own prompts, gradients are averaged; rank 0 writes every rank's rollouts (in rank order) and the checkpoints.\n"
       "\n"
+      "Sharding: --sharding grad-opt and full split the policy's training state over the processes as "
+      "sft-train(1)'s do (grad-opt: gradients and AdamW state, ZeRO-2; full: the parameters too, ZeRO-3, a unit "
+      "gathered when an operator reads it), with the same checkpoints (one part per process, "
+      "shard-rank-R-of-N.safetensors, beside the model as transformers loads it) and --resume on the same number "
+      "of processes bit for bit (CPU) or on another by resharding; resuming with another --sharding than the "
+      "checkpoint's is refused, naming trainer_state.json and options.sharding. The result equals one unsharded "
+      "process with the same global batch up to float reduction order. With full, local rollouts gather the "
+      "whole policy first (each process decodes its own prompts for as many steps as they need, which no "
+      "per-unit gather could follow) and release it after: the rollout phase holds every parameter, as verl and "
+      "OpenRLHF do when they hand the weights to the inference engine; the update's passes, checkpoints and "
+      "weight pushes to a rollout server gather one unit at a time (a process with no sequence in an update "
+      "runs the same passes on a padding sequence with zero weight). The reference model of the KL penalty "
+      "(--kl-coef > 0) is not sharded: frozen, it costs one f32 copy of the starting model per process. "
+      "--resume of a sharded --lora run is not supported yet.\n"
+      "\n"
       "Rollout server: with --rollout-backend openai the rollouts come from POST /v1/completions of an "
       "OpenAI-compatible server (implemented against vLLM's OpenAI server; tests/servers/openai_server.py "
       "in the tests) with \"prompt\" the token ids of the chat template's rendering (the tokens the local "
@@ -184,6 +199,7 @@ int main(int argc, char** argv) {
   double clip_eps_low = -1, clip_eps_high = -1;
   std::string helpful_rubric_path;
   int64_t judge_nonce_seed = -1;
+  std::string sharding = "none";
   std::string max_shard_size = "5GB";
 
   return delib::cli::run_tool(
@@ -199,6 +215,11 @@ int main(int argc, char** argv) {
             ->capture_default_str()->group(g);
         app.add_option("--engine-batch", o.engine_batch, "Sequences the rollout engine decodes together")
             ->check(CLI::Range(1, 4096))->capture_default_str()->group(g);
+        app.add_option("--sharding", sharding,
+                       "How processes split the policy's training state: none (replicated), grad-opt (gradients "
+                       "and AdamW state 1/N, as ZeRO-2), full (parameters too, gathered a unit at a time, and "
+                       "whole for local rollouts, as ZeRO-3)")
+            ->check(CLI::IsMember({"none", "grad-opt", "full"}))->capture_default_str()->group(g);
         const char* a = "GRPO";
         app.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::PositiveNumber)->capture_default_str()->group(a);
         app.add_option("--prompts-per-step", o.prompts_per_step, "Prompts per step and process")
@@ -322,6 +343,7 @@ int main(int argc, char** argv) {
         if (!helpful_rubric_path.empty())
           o.helpful_rubric = delib::read_text_file(helpful_rubric_path, "--helpful-rubric");
         o.loss = *delib::rl::parse_loss(loss);
+        o.sharding = delib::train::parse_sharding(sharding);
         o.max_shard_size = delib::train::parse_size(max_shard_size, "--max-shard-size");
         if (clip_eps_low >= 0) o.clip_eps_low = clip_eps_low;
         if (clip_eps_high >= 0) o.clip_eps_high = clip_eps_high;

@@ -375,6 +375,15 @@ struct RlOptions {
   // merged model and adapter/ (PEFT).
   bool lora = false;
   LoraOptions lora_options;
+  // How the policy's training state is split over the processes (rl-train(1) --sharding; as
+  // sft-train's, train::Sharding): grad-opt shards gradients and AdamW state, full also the
+  // parameters, gathered whole for local rollouts (the rollout phase holds every parameter, as
+  // verl and OpenRLHF do when they hand the weights to the inference engine) and a unit at a
+  // time for the update's passes, checkpoints and weight pushes. The reference model
+  // (kl_coef > 0) stays replicated: frozen, it costs one f32 copy of the model per process.
+  // Checkpoints hold one part per process (shard-rank-R-of-W.safetensors) and resume on any
+  // number of processes. REQUIRES: not lora together with resume (not yet supported).
+  train::Sharding sharding = train::Sharding::kNone;
   // Test hook: when set, used instead of the judge built from judge_backend.
   Backend* judge_backend_override = nullptr;
 };

@@ -34,6 +34,7 @@
 #include "delib/spec.h"
 #include "delib/tokenizer.h"
 #include "rl/server.h"
+#include "train/sharding.h"
 
 namespace delib::rl {
 namespace {
@@ -77,7 +78,8 @@ struct Learner {
   std::shared_ptr<CausalLM> ref;         // the frozen starting model; null when kl_coef == 0
   std::vector<torch::Tensor> params;     // the trainable parameters
   std::vector<std::pair<std::string, torch::Tensor>> saved;  // by name in checkpoints (--lora: the adapters)
-  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<torch::optim::AdamW> optimizer;        // --sharding none
+  std::unique_ptr<train::ShardedAdamW> sharded;          // --sharding grad-opt, full (train/sharding.h)
   train::TrainState st;
 };
 
@@ -108,6 +110,7 @@ struct Run {
   SamplingParams sampling;               // o.sampling with logprobs on
   train::PackOptions pack;
   std::optional<Progress> progress;
+  bool policy_whole = false;             // --sharding full: the policy is gathered whole (WholePolicy)
   int64_t last_saved = -1;               // the step of the newest checkpoint (-1: none)
   // --drop-uniform-groups: the global position in the seeded prompt order of the next draw, and
   // where it will be once the step in progress has trained (saved in the run state as
@@ -133,6 +136,9 @@ void check_options(const RlOptions& o) {
                             lc.clip_low, lc.clip_high), kExitUsage);
   if (o.loss == Loss::kDrGrpo && o.sampling.max_tokens < 1)
     throw Error("--loss dr-grpo divides by the generation budget --max-tokens: it must be >= 1", kExitUsage);
+  if (o.sharding != train::Sharding::kNone && o.lora && !o.resume.empty())
+    throw Error(fmt::format("--resume with --sharding {} and --lora: not yet supported", train::sharding_name(o.sharding)),
+                kExitUsage);
 }
 
 // Every prompt record, its conversation encoded with the policy's chat template.
@@ -192,6 +198,19 @@ std::vector<ActiveReward> make_rewards(const RlOptions& o, const std::vector<Pro
   return active;
 }
 
+// A checkpoint resumes with the --sharding it was written with: a sharded one has a part per
+// rank instead of optimizer.pt. Its trainer_state.json's options.sharding (absent: written
+// before rl-train had --sharding, so "none") must be `now`.
+void check_same_sharding(const train::TrainState& saved, train::Sharding now, const std::string& ckpt) {
+  const Json* s = saved.options.is_object() ? saved.options.find("sharding") : nullptr;
+  const std::string was = s && s->is_string() ? s->as_string() : "none";
+  if (was != train::sharding_name(now))
+    throw Error(Location{(std::filesystem::path(ckpt) / "trainer_state.json").string(), 0},
+                fmt::format("cannot resume: options.sharding was \"{}\" in the checkpointed run, now \"{}\"; HINT: "
+                            "resume with --sharding {}", was, train::sharding_name(now), was),
+                kExitUsage);
+}
+
 // The policy (from the checkpoint when resuming), its reference, optimizer and run state; the
 // weights broadcast from rank 0.
 Learner load_learner(Run& r) {
@@ -216,7 +235,8 @@ Learner load_learner(Run& r) {
   for (auto& [n, p] : trainable) l.params.push_back(p);
   if (o.lora) l.saved = trainable;
   r.dp.broadcast(l.params);
-  l.optimizer = train::make_adamw(trainable, o.adamw);
+  l.sharded = train::make_sharded(*l.model, trainable, o.adamw, r.dp, o.sharding);
+  if (!l.sharded) l.optimizer = train::make_adamw(trainable, o.adamw);
   train::TrainState& st = l.st;
   st.seed = o.seed;
   st.schedule.kind = train::ScheduleKind::kConstant;
@@ -227,9 +247,12 @@ Learner load_learner(Run& r) {
   st.options.set("prompts_per_step", o.prompts_per_step);
   st.options.set("group_size", o.group_size);
   st.options.set("world_size", r.denv.world_size);
+  st.options.set("sharding", train::sharding_name(o.sharding));
   if (l.ckpt) {
     st = train::Checkpointer::load_state(*l.ckpt);
-    train::Checkpointer::load_into(*l.ckpt, l.saved, *l.optimizer);
+    check_same_sharding(st, o.sharding, *l.ckpt);
+    if (l.sharded) train::load_sharded_checkpoint(*l.sharded, r.dp, *l.ckpt);
+    else train::Checkpointer::load_into(*l.ckpt, l.saved, *l.optimizer);
     if (r.rank0) warn(fmt::format("resuming from {} at step {}", *l.ckpt, st.step));
   }
   return l;
@@ -254,6 +277,29 @@ Outputs open_outputs(const RlOptions& o, bool rank0, bool resumed) {
   return out;
 }
 
+// --rollout-backend openai: the policy written for the server as version `version` and loaded
+// there (WeightSync::push). --sharding full: the writer's reads gather the units one at a time
+// (the PEFT adapter: the adapters' units only), every rank taking part as in a checkpoint save;
+// a merged LoRA checkpoint (--sync-method disk --lora) gathers the whole model first.
+void push_policy(Run& r, int64_t version) {
+  train::ShardedAdamW* s = r.learner.sharded.get();
+  const bool whole = r.o.lora && r.sync && r.sync->method() == "disk";
+  if (s && whole) s->materialize_all();
+  if (r.rank0) {
+    r.sync->push(*r.learner.model, version);
+  } else if (s && !whole) {  // a rank that does not write: the writer's reads, in its order
+    std::vector<torch::Tensor> reads;
+    if (r.o.lora) {
+      for (auto& [name, p] : r.learner.model->named_parameters())
+        if (name.find(".lora_") != std::string::npos) reads.push_back(p);
+    } else {
+      reads = train::save_reads(*r.learner.model);
+    }
+    s->touch_in_order(reads);
+  }
+  if (s) s->release_all();
+}
+
 // --rollout-backend openai: the server and the weight sync. A resumed run pushes the resumed
 // policy before its first rollout, so the server never samples for the resumed steps with
 // the weights it had (the starting model, or whatever a killed run left there).
@@ -266,7 +312,7 @@ void start_rollout_server(Run& r) {
   r.server = std::make_unique<detail::RolloutServer>(r.o);
   r.sync = std::make_unique<detail::WeightSync>(r.o, *r.server);
   if (r.learner.st.step > 0) {
-    r.sync->push(*r.learner.model, r.learner.st.step);
+    push_policy(r, r.learner.st.step);
     warn(fmt::format("the rollout server now serves the resumed policy (version {}, {})", r.learner.st.step,
                      r.server->model()));
   }
@@ -298,12 +344,20 @@ void setup(Run& r) {
   r.progress->add(r.learner.st.step);
 }
 
-// A checkpoint of the steps done (rank 0 writes it; every rank waits for it).
+// A checkpoint of the steps done (rank 0 writes it; every rank waits for it). Sharded: every
+// rank writes its part too (train::save_sharded_checkpoint; with --lora the units gathered whole
+// for the merged model, as sft-train).
 void save(Run& r) {
   Learner& l = r.learner;
-  if (r.out.checkpointer) r.result.last_checkpoint = r.out.checkpointer->save(*l.model, l.saved, *l.optimizer, l.st);
+  if (l.sharded) {
+    const std::string dir = train::save_sharded_checkpoint(*l.sharded, r.dp, r.out.checkpointer.get(), *l.model,
+                                                           l.saved, l.st, r.o.out_dir, r.o.lora);
+    if (!dir.empty()) r.result.last_checkpoint = dir;
+  } else {
+    if (r.out.checkpointer) r.result.last_checkpoint = r.out.checkpointer->save(*l.model, l.saved, *l.optimizer, l.st);
+    r.dp.barrier();
+  }
   r.last_saved = l.st.step;
-  r.dp.barrier();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,6 +447,28 @@ void server_rollouts(Run& r, Rollouts& ro) {
   }
 }
 
+// --sharding full with local rollouts: each rank decodes its own requests for as many steps as
+// they need, which no per-unit gather could follow in step with the other ranks, so the whole
+// policy is gathered for the rollout phase (every parameter held, RlOptions::sharding) and
+// released at the end of the scope. A collective; nested scopes are no-ops (Run::policy_whole).
+struct WholePolicy {
+  explicit WholePolicy(Run& run)
+      : r(run), s(!run.server && !run.policy_whole ? run.learner.sharded.get() : nullptr) {
+    if (!s) return;
+    s->materialize_all();
+    r.policy_whole = true;
+  }
+  ~WholePolicy() {
+    if (!s) return;
+    s->release_all();
+    r.policy_whole = false;
+  }
+  WholePolicy(const WholePolicy&) = delete;
+  WholePolicy& operator=(const WholePolicy&) = delete;
+  Run& r;
+  train::ShardedAdamW* s;
+};
+
 // G completions of each prompt from the current policy, with the log-probs of their tokens;
 // each seeded by --seed, the prompt id, the step and the sample (so a resumed run samples what
 // the uninterrupted one would).
@@ -413,8 +489,12 @@ Rollouts make_rollouts(Run& r, std::vector<const Prompt*> batch, int draw = 0) {
       q.prompt_ids = p->prompt_ids;  // what the server samples from (--rollout-backend openai)
       ro.reqs.push_back(std::move(q));
     }
-  if (r.server) server_rollouts(r, ro);
-  else ro.res = r.policy->generate_all(ro.reqs);
+  if (r.server) {
+    server_rollouts(r, ro);
+  } else {
+    WholePolicy whole(r);
+    ro.res = r.policy->generate_all(ro.reqs);
+  }
   return ro;
 }
 
@@ -516,6 +596,8 @@ bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
   const int world = r.denv.world_size;
   int64_t kept = 0, drawn = 0, dropped = 0;
   int64_t cursor = r.prompt_cursor;
+  // --sharding full: gathered for all the draws (a rank may have none to make in a draw).
+  WholePolicy whole(r);
   for (int draw = 0;; ++draw) {
     const int64_t want = std::max<int64_t>(0, std::min(per_step - kept, budget - drawn));
     torch::Tensor wants = torch::zeros({world}, torch::kFloat64);
@@ -832,6 +914,26 @@ UpdateTensors make_update_tensors(Run& r, const UpdateBatch& ub, const torch::Te
   return t;
 }
 
+// --sharding: the tensors of a rank without sequences in an update that others make. It runs
+// every pass of the policy the others run (full: their gathers; grad-opt and full: the
+// reduce-scatters, in the backward's order, as sft-train's zero-weighted micro-batches) on one
+// padding sequence, its first prompt and one token, whose loss is multiplied by 0.
+UpdateTensors padding_tensors(Run& r) {
+  train::TokenizedExample e;
+  e.ids = r.prompts.front().prompt_ids;
+  e.labels.assign(e.ids.size(), int32_t(train::kIgnoreIndex));
+  e.ids.push_back(int32_t(r.pack.pad_id));
+  e.labels.push_back(int32_t(r.pack.pad_id));
+  UpdateTensors t;
+  t.b = train::pack_examples({&e}, r.pack);
+  t.mask = (t.b.labels != train::kIgnoreIndex);
+  if (r.server) {  // apply_tis's pass
+    torch::NoGradGuard ng;
+    label_logprobs(*r.learner.model, t.b, t.mask, r.device);
+  }
+  return t;
+}
+
 // What the update did, for the rollouts, the metrics and the progress line.
 struct UpdateStats {
   explicit UpdateStats(size_t completions) : seq_kl(completions, 0.0) {}
@@ -854,7 +956,9 @@ void sequence_kl(const UpdateTensors& t, const torch::Tensor& logp, const Update
 
 // --ppo-epochs passes of the --loss objective (policy_loss, delib/rl.h) over the batch. Every
 // rank takes part when any rank has a sequence (the gradient all-reduce is a collective); a rank
-// with none contributes zero gradients. No update when no rank has a sequence.
+// with none contributes zero gradients (sharded: from passes over padding_tensors). No update
+// when no rank has a sequence. The gradient is the mean over ranks of each rank's loss's:
+// all-reduced and divided by W, or (sharded) each rank's loss divided by W and reduce-scattered.
 UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& adv, size_t completions) {
   UpdateStats stats(completions);
   const double all_sequences = r.dp.all_reduce_sum(double(ub.ex.size()));
@@ -869,25 +973,36 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
   Learner& l = r.learner;
   UpdateTensors t;
   if (!ub.ex.empty()) t = make_update_tensors(r, ub, adv);
+  else if (l.sharded) t = padding_tensors(r);
   for (int e = 0; e < r.o.ppo_epochs; ++e) {
-    l.optimizer->zero_grad(false);
+    if (l.optimizer) l.optimizer->zero_grad(false);  // sharded: released after each step
     torch::Tensor logp;
     GrpoLossParts parts;
     if (!ub.ex.empty()) {
       logp = label_logprobs(*l.model, t.b, t.mask, r.device);
       const torch::Tensor is_weight = t.tis ? t.tis->weight : torch::Tensor();  // server rollouts: TIS
       parts = policy_loss(LossInputs{logp, t.old_logp, t.ref_logp, t.tok_adv, t.seq_idx, t.b.rows(), is_weight}, lc);
-      parts.loss.backward();
+      (l.sharded ? parts.loss / world : parts.loss).backward();
+    } else if (l.sharded) {
+      (label_logprobs(*l.model, t.b, t.mask, r.device).sum() * 0.0).backward();
     }
-    for (auto& p : l.params)
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    std::vector<torch::Tensor> grads;
-    for (auto& p : l.params) grads.push_back(p.grad());
-    r.dp.all_reduce_sum(grads);
-    for (auto& g : grads) g.div_(double(r.denv.world_size));
-    stats.grad_norm = train::clip_grad_norm(l.params, r.o.max_grad_norm);
-    train::set_lr(*l.optimizer, l.st.schedule.at(l.st.step));
-    l.optimizer->step();
+    if (l.sharded) {
+      // Each rank's part of every unit summed during backward (the rest now), clipped with the
+      // global norm and stepped; grad-opt then gathers the parameters, full releases them.
+      l.sharded->reduce_scatter_grads();
+      stats.grad_norm = l.sharded->clip_grad_norm(r.o.max_grad_norm);
+      l.sharded->step(l.st.schedule.at(l.st.step));
+    } else {
+      for (auto& p : l.params)
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      std::vector<torch::Tensor> grads;
+      for (auto& p : l.params) grads.push_back(p.grad());
+      r.dp.all_reduce_sum(grads);
+      for (auto& g : grads) g.div_(double(r.denv.world_size));
+      stats.grad_norm = train::clip_grad_norm(l.params, r.o.max_grad_norm);
+      train::set_lr(*l.optimizer, l.st.schedule.at(l.st.step));
+      l.optimizer->step();
+    }
     if (e == 0 && !ub.ex.empty()) {
       stats.policy = parts.policy;
       stats.kl = parts.kl;
@@ -1001,7 +1116,7 @@ void write_metrics(Run& r, const Rollouts& ro, const StepCounts& c, const Update
 void push_weights(Run& r) {
   try {
     r.server->wait();  // --async: the next step's rollouts finish on the weights they started with
-    r.sync->push(*r.learner.model, r.learner.st.step);
+    push_policy(r, r.learner.st.step);
   } catch (const Error& e) {
     if (e.exit_code() != kExitBackend) throw;
     stop_on_server_failure(r, e);
