@@ -59,6 +59,9 @@ double peak_memory_mb(torch::Device device) {
 double current_memory_mb(torch::Device device) {
 #ifdef DELIB_HAVE_CUDA
   if (device.is_cuda()) {
+    // Nothing has touched CUDA yet: its lazy initialisation sets up the caching allocator,
+    // without which getDeviceStats throws "Invalid device argument".
+    at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
     return double(stats.allocated_bytes[0].current) / (1 << 20);
   }
