@@ -6,10 +6,11 @@
 # captured by the servers' logs:
 #   - rl-train --rollout-backend openai against schema_server.py as vLLM (token-id rollouts,
 #     LoRA sync through /v1/load_lora_adapter and /v1/unload_lora_adapter, the helpful reward
-#     from /score) and as SGLang (rollouts answered as SGLang does, with text tokens and the
-#     ids in choices[].token_ids; full sync through /update_weights_from_disk): both runs must
+#     from /score) and as SGLang (rollouts answered as SGLang does, with text tokens and the ids
+#     in choices[].token_ids; full sync through /update_weights_from_disk): both runs must
 #     succeed, with the server's samples (their log-probs) in the rollouts; an answer whose ids
-#     and log-probs do not match fails the step (exit 4);
+#     and log-probs do not match fails the step (exit 4); the helpful reward from vLLM's
+#     /pooling (--helpful-reward-api pooling);
 #   - cot-gen (chat, and --completions with a text prompt, with --top-k/--min-p/--stop) and
 #     cot-judge against openai_server.py's echo mode.
 # Run by tests/cli/run-case.sh (ctest -R servers.request_schemas).
@@ -40,6 +41,12 @@ run rl-train "${common[@]}" --rollout-base-url "$surl/v1" --lora --lora-rank 4 -
 expect_rc 0
 schema sglang sglang
 run rl-train "${common[@]}" --rollout-base-url "$surl/v1" --out sglang/ckpt -o sglang/rollouts.jsonl
+expect_rc 0
+# The helpful reward from vLLM's Pooling API (a sequence reward model), local rollouts.
+schema pooling vllm
+run rl-train --model model --steps 1 --prompts-per-step 2 --group-size 2 --max-tokens 4 --seed 3 --threads 1 \
+  --kl-coef 0 --plain -q --helpful-model rm --helpful-reward-api pooling --helpful-reward-url "$surl/pooling" \
+  --helpful-max-retries 0 prompts.jsonl -o pooling/rollouts.jsonl
 expect_rc 0
 py <<'PY' || fail "the rollouts are not the server's samples"
 import json
@@ -78,10 +85,10 @@ run cot-judge "${gen[@]}" chat.jsonl -o judged.jsonl
 expect_rc 0
 
 run "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/check_request_schemas.py" --self-test \
-  vllm/log.jsonl sglang/log.jsonl "$echo_log" \
+  vllm/log.jsonl sglang/log.jsonl pooling/log.jsonl "$echo_log" \
   --expect "vllm POST /v1/completions" --expect "sglang POST /v1/completions" \
   --expect "vllm POST /v1/load_lora_adapter" --expect "vllm POST /v1/unload_lora_adapter" \
-  --expect "vllm POST /score" --expect "sglang POST /update_weights_from_disk" \
+  --expect "vllm POST /score" --expect "vllm POST /pooling" --expect "sglang POST /update_weights_from_disk" \
   --expect "vllm POST /v1/chat/completions" --expect "sglang POST /v1/chat/completions"
 [ "$rc" = 0 ] || fail "a request does not fit the servers' schemas:
 $out"
