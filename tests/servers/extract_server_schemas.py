@@ -25,8 +25,9 @@ Refreshing it for a new version (needs network; nothing here runs in the test su
         -o tests/servers/server_schemas.json
     ctest -R servers. --output-on-failure
 
-A wheel (read in place) or an unpacked source tree (the directory holding vllm/ or sglang/) is
-accepted. When a class or route moved to another file, update ENDPOINTS below (the error names
+A wheel (read in place) or an unpacked one (the directory holding vllm/ or sglang/ and the
+.dist-info with the version) is accepted; a source checkout works too, but its version.py may
+only say "dev". When a class or route moved to another file, update ENDPOINTS below (the error names
 what is missing); then rerun the check and update delib or its ignored-field table
 (check_request_schemas.py IGNORED) for what changed.
 """
@@ -136,12 +137,16 @@ class Source:
             return f.read()
 
     def version(self, package):
-        if self.zip:
-            for n in self.names:
-                if re.fullmatch(rf"{package}-[^/]+\.dist-info/METADATA", n):
-                    m = re.search(r"^Version: (\S+)", self.read(n), re.M)
-                    if m:
-                        return m.group(1)
+        """The release: the wheel's METADATA (also in an unpacked wheel), else version.py."""
+        names = self.names if self.zip else [
+            f"{d}/METADATA" for d in os.listdir(self.path) if d.endswith(".dist-info")]
+        for n in names:
+            if re.fullmatch(rf"{package}-[^/]+\.dist-info/METADATA", n) and self.exists(n):
+                m = re.search(r"^Version: (\S+)", self.read(n), re.M)
+                if m:
+                    return m.group(1)
+        print(f"{self.path}: no {package}-*.dist-info/METADATA; the version is read from version.py "
+              "(a source checkout may say 'dev': prefer the wheel)", file=sys.stderr)
         for rel in (f"{package}/version.py", f"{package}/_version.py"):
             if self.exists(rel):
                 m = re.search(r"""__version__\s*(?::[^=]*)?=\s*['"]([^'"]+)""", self.read(rel))
