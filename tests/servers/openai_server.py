@@ -48,9 +48,10 @@ Fault injection (--fault-rate P --fault-seed S): each request fails with probabi
 of --faults (429 with Retry-After, 500, drop = close the connection without answering,
 slow = answer after --slow-seconds), at most --max-faults-per-request times for the same
 request body, so every request eventually succeeds. --always-status CODE answers every POST
-with CODE (for bounded-retry tests). --unparseable-judge answers every judge request (cot-judge
-VERDICT or safety-eval) with text no judge parser accepts; so does a judge request whose answer
-under judgement contains JUDGE_MALFORMED_ALWAYS.
+with CODE (for bounded-retry tests); --fail-path PATH answers 500 to every POST to PATH only.
+--unparseable-judge answers every judge request (cot-judge VERDICT or safety-eval) with text no
+judge parser accepts; so does a judge request whose answer under judgement contains
+JUDGE_MALFORMED_ALWAYS.
 
 --log FILE appends one JSON line per successful completion: {"path", "request", "content",
 "reasoning"} (and, with --model-dir, "token_ids" and "token_logprobs"), and one per successful control request
@@ -616,6 +617,9 @@ def make_handler(state):
             if body.get("n", 1) != 1:
                 self.send_json(400, {"error": {"message": "this server serves n=1 only"}})
                 return
+            if path in state.args.fail_path:
+                self.send_json(500, {"error": {"message": "failing " + path + " (--fail-path)"}})
+                return
             fault = state.decide_fault(hashlib.sha256(raw).hexdigest())
             if fault == "always":
                 self.send_json(state.args.always_status, {"error": {"message": "always failing"}},
@@ -683,6 +687,8 @@ def main():
     p.add_argument("--retry-after", default="0.2")
     p.add_argument("--slow-seconds", type=float, default=0.5)
     p.add_argument("--always-status", type=int, default=0)
+    p.add_argument("--fail-path", action="append", default=[],
+                   help="answer every POST to this path (e.g. /update_weights_from_disk) with 500; repeatable")
     p.add_argument("--unparseable-judge", action="store_true",
                    help="answer every judge request with text no judge parser accepts")
     p.add_argument("--llama-guard", action="store_true",

@@ -49,7 +49,8 @@ void add_server_options(CLI::App& app, delib::rl::RlOptions& o) {
       ->type_name("C")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
   app.add_flag("--async", o.async_rollouts,
                "Server rollouts one step ahead: the next step's rollouts are generated while this step trains "
-               "(one update stale, recorded in policy_version, corrected by --tis-cap)")
+               "(one update stale, recorded in policy_version, corrected by --tis-cap); with "
+               "--drop-uniform-groups its first draw, further draws when needed")
       ->group(g);
   const char* p = "Policy";
   app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints hold the merged model and, "
@@ -166,8 +167,18 @@ int main(int argc, char** argv) {
       "term by min(exp(logp_trainer - logp_rollout), --tis-cap) (truncated importance sampling, Yao et al. "
       "2025, as verl's tis_imp_ratio_cap). Metrics then also have policy_version, policy_lag (updates "
       "between it and the trained weights), rollout_logprob_diff_mean, rollout_logprob_diff_max (of "
-      "|logp_trainer - logp_rollout| over the step's tokens) and tis_clipped_fraction. Not yet with "
-      "several processes.\n"
+      "|logp_trainer - logp_rollout| over the step's tokens) and tis_clipped_fraction. Several processes: each "
+      "asks the server for its own prompts' rollouts; rank 0 alone writes and loads each new policy, once, after "
+      "every process's --async rollouts in flight have ended, and every process waits for it before its next "
+      "rollouts, so all of them sample with the version their rollouts record (the same on every process, "
+      "--async staying one update stale on each); a server failure on any process stops all of them with exit 4. "
+      "--async with --drop-uniform-groups: the next step's first draw (--prompts-per-step prompts per process "
+      "from where this step's draws ended, known once they are done) is generated while this step trains; the "
+      "further draws a step needs when groups are dropped depend on the first draw's rewards and are sampled "
+      "when needed by the policy served then (no lag); each rollout's policy_version says which, and the "
+      "metrics' policy_version is the step's oldest. A checkpoint of an --async run holds the next step's "
+      "prefetched rollouts in its run state (the step after a checkpoint waits for them), so --resume continues "
+      "as the uninterrupted run would.\n"
       "\n"
       "Not yet run on a GPU: NCCL (several processes on CUDA) and the fused CUDA kernels (token "
       "log-probabilities, sampling) are built, and their CPU counterparts tested, but they have not "
@@ -343,8 +354,8 @@ int main(int argc, char** argv) {
         if (!helpful_rubric_path.empty())
           o.helpful_rubric = delib::read_text_file(helpful_rubric_path, "--helpful-rubric");
         o.loss = *delib::rl::parse_loss(loss);
-        o.sharding = delib::train::parse_sharding(sharding);
         o.max_shard_size = delib::train::parse_size(max_shard_size, "--max-shard-size");
+        o.sharding = delib::train::parse_sharding(sharding);
         if (clip_eps_low >= 0) o.clip_eps_low = clip_eps_low;
         if (clip_eps_high >= 0) o.clip_eps_high = clip_eps_high;
         o.seed = run.seed;

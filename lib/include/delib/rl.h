@@ -368,8 +368,13 @@ struct RlOptions {
   double tis_cap = 2.0;                // TIS cap C (tis_weights) for server rollouts; > 0
   // Server rollouts one step ahead: step k+1's rollouts are generated (in another thread, by
   // the policy served during step k, one update old) while step k trains; recorded in
-  // policy_version and corrected by TIS. REQUIRES rollout_backend "openai", not
-  // drop_uniform_groups.
+  // policy_version and corrected by TIS. REQUIRES rollout_backend "openai". With
+  // drop_uniform_groups only the next step's first draw is made ahead (its prompts are known
+  // once this step's draws are done); its further draws, which depend on the first draw's
+  // rewards, are sampled when needed by the policy served then (each group records its
+  // policy_version). A checkpoint's run state holds the prefetched rollouts (options
+  // "rollout_prefetch"), so a resumed run trains on what the uninterrupted one would; without
+  // them its first step samples afresh, with the resumed policy.
   bool async_rollouts = false;
   // Train LoRA adapters instead of every weight (as sft-train --lora); checkpoints hold the
   // merged model and adapter/ (PEFT).

@@ -72,18 +72,48 @@ bool same_requests(const std::vector<GenRequest>& a, const std::vector<GenReques
 
 }  // namespace
 
+void RolloutServer::finish(Pending& p) const {
+  if (!p.results.valid()) return;
+  try {
+    p.ready = Prefetched{p.results.get(), p.version};  // waits
+  } catch (...) {
+    p.error = std::current_exception();
+  }
+}
+
 std::optional<RolloutServer::Prefetched> RolloutServer::take(const std::vector<GenRequest>& requests) {
   if (!pending_) return std::nullopt;
   Pending p = std::move(*pending_);
   pending_.reset();
-  std::vector<GenResult> res = p.results.get();  // waits; rethrows what the thread threw
-  if (!same_requests(*p.requests, requests)) return std::nullopt;
-  check(requests, res, p.model, p.version);
-  return Prefetched{std::move(res), p.version};
+  finish(p);
+  if (p.error) std::rethrow_exception(p.error);  // what the thread threw
+  if (!p.ready || !same_requests(*p.requests, requests)) return std::nullopt;
+  check(requests, p.ready->results, p.model, p.version);
+  return std::move(*p.ready);
 }
 
 void RolloutServer::wait() {
   if (pending_ && pending_->results.valid()) pending_->results.wait();
+}
+
+RolloutServer::Finished RolloutServer::finished() {
+  if (!pending_) return {};
+  finish(*pending_);
+  if (pending_->error || !pending_->ready) return {};
+  for (const GenResult& g : pending_->ready->results)
+    if (!g.error.empty()) return {};  // a failed request: take() reports it
+  return {pending_->requests.get(), &*pending_->ready};
+}
+
+void RolloutServer::adopt(std::vector<GenRequest> requests, Prefetched results) {
+  wait();
+  pending_.reset();
+  Pending p;
+  p.requests = std::make_shared<const std::vector<GenRequest>>(std::move(requests));
+  p.version = results.version;
+  p.model = "(the checkpointed run's prefetch)";
+  p.ready = std::move(results);
+  pending_ = std::move(p);
 }
 
 std::string RolloutServer::v1_url() const {

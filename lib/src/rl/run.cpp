@@ -300,21 +300,49 @@ void push_policy(Run& r, int64_t version) {
   if (s) s->release_all();
 }
 
-// --rollout-backend openai: the server and the weight sync. A resumed run pushes the resumed
-// policy before its first rollout, so the server never samples for the resumed steps with
-// the weights it had (the starting model, or whatever a killed run left there).
+// The weight push of policy `version` with several processes (server.h): every rank's --async
+// prefetch ends first (the barrier: no rank still has requests naming the adapter about to be
+// unloaded), rank 0 alone writes and loads the weights (push_policy), and one all-reduce tells
+// every rank whether that worked before it asks for them (WeightSync::follow): no rank samples
+// its next rollouts with a policy other than the one they record. A failure throws on every
+// rank: rank 0 its own error, the others one with the same exit code.
+void sync_policy(Run& r, int64_t version) {
+  r.server->wait();
+  r.dp.barrier();
+  std::exception_ptr failed;
+  int code = 0;
+  try {
+    push_policy(r, version);
+  } catch (const Error& e) {
+    failed = std::current_exception();
+    code = e.exit_code() == kExitOk ? kExitFailure : e.exit_code();
+  } catch (...) {
+    failed = std::current_exception();
+    code = kExitFailure;
+  }
+  const torch::Tensor codes = torch::zeros({r.denv.world_size}, torch::kFloat64);
+  codes[r.denv.rank] = double(code);
+  r.dp.all_reduce_sum(std::vector<torch::Tensor>{codes});
+  if (failed) std::rethrow_exception(failed);
+  for (int k = 0; k < r.denv.world_size; ++k)
+    if (const int c = int(codes[k].item<double>()); c != 0)
+      throw Error(fmt::format("the weight push of policy version {} failed on rank {} (its message is on that "
+                              "rank's stderr)", version, k), c);
+  if (!r.rank0) r.sync->follow(version);
+}
+
+// --rollout-backend openai: the server and the weight sync, on every rank (each rank asks for its
+// own prompts' rollouts; rank 0 pushes the weights, sync_policy). A resumed run pushes the
+// resumed policy before its first rollout, so the server never samples for the resumed steps
+// with the weights it had (the starting model, or whatever a killed run left there).
 void start_rollout_server(Run& r) {
-  if (r.denv.world_size > 1)
-    throw Error("--rollout-backend openai with several processes: not yet supported", kExitUsage);
-  if (r.o.async_rollouts && r.o.drop_uniform_groups)
-    throw Error("--async with --drop-uniform-groups: not yet supported (the next step's prompts depend on this "
-                "step's rewards)", kExitUsage);
   r.server = std::make_unique<detail::RolloutServer>(r.o);
   r.sync = std::make_unique<detail::WeightSync>(r.o, *r.server);
   if (r.learner.st.step > 0) {
-    push_policy(r, r.learner.st.step);
-    warn(fmt::format("the rollout server now serves the resumed policy (version {}, {})", r.learner.st.step,
-                     r.server->model()));
+    sync_policy(r, r.learner.st.step);
+    if (r.rank0)
+      warn(fmt::format("the rollout server now serves the resumed policy (version {}, {})", r.learner.st.step,
+                       r.server->model()));
   }
 }
 
@@ -366,9 +394,12 @@ void save(Run& r) {
 // A step's completions: G per prompt, prompt-major (completion i is sample i % G of prompt i / G).
 struct Rollouts {
   std::vector<const Prompt*> batch;
-  // Server rollouts: the trainer step whose weights sampled them (every completion of a step
-  // comes from one version: the server's weights change only between steps); -1 local.
+  // Server rollouts: the trainer step whose weights sampled them (the server's weights change
+  // only between steps); -1 local. version: per group, that of its draw (with --async and
+  // --drop-uniform-groups the first draw was made ahead, one version older than any further
+  // draw of the step); policy_version: the oldest.
   int64_t policy_version = -1;
+  std::vector<int64_t> version;
   size_t group = 0;
   std::vector<GenRequest> reqs;
   std::vector<GenResult> res;
@@ -422,24 +453,56 @@ std::vector<GenRequest> step_requests(const Run& r, const std::vector<const Prom
   return reqs;
 }
 
+// Whether every rank's rollouts of a draw were made: one all-reduce, which every rank calls for
+// every draw (one with no prompts too). The rank whose rollouts failed rethrows its error, the
+// others throw one with kExitBackend (kExitFailure when that rank's error was not the server's),
+// so that every rank stops at the same point.
+void agree_on_rollouts(Run& r, std::exception_ptr failed, int code) {
+  torch::Tensor t = torch::zeros({2}, torch::kFloat64);
+  if (failed) {
+    t[0] = 1.0;
+    t[1] = code == kExitBackend ? 1.0 : 0.0;
+  }
+  r.dp.all_reduce_sum(std::vector<torch::Tensor>{t});
+  if (failed) std::rethrow_exception(failed);
+  if (t[0].item<double>() > 0)
+    throw Error("the rollouts of another process failed (its message is on that process's stderr)",
+                t[1].item<double>() > 0 ? kExitBackend : kExitFailure);
+}
+
 // The requests answered by the rollout server, with the policy version that sampled them. A
-// failure (after the retries) stops the run with exit 4 before anything of the step is written.
-// With --async the step takes what the previous step prefetched (sampled by the policy served
-// then: one update older than the weights trained now, policy_lag 1, corrected by TIS) and
-// starts the next step's rollouts in another thread before training on these.
+// failure (after the retries) on any rank stops the run on every rank with exit 4 before
+// anything of the step is written. With --async the step takes what the previous step
+// prefetched (sampled by the policy served then: one update older than the weights trained now,
+// policy_lag 1, corrected by TIS) and starts the next step's rollouts in another thread before
+// training on these (with --drop-uniform-groups sample_informative starts it instead).
 void server_rollouts(Run& r, Rollouts& ro) {
-  try {
-    std::optional<detail::RolloutServer::Prefetched> got;
-    if (r.o.async_rollouts) got = r.server->take(ro.reqs);
-    if (got) {
-      ro.res = std::move(got->results);
-      ro.policy_version = got->version;
-    } else {
-      ro.res = r.server->generate(ro.reqs);
-      ro.policy_version = r.server->version();
+  std::exception_ptr failed;
+  int code = 0;
+  if (!ro.reqs.empty()) {
+    try {
+      std::optional<detail::RolloutServer::Prefetched> got;
+      if (r.o.async_rollouts) got = r.server->take(ro.reqs);
+      if (got) {
+        ro.res = std::move(got->results);
+        ro.policy_version = got->version;
+      } else {
+        ro.res = r.server->generate(ro.reqs);
+        ro.policy_version = r.server->version();
+      }
+    } catch (const Error& e) {
+      failed = std::current_exception();
+      code = e.exit_code();
+    } catch (...) {
+      failed = std::current_exception();
+      code = kExitFailure;
     }
+  }
+  try {
+    agree_on_rollouts(r, failed, code);
+    ro.version.assign(ro.batch.size(), ro.policy_version);
     const int64_t next = r.learner.st.step + 1;
-    if (r.o.async_rollouts && next < r.o.steps && !interrupted())
+    if (r.o.async_rollouts && !r.o.drop_uniform_groups && next < r.o.steps && !interrupted())
       r.server->prefetch(step_requests(r, step_prompts_at(r, next), next));
   } catch (const Error& e) {
     if (e.exit_code() != kExitBackend) throw;
@@ -574,11 +637,24 @@ void append_draw(Rollouts& a, StepRewards& as, Rollouts&& b, StepRewards&& bs) {
   a.batch.insert(a.batch.end(), b.batch.begin(), b.batch.end());
   a.reqs.insert(a.reqs.end(), std::make_move_iterator(b.reqs.begin()), std::make_move_iterator(b.reqs.end()));
   a.res.insert(a.res.end(), std::make_move_iterator(b.res.begin()), std::make_move_iterator(b.res.end()));
+  a.version.insert(a.version.end(), b.version.begin(), b.version.end());
+  if (b.policy_version >= 0) a.policy_version = std::min(a.policy_version, b.policy_version);
   if (as.values.empty()) as.values.resize(bs.values.size());
   for (size_t k = 0; k < bs.values.size(); ++k)
     as.values[k].insert(as.values[k].end(), bs.values[k].begin(), bs.values[k].end());
   as.total.insert(as.total.end(), bs.total.begin(), bs.total.end());
   as.rewarded.insert(as.rewarded.end(), bs.rewarded.begin(), bs.rewarded.end());
+}
+
+// `count` prompts from global position `start` of the seeded prompt order (epoch by epoch).
+std::vector<const Prompt*> drawn_prompts(const Run& r, int64_t start, int64_t count) {
+  const int64_t n = int64_t(r.prompts.size());
+  std::vector<const Prompt*> batch;
+  for (int64_t g = start; g < start + count; ++g) {
+    auto order = train::epoch_order(size_t(n), r.o.seed, g / n);
+    batch.push_back(&r.prompts[order[size_t(g % n)]]);
+  }
+  return batch;
 }
 
 // The step's rollouts and rewards: draws of prompts from the seeded order until this process has
@@ -592,7 +668,6 @@ bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
   const RlOptions& o = r.o;
   const int64_t per_step = o.prompts_per_step;
   const int64_t budget = o.max_prompt_draws > 0 ? o.max_prompt_draws : 3 * per_step;
-  const int64_t n = int64_t(r.prompts.size());
   const int world = r.denv.world_size;
   int64_t kept = 0, drawn = 0, dropped = 0;
   int64_t cursor = r.prompt_cursor;
@@ -610,15 +685,16 @@ bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
       total += w;
     }
     if (total == 0) break;
-    std::vector<const Prompt*> batch;
-    for (int64_t j = 0; j < want; ++j) {
-      const int64_t g = cursor + before + j;
-      auto order = train::epoch_order(size_t(n), o.seed, g / n);
-      batch.push_back(&r.prompts[order[size_t(g % n)]]);
-    }
+    std::vector<const Prompt*> batch = drawn_prompts(r, cursor + before, want);
     cursor += total;
     drawn += want;
-    if (batch.empty()) continue;
+    if (batch.empty()) {
+      if (r.server) {  // the draw's collective (agree_on_rollouts), which the other ranks make
+        Rollouts none;
+        server_rollouts(r, none);
+      }
+      continue;
+    }
     Rollouts d = make_rollouts(r, std::move(batch), draw);
     if (interrupted()) return false;
     StepRewards ds = score_rewards(r, d);
@@ -632,6 +708,18 @@ bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
     append_draw(ro, sr, std::move(d), std::move(ds));
   }
   r.next_cursor = cursor;
+  // --async: the next step's first draw is known now (every rank asks for min(P, budget) prompts
+  // from the cursor, in rank order, as the loop above does with nothing kept or drawn yet), so
+  // it is generated while this step trains (one update stale, as --async's rollouts without
+  // dynamic sampling). The further draws of the next step depend on the first draw's rewards:
+  // they are made when needed, by the policy served then (policy_lag 0), each recorded with its
+  // policy_version. Interrupted, resumed or mismatched (RolloutServer::take), the first draw is
+  // generated afresh.
+  const int64_t next = r.learner.st.step + 1;
+  if (r.server && o.async_rollouts && next < o.steps && !interrupted()) {
+    const int64_t first = std::min(per_step, budget);
+    r.server->prefetch(step_requests(r, drawn_prompts(r, cursor + r.denv.rank * first, first), next));
+  }
   const int64_t all_kept = int64_t(r.dp.all_reduce_sum(double(kept)));
   const int64_t all_drawn = int64_t(r.dp.all_reduce_sum(double(drawn)));
   const int64_t all_dropped = int64_t(r.dp.all_reduce_sum(double(dropped)));
@@ -643,6 +731,109 @@ bool sample_informative(Run& r, Rollouts& ro, StepRewards& sr) {
                      "process); training on those",
                      r.learner.st.step + 1, all_kept, per_step * world, all_drawn, budget));
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --async across a checkpoint: the prefetched rollouts of the next step are part of the run state
+
+Json result_json(const GenResult& g) {
+  Json j = Json::object();
+  j.set("text", g.text);
+  j.set("reasoning", g.reasoning);
+  j.set("answer", g.answer);
+  j.set("format_ok", g.format_ok);
+  j.set("finish_reason", g.finish_reason);
+  Json ids = Json::array(), lps = Json::array();
+  for (int32_t t : g.token_ids) ids.push(Json(int64_t(t)));
+  for (float v : g.logprobs) lps.push(Json(double(v)));
+  j.set("token_ids", std::move(ids));
+  j.set("logprobs", std::move(lps));
+  j.set("prompt_tokens", g.prompt_tokens);
+  j.set("completion_tokens", g.completion_tokens);
+  return j;
+}
+
+const Json& field(const Json& j, std::string_view key) {
+  const Json* v = j.find(key);
+  if (!v) throw Error(fmt::format("rollout_prefetch: no field {}", key));
+  return *v;
+}
+
+GenResult result_from_json(const Json& j) {
+  GenResult g;
+  g.text = field(j, "text").as_string();
+  g.reasoning = field(j, "reasoning").as_string();
+  g.answer = field(j, "answer").as_string();
+  g.format_ok = field(j, "format_ok").as_bool();
+  g.finish_reason = field(j, "finish_reason").as_string();
+  for (const Json& t : field(j, "token_ids").as_array()) g.token_ids.push_back(int32_t(t.as_int()));
+  for (const Json& v : field(j, "logprobs").as_array()) g.logprobs.push_back(float(v.as_double()));
+  g.prompt_tokens = field(j, "prompt_tokens").as_int();
+  g.completion_tokens = field(j, "completion_tokens").as_int();
+  return g;
+}
+
+// Before a checkpoint of an --async run (every rank; one gather): the next step's prefetched
+// rollouts (RolloutServer::finished, waited for: that step loses the overlap), every rank's,
+// into the run state, options "rollout_prefetch": per rank null or {"version", "keys":
+// ["KEY/SAMPLE", ...], "results": [GenResult fields]}, so that a run resumed from the checkpoint
+// trains on what the uninterrupted one would (restore_prefetch): its first step's rollouts
+// sampled by the policy one update older, as they were.
+void stash_prefetch(Run& r) {
+  if (!r.server || !r.o.async_rollouts) return;
+  std::string mine = "null";
+  if (const auto f = r.server->finished(); f.requests) {
+    Json j = Json::object(), keys = Json::array(), res = Json::array();
+    for (size_t i = 0; i < f.requests->size(); ++i) {
+      keys.push(Json(fmt::format("{}/{}", (*f.requests)[i].key, (*f.requests)[i].sample)));
+      res.push(result_json(f.results->results[i]));
+    }
+    j.set("version", f.results->version);
+    j.set("keys", std::move(keys));
+    j.set("results", std::move(res));
+    mine = j.dump();
+  }
+  const std::vector<std::string> all = r.dp.gather_to_rank0(mine);
+  Json parts = Json::array();
+  for (const std::string& part : all) parts.push(Json::parse(part));
+  r.learner.st.options.set("rollout_prefetch", std::move(parts));  // rank 0's is written
+}
+
+// A resumed --async run: this rank's part of the checkpoint's prefetch becomes the prefetch of
+// the first step, when it is for exactly the requests that step makes first (same keys and
+// samples; the same number of processes). Otherwise the first step samples afresh, with the
+// resumed policy (policy_lag 0).
+void restore_prefetch(Run& r) {
+  if (!r.server || !r.o.async_rollouts || !r.learner.ckpt) return;
+  const Json* all = r.learner.st.options.find("rollout_prefetch");
+  if (!all || !all->is_array() || all->as_array().size() != size_t(r.denv.world_size)) return;
+  const Json& mine = all->as_array()[size_t(r.denv.rank)];
+  if (!mine.is_object()) return;
+  const int64_t step = r.learner.st.step;
+  const int64_t per_step = r.o.prompts_per_step;
+  const int64_t first = std::min(per_step, r.o.max_prompt_draws > 0 ? r.o.max_prompt_draws : 3 * per_step);
+  std::vector<GenRequest> reqs =
+      r.o.drop_uniform_groups ? step_requests(r, drawn_prompts(r, r.prompt_cursor + r.denv.rank * first, first), step)
+                              : step_requests(r, step_prompts(r), step);
+  const Json* keys_j = mine.find("keys");
+  const Json* res_j = mine.find("results");
+  if (!keys_j || !res_j || !keys_j->is_array() || !res_j->is_array()) return;
+  const Json::Array& keys = keys_j->as_array();
+  const Json::Array& res = res_j->as_array();
+  if (keys.size() != reqs.size() || res.size() != reqs.size()) return;
+  detail::RolloutServer::Prefetched p;
+  try {
+    p.version = field(mine, "version").as_int();
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (keys[i].as_string() != fmt::format("{}/{}", reqs[i].key, reqs[i].sample)) return;
+      p.results.push_back(result_from_json(res[i]));
+    }
+  } catch (const std::exception& e) {
+    warn(fmt::format("{}: options.rollout_prefetch not read ({}); the first step samples afresh", *r.learner.ckpt,
+                     e.what()));
+    return;
+  }
+  r.server->adopt(std::move(reqs), std::move(p));
 }
 
 // One source that can fail, in one step.
@@ -1017,16 +1208,17 @@ UpdateStats update_policy(Run& r, const UpdateBatch& ub, const torch::Tensor& ad
 // ---------------------------------------------------------------------------------------------
 // Records and the end of a step
 
-// Server rollouts: the policy version that sampled the completion and the server's log-probs
-// of its tokens (the trainer's are recomputed in the update).
-void add_server_fields(Record& rec, const Rollouts& ro, const GenResult& g) {
-  rec.set("policy_version", ro.policy_version);
+// Server rollouts: the policy version that sampled completion i (its group's draw's) and the
+// server's log-probs of its tokens (the trainer's are recomputed in the update).
+void add_server_fields(Record& rec, const Rollouts& ro, size_t i) {
+  const GenResult& g = ro.res[i];
+  rec.set("policy_version", ro.version.empty() ? ro.policy_version : ro.version[i / ro.group]);
   Json lp = Json::array();
   for (float v : g.logprobs) lp.push(Json(double(v)));
   rec.set("rollout_logprobs", std::move(lp));
 }
 
-// Server rollouts: the step's policy version, how many updates it lags the trained weights,
+// Server rollouts: the step's policy version (the oldest of its draws'), how many updates it lags the trained weights,
 // and the trainer-server mismatch of the sampled tokens' log-probs (TIS).
 void add_server_metrics(Json& m, const Run& r, const Rollouts& ro, const UpdateStats& u) {
   m.set("policy_version", ro.policy_version);
@@ -1069,7 +1261,7 @@ void write_rollouts(Run& r, const Rollouts& ro, const StepRewards& sr, const tor
       rec.set("draw", ro.draw[i / ro.group]);
       rec.set("dropped", bool(ro.dropped[i / ro.group]));
     }
-    if (ro.policy_version >= 0) add_server_fields(rec, ro, g);
+    if (ro.policy_version >= 0) add_server_fields(rec, ro, i);
     rec.append_json(lines);
     lines += '\n';
   }
@@ -1115,8 +1307,7 @@ void write_metrics(Run& r, const Rollouts& ro, const StepCounts& c, const Update
 // stops the run with exit 4 (a checkpoint of the steps done is written first).
 void push_weights(Run& r) {
   try {
-    r.server->wait();  // --async: the next step's rollouts finish on the weights they started with
-    push_policy(r, r.learner.st.step);
+    sync_policy(r, r.learner.st.step);  // --async: every rank's prefetch ends on the weights it started with
   } catch (const Error& e) {
     if (e.exit_code() != kExitBackend) throw;
     stop_on_server_failure(r, e);
@@ -1136,8 +1327,11 @@ void end_step(Run& r, const StepCounts& c, const UpdateStats& u, int64_t tokens)
     scored += fmt::format(" {} {}/{}", r.rewards[f.reward].kind->scored_metric, f.scored, c.completions);
   r.progress->add(1, fmt::format("reward {:.3f} kl {:.4f} clip {:.2f} |g| {:.2f} obj {:.3f}{}", mean_r, u.kl,
                                  u.clip_fraction, u.grad_norm, u.policy, scored));
-  if (r.o.save_every > 0 && st.step % r.o.save_every == 0 && !r.o.out_dir.empty()) save(r);
-  if (r.sync && r.sync->due(st.step) && st.step < r.o.steps) push_weights(r);
+  if (r.o.save_every > 0 && st.step % r.o.save_every == 0 && !r.o.out_dir.empty()) {
+    stash_prefetch(r);
+    save(r);
+  }
+  if (r.sync && r.sync->due(st.step) && st.step < r.o.steps) push_weights(r);  // every rank (sync_policy)
 }
 
 // The run's failures of each source that can fail, once, on stderr (rank 0: the counts are
@@ -1179,7 +1373,10 @@ void close_outputs(Run& r) {
 void finish_run(Run& r) {
   r.progress->finish();
   report_failures(r, /*stopped=*/false);
-  if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step) save(r);
+  if (!r.o.out_dir.empty() && r.last_saved != r.learner.st.step) {
+    stash_prefetch(r);  // interrupted between steps: the next step's prefetch
+    save(r);
+  }
   close_outputs(r);
   for (const ActiveReward& a : r.rewards) {
     if (!a.kind->can_fail) continue;
@@ -1207,6 +1404,7 @@ RlResult run_rl(const RlOptions& o) {
   check_options(o);
   Run r(o);
   setup(r);
+  restore_prefetch(r);
   while (r.learner.st.step < o.steps && !interrupted()) {
     const auto t0 = std::chrono::steady_clock::now();
     r.step_metrics.clear();

@@ -87,6 +87,17 @@ class RolloutServer {
   // Waits for the prefetch in flight, if any (before the server's weights change: an adapter
   // must not be unloaded under requests that name it).
   void wait();
+  // The prefetch, waited for, without taking it (take() still returns it): its requests and
+  // results, for a checkpoint's run state, so that a resumed run takes what the uninterrupted
+  // one would have. Nullptr when there is none or it failed (take() then reports the failure).
+  struct Finished {
+    const std::vector<GenRequest>* requests = nullptr;
+    const Prefetched* results = nullptr;
+  };
+  Finished finished();
+  // A prefetch made by an earlier run (from its run state) for `requests`, sampled by policy
+  // `version`: take(requests) returns it. Replaces any prefetch.
+  void adopt(std::vector<GenRequest> requests, Prefetched results);
   // From now on rollouts ask for `model_name`, the served name of policy version `version`.
   void serve(const std::string& model_name, int64_t version);
   const std::string& model() const { return model_; }
@@ -107,8 +118,12 @@ class RolloutServer {
     std::string model;
     std::unique_ptr<Backend> backend;  // its own (a backend is not used from two threads)
     std::future<std::vector<GenResult>> results;
+    // Once waited for (finish): the results, or what the thread threw.
+    std::optional<Prefetched> ready;
+    std::exception_ptr error;
   };
   std::optional<Pending> pending_;
+  void finish(Pending& p) const;
   // Throws Error(kExitBackend) for the first failed result.
   void check(const std::vector<GenRequest>& requests, const std::vector<GenResult>& results,
              const std::string& model, int64_t version) const;
@@ -136,7 +151,13 @@ class RolloutServer {
 //         which answers 400 with success false when the load fails). Rollouts keep asking for
 //         --rollout-model. SGLang only: vLLM 0.34.0 has no /update_weights_from_disk.
 // The server reads the files: it must see SYNC_DIR at the same path (same machine or a shared
-// file system). Only the newest version's files are kept.
+// file system). Only the newest version's files are kept. disk writes the checkpoint in shards of
+// at most RlOptions::max_shard_size bytes (as the run's checkpoints).
+// Several processes (run.cpp, push_policy): every process has its own RolloutServer and asks for
+// its own prompts' rollouts; rank 0 alone writes and loads each version (push), once, after every
+// rank's --async prefetch has ended, and the other ranks wait for it (a collective that also
+// carries whether it worked) before follow() and their next rollouts: no rank samples with a
+// policy other than the one its rollouts record.
 class WeightSync {
  public:
   // Resolves the method and directory (Error(kExitUsage): lora without --lora, no directory).
@@ -148,6 +169,11 @@ class WeightSync {
   // 4xx answer (a run resumed after kill -9 may find the killed run's adapter still loaded). Throws Error(kExitBackend) when the server refuses or is down
   // after the retries, Error(kExitIo) when the files cannot be written.
   void push(CausalLM& model, int64_t version);
+  // Several processes: rank 0 pushes, the others follow. After rank 0's push(version) has
+  // succeeded (run.cpp waits for it with a collective), a rank's server asks for what rank 0
+  // loaded: lora "policy-vN", disk --rollout-model; server.version() == version. Writes and
+  // sends nothing.
+  void follow(int64_t version);
   const std::string& method() const { return method_; }
   const std::string& dir() const { return dir_; }
 

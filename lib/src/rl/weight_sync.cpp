@@ -96,4 +96,10 @@ void WeightSync::push(CausalLM& model, int64_t version) {
   previous_ = dir;
 }
 
+void WeightSync::follow(int64_t version) {
+  const std::string name = version_name(version);
+  server_.serve(method_ == "lora" ? name : server_.options().model, version);
+  previous_ = (fs::path(dir_) / name).string();
+}
+
 }  // namespace delib::rl::detail

@@ -2,7 +2,9 @@
 # another thread while the step trains. From the second step on, the rollouts were sampled by
 # the policy one update older than the one trained (policy_version k-2 at step k, policy_lag 1;
 # the LoRA adapter each step's requests named shows it), the importance weights see the
-# mismatch, and the run completes with finite metrics. --async without a server is a usage error.
+# mismatch, and the run completes with finite metrics; resumed from a checkpoint, whose run state
+# holds the prefetched rollouts, it continues bit for bit. --async without a server is a usage
+# error.
 source "$DELIB_SRC/tests/servers/server.sh"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 4
@@ -13,7 +15,7 @@ start_server srv --mode model --model-dir model --model-name base
 run rl-train --model model --steps 4 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5 \
   --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
   --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out ckpt \
-  --metrics metrics.jsonl -o rollouts.jsonl prompts.jsonl
+  --metrics metrics.jsonl -o rollouts.jsonl --save-every 2 prompts.jsonl
 expect_rc 0
 "$DELIB_PYTHON" - "$srv_log" <<'PY' || fail "async check failed"
 import json, math, sys
@@ -37,4 +39,21 @@ for r in rows:
 models = [e["request"]["model"] for e in log if e["path"] == "/v1/completions"]
 assert models == ["base"] * 16 + ["policy-v1"] * 8 + ["policy-v2"] * 8, models
 print("lag per step", [m["policy_lag"] for m in metrics], "diff_max", [round(m["rollout_logprob_diff_max"], 5) for m in metrics])
+PY
+
+# Resume from the checkpoint after step 2: the run state holds the prefetched rollouts of step 3
+# (sampled by policy version 1), so steps 3-4 equal the uninterrupted run's bit for bit.
+run rl-train --model model --steps 4 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5 \
+  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
+  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out res \
+  --resume ckpt/checkpoint-00000002 -o resumed.jsonl prompts.jsonl
+expect_rc 0
+py <<'PY' || fail "async resume"
+import json
+from rollouts import resumed_equal
+with open("ref12.jsonl", "w") as f:
+    for l in open("rollouts.jsonl"):
+        if json.loads(l)["step"] <= 2:
+            f.write(l)
+print("resumed --async: steps", resumed_equal("rollouts.jsonl", ["ref12.jsonl", "resumed.jsonl"]), "identical")
 PY
