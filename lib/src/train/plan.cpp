@@ -167,16 +167,17 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 // routing): nonzero()'s (n_e, 2) int64 rows, kept by index_select and index_add (16 n_e), the
 // expert MLP's tensors on its n_e rows as a dense MLP of width moe_intermediate_size keeps them,
 // its output h and routing weight, both kept by h * weight (n_e C x a + n_e x a), and h * weight
-// itself, kept by index_add (its backward's expand_as(source) saves the source: n_e C x a). So
-// where a dense layer keeps ~4 N I x a for the MLP, a MoE layer keeps ~N k (3 C + 4 I_moe) x a: all
+// cast to the residual stream's dtype, kept by index_add (its backward's expand_as(source) saves
+// the source: n_e C x w). So where a dense layer keeps ~4 N I x a for the MLP, a MoE layer keeps
+// ~N k (3 C + 4 I_moe) x a: all
 // experts' weights are parameters, but activations scale with the top-k experts a token visits.
 // With output_router_logits the router logits (N E x a) stay in the list for the
 // load-balancing loss, whose softmax keeps another N E x a.
 //
 // Checked to the byte against what a forward of delib's model keeps (tests/unit/train/test_plan.cpp,
 // an allocator that counts live bytes; Llama, Qwen3, Gemma 2, Gemma 3, Qwen3-MoE) and, for SDPA,
-// against PyTorch 2.11's saved-tensor hooks. Under bf16 autocast each linear layer is counted
-// as keeping one bf16 copy of its input (shared by the layers that read the same tensor).
+// against PyTorch 2.11's saved-tensor hooks; under bf16 autocast on CUDA, within 5-8% of the
+// allocator's peak (tests/reference/test_plan_measured_gpu.py).
 int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set<std::string>& adapted,
                                int64_t layer) {
   const ModelConfig& c = in.config;
@@ -192,6 +193,17 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
   };
   const bool lora = in.lora;
   const int64_t r = lora ? in.lora_options.rank : 0;
+  // The copies of one input that the linear layers reading it keep: the input itself (one)
+  // when the matmuls run in the weights' dtype; under bf16 autocast each linear layer casts it
+  // anew (autocast caches the casts of weights, not of activations), so each one that saves its
+  // input keeps its own bf16 copy (LoRA: the adapted ones, through x A^T). Measured on an H200:
+  // counting one copy left the plan 5-8% under the allocator's peak (q/k/v and gate/up).
+  auto input_copies = [&](std::initializer_list<const char*> leaves) -> int64_t {
+    int64_t n = 0;
+    for (const char* l : leaves) n += !lora || adapted.count(l) ? 1 : 0;
+    return n == 0 ? 0 : a == w ? 1 : n;
+  };
+  const bool fused_qkv = fam.fused_qkv, fused_gate_up = fam.fused_gate_up;
   // One RMSNorm over `rows` vectors of `width` features whose output is in `out` bytes.
   auto norm = [&](int64_t rows, int64_t width, int64_t out) {
     if (fam.norm_plus_one) return rows * width * (lora ? 4 : 8) + rows * 4 + width * 4;
@@ -199,7 +211,7 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
   };
   int64_t bytes = 0;
   bytes += (fam.sandwich_norms ? 4 : 2) * norm(N, C, w);               // the layer's RMSNorms
-  if (keeps({"q_proj", "k_proj", "v_proj", "qkv_proj"})) bytes += N * C * a;  // y1
+  bytes += N * C * a * (fused_qkv ? input_copies({"qkv_proj"}) : input_copies({"q_proj", "k_proj", "v_proj"}));  // y1
   if (c.qk_norm) bytes += norm(N * H, D, a) + norm(N * Hkv, D, a);     // q_norm, k_norm
   int64_t adapter_rows = 0;  // rows through each adapted layer's x A^T
   for (const auto& leaf : adapted)
@@ -220,13 +232,14 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
     bytes += N * E * 4 + Nk * 8;                                       // softmax, topk's indices
     if (c.norm_topk_prob) bytes += Nk * 4 + N * 4;                     // top / top.sum()
     bytes += Nk * 16;                                                  // nonzero()'s rows
-    if (keeps({"gate_proj", "up_proj", "gate_up_proj"})) bytes += Nk * C * a;  // each expert's input
+    bytes += Nk * C * a * input_copies({"gate_proj", "up_proj"});      // each expert's input
     bytes += 3 * Nk * Im * a;                                          // act(gate), its input, up
     if (keeps({"down_proj"})) bytes += Nk * Im * a;                    // down_proj's input
-    bytes += 2 * Nk * C * a + Nk * a;                                  // h * weight, index_add
+    bytes += Nk * C * a + Nk * a + Nk * C * w;                         // h * weight; index_add's
+                                                                       // source, cast to the stream's dtype
     if (c.output_router_logits) bytes += 2 * N * E * a;                // logits + the aux softmax
   } else {
-    if (keeps({"gate_proj", "up_proj", "gate_up_proj"})) bytes += N * C * a;  // y2
+    bytes += N * C * a * (fused_gate_up ? input_copies({"gate_up_proj"}) : input_copies({"gate_proj", "up_proj"}));  // y2
     bytes += 3 * N * I * a;                                            // act(gate), its input, up
     if (keeps({"down_proj"})) bytes += N * I * a;                      // down_proj's input
   }
