@@ -775,10 +775,10 @@ GenResult result_from_json(const Json& j) {
 
 // Before a checkpoint of an --async run (every rank; one gather): the next step's prefetched
 // rollouts (RolloutServer::finished, waited for: that step loses the overlap), every rank's,
-// into the run state, options "rollout_prefetch": per rank null or {"version", "keys":
-// ["KEY/SAMPLE", ...], "results": [GenResult fields]}, so that a run resumed from the checkpoint
-// trains on what the uninterrupted one would (restore_prefetch): its first step's rollouts
-// sampled by the policy one update older, as they were.
+// into the run state, options "rollout_prefetch": per rank null or {"version", "sampling",
+// "keys": ["KEY/SAMPLE", ...], "results": [GenResult fields]}, so that a run resumed from the
+// checkpoint trains on what the uninterrupted one would (restore_prefetch): its first step's
+// rollouts sampled by the policy one update older, as they were.
 void stash_prefetch(Run& r) {
   if (!r.server || !r.o.async_rollouts) return;
   std::string mine = "null";
@@ -789,6 +789,7 @@ void stash_prefetch(Run& r) {
       res.push(result_json(f.results->results[i]));
     }
     j.set("version", f.results->version);
+    j.set("sampling", f.requests->empty() ? Json() : (*f.requests)[0].params.to_json());
     j.set("keys", std::move(keys));
     j.set("results", std::move(res));
     mine = j.dump();
@@ -801,8 +802,8 @@ void stash_prefetch(Run& r) {
 
 // A resumed --async run: this rank's part of the checkpoint's prefetch becomes the prefetch of
 // the first step, when it is for exactly the requests that step makes first (same keys and
-// samples; the same number of processes). Otherwise the first step samples afresh, with the
-// resumed policy (policy_lag 0).
+// samples, same sampling parameters; the same number of processes). Otherwise the first step
+// samples afresh, with the resumed policy (policy_lag 0).
 void restore_prefetch(Run& r) {
   if (!r.server || !r.o.async_rollouts || !r.learner.ckpt) return;
   const Json* all = r.learner.st.options.find("rollout_prefetch");
@@ -821,6 +822,8 @@ void restore_prefetch(Run& r) {
   const Json::Array& keys = keys_j->as_array();
   const Json::Array& res = res_j->as_array();
   if (keys.size() != reqs.size() || res.size() != reqs.size()) return;
+  const Json* sampling = mine.find("sampling");
+  if (!reqs.empty() && (!sampling || sampling->dump() != reqs[0].params.to_json().dump())) return;
   detail::RolloutServer::Prefetched p;
   try {
     p.version = field(mine, "version").as_int();

@@ -3,8 +3,8 @@
 # the policy one update older than the one trained (policy_version k-2 at step k, policy_lag 1;
 # the LoRA adapter each step's requests named shows it), the importance weights see the
 # mismatch, and the run completes with finite metrics; resumed from a checkpoint, whose run state
-# holds the prefetched rollouts, it continues bit for bit. --async without a server is a usage
-# error.
+# holds the prefetched rollouts, it continues bit for bit (with other sampling options it samples
+# afresh). --async without a server is a usage error.
 source "$DELIB_SRC/tests/servers/server.sh"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 4
@@ -56,4 +56,16 @@ with open("ref12.jsonl", "w") as f:
         if json.loads(l)["step"] <= 2:
             f.write(l)
 print("resumed --async: steps", resumed_equal("rollouts.jsonl", ["ref12.jsonl", "resumed.jsonl"]), "identical")
+PY
+# Other sampling options on resume: the stored prefetch is not for these requests, so step 3 is
+# sampled afresh by the resumed policy (version 2), never the stale samples of other options.
+run rl-train --model model --steps 3 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 0.7 --seed 5 \
+  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
+  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out res2 \
+  --resume ckpt/checkpoint-00000002 -o other.jsonl prompts.jsonl
+expect_rc 0
+py <<'PY' || fail "a prefetch of other sampling options was taken"
+import json
+rows = [json.loads(l) for l in open("other.jsonl")]
+assert rows and all(r["step"] == 3 and r["policy_version"] == 2 for r in rows), [(r["step"], r["policy_version"]) for r in rows]
 PY
