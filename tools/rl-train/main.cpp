@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
       "weight pushes to a rollout server gather one unit at a time (a process with no sequence in an update "
       "runs the same passes on a padding sequence with zero weight). The reference model of the KL penalty "
       "(--kl-coef > 0) is not sharded: frozen, it costs one f32 copy of the starting model per process. "
-      "--resume of a sharded --lora run is not supported yet.\n"
+      "With --lora the frozen base is sharded too (full) and a sharded --lora run resumes like the others.\n"
       "\n"
       "Rollout server: with --rollout-backend openai the rollouts come from POST /v1/completions of an "
       "OpenAI-compatible server (implemented against vLLM's OpenAI server; tests/servers/openai_server.py "

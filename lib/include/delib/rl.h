@@ -387,7 +387,7 @@ struct RlOptions {
   // time for the update's passes, checkpoints and weight pushes. The reference model
   // (kl_coef > 0) stays replicated: frozen, it costs one f32 copy of the model per process.
   // Checkpoints hold one part per process (shard-rank-R-of-W.safetensors) and resume on any
-  // number of processes. REQUIRES: not lora together with resume (not yet supported).
+  // number of processes (with lora too: the adapters' parts, the frozen base from model_dir).
   train::Sharding sharding = train::Sharding::kNone;
   // Test hook: when set, used instead of the judge built from judge_backend.
   Backend* judge_backend_override = nullptr;

@@ -136,9 +136,6 @@ void check_options(const RlOptions& o) {
                             lc.clip_low, lc.clip_high), kExitUsage);
   if (o.loss == Loss::kDrGrpo && o.sampling.max_tokens < 1)
     throw Error("--loss dr-grpo divides by the generation budget --max-tokens: it must be >= 1", kExitUsage);
-  if (o.sharding != train::Sharding::kNone && o.lora && !o.resume.empty())
-    throw Error(fmt::format("--resume with --sharding {} and --lora: not yet supported", train::sharding_name(o.sharding)),
-                kExitUsage);
 }
 
 // Every prompt record, its conversation encoded with the policy's chat template.

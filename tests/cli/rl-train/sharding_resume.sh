@@ -4,7 +4,8 @@
 # master weights and AdamW moments (shard-rank-R-of-2.safetensors). Resumed on 1 process with the
 # same global batch, the parts are resharded and the next steps equal the uninterrupted run's up
 # to float reduction order. Resuming with another --sharding than the checkpoint's is refused,
-# naming trainer_state.json and options.sharding, and leaves the checkpoint as it was.
+# naming trainer_state.json and options.sharding, and leaves the checkpoint as it was. A LoRA run
+# (its frozen base sharded too) resumes bit for bit as well.
 source "$CASE_DIR/launch.bash"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 3 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 6
@@ -71,7 +72,7 @@ print("resharded 2 -> 1: steps 3-4 equal, max weight difference", d)
 assert d < 1e-4, d
 PY
 
-# Refusals: another strategy than the checkpoint's (either way), and LoRA.
+# Refusals: another strategy than the checkpoint's (either way).
 sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 before=$(sums run)
 run rl-train "${args[@]}" --steps 9 --prompts-per-step 2 --sharding none --out run --resume run
@@ -85,6 +86,25 @@ run rl-train "${args[@]}" --steps 2 --prompts-per-step 2 --sharding grad-opt --o
 expect_rc 2
 expect_err_glob "rl-train: plain/checkpoint-00000001/trainer_state.json:*cannot resume: options.sharding was \"none\" in the checkpointed run, now \"grad-opt\"*"
 [ "$(sums plain)" = "$before" ] || fail "a refused resume changed the checkpoint"
-run rl-train "${args[@]}" --steps 9 --sharding full --prompts-per-step 2 --lora --out run --resume run
-expect_rc 2
-expect_err_glob "*--resume with --sharding full and --lora: not yet supported*"
+
+# LoRA (the frozen base sharded too): checkpoint 2 of a 2-process run resumed on 2 processes
+# continues bit for bit (rollouts, merged model, PEFT adapter).
+launch lora 2 "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 --out lora
+ok lora 2
+mkdir lora-resumed
+cp -r lora/checkpoint-00000002 lora-resumed/
+echo checkpoint-00000002 > lora-resumed/latest
+launch lora-resumed 2 "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 \
+  --out lora-resumed --resume lora-resumed
+ok lora-resumed 2
+py <<'PY' || fail "the resumed LoRA run differs from the uninterrupted one"
+from rollouts import resumed_equal
+from safetensors.torch import load_file
+resumed_equal("lora.0.jsonl", ["lora.0.jsonl", "lora-resumed.0.jsonl"])
+rows = [l for l in open("lora-resumed.0.jsonl") if l.strip()]
+assert len(rows) == 2 * 8, len(rows)   # steps 3-4 redone
+for f in ("model.safetensors", "adapter/adapter_model.safetensors"):
+    a, b = load_file(f"lora/checkpoint-00000004/{f}"), load_file(f"lora-resumed/checkpoint-00000004/{f}")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), f
+print("LoRA: resumed bit for bit")
+PY
