@@ -186,6 +186,14 @@ class CausalLM {
   // "f16". Throws Error naming the file and tensor on malformed input.
   static std::shared_ptr<CausalLM> load(const std::string& model_dir, torch::Device device,
                                         const std::string& dtype = "auto");
+  // As load(), with the same checks of the checkpoint (every parameter present with its shape,
+  // no unexpected tensor), but no weight is read and none allocated: each parameter has its
+  // shape, dtype and device and a storage of 0 bytes. The caller fills them (or its parts of
+  // them) from safetensors::Checkpoint::open(model_dir): sft-train --sharding full reads each
+  // rank's part of each unit (train/sharding.h), so no rank ever holds the whole model. Using
+  // a parameter before its storage is set is undefined.
+  static std::shared_ptr<CausalLM> load_unallocated(const std::string& model_dir, torch::Device device,
+                                                    const std::string& dtype = "auto");
   // A randomly initialised model (tests, the quickstart recipe).
   static std::shared_ptr<CausalLM> random(const ModelConfig& config, uint64_t seed,
                                           torch::Device device,

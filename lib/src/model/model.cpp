@@ -47,9 +47,22 @@ namespace model {
 // ---------------------------------------------------------------------------------------------
 // Building blocks.
 
+// CausalLM::load_unallocated builds the modules with this set: their parameters get their
+// shapes and no memory (a storage of 0 bytes), to be filled by the caller.
+namespace {
+thread_local bool t_unallocated = false;
+
+torch::Tensor new_parameter(at::IntArrayRef sizes, const torch::TensorOptions& o) {
+  if (!t_unallocated) return torch::empty(sizes, o);
+  torch::Tensor t = torch::empty({0}, o);
+  t.unsafeGetTensorImpl()->set_sizes_contiguous(sizes);
+  return t;
+}
+}  // namespace
+
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o, bool plus_one)
     : eps(eps), plus_one(plus_one) {
-  weight = register_parameter("weight", torch::empty({dim}, o));
+  weight = register_parameter("weight", new_parameter({dim}, o));
 }
 
 // RMSNorm (Zhang & Sennrich 2019, eq. 4) exactly as HF LlamaRMSNorm: the statistics in
@@ -65,8 +78,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 }
 
 LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o) {
-  weight = register_parameter("weight", torch::empty({out, in}, o));
-  if (with_bias) bias = register_parameter("bias", torch::empty({out}, o));
+  weight = register_parameter("weight", new_parameter({out, in}, o));
+  if (with_bias) bias = register_parameter("bias", new_parameter({out}, o));
 }
 
 // y = x W^T + b, plus the LoRA term (Hu et al. 2021, eq. 3): (alpha / r) * (x A^T) B^T.
@@ -298,7 +311,7 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const Step& s, i
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t V, int64_t C, const torch::TensorOptions& o) {
-  weight = register_parameter("weight", torch::empty({V, C}, o));
+  weight = register_parameter("weight", new_parameter({V, C}, o));
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& c, const torch::TensorOptions& o) {
@@ -759,12 +772,24 @@ std::shared_ptr<CausalLM> CausalLM::random(const ModelConfig& config, uint64_t s
   return m;
 }
 
-std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::Device device,
-                                         const std::string& dtype_name) {
+namespace {
+
+// load() and load_unallocated(): the model built for config.json, the checkpoint checked against
+// it (every parameter present with its shape, nothing unexpected) and, when `read`, copied in.
+std::shared_ptr<CausalLM> load_model(const std::string& model_dir, torch::Device device,
+                                     const std::string& dtype_name, bool read) {
   ModelConfig cfg = ModelConfig::load(model_dir);
   const torch::ScalarType dtype = parse_dtype(dtype_name, device, cfg);
   auto ckpt = safetensors::Checkpoint::open(model_dir);
-  auto m = std::make_shared<Model>(cfg, device, dtype);
+  std::shared_ptr<Model> m;
+  model::t_unallocated = !read;
+  try {
+    m = std::make_shared<Model>(cfg, device, dtype);
+  } catch (...) {
+    model::t_unallocated = false;
+    throw;
+  }
+  model::t_unallocated = false;
   m->source_dir = model_dir;
   torch::NoGradGuard ng;
   std::set<std::string> used;
@@ -776,7 +801,7 @@ std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::De
       throw Error(Location{ckpt.file_of(name), 0},
                   fmt::format("tensor \"{}\" has shape [{}], the config implies [{}]", name,
                               fmt::join(info.shape, ", "), fmt::join(p.sizes(), ", ")));
-    p.copy_(ckpt.tensor(name));  // mmap view -> model dtype/device in one pass
+    if (read) p.copy_(ckpt.tensor(name));  // mmap view -> model dtype/device in one pass
     used.insert(name);
   }
   for (const auto& name : ckpt.names()) {
@@ -787,6 +812,18 @@ std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::De
                 fmt::format("unexpected tensor \"{}\" for {}", name, cfg.architecture));
   }
   return m;
+}
+
+}  // namespace
+
+std::shared_ptr<CausalLM> CausalLM::load(const std::string& model_dir, torch::Device device,
+                                         const std::string& dtype_name) {
+  return load_model(model_dir, device, dtype_name, /*read=*/true);
+}
+
+std::shared_ptr<CausalLM> CausalLM::load_unallocated(const std::string& model_dir, torch::Device device,
+                                                     const std::string& dtype_name) {
+  return load_model(model_dir, device, dtype_name, /*read=*/false);
 }
 
 torch::Tensor softcap_logits(const torch::Tensor& logits, double cap) {
