@@ -274,8 +274,14 @@ class DataParallel {
   // 1) n) of the sum of every rank's input (ZeRO's reduce-scatter). World size 1: a copy.
   void reduce_scatter_sum(const torch::Tensor& input, const torch::Tensor& output);
   // input (n), output (W * n), both contiguous: every rank's input in rank order. World size
-  // 1: a copy.
+  // 1: a copy. `input` may be output's own slice [rank n, (rank + 1) n) (in place: no copy, no
+  // buffer beyond `output` on either backend).
   void all_gather(const torch::Tensor& input, const torch::Tensor& output);
+  // all_gather issued without waiting: the collective runs in the background (Gloo's worker
+  // threads, NCCL's stream) and the returned function blocks until `output` holds the result
+  // (call it exactly once, on every rank). input and output must stay alive and unchanged
+  // until then; collectives issued meanwhile run after it in the same order on every rank.
+  std::function<void()> all_gather_async(const torch::Tensor& input, const torch::Tensor& output);
   void barrier();
   // Every rank's `bytes`, in rank order, on rank 0 (other ranks get an empty vector); a
   // collective, so all ranks call it. Used to write all ranks' records from rank 0.

@@ -190,15 +190,38 @@ void DataParallel::reduce_scatter_sum(const torch::Tensor& input, const torch::T
 }
 
 void DataParallel::all_gather(const torch::Tensor& input, const torch::Tensor& output) {
+  all_gather_async(input, output)();
+}
+
+std::function<void()> DataParallel::all_gather_async(const torch::Tensor& input, const torch::Tensor& output) {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && output.numel() == input.numel() * env_.world_size,
               "all_gather: output must be world_size x input, both contiguous");
+  const int64_t n = input.numel();
   if (!impl_->pg) {
-    output.copy_(input);
-    return;
+    if (input.data_ptr() != output.data_ptr()) output.copy_(input);
+    return [] {};
   }
-  at::Tensor in = input, out = output;
-  impl_->pg->_allgather_base(out, in)->wait();
+  if (impl_->device.is_cuda()) {  // NCCL gathers in place (input = output's slice) or not
+    at::Tensor in = input, out = output;
+    c10::intrusive_ptr<c10d::Work> work = impl_->pg->_allgather_base(out, in);
+    return [work] { work->wait(); };
+  }
+  // Gloo's all-gather gathers into a buffer of its own and copies it out, twice the output's
+  // memory for as long as it runs: W broadcasts instead, rank q's from output's slice q, each
+  // in place (the same bytes on the wire).
+  torch::Tensor mine = output.slice(0, env_.rank * n, (env_.rank + 1) * n);
+  if (input.data_ptr() != mine.data_ptr()) mine.copy_(input);
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (int q = 0; q < env_.world_size; ++q) {
+    std::vector<at::Tensor> io{output.slice(0, q * n, (q + 1) * n)};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = q;
+    works.push_back(impl_->pg->broadcast(io, opts));
+  }
+  return [works] {
+    for (const auto& w : works) w->wait();
+  };
 }
 
 std::vector<std::string> DataParallel::gather_to_rank0(const std::string& bytes) {
