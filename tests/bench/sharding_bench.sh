@@ -14,7 +14,9 @@
 # Memory: each process's peak RSS above its RSS before the model was loaded (metrics
 # memory_mb - memory_baseline_mb; rank 0 writes the metrics, the ranks are symmetric), with
 # glibc's mmap threshold pinned (MALLOC_MMAP_THRESHOLD_) so that freed tensors leave the RSS,
-# as --plan counts live bytes. Step time: the median of the steps after the first.
+# as --plan counts live bytes. Step time: the median of the steps after the first; with full,
+# also the median time a step waited for its all-gathers (gather_wait_s: what prefetching did
+# not hide) and how many of its gathers were prefetched.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${DELIB_BIN:-$here/../../build/bin}
@@ -80,7 +82,11 @@ name, planned = sys.argv[1], int(sys.argv[2])
 rows = [json.loads(l) for l in open(f"{name}.0.jsonl")]
 peak = max(r["memory_mb"] for r in rows) - rows[0]["memory_baseline_mb"]
 step = statistics.median(r["step_time_s"] for r in rows[1:])
-print(f"{name}\t{peak * 2**20 / 1e6:.0f}\t{planned / 1e6:.0f}\t{step:.2f}")
+wait = "-"
+if "gather_wait_s" in rows[0]:
+    wait = (f"{statistics.median(r['gather_wait_s'] for r in rows[1:]):.2f} "
+            f"({sum(r['prefetched'] for r in rows[1:])}/{sum(r['gathers'] for r in rows[1:])} prefetched)")
+print(f"{name}\t{peak * 2**20 / 1e6:.0f}\t{planned / 1e6:.0f}\t{step:.2f}\t{wait}")
 PY
 )")
 done
@@ -92,12 +98,12 @@ none_s=$(cut -f4 <<<"${rows[0]}")
   echo "Random Llama, $params parameters ($layers layers, hidden $hidden), f32, batch $batch x $T tokens per"
   echo "process, $steps steps, 1 thread per process$([ ${#ckpt[@]} -gt 0 ] && echo ', activation checkpointing'); tests/bench/sharding_bench.sh${ckpt[*]:+ ${ckpt[*]}}."
   echo
-  echo "| sharding | peak per rank (MB) | planned (MB) | vs none | step time (s) | vs none |"
-  echo "|---|---|---|---|---|---|"
+  echo "| sharding | peak per rank (MB) | planned (MB) | vs none | step time (s) | vs none | gather wait (s) |"
+  echo "|---|---|---|---|---|---|---|"
   for row in "${rows[@]}"; do
-    IFS=$'\t' read -r name mb plan s <<<"$row"
-    awk -v n="$name" -v m="$mb" -v p="$plan" -v s="$s" -v m0="$none_mb" -v s0="$none_s" \
-      'BEGIN { printf "| %s | %d | %d | %.2fx | %.2f | %.2fx |\n", n, m, p, m / m0, s, s / s0 }'
+    IFS=$'\t' read -r name mb plan s wait <<<"$row"
+    awk -v n="$name" -v m="$mb" -v p="$plan" -v s="$s" -v m0="$none_mb" -v s0="$none_s" -v w="$wait" \
+      'BEGIN { printf "| %s | %d | %d | %.2fx | %.2f | %.2fx | %s |\n", n, m, p, m / m0, s, s / s0, w }'
   done
   echo
   echo "Target: full <= 0.6x none in peak memory per rank."

@@ -157,9 +157,6 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_trainable(const Run& r)
 void check_options(const SftOptions& o, const DistEnv& denv) {
   if (o.batch_size < 1 || o.grad_accum < 1 || o.max_length < 2 || o.epochs < 1)
     throw Error("--batch-size, --grad-accum, --epochs must be >= 1 and --max-length >= 2", kExitUsage);
-  if (o.sharding != Sharding::kNone && o.lora && !o.resume.empty())
-    throw Error(fmt::format("--resume with --sharding {} and --lora: not yet supported", sharding_name(o.sharding)),
-                kExitUsage);
   if (denv.distributed()) {
     for (const auto& in : o.inputs)
       if (in == "-") throw Error("several processes cannot share stdin: give input files", kExitUsage);
@@ -214,15 +211,24 @@ void load_learner(Run& r) {
   // base model plus the saved adapters.
   const std::string weights = (r.ckpt && !o.lora) ? *r.ckpt : o.model_dir;
   const std::string dtype = o.dtype == "auto" ? "f32" : o.dtype;  // f32 master weights
-  r.model = CausalLM::load(weights, r.device, dtype);
+  // --sharding full: no rank reads the whole model; its parameters are left unallocated and
+  // each rank reads its part of each unit below (ShardedAdamW::read_parts).
+  const bool full = o.sharding == Sharding::kFull;
+  r.model = full ? CausalLM::load_unallocated(weights, r.device, dtype) : CausalLM::load(weights, r.device, dtype);
   torch::manual_seed(o.seed);
   if (o.lora) add_lora(*r.model, o.lora_options);
   for (const auto& item : r.model->module().named_parameters(/*recurse=*/true))
     if (item.value().requires_grad()) r.trainable.emplace_back(item.key(), item.value());
   if (r.trainable.empty()) throw Error("the model has no trainable parameters");
   for (auto& [n, p] : r.trainable) r.params.push_back(p);
-  r.dp.broadcast(r.params);
+  // Rank 0's trainable parameters to every rank; full: those loaded (LoRA's adapters), every
+  // rank reading the rest from the same checkpoint.
+  std::vector<torch::Tensor> loaded;
+  for (const auto& p : r.params)
+    if (p.storage().nbytes() >= size_t(p.numel()) * p.element_size()) loaded.push_back(p);
+  r.dp.broadcast(loaded);
   r.sharded = make_sharded(*r.model, r.trainable, o.adamw, r.dp, o.sharding);
+  if (full) r.sharded->read_parts(safetensors::Checkpoint::open(weights));
   if (!r.sharded) r.optimizer = make_adamw(r.trainable, o.adamw);
 
   r.global_batch = o.batch_size * o.grad_accum * r.denv.world_size;
@@ -328,6 +334,7 @@ StepData step_data(Run& r, const std::vector<size_t>& order, int64_t epoch) {
 
 struct StepStats {
   double loss = 0, grad_norm = 0, lr = 0;
+  std::optional<ShardedAdamW::GatherStats> gathers;  // --sharding full
 };
 
 // Forward and backward over the micro-batches, gradients summed over ranks, clipped, one
@@ -337,6 +344,7 @@ StepStats train_step(Run& r, StepData& d) {
   const SftOptions& o = r.o;
   const bool autocast = o.bf16_autocast && r.device.is_cuda();
   if (r.optimizer) r.optimizer->zero_grad(/*set_to_none=*/false);  // sharded: released already
+  if (r.sharded) r.sharded->take_gather_stats();  // (a save's gathers are not the step's)
   double local_loss = 0;
   for (size_t m = 0; m < d.micro.size(); ++m) {
     Batch& b = d.micro[m];
@@ -390,6 +398,7 @@ StepStats train_step(Run& r, StepData& d) {
     r.sharded->reduce_scatter_grads();
     s.grad_norm = r.sharded->clip_grad_norm(o.max_grad_norm);
     r.sharded->step(s.lr);
+    if (r.o.sharding == Sharding::kFull) s.gathers = r.sharded->take_gather_stats();
   } else {
     for (auto& p : r.params)
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
@@ -419,6 +428,11 @@ void write_metrics(Run& r, const StepData& d, const StepStats& s, double secs) {
   m.set("step_time_s", secs);
   m.set("memory_mb", peak_memory_mb(r.device));
   m.set("memory_baseline_mb", r.baseline_mb);
+  if (s.gathers) {
+    m.set("gathers", s.gathers->gathers);
+    m.set("prefetched", s.gathers->prefetched);
+    m.set("gather_wait_s", s.gathers->wait_s);
+  }
   r.metrics->write_line(m.dump());
 }
 

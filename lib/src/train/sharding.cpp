@@ -6,9 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <map>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <torch/csrc/autograd/function_hook.h>
@@ -83,6 +87,20 @@ struct GradReady final : torch::autograd::PostAccumulateGradHook {
 // A gathered unit's buffer, kept alive by each parameter storage that views it.
 void release_buffer(void* ctx) { delete static_cast<torch::Tensor*>(ctx); }
 
+// A parameter of CausalLM::load_unallocated: sizes without memory.
+bool unallocated(const torch::Tensor& p) {
+  return p.storage().nbytes() < size_t(p.numel()) * p.element_size();
+}
+
+// Unmaps the resident pages under a CPU view of a read-only file mapping (safetensors::File):
+// they leave this process's RSS (the page cache keeps them; a later read faults them back in).
+void drop_mapped_pages(const torch::Tensor& view) {
+  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(view.data_ptr()) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(view.data_ptr()) + view.nbytes();
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace
 
 std::vector<ShardedAdamW::Unit> ShardedAdamW::make_units(
@@ -100,6 +118,8 @@ std::vector<ShardedAdamW::Unit> ShardedAdamW::make_units(
     Unit& unit = units[it->second];
     unit.offsets.push_back(unit.numel);
     unit.params.push_back(p);
+    unit.names.push_back(name);
+    unit.unread.push_back(unallocated(p));
     unit.numel += p.numel();
   }
   for (Unit& u : units) {
@@ -124,7 +144,11 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
     for (size_t i = 0; i < u.params.size(); ++i) {
       const int64_t lo = std::max(lo_r, u.offsets[i]), hi = std::min(hi_r, u.offsets[i] + u.params[i].numel());
       if (lo >= hi) continue;
-      torch::Tensor v = u.params[i].detach().reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]).clone();
+      if (u.unread[i] && !full_)
+        throw Error(fmt::format("--sharding grad-opt: parameter {} is not loaded", u.names[i]));
+      torch::Tensor v = u.unread[i]
+                            ? torch::zeros({hi - lo}, u.options)
+                            : u.params[i].detach().reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]).clone();
       v.requires_grad_(true);
       (u.params[i].dim() >= 2 ? decay : no_decay).push_back(v);
       u.pieces.push_back(Unit::Piece{i, lo, hi, v});
@@ -149,7 +173,7 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
     const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
     for (size_t i = 0; i < u.params.size(); ++i) {
       const int64_t lo = std::max(lo_r, u.offsets[i]), hi = std::min(hi_r, u.offsets[i] + u.params[i].numel());
-      if (lo < hi)
+      if (lo < hi && !u.unread[i])
         u.master.slice(0, lo - lo_r, hi - lo_r).copy_(u.params[i].detach().reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]));
     }
   }
@@ -168,6 +192,38 @@ ShardedAdamW::~ShardedAdamW() {
   if (!full_) return;
   at::removeCallback(callback_);
   g_full = nullptr;
+  try {
+    drop_prefetch();  // its buffers must outlive the collective
+  } catch (const std::exception& e) {
+    warn(fmt::format("--sharding full: the last prefetch failed: {}", e.what()));
+  }
+}
+
+void ShardedAdamW::read_parts(const safetensors::Checkpoint& source) {
+  if (!full_) return;
+  torch::NoGradGuard no_grad;
+  const int64_t rank = dp_.rank();
+  for (size_t k = 0; k < all_units(); ++k) {
+    Unit& u = unit(k);
+    const int64_t lo_r = rank * u.part, hi_r = lo_r + u.part;
+    std::vector<torch::Tensor> views;  // this unit's tensors in the mapping
+    for (size_t i = 0; i < u.params.size(); ++i) {
+      if (!u.unread[i]) continue;
+      u.unread[i] = false;
+      const int64_t lo = std::max(lo_r, u.offsets[i]), hi = std::min(hi_r, u.offsets[i] + u.params[i].numel());
+      if (lo >= hi) continue;
+      torch::Tensor src = source.tensor(u.names[i]);
+      views.push_back(src);
+      src = src.reshape({-1}).slice(0, lo - u.offsets[i], hi - u.offsets[i]);
+      if (u.master.defined()) {
+        u.master.slice(0, lo - lo_r, hi - lo_r).copy_(src);
+        continue;
+      }
+      for (auto& pc : u.pieces)
+        if (pc.param == i) pc.value.detach().copy_(src);
+    }
+    for (const auto& v : views) drop_mapped_pages(v);
+  }
 }
 
 void ShardedAdamW::touch(const c10::StorageImpl* storage) {
@@ -175,17 +231,58 @@ void ShardedAdamW::touch(const c10::StorageImpl* storage) {
   if (it == unit_of_storage_.end()) return;
   const size_t u = it->second;
   auto r = std::find(resident_.begin(), resident_.end(), u);
-  if (r != resident_.end()) {  // most recently used last
-    resident_.erase(r);
-    resident_.push_back(u);
+  if (r == resident_.end()) {
+    arrive(u);
     return;
   }
-  gather(u);
+  resident_.erase(r);  // most recently used last
+  resident_.push_back(u);
+  if (std::find(since_.begin(), since_.end(), u) == since_.end()) since_.push_back(u);
+}
+
+void ShardedAdamW::arrive(size_t u) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ++stats_.gathers;
+  if (prefetch_ && prefetch_->unit == u) {
+    ++stats_.prefetched;
+    prefetch_->wait();
+    install(u, prefetch_->all);
+    prefetch_.reset();
+  } else {
+    drop_prefetch();  // not the unit that came next
+    gather(u);
+  }
+  stats_.wait_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   resident_.push_back(u);
   while (resident_.size() > 2) {
     release(resident_.front());
     resident_.erase(resident_.begin());
   }
+  if (!arrivals_.empty()) triggers_.push_back(since_.back());
+  arrivals_.push_back(u);
+  since_.assign(1, u);
+  const size_t k = arrivals_.size();
+  on_track_ = on_track_ && k <= replay_.size() && replay_[k - 1] == u;
+  // The next unit comes in now if the last step used no other unit before it: a decision from
+  // the sequence of gathers alone (identical on every rank, also while a checkpoint is written,
+  // when the writing rank reads the parameters by other operators than the others).
+  if (on_track_ && k < replay_.size() && replay_triggers_[k - 1] == u) prefetch(replay_[k]);
+}
+
+void ShardedAdamW::prefetch(size_t u) {
+  if (prefetch_ || std::find(resident_.begin(), resident_.end(), u) != resident_.end()) return;
+  torch::NoGradGuard no_grad;
+  Prefetch p{u, {}, torch::empty({dp_.world_size() * unit(u).part}, unit(u).options), {}};
+  p.mine = own_part(u, p.all);
+  p.wait = dp_.all_gather_async(p.mine, p.all);  // in place
+  prefetch_ = std::move(p);
+}
+
+void ShardedAdamW::drop_prefetch() {
+  if (!prefetch_) return;
+  Prefetch p = std::move(*prefetch_);
+  prefetch_.reset();
+  p.wait();  // then its buffers are freed
 }
 
 void ShardedAdamW::touch_in_order(const std::vector<torch::Tensor>& params) {
@@ -193,18 +290,27 @@ void ShardedAdamW::touch_in_order(const std::vector<torch::Tensor>& params) {
   for (const auto& p : params) touch(p.storage().unsafeGetStorageImpl());
 }
 
+torch::Tensor ShardedAdamW::own_part(size_t index, const torch::Tensor& all) {
+  torch::NoGradGuard no_grad;
+  Unit& u = unit(index);
+  const int64_t base = dp_.rank() * u.part;
+  torch::Tensor mine = all.slice(0, base, base + u.part);
+  if (u.master.defined()) return mine.copy_(u.master);
+  mine.zero_();
+  for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
+  return mine;
+}
+
 void ShardedAdamW::gather(size_t index) {
   torch::NoGradGuard no_grad;
   Unit& u = unit(index);
-  const int64_t W = dp_.world_size(), base = dp_.rank() * u.part;
-  torch::Tensor mine = u.master;
-  if (!mine.defined()) {
-    mine = torch::zeros({u.part}, u.options);
-    for (const auto& pc : u.pieces) mine.slice(0, pc.lo - base, pc.hi - base).copy_(pc.value.detach());
-  }
-  torch::Tensor all = torch::empty({W * u.part}, u.options);
-  dp_.all_gather(mine, all);
-  mine = torch::Tensor();
+  torch::Tensor all = torch::empty({dp_.world_size() * u.part}, u.options);
+  dp_.all_gather(own_part(index, all), all);  // in place
+  install(index, all);
+}
+
+void ShardedAdamW::install(size_t index, const torch::Tensor& all) {
+  Unit& u = unit(index);
   char* data = static_cast<char*>(all.data_ptr());
   for (size_t i = 0; i < u.params.size(); ++i) {
     const torch::Tensor& p = u.params[i];
@@ -228,16 +334,31 @@ void ShardedAdamW::release(size_t index) {
 
 void ShardedAdamW::materialize_all() {
   if (!full_) return;
-  for (size_t i = 0; i < all_units(); ++i)
-    if (std::find(resident_.begin(), resident_.end(), i) == resident_.end()) gather(i);
+  for (size_t i = 0; i < all_units(); ++i) {
+    if (std::find(resident_.begin(), resident_.end(), i) != resident_.end()) continue;
+    if (prefetch_ && prefetch_->unit == i) {
+      prefetch_->wait();
+      install(i, prefetch_->all);
+      prefetch_.reset();
+    } else {
+      gather(i);
+    }
+  }
+  drop_prefetch();
   resident_.clear();
   for (size_t i = 0; i < all_units(); ++i) resident_.push_back(i);
 }
 
 void ShardedAdamW::release_all() {
   if (!full_) return;
+  drop_prefetch();
   for (size_t u : resident_) release(u);
   resident_.clear();
+  arrivals_.clear();
+  triggers_.clear();
+  since_.clear();
+  on_track_ = true;
+  if (!replay_.empty()) prefetch(replay_.front());
 }
 
 void ShardedAdamW::grad_ready(size_t index, size_t param) {
@@ -302,7 +423,10 @@ void ShardedAdamW::step(double lr) {
     for (auto& pc : u.pieces) pc.value.mutable_grad() = torch::Tensor();
     u.grad_part = torch::Tensor();
   }
-  if (full_) {  // the parts are the parameters now; gathered units are stale
+  if (full_) {  // the parts are the parameters now; gathered (and prefetched) units are stale
+    if (!arrivals_.empty()) triggers_.push_back(since_.back());
+    replay_ = arrivals_;
+    replay_triggers_ = triggers_;
     release_all();
     return;
   }

@@ -3,7 +3,9 @@
 // the parameters stay replicated. --sharding full (ZeRO-3, section 5.3): the parameters too.
 // Used by sft.cpp (load_learner, train_step, save) and rl/run.cpp (rl-train --sharding).
 #pragma once
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -11,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "delib/safetensors.h"
 #include "delib/train.h"
 
 namespace delib::train {
@@ -46,17 +49,38 @@ std::string sharding_unit(const std::string& parameter_name);
 // storages). The sequence of gathers depends only on the graph's structure, so every rank
 // gathers in the same order under the same padding rule.
 //
+// Prefetch (full): the units gathered since the last step() (or release_all()), in order, are
+// what the next step gathers again. When the k-th gather of a step is the k-th of the last one
+// and the last step used no other unit between its k-th and (k+1)-th gathers, the (k+1)-th is
+// issued at once as an asynchronous all-gather (Gloo runs it on its own threads, NCCL on its
+// stream) and the unit's first use waits for it: in forward and backward the next layer comes
+// in while the current one computes. Not at the turn from forward to backward (the last layer
+// is used again after the head): the loss's buffers make the step's memory peak there, and the
+// unit gathered next is gathered when used. step() and release_all() issue the first unit's.
+// The decisions depend only on the sequence of gathers, the same on every rank, so the
+// collectives keep one order everywhere; a unit prefetched but not the next one gathered is
+// dropped. At most two units are held and one in flight.
+//
 // Every method below is a collective (same order on every rank) unless it says otherwise.
 class ShardedAdamW {
  public:
   // REQUIRES: the parameters are equal on every rank (broadcast first); `full`: every
   // parameter of the model is in `trainable` or in `frozen` (LoRA's base weights: sharded and
   // gathered like the rest, in units of their own, without gradients or optimizer state).
+  // `full` also takes unallocated parameters (CausalLM::load_unallocated: a storage of 0
+  // bytes): their parts start as zeros, for read_parts() to fill.
   ShardedAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& trainable,
                const AdamWConfig& config, DataParallel& dp, bool full = false,
                const std::vector<std::pair<std::string, torch::Tensor>>& frozen = {});
   ~ShardedAdamW();
-  // full: every unit gathered (to save the model), then released again by release_all().
+  // full, not a collective: this rank's part of every unallocated parameter read from
+  // `source` by name (the checkpoint CausalLM::load_unallocated checked), one unit at a time,
+  // the mapped pages of each unit's tensors dropped after it: no rank holds the whole model
+  // (nor its file's pages) at any time. Values are converted to the parameters' dtype.
+  void read_parts(const safetensors::Checkpoint& source);
+  // full: every unit gathered (to save the model), then released again by release_all(),
+  // which also starts a new sequence of gathers (the prefetch above) and prefetches the first
+  // unit of the last step's.
   void materialize_all();
   void release_all();
   // full: what CausalLM::save(dir) does to the parameters, on a rank that does not write:
@@ -71,6 +95,13 @@ class ShardedAdamW {
   // One AdamW step at `lr` on the parts, the gradient parts released; grad-opt: then every
   // unit's parameters all-gathered back into the model.
   void step(double lr);
+  // full, not a collective: the gathers since the last call (units gathered, how many of them
+  // had been prefetched, the seconds spent waiting for them), then reset.
+  struct GatherStats {
+    int64_t gathers = 0, prefetched = 0;
+    double wait_s = 0;
+  };
+  GatherStats take_gather_stats() { return std::exchange(stats_, GatherStats{}); }
   // This rank's optimizer (over the pieces): its state is this rank's part only.
   torch::optim::AdamW& optimizer() { return *optimizer_; }
 
@@ -92,6 +123,8 @@ class ShardedAdamW {
   struct Unit {
     std::string name;
     std::vector<torch::Tensor> params;  // the model's, in order
+    std::vector<std::string> names;     // theirs
+    std::vector<bool> unread;           // unallocated when given: parts for read_parts() to read
     std::vector<int64_t> offsets;       // of each parameter in the flattened unit
     int64_t numel = 0, part = 0;        // unpadded size; part = ceil(numel / W)
     torch::TensorOptions options;       // the parameters' dtype and device
@@ -109,8 +142,17 @@ class ShardedAdamW {
   static std::vector<Unit> make_units(const std::vector<std::pair<std::string, torch::Tensor>>& params,
                                       int64_t W, const std::string& suffix);
   void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part
+  // This rank's part of the unit's parameters written into its slice of `all` (W * part,),
+  // the slice returned.
+  torch::Tensor own_part(size_t unit, const torch::Tensor& all);
   void gather(size_t unit);   // the unit's parameters from every rank's part
+  void install(size_t unit, const torch::Tensor& all);  // the parameters view `all`
   void release(size_t unit);  // frees the unit's parameter storages
+  // A unit not held is used: taken from the prefetch or gathered, the least recently used
+  // released beyond two, the sequence extended and the next unit of the last one prefetched.
+  void arrive(size_t unit);
+  void prefetch(size_t unit);  // an asynchronous gather, unless held or in flight
+  void drop_prefetch();        // waits for the gather in flight, if any, and frees it
   // Unit i of all: the trainable units, then the frozen ones.
   Unit& unit(size_t i) { return i < units_.size() ? units_[i] : frozen_[i - units_.size()]; }
   size_t all_units() const { return units_.size() + frozen_.size(); }
@@ -120,6 +162,18 @@ class ShardedAdamW {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   bool full_ = false;
   std::vector<size_t> resident_;  // gathered units, least recently used first
+  struct Prefetch {
+    size_t unit;
+    torch::Tensor mine, all;      // the all-gather's input and output, alive until it is done
+    std::function<void()> wait;
+  };
+  std::optional<Prefetch> prefetch_;
+  std::vector<size_t> arrivals_;  // units gathered since the last step() / release_all()
+  std::vector<size_t> triggers_;  // per gather but the last: the last unit first used before the next
+  std::vector<size_t> since_;     // units used since the last gather, in order of first use
+  std::vector<size_t> replay_, replay_triggers_;  // the last step's arrivals_ and triggers_
+  bool on_track_ = true;          // arrivals_ is a prefix of replay_
+  GatherStats stats_;
   std::unordered_map<const c10::StorageImpl*, size_t> unit_of_storage_;
   uint64_t callback_ = 0;
 };

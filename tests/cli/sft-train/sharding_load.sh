@@ -1,0 +1,38 @@
+# --sharding full loads without any process reading the whole model: each rank reads its part
+# of each unit from the safetensors file (one unit at a time, the unit's mapped pages dropped
+# after it). A LoRA run (no optimizer state for the frozen base, so loading is what could
+# dominate the memory) of a model whose weights are M = 103 MiB in f32 (16 layers with wide
+# MLPs, units of 7 MB), 2 Gloo processes, one step: each rank's peak RSS above its RSS before
+# loading (its half of the base, M / 2, plus a few gathered units, activations and buffers:
+# 1.4 M) stays below 1.7 M. Loading the whole model on every rank and cutting it afterwards
+# holds the model plus its file's mapped pages (2.1 M) and fails this. Freed memory is
+# returned at once (MALLOC_MMAP_THRESHOLD_), so the RSS counts live bytes.
+"$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
+py <<'PY'
+import json, torch
+from transformers import Qwen3Config, Qwen3ForCausalLM
+cfg = json.load(open("model/config.json"))
+cfg.update(hidden_size=256, intermediate_size=2048, num_hidden_layers=16, head_dim=32)
+c = Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "model_type", "layer_types")})
+torch.manual_seed(0)
+Qwen3ForCausalLM(c).save_pretrained("model", safe_serialization=True)
+PY
+"$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 4
+port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+for r in 0 1; do
+  MALLOC_MMAP_THRESHOLD_=65536 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
+    sft-train --model model --plain --max-length 128 --batch-size 1 --max-steps 1 --threads 1 --lora --lora-rank 4 \
+      --sharding full data.jsonl >full.$r.jsonl 2>full.$r.err &
+  pids+=($!)
+done
+for r in 0 1; do wait "${pids[$r]}" || fail "rank $r failed: $(cat full.$r.err)"; done
+py <<'PY' || fail "a rank held about the whole model while loading"
+import json, os
+M = sum(os.path.getsize(os.path.join("model", f)) for f in os.listdir("model") if f.endswith(".safetensors")) / 2**20
+row = json.loads(open("full.0.jsonl").readline())
+grown = row["memory_mb"] - row["memory_baseline_mb"]
+print(f"model {M:.0f} MiB, rank 0's peak above its baseline {grown:.0f} MiB ({grown / M:.2f} M)")
+assert M > 100, M
+assert grown < 1.7 * M, (grown, M)
+PY
