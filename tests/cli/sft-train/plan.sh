@@ -56,8 +56,5 @@ run sft-train --model "$m" --world-size 8 data.jsonl; expect_rc 2
 expect_err_glob "*--world-size and --memory-per-device go with --plan*"
 run sft-train --plan --model "$m" --device gpu; expect_rc 2
 expect_err_glob "*--device 'gpu'*"
-# Not implemented yet, refused before anything is read: resuming a sharded LoRA run.
-run sft-train --model "$m" --sharding grad-opt --lora --resume ck data.jsonl; expect_rc 2
-expect_err_glob "*--resume with --sharding grad-opt and --lora: not yet supported*"
 run sft-train --plan --model nowhere; expect_rc 3
 expect_err_glob "*nowhere/config.json*"
