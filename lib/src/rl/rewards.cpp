@@ -242,10 +242,11 @@ class LengthReward : public RewardSource {
   int64_t target_;
 };
 
-// vLLM's Score API (make_score_reward in delib/rl.h).
-class ScoreReward : public RewardSource {
+// A `helpful` reward served over HTTP (the Score and Pooling APIs below): only completions whose
+// expected action is comply are scored (the others get 0); one request per completion.
+class HttpHelpfulReward : public RewardSource {
  public:
-  ScoreReward(BackendOptions options, std::string url) : options_(std::move(options)), url_(std::move(url)) {}
+  HttpHelpfulReward(BackendOptions options, std::string url) : options_(std::move(options)), url_(std::move(url)) {}
   std::string name() const override { return kHelpful; }
   std::vector<double> score(const std::vector<RewardInput>& in) override {
     std::vector<double> out;
@@ -254,75 +255,64 @@ class ScoreReward : public RewardSource {
   }
   std::vector<RewardValue> evaluate(const std::vector<RewardInput>& in) override {
     std::vector<RewardValue> out(in.size(), RewardValue{0.0, "", "", ""});
-    for (size_t i = 0; i < in.size(); ++i) {
-      const RewardInput& x = in[i];
-      if (x.expected_action != "comply") continue;
-      if (interrupted()) {
-        out[i] = RewardValue{std::nullopt, "interrupted", "interrupted", ""};
-        continue;
-      }
-      std::string prompt;
-      for (const Message& m : x.messages)
-        if (m.role == "user") prompt = m.content;
-      Json body = Json::object();
-      body.set("model", options_.model);
-      body.set("text_1", prompt);
-      body.set("text_2", x.answer);
-      RewardValue v;
-      std::string answer;
-      try {
-        answer = post_json(options_, url_, body.dump()).body;
-      } catch (const Error& e) {
-        if (e.exit_code() != kExitBackend) throw;
-        out[i] = RewardValue{std::nullopt, e.what(), "backend", ""};
-        continue;
-      }
-      std::optional<double> s;
-      try {
-        Json j = Json::parse(answer);
-        const Json* data = j.find("data");
-        if (data && data->is_array() && !data->as_array().empty()) {
-          const Json* sc = data->as_array()[0].find("score");
-          if (sc && sc->is_array() && sc->as_array().size() == 1) sc = &sc->as_array()[0];
-          if (sc && sc->is_number()) s = sc->as_double();
-        }
-      } catch (const std::exception&) {
-      }
-      if (s && *s >= 0.0 && *s <= 1.0) out[i] = RewardValue{*s, "", "", ""};
-      else
-        out[i] = RewardValue{std::nullopt,
-                             fmt::format("the reward model's answer has no data[0].score in [0, 1]: {}",
-                                         answer.substr(0, 200)),
-                             "parse", ""};
-    }
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i].expected_action == "comply") out[i] = request(in[i]);
     return out;
   }
 
- private:
+ protected:
+  // One completion's reward, or its error (backend, parse, interrupted).
+  virtual RewardValue request(const RewardInput& x) const = 0;
   BackendOptions options_;
   std::string url_;
 };
 
+// vLLM's Score API (make_score_reward in delib/rl.h).
+class ScoreReward : public HttpHelpfulReward {
+ public:
+  using HttpHelpfulReward::HttpHelpfulReward;
+
+ private:
+  RewardValue request(const RewardInput& x) const override {
+    if (interrupted()) return RewardValue{std::nullopt, "interrupted", "interrupted", ""};
+    std::string prompt;
+    for (const Message& m : x.messages)
+      if (m.role == "user") prompt = m.content;
+    Json body = Json::object();
+    body.set("model", options_.model);
+    body.set("text_1", prompt);
+    body.set("text_2", x.answer);
+    std::string answer;
+    try {
+      answer = post_json(options_, url_, body.dump()).body;
+    } catch (const Error& e) {
+      if (e.exit_code() != kExitBackend) throw;
+      return RewardValue{std::nullopt, e.what(), "backend", ""};
+    }
+    std::optional<double> s;
+    try {
+      Json j = Json::parse(answer);
+      const Json* data = j.find("data");
+      if (data && data->is_array() && !data->as_array().empty()) {
+        const Json* sc = data->as_array()[0].find("score");
+        if (sc && sc->is_array() && sc->as_array().size() == 1) sc = &sc->as_array()[0];
+        if (sc && sc->is_number()) s = sc->as_double();
+      }
+    } catch (const std::exception&) {
+    }
+    if (s && *s >= 0.0 && *s <= 1.0) return RewardValue{*s, "", "", ""};
+    return RewardValue{std::nullopt,
+                       fmt::format("the reward model's answer has no data[0].score in [0, 1]: {}",
+                                   answer.substr(0, 200)),
+                       "parse", ""};
+  }
+};
+
 // vLLM's Pooling API with a sequence reward model (make_pooling_reward in delib/rl.h, where the
 // request and answer fields and the pages they follow are).
-class PoolingReward : public RewardSource {
+class PoolingReward : public HttpHelpfulReward {
  public:
-  PoolingReward(BackendOptions options, std::string url) : options_(std::move(options)), url_(std::move(url)) {}
-  std::string name() const override { return kHelpful; }
-  std::vector<double> score(const std::vector<RewardInput>& in) override {
-    std::vector<double> out;
-    for (auto& v : evaluate(in)) out.push_back(v.value.value_or(0.0));
-    return out;
-  }
-  std::vector<RewardValue> evaluate(const std::vector<RewardInput>& in) override {
-    std::vector<RewardValue> out(in.size(), RewardValue{0.0, "", "", ""});
-    for (size_t i = 0; i < in.size(); ++i) {
-      const RewardInput& x = in[i];
-      if (x.expected_action != "comply") continue;
-      out[i] = request(x);
-    }
-    return out;
-  }
+  using HttpHelpfulReward::HttpHelpfulReward;
 
  private:
   // data[0].data of a PoolingResponse when it is one finite number ([S] or S); nullopt otherwise.
@@ -342,7 +332,7 @@ class PoolingReward : public RewardSource {
 
   // One completion's score: the request sent again (up to max_retries more times) while the
   // answer is not a sequence score, as post_json does for an HTTP failure.
-  RewardValue request(const RewardInput& x) const {
+  RewardValue request(const RewardInput& x) const override {
     Json messages = Json::array();
     for (const Message& m : x.messages) {
       Json jm = Json::object();
@@ -376,9 +366,6 @@ class PoolingReward : public RewardSource {
                                    redact_url(url_), attempts, answer.substr(0, 200)),
                        "backend", ""};
   }
-
-  BackendOptions options_;
-  std::string url_;
 };
 
 class OverlongReward : public RewardSource {
