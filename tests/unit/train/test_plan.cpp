@@ -59,6 +59,27 @@ struct CountingAllocator final : c10::Allocator {
   void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 };
 
+// The live CPU bytes a forward of model.hidden(ids) leaves (ids: 2 x 48, two packed documents of
+// 20 and 28 tokens per row), counted by CountingAllocator.
+int64_t hidden_live_bytes(delib::CausalLM& model, const torch::Tensor& ids) {
+  torch::Tensor docs = torch::cat({torch::zeros({2, 20}, torch::kInt64), torch::ones({2, 28}, torch::kInt64)}, 1);
+  torch::Tensor pos = torch::cat({torch::arange(20), torch::arange(28)}).unsqueeze(0).expand({2, 48}).contiguous();
+  delib::ForwardOptions fo;
+  fo.doc_ids = docs;
+  fo.positions = pos;
+  static CountingAllocator counting;
+  c10::Allocator* previous = c10::GetCPUAllocator();
+  c10::SetCPUAllocator(&counting, /*priority=*/255);
+  int64_t measured = 0;
+  {
+    const int64_t before = g_live.load();
+    torch::Tensor h = model.hidden(ids, fo);
+    measured = g_live.load() - before;
+  }
+  c10::SetCPUAllocator(previous, /*priority=*/255);
+  return measured;
+}
+
 }  // namespace
 
 TEST_CASE("the plan adds up to hand-computed bytes (f32, one process)", "[train][plan]") {
@@ -207,21 +228,7 @@ TEST_CASE("the per-layer activation formula matches what a forward of delib's de
     const int64_t expected = p.activations - N * 12;  // the loss's saved rows: here the output h
 
     torch::Tensor ids = torch::randint(0, 96, {2, 48}, torch::TensorOptions().dtype(torch::kInt64));
-    torch::Tensor docs = torch::cat({torch::zeros({2, 20}, torch::kInt64), torch::ones({2, 28}, torch::kInt64)}, 1);
-    torch::Tensor pos = torch::cat({torch::arange(20), torch::arange(28)}).unsqueeze(0).expand({2, 48}).contiguous();
-    delib::ForwardOptions fo;
-    fo.doc_ids = docs;
-    fo.positions = pos;
-    static CountingAllocator counting;
-    c10::Allocator* previous = c10::GetCPUAllocator();
-    c10::SetCPUAllocator(&counting, /*priority=*/255);
-    int64_t measured = 0;
-    {
-      const int64_t before = g_live.load();
-      torch::Tensor h = model->hidden(ids, fo);
-      measured = g_live.load() - before;
-    }
-    c10::SetCPUAllocator(previous, /*priority=*/255);
+    const int64_t measured = hidden_live_bytes(*model, ids);
     INFO("planned " << expected << " bytes, measured " << measured);
     CHECK(measured == expected);
   }
@@ -282,21 +289,7 @@ TEST_CASE("the activation formula matches delib's Gemma 2, Gemma 3 and Qwen3-MoE
     const MemoryPlan p = plan_memory(in);
     torch::manual_seed(0);
     torch::Tensor ids = torch::randint(0, 96, {2, 48}, torch::TensorOptions().dtype(torch::kInt64));
-    torch::Tensor docs = torch::cat({torch::zeros({2, 20}, torch::kInt64), torch::ones({2, 28}, torch::kInt64)}, 1);
-    torch::Tensor pos = torch::cat({torch::arange(20), torch::arange(28)}).unsqueeze(0).expand({2, 48}).contiguous();
-    delib::ForwardOptions fo;
-    fo.doc_ids = docs;
-    fo.positions = pos;
-    static CountingAllocator counting;
-    c10::Allocator* previous = c10::GetCPUAllocator();
-    c10::SetCPUAllocator(&counting, /*priority=*/255);
-    int64_t measured = 0;
-    {
-      const int64_t before = g_live.load();
-      torch::Tensor h = model->hidden(ids, fo);
-      measured = g_live.load() - before;
-    }
-    c10::SetCPUAllocator(previous, /*priority=*/255);
+    const int64_t measured = hidden_live_bytes(*model, ids);
     return std::pair<int64_t, int64_t>{p.activations, measured};
   };
   const int64_t N = 2 * 48;
