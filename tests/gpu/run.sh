@@ -9,6 +9,9 @@
 # python3 with torch 2.11.0+cu130 (LibTorch comes from it) and transformers, cmake, ninja, nvcc.
 #
 #   OUT=/tmp/out bash tests/gpu/run.sh
+#   DELIB_GPU_PREBUILT=build-gpu-carry OUT=/tmp/out bash tests/gpu/run.sh
+#       no build: the binaries tests/gpu/pack.sh packed here (carry build-gpu-carry); the
+#       device's minutes then go to the tests and benchmarks alone.
 #   DELIB_GPU_DRYRUN=1 DELIB_BIN=build-x/bin OUT=/tmp/out bash tests/gpu/run.sh
 #       dry run on CPU: skips the build when DELIB_BIN is given, runs the same steps with a tiny
 #       model on the CPU (plumbing check; numbers meaningless).
@@ -58,7 +61,18 @@ TORCH_PREFIX=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path
 # NCCL headers for ProcessGroupNCCL (lib/src/train/distributed.cpp) from the nvidia-nccl wheel.
 NCCL_INC=$("$PY" -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include"))' 2>/dev/null || true)
 [ -n "$NCCL_INC" ] && [ -f "$NCCL_INC/nccl.h" ] && export CPATH=$NCCL_INC:${CPATH:-}
-if [ "$DRY" = 1 ] && [ -n "${DELIB_BIN:-}" ]; then
+PREBUILT=${DELIB_GPU_PREBUILT:-}
+if [ -n "$PREBUILT" ]; then
+  # A build made elsewhere by tests/gpu/pack.sh: its libraries, then LibTorch and the CUDA
+  # runtime of this machine's python3 torch (the same version the build linked against).
+  BIN=$(cd "$PREBUILT/bin" && pwd)
+  TORCH_LIBS=$("$PY" -c 'import os, torch; d = os.path.dirname(torch.__file__); print(os.path.join(d, "lib") + ":" + os.path.join(os.path.dirname(d), "nvidia", "cu13", "lib"))')
+  export LD_LIBRARY_PATH=$(cd "$PREBUILT/lib" && pwd):$TORCH_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  log "prebuilt: $BIN (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+  if ldd "$BIN"/* | grep -q 'not found'; then
+    log "prebuilt: FAILED: unresolved libraries:"; ldd "$BIN"/* | grep 'not found' | sort -u | tee -a "$OUT/run.log" >&2; status=1
+  fi
+elif [ "$DRY" = 1 ] && [ -n "${DELIB_BIN:-}" ]; then
   BIN=$DELIB_BIN
   log "dry run: using the existing build in $BIN"
 else
@@ -74,7 +88,24 @@ fi
 # them. On the GPU machine DELIB_REQUIRE_GPU=1 makes "no CUDA device" a failure, not a skip;
 # the dry run must report each of them as skipped (exit 77, ctest's SKIP_RETURN_CODE).
 CTEST_DIR=$( [ "$DRY" = 1 ] && [ -n "${DELIB_BIN:-}" ] && echo "$BIN/.." || echo "$BUILD")
-if [ "$DRY" = 1 ]; then
+if [ -n "$PREBUILT" ]; then
+  # No ctest tree travels with a prebuilt bundle: run the same tests directly, with the
+  # environment tests/CMakeLists.txt gives them.
+  export DELIB_BIN=$BIN DELIB_SRC=$ROOT
+  [ "$DRY" = 1 ] || export DELIB_REQUIRE_GPU=1
+  : > "$OUT/gpu_tests.log"; n_run=0; n_ok=0; n_skip=0
+  for t in "$BIN"/test_*_gpu $(grep -l '^# label: gpu' tests/reference/*.py); do
+    n_run=$((n_run + 1)); name=$(basename "$t")
+    case $t in *.py) cmd=("$PY" "$t");; *) cmd=("$t");; esac
+    timeout 240 "${cmd[@]}" >>"$OUT/gpu_tests.log" 2>&1; rc=$?
+    echo "== $name: exit $rc" >>"$OUT/gpu_tests.log"
+    case $rc in 0) n_ok=$((n_ok + 1)); log "gpu test $name: passed";;
+                77) n_skip=$((n_skip + 1)); log "gpu test $name: SKIPPED"; [ "$DRY" = 1 ] || status=1;;
+                *) log "gpu test $name: FAILED (exit $rc)"; status=1;; esac
+  done
+  echo "$n_ok tests passed of $n_run, $n_skip skipped" >>"$OUT/gpu_tests.log"
+  log "gpu_tests: $n_ok of $n_run passed, $n_skip skipped"
+elif [ "$DRY" = 1 ]; then
   step gpu_tests 300 ctest --test-dir "$CTEST_DIR" -L gpu --output-on-failure --timeout 240
   n_gpu=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$OUT/gpu_tests.log" || true)
   n_skip=$(grep -cE '\*\*\*Skipped' "$OUT/gpu_tests.log" || true)
@@ -92,7 +123,7 @@ if [ "$DRY" != 1 ] && [ -x "$BIN/loss_bench" ]; then
   step loss_bench 90 "$BIN/loss_bench" 16384 1024 151936 2048
 fi
 # --sharding full on one GPU through NCCL (a process group of one) = --sharding none.
-step sharding 90 bash tests/gpu/sharding_check.sh "$BIN" "$([ "$DRY" = 1 ] && echo cpu || echo cuda)" "$PY"
+step sharding 150 bash tests/gpu/sharding_check.sh "$BIN" "$([ "$DRY" = 1 ] && echo cpu || echo cuda)" "$PY"
 step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1 ] && echo --dry-run)
 
 # 5. results.md: a section for tests/bench/RESULTS.md.

@@ -35,3 +35,31 @@ for f in none/checkpoint-00000004/model.safetensors full/checkpoint-00000004/mod
          full/checkpoint-00000004/shard-rank-0-of-1.safetensors; do
   [ -s "$f" ] || { echo "sharding_check: missing $f" >&2; exit 1; }
 done
+
+# rl-train on the device: local rollouts, the update and a checkpoint with --sharding none
+# (no launcher) and full (process group of one). Step 1 samples from the same weights with the
+# same seed, so its rewards must be equal; the gradient norm may differ by reduction order only.
+"$py" "$here/../cli/rl-train/prompts.py" prompts.jsonl 4
+rl=(--model model --device "$dev" --group-size 4 --lr 1e-2 --max-tokens 12 --seed 1 --rule-reward e=1
+    --steps 2 --prompts-per-step 2 --plain prompts.jsonl)
+"$bin/rl-train" "${rl[@]}" --sharding none --out rl-none --metrics rl-none.m.jsonl >rl-none.jsonl
+port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 \
+  "$bin/rl-train" "${rl[@]}" --sharding full --out rl-full --metrics rl-full.m.jsonl >rl-full.jsonl
+"$py" - <<'PY'
+import json
+rows = lambda n: [json.loads(l) for l in open(n) if l.strip()]
+a, b = rows("rl-none.jsonl"), rows("rl-full.jsonl")
+assert len(a) == len(b) == 2 * 2 * 4, (len(a), len(b))
+s1 = lambda r: [x["reward"] for x in r if x["step"] == 1]
+assert s1(a) == s1(b), (s1(a), s1(b))
+ma, mb = rows("rl-none.m.jsonl"), rows("rl-full.m.jsonl")
+assert len(ma) == len(mb) == 2
+x, y = ma[0]["grad_norm"], mb[0]["grad_norm"]
+assert abs(x - y) <= 1e-4 * max(abs(x), 1e-6), (x, y)
+print(f"rl-train on the device: none = full (process group of one) at step 1: grad norm {x:.6f}/{y:.6f}, "
+      f"{len(a)} rollouts each")
+PY
+for f in rl-none/checkpoint-00000002/model.safetensors rl-full/checkpoint-00000002/shard-rank-0-of-1.safetensors; do
+  [ -s "$f" ] || { echo "sharding_check: missing $f" >&2; exit 1; }
+done
