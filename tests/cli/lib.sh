@@ -73,3 +73,95 @@ start_server() {
 
 # stop_server DIR: stops the server that start_server DIR started.
 stop_server() { kill "$(cat "$1/server.pid")"; rm "$1/server.pid"; }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+free_port() {
+  "$DELIB_PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"
+}
+
+# run_ranks NAME WORLD CMD...: CMD on WORLD processes in a torchrun-style environment
+# (MASTER_ADDR=127.0.0.1, MASTER_PORT a free port each call, WORLD_SIZE, RANK = LOCAL_RANK = R),
+# started together and waited for: rank R's stdout in NAME.R.jsonl, its stderr in NAME.R.err,
+# its exit status in NAME.R.rc. Returns 0 whatever the ranks' statuses (check them with
+# ranks_ok or ranks_rc). A rank still running after $RANKS_TIMEOUT s (default 120; 0: no limit)
+# is stopped, SIGTERM then SIGKILL 5 s later (a rank blocked in a collective does not see
+# SIGTERM): exit 124 or 137. Ranks whose collectives fell out of step wait for each other
+# forever; the timeout turns that hang into a failure. CMD is a program (not a function); other
+# environment for the ranks goes before the call (`VAR=value run_ranks ...`) or through `env`.
+run_ranks() {
+  local name=$1 world=$2 port pids=() r rc
+  shift 2
+  port=$(free_port)
+  for ((r = 0; r < world; r++)); do
+    MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$world RANK=$r LOCAL_RANK=$r \
+      timeout -k 5 "${RANKS_TIMEOUT:-120}" "$@" >"$name.$r.jsonl" 2>"$name.$r.err" &
+    pids+=($!)
+  done
+  for ((r = 0; r < world; r++)); do
+    wait "${pids[$r]}" && rc=0 || rc=$?
+    echo "$rc" >"$name.$r.rc"
+  done
+}
+
+# ranks_rc NAME WORLD STATUS: every rank of `run_ranks NAME WORLD` exited STATUS (else fails
+# naming the rank, its status, 124/137 as a hang, and its stderr).
+ranks_rc() {
+  local r rc
+  for ((r = 0; r < $2; r++)); do
+    rc=$(cat "$1.$r.rc")
+    [ "$rc" = "$3" ] && continue
+    case $rc in 124|137) rc="$rc (hung: stopped after ${RANKS_TIMEOUT:-120} s)" ;; esac
+    fail "$1: rank $r of $2 exited $rc, expected $3: $(cat "$1.$r.err")"
+  done
+}
+
+# ranks_ok NAME WORLD: every rank of `run_ranks NAME WORLD` exited 0, and the ranks other than
+# rank 0 wrote nothing on stdout (rank 0 alone writes the records and metrics).
+ranks_ok() {
+  local r
+  ranks_rc "$1" "$2" 0
+  for ((r = 1; r < $2; r++)); do
+    [ ! -s "$1.$r.jsonl" ] || fail "$1: rank $r wrote on stdout: $(head -c 300 "$1.$r.jsonl")"
+  done
+}
+
+# ranks_grep NAME WORLD REGEX: the stderr of every rank of `run_ranks NAME WORLD` matches REGEX
+# (grep's basic regular expression).
+ranks_grep() {
+  local r
+  for ((r = 0; r < $2; r++)); do
+    grep -q -- "$3" "$1.$r.err" || fail "$1: rank $r's stderr lacks /$3/: $(cat "$1.$r.err")"
+  done
+}
+
+# kill_ranks NAME WORLD LINES CMD...: as run_ranks, but once rank 0 has written LINES lines on
+# stdout every rank is killed with SIGKILL (a crash in mid-run); fails unless every rank died of
+# that signal (a run that ended before it, or a rank that failed on its own).
+kill_ranks() {
+  py "$@" <<'PY' || fail "$1: could not kill the ranks mid-way"
+import os, signal, socket, subprocess, sys, time
+name, world, lines, cmd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+procs = []
+for r in range(world):
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+               RANK=str(r), LOCAL_RANK=str(r))
+    procs.append(subprocess.Popen(cmd, env=env, stdout=open(f"{name}.{r}.jsonl", "w"),
+                                  stderr=open(f"{name}.{r}.err", "w")))
+deadline, killed = time.time() + 300, False
+while not killed and procs[0].poll() is None and time.time() < deadline:
+    with open(f"{name}.0.jsonl") as f:
+        if sum(1 for _ in f) >= lines:
+            for p in procs:
+                p.kill()
+            killed = True
+    time.sleep(0.002)
+for p in procs:
+    if p.poll() is None:
+        p.kill()   # past the deadline, or rank 0 ended first
+    p.wait()
+codes = [p.returncode for p in procs]
+assert killed, f"rank 0 did not write {lines} lines (in 300 s): exit statuses {codes}"
+assert all(c == -signal.SIGKILL for c in codes), f"exit statuses {codes}: a rank ended before the kill"
+PY
+}

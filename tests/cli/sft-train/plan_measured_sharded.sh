@@ -10,15 +10,9 @@ for s in none full; do
   run sft-train --plan "${opts[@]}" --world-size 2 --sharding $s
   expect_rc 0
   awk '/^  peak /{print $(NF-2)}' <<<"$out" > $s.planned
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  pids=()
-  for r in 0 1; do
-    MALLOC_MMAP_THRESHOLD_=65536 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
-      sft-train "${opts[@]}" --sharding $s --padding --plain --max-steps 2 --lr 1e-4 --threads 1 data.jsonl \
-      >$s.$r.jsonl 2>$s.$r.err &
-    pids+=($!)
-  done
-  for r in 0 1; do wait "${pids[$r]}" || fail "$s: rank $r failed: $(cat $s.$r.err)"; done
+  MALLOC_MMAP_THRESHOLD_=65536 run_ranks $s 2 sft-train "${opts[@]}" --sharding $s --padding --plain --max-steps 2 \
+    --lr 1e-4 --threads 1 data.jsonl
+  ranks_ok $s 2
 done
 py <<'PY' || fail "the plan is off, or full does not hold less than none"
 import json

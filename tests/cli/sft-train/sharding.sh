@@ -3,7 +3,7 @@
 # process with the same global batch of 6: same losses and gradient norms (rel. 1e-6, f32) and
 # the same final weights. 13 records make the third step's global batch a single example, so
 # some ranks have none (they run zero-weighted micro-batches to keep their gathers and
-# reduce-scatters in step; a rank out of step would hang, and the case would time out). The
+# reduce-scatters in step; a rank out of step would hang, and run_ranks would time out). The
 # 1-process runs go through a Gloo process group of one (WORLD_SIZE=1 under a launcher).
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 12
@@ -12,27 +12,12 @@ run sft-train "${common[@]}" --batch-size 6 --out ref
 expect_rc 0
 printf '%s\n' "$out" > ref.jsonl
 
-# launch NAME WORLD BATCH [FLAGS...]: WORLD processes in a torchrun-style environment.
-launch() {
-  local name=$1 world=$2 batch=$3; shift 3
-  local port pids=() r
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  for ((r = 0; r < world; r++)); do
-    MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$world RANK=$r LOCAL_RANK=$r \
-      sft-train "${common[@]}" --batch-size "$batch" --out "$name" "$@" >"$name.$r.jsonl" 2>"$name.$r.err" &
-    pids+=($!)
-  done
-  for ((r = 0; r < world; r++)); do
-    wait "${pids[$r]}" || fail "$name: rank $r failed: $(cat "$name.$r.err")"
-  done
-}
-launch g1 1 6 --sharding grad-opt
-launch g2 2 3 --sharding grad-opt
-launch g3 3 2 --sharding grad-opt
-launch f1 1 6 --sharding full
-launch f2 2 3 --sharding full
-launch f3 3 2 --sharding full
-for n in g2 g3 f2 f3; do [ ! -s $n.1.jsonl ] || fail "$n: rank 1 wrote metrics"; done
+# name, processes, batch per process, strategy: each run's global batch is 6.
+for spec in "g1 1 6 grad-opt" "g2 2 3 grad-opt" "g3 3 2 grad-opt" "f1 1 6 full" "f2 2 3 full" "f3 3 2 full"; do
+  read -r name world batch strategy <<<"$spec"
+  run_ranks $name $world sft-train "${common[@]}" --batch-size $batch --out $name --sharding $strategy
+  ranks_ok $name $world
+done
 
 py <<'PY' || fail "a sharded run differs from one unsharded process"
 import json
@@ -76,7 +61,8 @@ common=(--model model --plain --max-length 256 --max-steps 3 --lr 3e-3 --seed 3 
 run sft-train "${common[@]}" --batch-size 6 --out tref
 expect_rc 0
 printf '%s\n' "$out" > tref.jsonl
-launch tfull 2 3 --sharding full --checkpoint-activations
+run_ranks tfull 2 sft-train "${common[@]}" --batch-size 3 --out tfull --sharding full --checkpoint-activations
+ranks_ok tfull 2
 py <<'PY' || fail "tied + checkpointing: full differs from one unsharded process"
 import json
 from safetensors.torch import load_file

@@ -6,41 +6,13 @@
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 10
 args=(--model model --plain --max-length 256 --batch-size 1 --epochs 4 --lr 3e-3 --seed 5 --threads 1
       --save-every 1 --sharding full data.jsonl)
-port() { "$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# launch NAME: 2 processes writing into run NAME (metrics of rank 0 in NAME.jsonl).
-launch() {
-  local p pids=() r
-  p=$(port)
-  for r in 0 1; do
-    MASTER_ADDR=127.0.0.1 MASTER_PORT=$p WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
-      sft-train "${args[@]}" "${@:2}" >"$1.$r.jsonl" 2>"$1.$r.err" &
-    pids+=($!)
-  done
-  for r in 0 1; do wait "${pids[$r]}" || fail "$1: rank $r failed: $(cat "$1.$r.err")"; done
-}
-launch ref --out ref
+run_ranks ref 2 sft-train "${args[@]}" --out ref
+ranks_ok ref 2
 # The same run, both ranks killed with SIGKILL once rank 0 has reported 9 of its 24 steps.
-P=$(port) py "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
-import os, signal, subprocess, sys, time
-args = sys.argv[1:]
-procs = []
-for r in (0, 1):
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ["P"], WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r))
-    procs.append(subprocess.Popen(["sft-train", *args, "--out", "run"], env=env,
-                                  stdout=open(f"killed.{r}.jsonl", "w"), stderr=open(f"killed.{r}.err", "w")))
-while procs[0].poll() is None:
-    with open("killed.0.jsonl") as f:
-        if sum(1 for _ in f) >= 9:
-            for p in procs:
-                os.kill(p.pid, signal.SIGKILL)
-            break
-    time.sleep(0.002)
-for p in procs:
-    p.wait()
-assert all(p.returncode == -signal.SIGKILL for p in procs), [p.returncode for p in procs]
-PY
+kill_ranks killed 2 9 sft-train "${args[@]}" --out run
 [ -f run/latest ] || fail "no checkpoint before the kill"
-launch resumed --out run --resume run
+run_ranks resumed 2 sft-train "${args[@]}" --out run --resume run
+ranks_ok resumed 2
 grep -q 'resuming from' resumed.0.err || fail "did not resume: $(cat resumed.0.err)"
 py <<'PY' || fail "the resumed loss curve differs"
 import json

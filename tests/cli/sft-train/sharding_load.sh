@@ -18,15 +18,9 @@ torch.manual_seed(0)
 Qwen3ForCausalLM(c).save_pretrained("model", safe_serialization=True)
 PY
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 4
-port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-pids=()
-for r in 0 1; do
-  MALLOC_MMAP_THRESHOLD_=65536 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
-    sft-train --model model --plain --max-length 128 --batch-size 1 --max-steps 1 --threads 1 --lora --lora-rank 4 \
-      --sharding full data.jsonl >full.$r.jsonl 2>full.$r.err &
-  pids+=($!)
-done
-for r in 0 1; do wait "${pids[$r]}" || fail "rank $r failed: $(cat full.$r.err)"; done
+MALLOC_MMAP_THRESHOLD_=65536 run_ranks full 2 sft-train --model model --plain --max-length 128 --batch-size 1 \
+  --max-steps 1 --threads 1 --lora --lora-rank 4 --sharding full data.jsonl
+ranks_ok full 2
 py <<'PY' || fail "a rank held about the whole model while loading"
 import json, os
 M = sum(os.path.getsize(os.path.join("model", f)) for f in os.listdir("model") if f.endswith(".safetensors")) / 2**20

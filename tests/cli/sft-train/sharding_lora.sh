@@ -9,14 +9,8 @@ common=(--model model --plain --max-length 256 --max-steps 3 --lr 3e-3 --seed 3 
 run sft-train "${common[@]}" --batch-size 6 --out ref
 expect_rc 0
 printf '%s\n' "$out" > ref.jsonl
-port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-pids=()
-for r in 0 1; do
-  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
-    sft-train "${common[@]}" --batch-size 3 --sharding full --out full >full.$r.jsonl 2>full.$r.err &
-  pids+=($!)
-done
-for r in 0 1; do wait "${pids[$r]}" || fail "rank $r failed: $(cat full.$r.err)"; done
+run_ranks full 2 sft-train "${common[@]}" --batch-size 3 --sharding full --out full
+ranks_ok full 2
 py <<'PY' || fail "full + LoRA differs from one unsharded process"
 import json
 from safetensors.torch import load_file

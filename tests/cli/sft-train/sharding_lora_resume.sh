@@ -10,20 +10,9 @@
 common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --weight-decay 0.1 --seed 3 --threads 1
         --lora --lora-rank 4 data.jsonl)
 
-# launch NAME WORLD BATCH [FLAGS...]: WORLD processes in a torchrun-style environment.
-launch() {
-  local name=$1 world=$2 batch=$3; shift 3
-  local port pids=() r
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  for ((r = 0; r < world; r++)); do
-    MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$world RANK=$r LOCAL_RANK=$r \
-      sft-train "${common[@]}" --batch-size "$batch" "$@" >"$name.$r.jsonl" 2>"$name.$r.err" &
-    pids+=($!)
-  done
-  for ((r = 0; r < world; r++)); do
-    wait "${pids[$r]}" || fail "$name: rank $r failed: $(cat "$name.$r.err")"
-  done
-}
+# ranks NAME WORLD [FLAGS...]: sft-train on WORLD processes (run_ranks), a global batch of 6;
+# every rank must succeed.
+ranks() { run_ranks "$1" "$2" sft-train "${common[@]}" --batch-size $((6 / $2)) "${@:3}"; ranks_ok "$1" "$2"; }
 # resume_from RUN STEP DIR: DIR/ holds a copy of RUN's checkpoint STEP as its latest.
 resume_from() {
   mkdir "$3"
@@ -32,12 +21,12 @@ resume_from() {
 }
 
 for s in grad-opt full; do
-  launch $s-straight 2 3 --sharding $s --save-every 2 --out $s-straight
+  ranks $s-straight 2 --sharding $s --save-every 2 --out $s-straight
   resume_from $s-straight 2 $s-resumed
   for r in 0 1; do
     [ -f $s-resumed/checkpoint-00000002/shard-rank-$r-of-2.safetensors ] || fail "$s: no part of rank $r"
   done
-  launch $s-resumed 2 3 --sharding $s --out $s-resumed --resume $s-resumed
+  ranks $s-resumed 2 --sharding $s --out $s-resumed --resume $s-resumed
   grep -q 'resuming from' $s-resumed.0.err || fail "$s: did not resume: $(cat $s-resumed.0.err)"
   S=$s py <<'PY' || fail "$s: the resumed LoRA run differs from the straight one"
 import json, os
@@ -60,7 +49,7 @@ done
 
 # full + LoRA: the 2-process checkpoint at step 2 resumed on 3 processes.
 resume_from full-straight 2 to3
-launch to3 3 2 --sharding full --out to3 --resume to3
+ranks to3 3 --sharding full --out to3 --resume to3
 grep -q 'resharded from 2 to 3 processes' to3.0.err || fail "no resharding note: $(cat to3.0.err)"
 py <<'PY' || fail "the LoRA run resumed on 3 processes differs from the 2-process one"
 import json

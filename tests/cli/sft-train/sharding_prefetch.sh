@@ -12,28 +12,16 @@
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 12
 common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --seed 3 --threads 1 data.jsonl)
 
-# launch NAME WORLD BATCH [FLAGS...]: WORLD processes in a torchrun-style environment.
-launch() {
-  local name=$1 world=$2 batch=$3; shift 3
-  local port pids=() r
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  for ((r = 0; r < world; r++)); do
-    MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$world RANK=$r LOCAL_RANK=$r \
-      sft-train "${common[@]}" --batch-size "$batch" "$@" >"$name.$r.jsonl" 2>"$name.$r.err" &
-    pids+=($!)
-  done
-  for ((r = 0; r < world; r++)); do
-    wait "${pids[$r]}" || fail "$name: rank $r failed: $(cat "$name.$r.err")"
-  done
-}
 run sft-train "${common[@]}" --batch-size 6
 expect_rc 0
 printf '%s\n' "$out" > ref.jsonl
 run sft-train "${common[@]}" --batch-size 6 --lora --lora-rank 4 --checkpoint-activations
 expect_rc 0
 printf '%s\n' "$out" > lref.jsonl
-launch full 2 3 --sharding full
-launch lora 2 3 --sharding full --lora --lora-rank 4 --checkpoint-activations
+run_ranks full 2 sft-train "${common[@]}" --batch-size 3 --sharding full
+ranks_ok full 2
+run_ranks lora 2 sft-train "${common[@]}" --batch-size 3 --sharding full --lora --lora-rank 4 --checkpoint-activations
+ranks_ok lora 2
 
 py <<'PY' || fail "prefetching did not happen, or changed the results"
 import json

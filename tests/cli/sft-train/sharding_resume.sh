@@ -10,26 +10,12 @@
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 12
 common=(--model model --plain --max-length 256 --max-steps 4 --lr 3e-3 --weight-decay 0.1 --seed 3 --threads 1 data.jsonl)
 
-# launch NAME WORLD BATCH [FLAGS...]: WORLD processes in a torchrun-style environment; the
-# exit status of each rank in NAME.R.rc.
-launch() {
-  local name=$1 world=$2 batch=$3; shift 3
-  local port pids=() r
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  for ((r = 0; r < world; r++)); do
-    MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$world RANK=$r LOCAL_RANK=$r \
-      sft-train "${common[@]}" --batch-size "$batch" "$@" >"$name.$r.jsonl" 2>"$name.$r.err" &
-    pids+=($!)
-  done
-  for ((r = 0; r < world; r++)); do
-    set +e; wait "${pids[$r]}"; echo $? > "$name.$r.rc"; set -e
-  done
-}
-ok() { for r in "$@"; do [ "$(cat "$r.rc")" = 0 ] || fail "$r failed: $(cat "$r.err")"; done; }
+# ranks NAME WORLD [FLAGS...]: sft-train on WORLD processes (run_ranks), a global batch of 6.
+ranks() { run_ranks "$1" "$2" sft-train "${common[@]}" --batch-size $((6 / $2)) "${@:3}"; }
 
 for s in grad-opt full; do
-  launch $s-straight 2 3 --sharding $s --save-every 2 --out $s-straight
-  ok $s-straight.0 $s-straight.1
+  ranks $s-straight 2 --sharding $s --save-every 2 --out $s-straight
+  ranks_ok $s-straight 2
   mkdir $s-resumed
   cp -r $s-straight/checkpoint-00000002 $s-resumed/
   echo checkpoint-00000002 > $s-resumed/latest
@@ -37,8 +23,8 @@ for s in grad-opt full; do
     [ -f $s-resumed/checkpoint-00000002/shard-rank-$r-of-2.safetensors ] || fail "$s: no part of rank $r"
   done
   [ ! -e $s-resumed/checkpoint-00000002/optimizer.pt ] || fail "$s: a sharded checkpoint has an optimizer.pt"
-  launch $s-resumed 2 3 --sharding $s --out $s-resumed --resume $s-resumed
-  ok $s-resumed.0 $s-resumed.1
+  ranks $s-resumed 2 --sharding $s --out $s-resumed --resume $s-resumed
+  ranks_ok $s-resumed 2
   S=$s py <<'PY' || fail "$s: the resumed run differs from the straight one"
 import json, os
 from safetensors.torch import load_file
@@ -75,24 +61,24 @@ PY
 mkdir to3
 cp -r full-straight/checkpoint-00000002 to3/
 echo checkpoint-00000002 > to3/latest
-launch to3 3 2 --sharding full --out to3 --resume to3
-ok to3.0 to3.1 to3.2
+ranks to3 3 --sharding full --out to3 --resume to3
+ranks_ok to3 3
 grep -q 'resharded from 2 to 3 processes' to3.0.err || fail "no resharding note: $(cat to3.0.err)"
 closeto to3 full-straight
-launch three-straight 3 2 --sharding full --save-every 2 --out three-straight
-ok three-straight.0 three-straight.1 three-straight.2
+ranks three-straight 3 --sharding full --save-every 2 --out three-straight
+ranks_ok three-straight 3
 mkdir to2
 cp -r three-straight/checkpoint-00000002 to2/
 echo checkpoint-00000002 > to2/latest
-launch to2 2 3 --sharding full --out to2 --resume to2
-ok to2.0 to2.1
+ranks to2 2 --sharding full --out to2 --resume to2
+ranks_ok to2 2
 closeto to2 three-straight
 # grad-opt reshards too (2 -> 3).
 mkdir g3
 cp -r grad-opt-straight/checkpoint-00000002 g3/
 echo checkpoint-00000002 > g3/latest
-launch g3 3 2 --sharding grad-opt --out g3 --resume g3
-ok g3.0 g3.1 g3.2
+ranks g3 3 --sharding grad-opt --out g3 --resume g3
+ranks_ok g3 3
 closeto g3 grad-opt-straight
 
 # Refusals leave the checkpoint as it was (same files, same bytes).
@@ -100,12 +86,9 @@ sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 # A missing part: every rank stops, naming it.
 rm full-resumed/checkpoint-00000004/shard-rank-1-of-2.safetensors
 before=$(sums full-resumed)
-launch missing 2 3 --sharding full --out full-resumed --resume full-resumed
-for r in 0 1; do
-  [ "$(cat missing.$r.rc)" = 3 ] || fail "rank $r: exit $(cat missing.$r.rc), expected 3: $(cat missing.$r.err)"
-  grep -q 'shard-rank-1-of-2.safetensors:.*missing: a sharded checkpoint has one part per rank' missing.$r.err \
-    || fail "$(cat missing.$r.err)"
-done
+ranks missing 2 --sharding full --out full-resumed --resume full-resumed
+ranks_rc missing 2 3
+ranks_grep missing 2 'shard-rank-1-of-2.safetensors:.*missing: a sharded checkpoint has one part per rank'
 [ "$(sums full-resumed)" = "$before" ] || fail "a refused resume changed the checkpoint"
 # A part of another model (its units differ): refused naming the file and the field.
 py <<'PY'
@@ -121,19 +104,13 @@ meta["units"] = json.dumps(units)
 save_file(tensors, p, metadata=meta)
 PY
 before=$(sums to2)
-launch foreign 2 3 --sharding full --out to2 --resume to2
-for r in 0 1; do
-  [ "$(cat foreign.$r.rc)" = 2 ] || fail "rank $r: exit $(cat foreign.$r.rc), expected 2: $(cat foreign.$r.err)"
-  grep -q "shard-rank-1-of-2.safetensors:.*__metadata__ field 'units'\[1\] is .*the model's unit is .*another model" foreign.$r.err \
-    || fail "$(cat foreign.$r.err)"
-done
+ranks foreign 2 --sharding full --out to2 --resume to2
+ranks_rc foreign 2 2
+ranks_grep foreign 2 "shard-rank-1-of-2.safetensors:.*__metadata__ field 'units'\[1\] is .*the model's unit is .*another model"
 [ "$(sums to2)" = "$before" ] || fail "a refused resume changed the checkpoint"
 # Another strategy: the trainer state's options.sharding.
 before=$(sums g3)
-launch strategy 3 2 --sharding full --out g3 --resume g3
-for r in 0 1 2; do
-  [ "$(cat strategy.$r.rc)" = 2 ] || fail "rank $r: exit $(cat strategy.$r.rc), expected 2: $(cat strategy.$r.err)"
-  grep -q 'trainer_state.json:.*cannot resume: sharding was "grad-opt" in the checkpointed run, now "full"' strategy.$r.err \
-    || fail "$(cat strategy.$r.err)"
-done
+ranks strategy 3 --sharding full --out g3 --resume g3
+ranks_rc strategy 3 2
+ranks_grep strategy 3 'trainer_state.json:.*cannot resume: sharding was "grad-opt" in the checkpointed run, now "full"'
 [ "$(sums g3)" = "$before" ] || fail "a refused resume changed the checkpoint"
