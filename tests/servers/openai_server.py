@@ -48,7 +48,10 @@ Fault injection (--fault-rate P --fault-seed S): each request fails with probabi
 of --faults (429 with Retry-After, 500, drop = close the connection without answering,
 slow = answer after --slow-seconds), at most --max-faults-per-request times for the same
 request body, so every request eventually succeeds. --always-status CODE answers every POST
-with CODE (for bounded-retry tests); --fail-path PATH answers 500 to every POST to PATH only.
+with CODE (for bounded-retry tests); --fail-path PATH answers 500 to every POST to PATH only;
+--fail-prompt TEXT answers 500 to every completion request whose prompt contains TEXT (the
+messages' contents, a text prompt, or a token-id prompt decoded by the loaded model's
+tokenizer), so that only the requests of chosen prompts fail (e.g. one process's of several).
 --unparseable-judge answers every judge request (cot-judge VERDICT or safety-eval) with text no
 judge parser accepts; so does a judge request whose answer under judgement contains
 JUDGE_MALFORMED_ALWAYS.
@@ -304,6 +307,18 @@ class State:
                 self.adapters = {}
             return 200, {"success": True, "message": f"Succeeded to update model weights from {where}."}
         return 404, {"error": {"message": "unknown path " + path}}
+
+    def prompt_text(self, body):
+        """A completion request's prompt as text: its messages' contents, its text prompt, or its
+        token-id prompt decoded by the loaded model's tokenizer (as JSON without one)."""
+        if body.get("messages"):
+            return "\n".join(str(m.get("content") or "") for m in body["messages"])
+        prompt = body.get("prompt") or ""
+        if isinstance(prompt, list):
+            tok = getattr(self, "tokenizer", None)
+            ok = all(isinstance(t, int) for t in prompt)
+            return tok.decode(prompt) if tok is not None and ok else json.dumps(prompt)
+        return str(prompt)
 
     def token_completion(self, body):
         """A /v1/completions request with a token-id prompt on --model-dir's model: (reply choice
@@ -620,6 +635,10 @@ def make_handler(state):
             if path in state.args.fail_path:
                 self.send_json(500, {"error": {"message": "failing " + path + " (--fail-path)"}})
                 return
+            if state.args.fail_prompt and not (control or pooling) and \
+                    any(t in state.prompt_text(body) for t in state.args.fail_prompt):
+                self.send_json(500, {"error": {"message": "failing this prompt (--fail-prompt)"}})
+                return
             fault = state.decide_fault(hashlib.sha256(raw).hexdigest())
             if fault == "always":
                 self.send_json(state.args.always_status, {"error": {"message": "always failing"}},
@@ -689,6 +708,8 @@ def main():
     p.add_argument("--always-status", type=int, default=0)
     p.add_argument("--fail-path", action="append", default=[],
                    help="answer every POST to this path (e.g. /update_weights_from_disk) with 500; repeatable")
+    p.add_argument("--fail-prompt", action="append", default=[],
+                   help="answer 500 to every completion request whose prompt contains this text (repeatable)")
     p.add_argument("--unparseable-judge", action="store_true",
                    help="answer every judge request with text no judge parser accepts")
     p.add_argument("--llama-guard", action="store_true",

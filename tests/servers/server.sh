@@ -7,7 +7,8 @@
 # starts a server on a free 127.0.0.1 port and sets ${NAME}_url (base URL ending in /v1),
 # ${NAME}_log (its --log file: one JSON line per successful completion) and ${NAME}_port.
 # Servers are stopped when the case exits (the EXIT trap also removes run-case.sh's $work).
-# server_stats NAME prints the server's /stats JSON.
+# server_stats NAME prints the server's /stats JSON. (A port nothing listens on, for a server that
+# is down: free_port, from tests/cli/lib.sh.)
 
 _delib_servers=()
 
@@ -45,9 +46,4 @@ start_server() {
 server_stats() {
   local port_var="${1}_port"
   "$DELIB_PYTHON" -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:${!port_var}/stats').read().decode())"
-}
-
-# A port on 127.0.0.1 that nothing listens on (a server that is down): bound, then released.
-free_port() {
-  "$DELIB_PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"
 }

@@ -8,21 +8,13 @@ common=(--model model --group-size 4 --lr 1e-2 --max-tokens 12 --seed 1 --thread
 run rl-train "${common[@]}" --prompts-per-step 2 --out one
 expect_rc 0
 printf '%s\n' "$out" > one.jsonl
-port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2
-RANK=0 LOCAL_RANK=0 rl-train "${common[@]}" --prompts-per-step 1 --out two >two0.jsonl 2>two0.err &
-pid0=$!
-RANK=1 LOCAL_RANK=1 rl-train "${common[@]}" --prompts-per-step 1 --out two >two1.jsonl 2>two1.err &
-pid1=$!
-wait $pid0 || fail "rank 0 failed: $(cat two0.err)"
-wait $pid1 || fail "rank 1 failed: $(cat two1.err)"
-unset MASTER_ADDR MASTER_PORT WORLD_SIZE
-[ ! -s two1.jsonl ] || fail "rank 1 wrote rollouts itself: $(head -c 300 two1.jsonl)"
+run_ranks two 2 rl-train "${common[@]}" --prompts-per-step 1 --out two
+ranks_ok two 2   # rank 1 writes no rollouts itself: rank 0 writes every rank's
 "$DELIB_PYTHON" - <<'PY' || fail "2 processes differ from 1"
 import json
 from safetensors.torch import load_file
 one = [json.loads(l) for l in open("one.jsonl")]
-two = [json.loads(l) for l in open("two0.jsonl")]
+two = [json.loads(l) for l in open("two.0.jsonl")]
 assert len(one) == len(two) == 3 * 2 * 4, (len(one), len(two))
 for a, b in zip(one, two):
     for k in ("step", "id", "sample", "answer", "rewards", "reward", "meta"):

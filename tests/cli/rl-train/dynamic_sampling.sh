@@ -74,21 +74,13 @@ PY
 run rl-train "${common[@]}" --group-size 2 --steps 2 --prompts-per-step 2 --max-prompt-draws 20
 expect_rc 0
 printf '%s\n' "$out" > one.jsonl
-port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2
-for rank in 0 1; do
-  RANK=$rank LOCAL_RANK=$rank timeout 120 rl-train "${common[@]}" --group-size 2 --steps 2 --prompts-per-step 1 \
-    --max-prompt-draws 10 >two$rank.jsonl 2>two$rank.err &
-  eval pid$rank=\$!
-done
-wait $pid0 || fail "rank 0 failed (124: hung): $(cat two0.err)"
-wait $pid1 || fail "rank 1 failed (124: hung): $(cat two1.err)"
-unset MASTER_ADDR MASTER_PORT WORLD_SIZE
+run_ranks two 2 rl-train "${common[@]}" --group-size 2 --steps 2 --prompts-per-step 1 --max-prompt-draws 10
+ranks_ok two 2
 py <<'PY' || fail "2 processes drew other prompts than 1"
 import json
 key = lambda r: (r["step"], r["draw"], r["id"], r["sample"], r["answer"], r["reward"], r["dropped"])
 one = [json.loads(l) for l in open("one.jsonl")]
-two = [json.loads(l) for l in open("two0.jsonl")]
+two = [json.loads(l) for l in open("two.0.jsonl")]
 # Step 1 starts from the same weights and cursor in both (later steps may differ in float
 # rounding of the averaged gradient): the same draws, exactly.
 a = sorted(key(r) for r in one if r["step"] == 1)

@@ -10,16 +10,8 @@ common=(--model model --group-size 4 --lr 1e-2 --max-tokens 12 --seed 1 --thread
 for loss in dapo dr-grpo; do
   run rl-train "${common[@]}" --loss $loss --prompts-per-step 2 --out "one-$loss"
   expect_rc 0
-  port=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  export MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2
-  for rank in 0 1; do
-    RANK=$rank LOCAL_RANK=$rank timeout 120 rl-train "${common[@]}" --loss $loss --prompts-per-step 1 \
-      --out "two-$loss" >"two$rank.jsonl" 2>"two$rank.err" &
-    eval pid$rank=\$!
-  done
-  wait $pid0 || fail "rank 0 failed: $(cat two0.err)"
-  wait $pid1 || fail "rank 1 failed: $(cat two1.err)"
-  unset MASTER_ADDR MASTER_PORT WORLD_SIZE
+  run_ranks two-$loss 2 rl-train "${common[@]}" --loss $loss --prompts-per-step 1 --out "two-$loss"
+  ranks_ok two-$loss 2
   py "$loss" <<'PY' || fail "$loss: 2 processes differ from 1"
 import json, sys
 from safetensors.torch import load_file

@@ -4,33 +4,22 @@
 # KL, policy versions and metrics, and final weights to float rounding. The new policy is pushed
 # once per update (rank 0 alone: one /update_weights_from_disk each) and every rank waits for it:
 # in the server's log, the completions between two pushes are exactly one step's, every rank's.
-source "$DELIB_SRC/tests/servers/server.sh"
-"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
-"$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 8
-common=(--model model --steps 2 --group-size 4 --max-tokens 5 --temperature 1 --seed 5 --threads 1 --lr 5e-2
-        --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q
-        --rollout-backend openai --rollout-model base --rollout-max-retries 1 prompts.jsonl)
+source "$CASE_DIR/server_distributed.bash"
+common+=(--steps 2 --group-size 4 --max-tokens 5 --kl-coef 0.01)
 # One server per run: the disk sync replaces the served weights.
 start_server one --mode model --model-dir model --model-name base
 start_server two --mode model --model-dir model --model-name base
 run rl-train "${common[@]}" --prompts-per-step 4 --rollout-base-url "$one_url" --out one --metrics one.m.jsonl \
   -o one.jsonl
 expect_rc 0
-export MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) WORLD_SIZE=2
-for rank in 0 1; do
-  RANK=$rank LOCAL_RANK=$rank timeout 300 rl-train "${common[@]}" --prompts-per-step 2 --rollout-base-url "$two_url" \
-    --out two --metrics two.m.jsonl >two$rank.jsonl 2>two$rank.err &
-  eval pid$rank=\$!
-done
-wait $pid0 || fail "rank 0 failed (124: hung): $(cat two0.err)"
-wait $pid1 || fail "rank 1 failed (124: hung): $(cat two1.err)"
-unset MASTER_ADDR MASTER_PORT WORLD_SIZE
-[ ! -s two1.jsonl ] || fail "rank 1 wrote rollouts itself: $(head -c 300 two1.jsonl)"
+run_ranks two 2 rl-train "${common[@]}" --prompts-per-step 2 --rollout-base-url "$two_url" --out two \
+  --metrics two.m.jsonl
+ranks_ok two 2   # rank 1 writes no rollouts itself: rank 0 writes every rank's
 py "$one_log" "$two_log" <<'PY' || fail "2 processes differ from 1"
 import json, sys
 from safetensors.torch import load_file
 rows = lambda f: [json.loads(l) for l in open(f) if l.strip()]
-one, two = rows("one.jsonl"), rows("two0.jsonl")
+one, two = rows("one.jsonl"), rows("two.0.jsonl")
 key = lambda r: (r["step"], r["id"], r["sample"])
 assert len(one) == len(two) == 2 * 4 * 4, (len(one), len(two))
 assert [key(r) for r in one] == [key(r) for r in two]   # rank 0 writes rank 0's prompts, then rank 1's

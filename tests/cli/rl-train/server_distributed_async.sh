@@ -4,12 +4,8 @@
 # each rank's, was sampled by policy_version step - 2. Each version is loaded once (rank 0) and
 # the previous adapter unloaded only after every rank's prefetch that named it has ended.
 # (server_distributed_dynamic.sh: the same with --drop-uniform-groups.)
-source "$DELIB_SRC/tests/servers/server.sh"
-"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
-"$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 8
-common=(--model model --group-size 2 --max-tokens 4 --temperature 1 --seed 5 --threads 1 --lr 5e-2 --kl-coef 0
-        --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 --async
-        --rollout-backend openai --rollout-model base --rollout-max-retries 1 prompts.jsonl)
+source "$CASE_DIR/server_distributed.bash"
+common+=(--group-size 2 --max-tokens 4 --kl-coef 0 --lora --lora-rank 4 --async)
 # A server for the one-process run, another for the two-process runs (whose log is checked: the
 # adapters the first run left loaded would add unloads to it).
 start_server ref --mode model --model-dir model --model-name base
@@ -17,24 +13,13 @@ start_server srv --mode model --model-dir model --model-name base
 run rl-train "${common[@]}" --steps 3 --prompts-per-step 2 --rollout-base-url "$ref_url" --out one -o one.jsonl
 expect_rc 0
 from=0
-two() {  # two NAME FLAGS...: two processes, rank 0's rollouts in NAME0.jsonl
-  local name=$1; shift
-  export MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) WORLD_SIZE=2
-  for rank in 0 1; do
-    RANK=$rank LOCAL_RANK=$rank timeout 300 rl-train "${common[@]}" --rollout-base-url "$srv_url" --out $name "$@" \
-      >$name$rank.jsonl 2>$name$rank.err &
-    eval pid$rank=\$!
-  done
-  wait $pid0 || fail "$name: rank 0 failed (124: hung): $(cat ${name}0.err)"
-  wait $pid1 || fail "$name: rank 1 failed (124: hung): $(cat ${name}1.err)"
-  unset MASTER_ADDR MASTER_PORT WORLD_SIZE
-}
-two two --steps 3 --prompts-per-step 1
+run_ranks two 2 rl-train "${common[@]}" --rollout-base-url "$srv_url" --out two --steps 3 --prompts-per-step 1
+ranks_ok two 2
 py "$srv_log" "$from" <<'PY' || fail "async: 2 processes differ from 1"
 import json, sys
 from safetensors.torch import load_file
 rows = lambda f: [json.loads(l) for l in open(f) if l.strip()]
-one, two = rows("one.jsonl"), rows("two0.jsonl")
+one, two = rows("one.jsonl"), rows("two.0.jsonl")
 key = lambda r: (r["step"], r["id"], r["sample"])
 assert len(one) == len(two) == 3 * 4 and [key(r) for r in one] == [key(r) for r in two]
 for a, b in zip(one, two):

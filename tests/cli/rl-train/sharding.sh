@@ -8,9 +8,8 @@
 # Padding: DAPO with --drop-uniform-groups and one prompt per process leaves a process without
 # a sequence in some updates (its group's rewards are all equal); it must run the other's passes
 # on a zero-weighted padding sequence, or its gathers and reduce-scatters fall out of step (a
-# hang, killed by launch's timeout, or wrong sums). DAPO's token mean over the global batch makes
+# hang, killed by run_ranks' timeout, or wrong sums). DAPO's token mean over the global batch makes
 # 2 processes equal 1 there too. An unknown strategy is a usage error.
-source "$CASE_DIR/launch.bash"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 1 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 6
 
@@ -24,9 +23,8 @@ run rl-train "${common[@]}" --prompts-per-step 2 --out one --metrics one.m.jsonl
 expect_rc 0
 printf '%s\n' "$out" > one.0.jsonl
 for s in none grad-opt full; do
-  launch $s 2 "${common[@]}" --prompts-per-step 1 --sharding $s --out $s --metrics $s.m.jsonl
-  ok $s 2
-  [ ! -s $s.1.jsonl ] || fail "$s: rank 1 wrote rollouts"
+  run_ranks $s 2 rl-train "${common[@]}" --prompts-per-step 1 --sharding $s --out $s --metrics $s.m.jsonl
+  ranks_ok $s 2   # rank 1 writes no rollouts: rank 0 writes every rank's
 done
 for r in 0 1; do [ -f full/checkpoint-00000003/shard-rank-$r-of-2.safetensors ] || fail "no part of rank $r"; done
 [ ! -e full/checkpoint-00000003/optimizer.pt ] || fail "a sharded checkpoint has an optimizer.pt"
@@ -38,9 +36,9 @@ run rl-train "${common[@]}" --prompts-per-step 2 --max-prompt-draws 2 --out dapo
 expect_rc 0
 printf '%s\n' "$out" > dapo-one.0.jsonl
 for s in none full; do
-  launch dapo-$s 2 "${common[@]}" --prompts-per-step 1 --max-prompt-draws 1 --sharding $s --out dapo-$s \
+  run_ranks dapo-$s 2 rl-train "${common[@]}" --prompts-per-step 1 --max-prompt-draws 1 --sharding $s --out dapo-$s \
     --metrics dapo-$s.m.jsonl
-  ok dapo-$s 2
+  ranks_ok dapo-$s 2
 done
 py <<'PY' || fail "a sharded run differs (see the assertion above)"
 import json

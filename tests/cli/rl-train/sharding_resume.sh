@@ -6,37 +6,18 @@
 # to float reduction order. Resuming with another --sharding than the checkpoint's is refused,
 # naming trainer_state.json and options.sharding, and leaves the checkpoint as it was. A LoRA run
 # (its frozen base sharded too) resumes bit for bit as well.
-source "$CASE_DIR/launch.bash"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 3 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 6
 args=(--model model --group-size 4 --lr 1e-2 --max-tokens 12 --seed 7 --threads 1 --rule-reward e=1 --save-every 1
       --plain prompts.jsonl)
-launch ref 2 "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out ref
-ok ref 2
-# The same run, both processes killed with SIGKILL once rank 0 has written 4 of its 8 steps.
-P=$("$DELIB_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
-  py "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out run <<'PY' || fail "could not kill the run mid-way"
-import os, signal, subprocess, sys, time
-procs = []
-for r in (0, 1):
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ["P"], WORLD_SIZE="2", RANK=str(r),
-               LOCAL_RANK=str(r))
-    procs.append(subprocess.Popen(["rl-train", *sys.argv[1:]], env=env, stdout=open(f"killed.{r}.jsonl", "w"),
-                                  stderr=open(f"killed.{r}.err", "w")))
-while procs[0].poll() is None:
-    with open("killed.0.jsonl") as f:
-        if sum(1 for _ in f) >= 4 * 8:   # 4 steps of 2 x 4 rollouts written
-            for p in procs:
-                os.kill(p.pid, signal.SIGKILL)
-            break
-    time.sleep(0.002)
-for p in procs:
-    p.wait()
-assert all(p.returncode == -signal.SIGKILL for p in procs), [p.returncode for p in procs]
-PY
+run_ranks ref 2 rl-train "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out ref
+ranks_ok ref 2
+# The same run, both processes killed with SIGKILL once rank 0 has written 4 of its 8 steps (of
+# 2 x 4 rollouts each).
+kill_ranks killed 2 $((4 * 8)) rl-train "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out run
 [ -f run/latest ] || fail "no checkpoint before the kill"
-launch resumed 2 "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out run --resume run
-ok resumed 2
+run_ranks resumed 2 rl-train "${args[@]}" --steps 8 --sharding full --prompts-per-step 1 --out run --resume run
+ranks_ok resumed 2
 grep -q 'resuming from run/checkpoint-' resumed.0.err || fail "did not resume: $(cat resumed.0.err)"
 py <<'PY' || fail "the resumed run differs from the uninterrupted one"
 from rollouts import resumed_equal
@@ -89,14 +70,14 @@ expect_err_glob "rl-train: plain/checkpoint-00000001/trainer_state.json:*cannot 
 
 # LoRA (the frozen base sharded too): checkpoint 2 of a 2-process run resumed on 2 processes
 # continues bit for bit (rollouts, merged model, PEFT adapter).
-launch lora 2 "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 --out lora
-ok lora 2
+run_ranks lora 2 rl-train "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 --out lora
+ranks_ok lora 2
 mkdir lora-resumed
 cp -r lora/checkpoint-00000002 lora-resumed/
 echo checkpoint-00000002 > lora-resumed/latest
-launch lora-resumed 2 "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 \
+run_ranks lora-resumed 2 rl-train "${args[@]}" --steps 4 --sharding full --prompts-per-step 1 --lora --lora-rank 4 \
   --out lora-resumed --resume lora-resumed
-ok lora-resumed 2
+ranks_ok lora-resumed 2
 py <<'PY' || fail "the resumed LoRA run differs from the uninterrupted one"
 from rollouts import resumed_equal
 from safetensors.torch import load_file

@@ -8,7 +8,6 @@
 # rank 0 writes each push while rank 1 takes part in its gathers (touching the parameters the
 # writer reads, in its order); the disk push is checked there.
 source "$DELIB_SRC/tests/servers/server.sh"
-source "$CASE_DIR/launch.bash"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" model 11 >/dev/null 2>&1 || fail "tiny model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 4
 common=(--model model --steps 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5
@@ -22,9 +21,9 @@ for name in lora-none lora-full lora-full2 disk-full2; do
   [ $name = lora-none ] && flags=(--sharding none)
   [[ $name == lora-* ]] && flags+=(--lora --lora-rank 4)
   if [[ $name == *2 ]]; then  # 2 processes, 1 prompt each per step
-    launch $name 2 "${common[@]}" "${flags[@]}" --prompts-per-step 1 --rollout-base-url "$srv_url" --out $name \
-      --metrics $name.m.jsonl
-    ok $name 2
+    run_ranks $name 2 rl-train "${common[@]}" "${flags[@]}" --prompts-per-step 1 --rollout-base-url "$srv_url" \
+      --out $name --metrics $name.m.jsonl
+    ranks_ok $name 2
     continue
   fi
   run rl-train "${common[@]}" "${flags[@]}" --prompts-per-step 2 --rollout-base-url "$srv_url" --out $name \
