@@ -30,6 +30,8 @@ step "sft-train step vs PyTorch/transformers step (CPU)"
 "$py" "$here/tests/bench/sft_bench.py" --bin "$build/bin" --append
 step "sft-train --sharding none / grad-opt / full on 2 CPU processes: peak memory and step time"
 DELIB_BIN="$build/bin" DELIB_PYTHON="$py" "$here/tests/bench/sharding_bench.sh" --append
+step "rl-train --sharding none / grad-opt / full on 2 CPU processes: peak memory and step time"
+DELIB_BIN="$build/bin" DELIB_PYTHON="$py" "$here/tests/bench/rl_sharding_bench.sh" --append
 step "rl-train rollouts: local engine vs the OpenAI-compatible test server, sync vs --async"
 DELIB_BIN="$build/bin" DELIB_PYTHON="$py" "$here/tests/bench/rl_rollout_bench.sh" --steps 8 --prompts 4 --group 8 \
   --max-tokens 32 --threads 1 --append

@@ -37,18 +37,13 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sharding-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
+source "$here/sharding.bash"
 "$python" "$here/../cli/sft-train/make_tiny_model.py" model 0 >/dev/null 2>&1  # the tokenizer
-T=$(LAYERS=$layers HIDDEN=$hidden LENGTH=$length "$python" - <<'PY'
-import json, os, torch
+params=$(random_llama "$layers" "$hidden" $((length > 1024 ? length : 1024)))
+T=$(LENGTH=$length "$python" - <<'PY'
+import json, os
 from tokenizers import Tokenizer
-from transformers import LlamaConfig, LlamaForCausalLM
-torch.manual_seed(0)
-L, C, T = int(os.environ["LAYERS"]), int(os.environ["HIDDEN"]), int(os.environ["LENGTH"])
-cfg = LlamaConfig(vocab_size=32000, hidden_size=C, intermediate_size=C * 8 // 3 // 64 * 64,
-                  num_hidden_layers=L, num_attention_heads=C // 64, num_key_value_heads=max(1, C // 256),
-                  head_dim=64, max_position_embeddings=max(1024, T), tie_word_embeddings=False,
-                  torch_dtype="float32")
-LlamaForCausalLM(cfg).save_pretrained("model", safe_serialization=True)
+T = int(os.environ["LENGTH"])
 tok = Tokenizer.from_file("model/tokenizer.json")
 text, unit = "Q:", " the policy allows general information"
 k = 1
@@ -62,52 +57,31 @@ with open("data.jsonl", "w") as f:
 print(n)
 PY
 )
-params=$(awk -F': ' '/^parameters:/{split($2, a, " "); print a[1]}' <("$bin/sft-train" --plan --model model))
 common=(--model model --padding --plain --max-length "$T" --batch-size "$batch" --max-steps "$steps" --threads 1 "${ckpt[@]}" data.jsonl)
-rows=()
 for sharding in none grad-opt full; do
   planned=$("$bin/sft-train" --plan --model model --batch-size "$batch" --max-length "$T" --world-size 2 \
               --sharding "$sharding" "${ckpt[@]}" | awk '/^  peak /{print $(NF-2)}')
-  port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  pids=()
-  for r in 0 1; do
-    MALLOC_MMAP_THRESHOLD_=65536 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
-      "$bin/sft-train" "${common[@]}" --sharding "$sharding" >"$sharding.$r.jsonl" 2>"$sharding.$r.err" &
-    pids+=($!)
-  done
-  for r in 0 1; do wait "${pids[$r]}" || { echo "rank $r ($sharding) failed: $(cat "$sharding.$r.err")" >&2; exit 1; }; done
-  rows+=("$("$python" - "$sharding" "$planned" <<'PY'
+  MALLOC_MMAP_THRESHOLD_=65536 run_ranks "$sharding" 2 "$bin/sft-train" "${common[@]}" --sharding "$sharding"
+  ranks_ok "$sharding" 2
+  "$python" - "$sharding" "$planned" "$(median_step "$sharding.0.jsonl")" <<'PY'
 import json, statistics, sys
-name, planned = sys.argv[1], int(sys.argv[2])
+name, planned, step = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = [json.loads(l) for l in open(f"{name}.0.jsonl")]
 peak = max(r["memory_mb"] for r in rows) - rows[0]["memory_baseline_mb"]
-step = statistics.median(r["step_time_s"] for r in rows[1:])
 wait = "-"
 if "gather_wait_s" in rows[0]:
     wait = (f"{statistics.median(r['gather_wait_s'] for r in rows[1:]):.2f} "
             f"({sum(r['prefetched'] for r in rows[1:])}/{sum(r['gathers'] for r in rows[1:])} prefetched)")
-print(f"{name}\t{peak * 2**20 / 1e6:.0f}\t{planned / 1e6:.0f}\t{step:.2f}\t{wait}")
+print(f"{name}\t{peak * 2**20 / 1e6:.0f}\t{step}\t{planned / 1e6:.0f}\t{wait}")
 PY
-)")
-done
-none_mb=$(cut -f2 <<<"${rows[0]}")
-none_s=$(cut -f4 <<<"${rows[0]}")
+done > rows.tsv
 {
-  echo "## sft-train --sharding, 2 CPU processes ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) cores)"
+  section_title "sft-train --sharding, 2 CPU processes"
   echo
   echo "Random Llama, $params parameters ($layers layers, hidden $hidden), f32, batch $batch x $T tokens per"
   echo "process, $steps steps, 1 thread per process$([ ${#ckpt[@]} -gt 0 ] && echo ', activation checkpointing'); tests/bench/sharding_bench.sh${ckpt[*]:+ ${ckpt[*]}}."
   echo
-  echo "| sharding | peak per rank (MB) | planned (MB) | vs none | step time (s) | vs none | gather wait (s) |"
-  echo "|---|---|---|---|---|---|---|"
-  for row in "${rows[@]}"; do
-    IFS=$'\t' read -r name mb plan s wait <<<"$row"
-    awk -v n="$name" -v m="$mb" -v p="$plan" -v s="$s" -v m0="$none_mb" -v s0="$none_s" -v w="$wait" \
-      'BEGIN { printf "| %s | %d | %d | %.2fx | %.2f | %.2fx | %s |\n", n, m, p, m / m0, s, s / s0, w }'
-  done
+  sharding_table "peak per rank (MB)" "planned (MB)" "gather wait (s)" < rows.tsv
   echo
   echo "Target: full <= 0.6x none in peak memory per rank."
-} | tee "$tmp/section.md"
-if [ $append = 1 ]; then
-  { echo; cat "$tmp/section.md"; } >> "$here/RESULTS.md"
-fi
+} | publish
