@@ -264,7 +264,8 @@ class DataParallel {
   ~DataParallel();
   int rank() const { return env_.rank; }
   int world_size() const { return env_.world_size; }
-  // In-place sum over ranks of each tensor (flattened into one buffer per dtype).
+  // In-place sum over ranks of each tensor (flattened into one buffer per dtype). Host
+  // tensors work on a CUDA (NCCL) group too, through a device copy.
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   // Sums a scalar over ranks.
   double all_reduce_sum(double value);

@@ -143,7 +143,9 @@ void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
       }
       std::vector<torch::Tensor> flat_parts;
       for (const auto& t : bucket) flat_parts.push_back(t.reshape(-1));
-      std::vector<at::Tensor> io{torch::cat(flat_parts)};
+      // A host tensor on a CUDA group (counters, exit codes) travels through the device: NCCL
+      // reduces device memory only. The copy back below writes each caller's tensor where it is.
+      std::vector<at::Tensor> io{torch::cat(flat_parts).to(impl_->device)};
       c10d::AllreduceOptions opts;
       opts.reduceOp = c10d::ReduceOp::SUM;
       impl_->pg->allreduce(io, opts)->wait();
@@ -167,11 +169,13 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
   if (!impl_->pg) return;
   torch::NoGradGuard no_grad;
   for (const auto& t : tensors) {
-    std::vector<at::Tensor> io{t.is_contiguous() ? t : t.contiguous()};
+    // Non-contiguous or host tensors (on a CUDA group) go through a contiguous device copy.
+    const bool direct = t.is_contiguous() && t.device() == impl_->device;
+    std::vector<at::Tensor> io{direct ? t : t.contiguous().to(impl_->device)};
     c10d::BroadcastOptions opts;
     opts.rootRank = 0;
     impl_->pg->broadcast(io, opts)->wait();
-    if (!t.is_contiguous()) t.copy_(io[0]);
+    if (!direct) t.copy_(io[0]);
   }
 }
 
