@@ -123,6 +123,7 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 //   rotate(q), rotate(k): q * cos and rotate_half(q) * sin save only cos and sin (shared)
 //   at::scaled_dot_product_attention (the flash kernel, CPU and CUDA) saves q, k, v, its output
 //   and the row logsumexps:           N (2 H + 2 Hkv) D x a  +  B H T x 4
+//     (CUDA: N (2 H + 2 H) D x a, k and v repeated to H heads for the masked kernel)
 //     and, with a boolean mask (every packed or padded batch), the mask converted to an
 //     additive bias in the query's dtype, one per call:             B T T x a
 //   o_proj: its input is SDPA's output: the flash kernel lays it out (B, T, H, D), so
@@ -222,7 +223,10 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
     bytes += 3 * N * H * D * a + B * H * T * T * (a + 4 + (a == 4 ? 0 : a)) + B * T * T;
     if (keeps({"o_proj"})) bytes += N * H * D * a;                     // o_proj's input
   } else {
-    bytes += N * (2 * H + 2 * Hkv) * D * a + B * H * T * 4;            // SDPA: q, k, v, out, lse
+    // On CUDA a masked call repeats k, v to H heads for the memory-efficient kernel (model.cpp
+    // AttentionImpl::forward): SDPA then saves k, v at H heads.
+    const int64_t kv_heads = in.cuda ? H : Hkv;
+    bytes += N * (2 * H + 2 * kv_heads) * D * a + B * H * T * 4;       // SDPA: q, k, v, out, lse
     bytes += B * T * T * a;                                            // SDPA: the mask as a bias
   }
   if (c.is_moe_layer(layer)) {
