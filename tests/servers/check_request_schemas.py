@@ -18,8 +18,8 @@ fixture has that endpoint (a path under /v1 that only one server has is checked 
     (TOKEN_IDS).
 --self-test checks that the answer fields delib reads (READS) are in the response classes,
 that delib's source still reads them, and that the check rejects bodies it must reject (an
-unknown field, a wrong type, a negative token id, a value rule): a check that cannot fail is
-no check. Exits 1 on any failure; prints 'N passed, N failed'.
+unknown field, in a rollout or a /pooling request, a wrong type, a negative token id, a value
+rule): a check that cannot fail is no check. Exits 1 on any failure; prints 'N passed, N failed'.
 """
 import argparse
 import json
@@ -92,6 +92,7 @@ READS = [
      "lib/src/backend/openai.cpp"),
     ("POST /v1/chat/completions", "usage.prompt_tokens", ("vllm", "sglang"), "lib/src/backend/openai.cpp"),
     ("POST /score", "data[].score", ("vllm",), "lib/src/rl/rewards.cpp"),
+    ("POST /pooling", "data[].data", ("vllm",), "lib/src/rl/rewards.cpp"),
     ("POST /update_weights_from_disk", "success", ("sglang",), "lib/src/rl/weight_sync.cpp"),
     ("POST /update_weights_from_disk", "message", ("sglang",), "lib/src/rl/weight_sync.cpp"),
 ]
@@ -300,6 +301,11 @@ def self_test(fx, t):
     for s in ("vllm", "sglang"):
         t.check(check_body(fx, s, "POST /v1/completions", rollout) == [],
                 f"{s}: a valid rollout request is rejected: {check_body(fx, s, 'POST /v1/completions', rollout)}")
+    # rl-train's helpful reward from vLLM's Pooling API (lib/src/rl/rewards.cpp PoolingReward):
+    # PoolingRequest is a union; this body is its PoolingChatRequest member
+    pooling = {"model": "m", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    t.check(check_body(fx, "vllm", "POST /pooling", pooling) == [],
+            f"vllm /pooling: a chat pooling request is rejected: {check_body(fx, 'vllm', 'POST /pooling', pooling)}")
     bad = [
         ({**rollout, "no_such_field": 1}, "vllm", "an unknown field"),
         ({**rollout, "no_such_field": 1}, "sglang", "an unknown field"),
@@ -316,6 +322,9 @@ def self_test(fx, t):
         ({"lora_name": "a"}, "vllm", "a LoRA load without lora_path", "POST /v1/load_lora_adapter"),
         ({"model_path": 3}, "sglang", "model_path 3", "POST /update_weights_from_disk"),
         ({"model": "m", "text_1": "q"}, "vllm", "a score request without text_2", "POST /score"),
+        ({**pooling, "no_such_field": 1}, "vllm", "an unknown field in a pooling request", "POST /pooling"),
+        ({**pooling, "messages": "q"}, "vllm", "pooling messages as a string", "POST /pooling"),
+        ({"model": "m"}, "vllm", "a pooling request with neither messages nor input", "POST /pooling"),
     ]
     for b in bad:
         body, s, what = b[:3]

@@ -39,73 +39,52 @@ import re
 import sys
 import zipfile
 
-# endpoint -> (file declaring the route, file defining the request classes, request class or
-# union alias, response class or None, file of the response class when not the request's).
+
+def routes(route, source, *endpoints):
+    """ENDPOINTS entries of the endpoints whose route is declared in file `route` and whose
+    classes are defined in file `source`: each endpoint is (path, request class or union alias,
+    response class or None[, note on the answer])."""
+    return {f"POST {path}": dict(route=route, source=source, request=request, response=response,
+                                 **({"note": note[0]} if note else {}))
+            for path, request, response, *note in endpoints}
+
+
+# server -> endpoint -> the file declaring its route, the file defining its request classes, the
+# request class or union alias, the response class or None (and a note on the answer).
+V, S = "vllm/entrypoints/", "sglang/srt/"
 ENDPOINTS = {
     "vllm": {
-        "POST /v1/completions": dict(
-            route="vllm/entrypoints/openai/completion/api_router.py",
-            source="vllm/entrypoints/openai/completion/protocol.py",
-            request="CompletionRequest", response="CompletionResponse"),
-        "POST /v1/chat/completions": dict(
-            route="vllm/entrypoints/openai/chat_completion/api_router.py",
-            source="vllm/entrypoints/openai/chat_completion/protocol.py",
-            request="ChatCompletionRequest", response="ChatCompletionResponse"),
-        "POST /v1/load_lora_adapter": dict(
-            route="vllm/entrypoints/serve/lora/api_router.py",
-            source="vllm/entrypoints/serve/lora/protocol.py",
-            request="LoadLoRAAdapterRequest", response=None,
-            note="200 with a plain-text body; an error is an ErrorResponse JSON with its HTTP code "
-                 "(400 when the name is already loaded)"),
-        "POST /v1/unload_lora_adapter": dict(
-            route="vllm/entrypoints/serve/lora/api_router.py",
-            source="vllm/entrypoints/serve/lora/protocol.py",
-            request="UnloadLoRAAdapterRequest", response=None,
-            note="200 with a plain-text body; an unknown name is an ErrorResponse with a 4xx code"),
-        "POST /score": dict(
-            route="vllm/entrypoints/pooling/scoring/api_router.py",
-            source="vllm/entrypoints/pooling/scoring/protocol.py",
-            request="ScoreRequest", response="ScoreResponse"),
-        "POST /v1/score": dict(
-            route="vllm/entrypoints/pooling/scoring/api_router.py",
-            source="vllm/entrypoints/pooling/scoring/protocol.py",
-            request="ScoreRequest", response="ScoreResponse"),
-        "POST /pooling": dict(
-            route="vllm/entrypoints/pooling/pooling/api_router.py",
-            source="vllm/entrypoints/pooling/pooling/protocol.py",
-            request="PoolingRequest", response="PoolingResponse"),
+        **routes(V + "openai/completion/api_router.py", V + "openai/completion/protocol.py",
+                 ("/v1/completions", "CompletionRequest", "CompletionResponse")),
+        **routes(V + "openai/chat_completion/api_router.py", V + "openai/chat_completion/protocol.py",
+                 ("/v1/chat/completions", "ChatCompletionRequest", "ChatCompletionResponse")),
+        **routes(V + "serve/lora/api_router.py", V + "serve/lora/protocol.py",
+                 ("/v1/load_lora_adapter", "LoadLoRAAdapterRequest", None,
+                  "200 with a plain-text body; an error is an ErrorResponse JSON with its HTTP code "
+                  "(400 when the name is already loaded)"),
+                 ("/v1/unload_lora_adapter", "UnloadLoRAAdapterRequest", None,
+                  "200 with a plain-text body; an unknown name is an ErrorResponse with a 4xx code")),
+        **routes(V + "pooling/scoring/api_router.py", V + "pooling/scoring/protocol.py",
+                 ("/score", "ScoreRequest", "ScoreResponse"),
+                 ("/v1/score", "ScoreRequest", "ScoreResponse")),
+        **routes(V + "pooling/pooling/api_router.py", V + "pooling/pooling/protocol.py",
+                 ("/pooling", "PoolingRequest", "PoolingResponse")),
     },
     "sglang": {
-        "POST /v1/completions": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/entrypoints/openai/protocol.py",
-            request="CompletionRequest", response="CompletionResponse"),
-        "POST /v1/chat/completions": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/entrypoints/openai/protocol.py",
-            request="ChatCompletionRequest", response="ChatCompletionResponse"),
-        "POST /update_weights_from_disk": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/managers/io_struct.py",
-            request="UpdateWeightFromDiskReqInput", response="UpdateWeightFromDiskReqOutput",
-            note="answers {success, message, num_paused_requests} (the output struct's fields, "
-                 "http_server.py): HTTP 200 when success, else 400"),
-        "POST /load_lora_adapter": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/managers/io_struct.py",
-            request="LoadLoRAAdapterReqInput", response=None,
-            note="at the server root, not under /v1 (vLLM's path)"),
-        "POST /unload_lora_adapter": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/managers/io_struct.py",
-            request="UnloadLoRAAdapterReqInput", response=None,
-            note="at the server root, not under /v1 (vLLM's path)"),
-        "POST /generate": dict(
-            route="sglang/srt/entrypoints/http_server.py",
-            source="sglang/srt/managers/io_struct.py",
-            request="GenerateReqInput", response=None,
-            note="SGLang's native API; its answer is a dict built from the scheduler's output "
-                 "(text, output_ids, meta_info), not a class"),
+        **routes(S + "entrypoints/http_server.py", S + "entrypoints/openai/protocol.py",
+                 ("/v1/completions", "CompletionRequest", "CompletionResponse"),
+                 ("/v1/chat/completions", "ChatCompletionRequest", "ChatCompletionResponse")),
+        **routes(S + "entrypoints/http_server.py", S + "managers/io_struct.py",
+                 ("/update_weights_from_disk", "UpdateWeightFromDiskReqInput", "UpdateWeightFromDiskReqOutput",
+                  "answers {success, message, num_paused_requests} (the output struct's fields, "
+                  "http_server.py): HTTP 200 when success, else 400"),
+                 ("/load_lora_adapter", "LoadLoRAAdapterReqInput", None,
+                  "at the server root, not under /v1 (vLLM's path)"),
+                 ("/unload_lora_adapter", "UnloadLoRAAdapterReqInput", None,
+                  "at the server root, not under /v1 (vLLM's path)"),
+                 ("/generate", "GenerateReqInput", None,
+                  "SGLang's native API; its answer is a dict built from the scheduler's output "
+                  "(text, output_ids, meta_info), not a class")),
     },
 }
 

@@ -10,7 +10,8 @@
 #     in choices[].token_ids; full sync through /update_weights_from_disk): both runs must
 #     succeed, with the server's samples (their log-probs) in the rollouts; an answer whose ids
 #     and log-probs do not match fails the step (exit 4); the helpful reward from vLLM's
-#     /pooling (--helpful-reward-api pooling);
+#     /pooling (--helpful-reward-api pooling), and the check fails when a field the server does not
+#     have is injected into that body;
 #   - cot-gen (chat, and --completions with a text prompt, with --top-k/--min-p/--stop) and
 #     cot-judge against openai_server.py's echo mode.
 # Run by tests/cli/run-case.sh (ctest -R servers.request_schemas).
@@ -93,3 +94,17 @@ run "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/check_request_schemas.py" --self-t
 [ "$rc" = 0 ] || fail "a request does not fit the servers' schemas:
 $out"
 printf '%s\n' "$out"
+# The check of the captured bodies fails on a field the server does not have: rl-train's /pooling
+# body with one injected (PoolingRequest is a union of three classes; none may take it).
+py <<'PY'
+import json
+with open("pooling/log.jsonl") as f, open("injected.jsonl", "w") as out:
+    for line in f:
+        e = json.loads(line)
+        if e.get("path") == "/pooling":
+            e["request"]["no_such_field"] = 1
+        out.write(json.dumps(e) + "\n")
+PY
+run "$DELIB_PYTHON" "$DELIB_SRC/tests/servers/check_request_schemas.py" injected.jsonl --expect "vllm POST /pooling"
+[ "$rc" = 1 ] || fail "the check accepted a /pooling body with an unknown field (exit $rc): $out"
+[[ "$out" == *"field 'no_such_field' is not in PoolingChatRequest"* ]] || fail "the check does not name the field: $out"
