@@ -33,11 +33,7 @@ while [ $# -gt 0 ]; do
     *) echo "rl_sharding_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-sharding-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-source "$here/sharding.bash"
-"$python" "$here/../cli/sft-train/make_tiny_model.py" model 0 >/dev/null 2>&1  # the tokenizer
+source "$here/sharding.bash"  # into a scratch directory, with the tokenizer in model/
 "$python" "$here/../cli/rl-train/prompts.py" prompts.jsonl 64
 params=$(random_llama "$layers" "$hidden" 1024)
 common=(--model model --steps "$steps" --prompts-per-step 1 --group-size "$group" --max-tokens "$max_tokens"

@@ -1,6 +1,7 @@
 # Sourced by sharding_bench.sh (sft-train) and rl_sharding_bench.sh (rl-train): what the two
 # --sharding benchmarks share. Needs `python` (the venv's interpreter) and `append` (1: add the
-# section to RESULTS.md) set by the script.
+# section to RESULTS.md) set by the script. Moves into a scratch directory (removed on exit) with
+# the tiny test model's tokenizer in model/ (make_tiny_model.py).
 #
 # - run_ranks / ranks_ok of tests/cli/lib.sh start the processes (torchrun-style environment, a
 #   free port; no time limit here: a benchmark may run long) and stop the script, naming the
@@ -17,6 +18,10 @@ bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DELIB_PYTHON=$python
 source "$bench_dir/../cli/lib.sh"
 RANKS_TIMEOUT=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$(basename "$0" .sh).XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+"$python" "$bench_dir/../cli/sft-train/make_tiny_model.py" model 0 >/dev/null 2>&1
 
 random_llama() {
   LAYERS=$1 HIDDEN=$2 MAXPOS=$3 "$python" - <<'PY'

@@ -19,7 +19,7 @@
 # not hide) and how many of its gathers were prefetched.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${DELIB_BIN:-$here/../../build/bin}
+bin=$(cd "${DELIB_BIN:-$here/../../build/bin}" && pwd)
 python=${DELIB_PYTHON:-$HOME/.cache/delib/venv/bin/python}  # as tests/bench/run.sh
 steps=6 layers=12 hidden=768 batch=2 length=512 append=0 ckpt=()
 while [ $# -gt 0 ]; do
@@ -34,11 +34,7 @@ while [ $# -gt 0 ]; do
     *) echo "sharding_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sharding-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-source "$here/sharding.bash"
-"$python" "$here/../cli/sft-train/make_tiny_model.py" model 0 >/dev/null 2>&1  # the tokenizer
+source "$here/sharding.bash"  # into a scratch directory, with the tokenizer in model/
 params=$(random_llama "$layers" "$hidden" $((length > 1024 ? length : 1024)))
 T=$(LENGTH=$length "$python" - <<'PY'
 import json, os
