@@ -60,7 +60,7 @@ void check_linear_args(const torch::Tensor& hidden, const torch::Tensor& weight,
 // (chunk_rows, V) buffer in the matmul dtype instead of a bf16 chunk plus an f32 copy.
 // The final logit soft-cap is applied inside both kernels (fused_ce.cu): the chunk holds the
 // linear outputs u and the kernels read z = cap tanh(u / cap) from them, so the cap costs no
-// buffer. With a cap, the CUDA path is NOT YET RUN ON A GPU (compiled only).
+// buffer. With a cap too, the CUDA path passed its tests on an H200 (2026-12-04).
 class FusedNll : public torch::autograd::Function<FusedNll> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
