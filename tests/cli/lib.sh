@@ -136,16 +136,17 @@ ranks_grep() {
 
 # kill_ranks NAME WORLD LINES CMD...: as run_ranks, but once rank 0 has written LINES lines on
 # stdout every rank is killed with SIGKILL (a crash in mid-run); fails unless every rank died of
-# that signal (a run that ended before it, or a rank that failed on its own).
+# that signal (a run that ended before it, or a rank that failed on its own). WORLD 0: CMD as one
+# plain process (no torchrun environment), its stdout in NAME.0.jsonl, stderr in NAME.0.err.
 kill_ranks() {
   py "$@" <<'PY' || fail "$1: could not kill the ranks mid-way"
 import os, signal, socket, subprocess, sys, time
 name, world, lines, cmd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 procs = []
-for r in range(world):
+for r in range(max(world, 1)):
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-               RANK=str(r), LOCAL_RANK=str(r))
+               RANK=str(r), LOCAL_RANK=str(r)) if world else None
     procs.append(subprocess.Popen(cmd, env=env, stdout=open(f"{name}.{r}.jsonl", "w"),
                                   stderr=open(f"{name}.{r}.err", "w")))
 deadline, killed = time.time() + 300, False

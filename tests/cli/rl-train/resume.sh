@@ -7,24 +7,12 @@ args=(--model model --steps 12 --prompts-per-step 2 --group-size 4 --lr 1e-2 --m
 run rl-train "${args[@]}" --out ref
 expect_rc 0
 printf '%s\n' "$out" > ref.jsonl
-"$DELIB_PYTHON" - "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
-import os, signal, subprocess, sys, time
-with open("killed.jsonl", "w") as out:
-    p = subprocess.Popen(["rl-train", *sys.argv[1:], "--out", "run"], stdout=out, stderr=subprocess.DEVNULL)
-    while p.poll() is None:
-        with open("killed.jsonl") as f:
-            if sum(1 for _ in f) >= 5 * 8:   # 5 steps of 8 rollouts reported
-                os.kill(p.pid, signal.SIGKILL)
-                break
-        time.sleep(0.002)
-    p.wait()
-assert p.returncode == -signal.SIGKILL, f"the run ended before it was killed ({p.returncode})"
-PY
+kill_ranks killed 0 $((5 * 8)) rl-train "${args[@]}" --out run   # once 5 steps of 8 rollouts are reported
 run rl-train "${args[@]}" --out run --resume run
 expect_rc 0
 expect_err_glob "*resuming from run/checkpoint-*"
 printf '%s\n' "$out" > resumed.jsonl
 py <<'PY' || fail "resumed rollouts differ"
 from rollouts import resumed_equal
-print("steps", resumed_equal("ref.jsonl", ["killed.jsonl", "resumed.jsonl"]), "identical")
+print("steps", resumed_equal("ref.jsonl", ["killed.0.jsonl", "resumed.jsonl"]), "identical")
 PY

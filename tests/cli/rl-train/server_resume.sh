@@ -16,20 +16,7 @@ srv_log=$ref_log
 printf '%s\n' "$out" > ref.jsonl
 # The same server for the killed and the resumed run: it still holds the reference run's adapters
 # (policy-v1 is unloaded and loaded again when the killed run pushes it, as on a resume).
-"$DELIB_PYTHON" - "$ref_url" "${args[@]}" <<'PY' || fail "could not kill the run mid-way"
-import os, signal, subprocess, sys, time
-with open("killed.jsonl", "w") as out:
-    p = subprocess.Popen(["rl-train", *sys.argv[2:], "--rollout-base-url", sys.argv[1], "--out", "run"],
-                         stdout=out, stderr=subprocess.DEVNULL)
-    while p.poll() is None:
-        with open("killed.jsonl") as f:
-            if sum(1 for _ in f) >= 2 * 8:   # 2 steps of 8 rollouts reported
-                os.kill(p.pid, signal.SIGKILL)
-                break
-        time.sleep(0.002)
-    p.wait()
-assert p.returncode == -signal.SIGKILL, f"the run ended before it was killed ({p.returncode})"
-PY
+kill_ranks killed 0 $((2 * 8)) rl-train "${args[@]}" --rollout-base-url "$ref_url" --out run   # 2 steps reported
 n_before=$(wc -l < "$srv_log")
 run rl-train "${args[@]}" --rollout-base-url "$ref_url" --out run --resume run
 expect_rc 0
@@ -49,6 +36,6 @@ pushes = [(e["path"], e["request"]["lora_name"]) for e in log[:first]]
 assert pushes in ([("/v1/load_lora_adapter", f"policy-v{k}")],
                   [("/v1/unload_lora_adapter", f"policy-v{k}"), ("/v1/load_lora_adapter", f"policy-v{k}")]), pushes
 assert log[first]["request"]["model"] == f"policy-v{k}", log[first]["request"]["model"]
-last = resumed_equal("ref.jsonl", ["killed.jsonl", "resumed.jsonl"])
+last = resumed_equal("ref.jsonl", ["killed.0.jsonl", "resumed.jsonl"])
 print("resumed at version", k, "- steps", last, "identical")
 PY
