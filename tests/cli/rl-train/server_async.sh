@@ -12,10 +12,10 @@ run rl-train --model model --async --steps 1 prompts.jsonl
 expect_rc 2
 expect_err_glob "*--async needs --rollout-backend openai*"
 start_server srv --mode model --model-dir model --model-name base
-run rl-train --model model --steps 4 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5 \
-  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
-  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out ckpt \
-  --metrics metrics.jsonl -o rollouts.jsonl --save-every 2 prompts.jsonl
+common=(--model model --prompts-per-step 2 --group-size 4 --max-tokens 6 --seed 5 --threads 1 --lr 5e-2
+        --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4
+        --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async prompts.jsonl)
+run rl-train "${common[@]}" --steps 4 --temperature 1 --out ckpt --metrics metrics.jsonl -o rollouts.jsonl --save-every 2
 expect_rc 0
 "$DELIB_PYTHON" - "$srv_log" <<'PY' || fail "async check failed"
 import json, math, sys
@@ -43,10 +43,7 @@ PY
 
 # Resume from the checkpoint after step 2: the run state holds the prefetched rollouts of step 3
 # (sampled by policy version 1), so steps 3-4 equal the uninterrupted run's bit for bit.
-run rl-train --model model --steps 4 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 1 --seed 5 \
-  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
-  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out res \
-  --resume ckpt/checkpoint-00000002 -o resumed.jsonl prompts.jsonl
+run rl-train "${common[@]}" --steps 4 --temperature 1 --out res --resume ckpt/checkpoint-00000002 -o resumed.jsonl
 expect_rc 0
 py <<'PY' || fail "async resume"
 import json
@@ -59,10 +56,7 @@ print("resumed --async: steps", resumed_equal("rollouts.jsonl", ["ref12.jsonl", 
 PY
 # Other sampling options on resume: the stored prefetch is not for these requests, so step 3 is
 # sampled afresh by the resumed policy (version 2), never the stale samples of other options.
-run rl-train --model model --steps 3 --prompts-per-step 2 --group-size 4 --max-tokens 6 --temperature 0.7 --seed 5 \
-  --threads 1 --lr 5e-2 --kl-coef 0.01 --rule-reward '^[a-z]=1' --reward-weight format=0 --plain -q --lora --lora-rank 4 \
-  --rollout-backend openai --rollout-model base --rollout-base-url "$srv_url" --async --out res2 \
-  --resume ckpt/checkpoint-00000002 -o other.jsonl prompts.jsonl
+run rl-train "${common[@]}" --steps 3 --temperature 0.7 --out res2 --resume ckpt/checkpoint-00000002 -o other.jsonl
 expect_rc 0
 py <<'PY' || fail "a prefetch of other sampling options was taken"
 import json
