@@ -11,15 +11,11 @@ run_ranks dyn 2 rl-train "${common[@]}" --rollout-base-url "$srv_url" --out dyn 
 ranks_ok dyn 2
 py "$srv_log" <<'PY' || fail "async + dynamic sampling on 2 processes"
 import collections, json, sys
+from rollouts import async_draw_versions
 rows = [json.loads(l) for l in open("dyn.0.jsonl") if l.strip()]
 ms = [json.loads(l) for l in open("dyn.m.jsonl")]
 assert [m["step"] for m in ms] == [1, 2, 3]
-later = 0
-for r in rows:
-    k = r["step"]
-    want = 0 if k == 1 else (k - 2 if r["draw"] == 0 else k - 1)
-    assert r["policy_version"] == want, r
-    later += k > 1 and r["draw"] > 0
+later = async_draw_versions(rows)
 for m in ms:
     step = [r for r in rows if r["step"] == m["step"]]
     assert m["prompts_drawn"] == len(step) // 2 and m["policy_version"] == max(0, m["step"] - 2), m
