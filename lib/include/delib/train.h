@@ -368,6 +368,29 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& plan, int64_t bud
 // ---------------------------------------------------------------------------------------------
 // The SFT run (sft-train)
 
+// A PyTorch-profiler (Kineto) trace of a range of training steps, for finding where a step's
+// time goes on a real GPU: CPU operators, and on CUDA the kernels, copies and synchronisations.
+// Writes `path` (Chrome trace JSON: open it in https://ui.perfetto.dev or chrome://tracing) and
+// `path`.top.txt, the 25 largest entries by total time (CUDA: device kernels and copies; CPU:
+// operators, inclusive times), which is also printed on stderr.
+class StepProfiler {
+ public:
+  // spec "A:B": steps A..B inclusive (1-based, counted in this run); path "" = disabled.
+  // Throws Error(kExitUsage) on a malformed spec.
+  StepProfiler(const std::string& path, const std::string& spec, bool cuda);
+  ~StepProfiler();
+  // Call around each step with the 1-based number of the step in this run.
+  void before_step(int64_t n);
+  void after_step(int64_t n);
+  // Stops and saves early (a run shorter than B steps); idempotent.
+  void finish();
+
+ private:
+  std::string path_;
+  int64_t first_ = 0, last_ = 0;
+  bool cuda_ = false, active_ = false, done_ = false;
+};
+
 struct SftOptions {
   std::vector<std::string> inputs;       // record files ("-" = stdin)
   ReadOptions read;
@@ -406,6 +429,8 @@ struct SftOptions {
   bool shuffle = true;
   int threads = 0;
   bool progress = false;
+  std::string profile;                   // StepProfiler trace path ("" = none)
+  std::string profile_steps = "3:4";     // StepProfiler spec: after the warm-up steps
 };
 
 struct SftResult {

@@ -451,7 +451,10 @@ SftResult run_sft(const SftOptions& o) {
   progress.add(r.st.step);
   std::vector<size_t> order;
   int64_t order_epoch = -1;
+  StepProfiler profiler(r.rank0 ? o.profile : std::string(), o.profile_steps, r.device.is_cuda());
+  int64_t run_steps = 0;  // steps taken by this process (the profiler counts these)
   while (r.st.step < r.st.schedule.total_steps) {
+    profiler.before_step(++run_steps);
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t epoch = r.st.step / r.steps_per_epoch;
     if (epoch != order_epoch) {
@@ -468,10 +471,12 @@ SftResult run_sft(const SftOptions& o) {
     r.result.final_loss = s.loss;
     write_metrics(r, d, s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     progress.add(1, fmt::format("loss {:.4f}", s.loss));
+    profiler.after_step(run_steps);
     if (o.save_every > 0 && r.st.step % o.save_every == 0 && !o.out_dir.empty()) save(r);
     if (interrupted()) break;
   }
   progress.finish();
+  profiler.finish();
   if (!o.out_dir.empty() && r.last_saved != r.st.step) save(r);
   if (r.metrics) r.metrics->close();
   return r.result;
