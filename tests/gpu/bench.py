@@ -72,6 +72,8 @@ def sft(a, work, mdir, nparams, dev):
     metrics = os.path.join(work, "sft-metrics.jsonl")
     cmd = [os.path.join(a.bin, "sft-train"), "--model", mdir, "--device", dev, "--max-length", str(seq),
            "--batch-size", str(a.sft_batch), "--max-steps", str(a.sft_steps), "--lr", "1e-5",
+           # one steady step profiled (the median over the others is unaffected): where the time goes
+           "--profile", os.path.join(a.out, "sft-profile.json"), "--profile-steps", f"{min(5, a.sft_steps)}:{min(5, a.sft_steps)}",
            "-o", metrics, data]
     log("+", " ".join(cmd))
     t0 = time.time()
@@ -166,6 +168,7 @@ def main():
     a.sft_batch, a.sft_steps, a.sft_records = (2, 3, 16) if a.dry_run else (8, 12, 600)
     a.gen_batch, a.prompt_len, a.new_tokens = (4, 16, 8) if a.dry_run else (64, 128, 256)
     work = tempfile.mkdtemp(prefix="gpu-bench-")
+    os.makedirs(a.out, exist_ok=True)
     mdir, model, n = make_model(work, a.dry_run)
     res = {"params": n, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu (dry run)",
            "torch": torch.__version__, "transformers": transformers.__version__}
@@ -200,6 +203,9 @@ def main():
                   f"{r['tokens_per_s']:.0f} | {100 * 6 * n * r['tokens_per_s'] / PEAK:.1f}% | {r['memory_mb']:.0f} |",
                   "", f"delib / transformers tokens/s: {s['tokens_per_s'] / r['tokens_per_s']:.2f}x"]
         L += ["", f"Command: `sft-train {s['cmd']}`", ""]
+        top = os.path.join(a.out, "sft-profile.json.top.txt")
+        if os.path.exists(top):
+            L += [f"Profile of step {min(5, a.sft_steps)} (`--profile`; largest entries):", "", "```", open(top).read().rstrip(), "```", ""]
     if "sft_error" in res:
         L += [f"SFT: FAILED: {res['sft_error']}", ""]
     if "gen" in res:
