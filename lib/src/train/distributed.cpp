@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 
 #include <fmt/format.h>
@@ -124,7 +125,19 @@ DataParallel::DataParallel(const DistEnv& env_in, torch::Device device,
   }
 }
 
-DataParallel::~DataParallel() = default;
+DataParallel::~DataParallel() {
+  if (!impl_ || !impl_->pg) return;
+  // What torch.distributed.destroy_process_group() does (NCCL warns at exit without it): a
+  // normal exit flushes and shuts the backend down; leaving by an exception aborts it, which
+  // never waits on ranks that may have stopped.
+  try {
+    if (std::uncaught_exceptions() > 0)
+      impl_->pg->abort();
+    else
+      impl_->pg->shutdown();
+  } catch (...) {  // a destructor must not throw; the process is ending anyway
+  }
+}
 
 void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
   if (!impl_->pg || tensors.empty()) return;
