@@ -18,7 +18,8 @@ common=(--model model --device "$dev" --no-autocast --plain --max-length 256 --b
 "$bin/sft-train" "${common[@]}" --sharding none --out none >none.jsonl
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 \
-  "$bin/sft-train" "${common[@]}" --sharding full --out full >full.jsonl
+  "$bin/sft-train" "${common[@]}" --sharding full --out full >full.jsonl 2>full.err || { cat full.err >&2; exit 1; }
+cat full.err >&2
 "$py" - <<'PY'
 import json
 a = [json.loads(l) for l in open("none.jsonl")]
@@ -45,7 +46,13 @@ rl=(--model model --device "$dev" --group-size 4 --lr 1e-2 --max-tokens 12 --see
 "$bin/rl-train" "${rl[@]}" --sharding none --out rl-none --metrics rl-none.m.jsonl >rl-none.jsonl
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 \
-  "$bin/rl-train" "${rl[@]}" --sharding full --out rl-full --metrics rl-full.m.jsonl >rl-full.jsonl
+  "$bin/rl-train" "${rl[@]}" --sharding full --out rl-full --metrics rl-full.m.jsonl >rl-full.jsonl 2>rl-full.err ||
+  { cat rl-full.err >&2; exit 1; }
+cat rl-full.err >&2
+# The process group is shut down at exit, as destroy_process_group() does (NCCL warns otherwise).
+if grep -h "destroy_process_group() was not called" full.err rl-full.err >&2; then
+  echo "sharding_check: the process group was not shut down" >&2; exit 1
+fi
 "$py" - <<'PY'
 import json
 rows = lambda n: [json.loads(l) for l in open(n) if l.strip()]
