@@ -133,8 +133,13 @@ step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1
   echo "Machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU (dry run)'),"\
        "$(nproc) CPU cores; $("$PY" -c 'import torch; print("torch", torch.__version__)'). Script: \`tests/gpu/run.sh\`$([ "$DRY" = 1 ] && echo ' (DRY RUN on CPU: numbers meaningless)')."
   echo
-  [ -f "$OUT/gpu_tests.log" ] && echo "GPU tests (ctest -L gpu): \`$(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1)\`,"\
-    "$(grep -c '(Skipped)$' "$OUT/gpu_tests.log") of them skipped (no CUDA device)" && echo
+  if [ -n "$PREBUILT" ]; then
+    [ -f "$OUT/gpu_tests.log" ] && echo "GPU tests (the prebuilt test_*_gpu and the gpu-labelled reference tests, run directly):"\
+      "\`$(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1)\`; $(grep -E '^== ' "$OUT/gpu_tests.log" | sed 's/^== //' | paste -sd, - | sed 's/,/, /g')" && echo
+  else
+    [ -f "$OUT/gpu_tests.log" ] && echo "GPU tests (ctest -L gpu): \`$(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1)\`,"\
+      "$(grep -c '(Skipped)$' "$OUT/gpu_tests.log") of them skipped (no CUDA device)" && echo
+  fi
   [ -f "$OUT/loss_bench.log" ] && cat "$OUT/loss_bench.log" && echo
   [ -f "$OUT/sharding.log" ] && echo "Sharding (tests/gpu/sharding_check.sh): \`$(tail -1 "$OUT/sharding.log")\`" && echo
   [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
