@@ -97,7 +97,8 @@ def generate(model, p, max_new):
                               return_dict_in_generate=True, output_logits=True)
 
 
-def main():
+def main(extra=()):
+    """extra: more gen-check arguments (test_generate_cuda.py: --device cuda)."""
     work = tempfile.mkdtemp(prefix="gen-ref-", dir=TMP if os.path.isdir(TMP) else None)
     gen = torch.Generator().manual_seed(1)
     lengths = [3, 11, 5, 17, 1, 8, 2, 16]
@@ -112,7 +113,7 @@ def main():
         out_path = os.path.join(work, kind + ".out.jsonl")
         cmd = [os.path.join(BIN, "gen-check"), "--model", mdir, "--temperature", "0",
                "--max-tokens", str(max_new), "--batch-size", "3", "--logprobs", "--plain",
-               "-o", out_path, os.path.join(work, "prompts.jsonl")]
+               "-o", out_path, os.path.join(work, "prompts.jsonl")] + list(extra)
         r = subprocess.run(cmd, capture_output=True, text=True)
         check(r.returncode == 0, f"{kind}: gen-check exit {r.returncode}: {r.stderr}")
         if r.returncode != 0:
