@@ -54,11 +54,7 @@ def main():
             check(abs(out.loss.item() - got["loss"].item()) < ref.LOSS_TOL, f"{label} {tag}: loss")
             ref.grads_match(model, got, tag)
 
-        ids = torch.randint(0, V, (3, 10), generator=g)
-        mask = torch.ones_like(ids)
-        mask[0, 6:] = 0
-        mask[2, 3:] = 0
-        labels = ids.masked_fill(mask == 0, -100)
+        ids, mask, labels = ref.padded_batch(V, g)
         model.zero_grad()
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
@@ -71,12 +67,8 @@ def main():
         check(abs(out.loss.item() - got["loss"].item()) < ref.LOSS_TOL, f"{label} padded: loss")
         ref.grads_match(model, got, "padded")
 
-        docs = [torch.randint(0, V, (1, n), generator=g) for n in (4, 7, 5)]
-        packed = torch.cat(docs, 1)
-        doc_ids = torch.cat([torch.full((1, x.shape[1]), i) for i, x in enumerate(docs)], 1)
-        positions = torch.cat([torch.arange(x.shape[1]).view(1, -1) for x in docs], 1)
-        got = ref.run_tool(model_dir, {"input_ids": packed.tolist(), "doc_ids": doc_ids.tolist(),
-                                       "positions": positions.tolist()}, f"cuda-{label}-docs", extra=dev)
+        docs, inputs = ref.packed_docs(V, g)
+        got = ref.run_tool(model_dir, inputs, f"cuda-{label}-docs", extra=dev)
         with torch.no_grad():
             want = torch.cat([model(input_ids=x).logits for x in docs], 1)
         d = ref.maxdiff(want, got["logits"])

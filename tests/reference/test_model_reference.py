@@ -231,6 +231,25 @@ def grads_match(model, got, label):
     print(f"  {label}: {n} parameter gradients, worst maxdiff {worst:.3g} ({worst_name})")
 
 
+def padded_batch(V, g):
+    """(ids, mask, labels): 3 right-padded rows of 10 tokens (6, 10 and 3 valid)."""
+    ids = torch.randint(0, V, (3, 10), generator=g)
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    mask[2, 3:] = 0
+    return ids, mask, ids.masked_fill(mask == 0, -100)
+
+
+def packed_docs(V, g):
+    """(docs, model-check input): documents of 4, 7 and 5 tokens packed in one row, with doc_ids
+    and positions restarting at each document."""
+    docs = [torch.randint(0, V, (1, n), generator=g) for n in (4, 7, 5)]
+    packed = torch.cat(docs, 1)
+    doc_ids = torch.cat([torch.full((1, d.shape[1]), i) for i, d in enumerate(docs)], 1)
+    positions = torch.cat([torch.arange(d.shape[1]).view(1, -1) for d in docs], 1)
+    return docs, {"input_ids": packed.tolist(), "doc_ids": doc_ids.tolist(), "positions": positions.tolist()}
+
+
 def main():
     if not os.path.exists(TOOL):
         print(f"model-check not built at {TOOL}")
@@ -278,11 +297,7 @@ def main():
             grads_match(model, got, f"{tag}")
 
         # 2. Right-padded batch with attention_mask: valid logits, loss and gradients.
-        ids = torch.randint(0, V, (3, 10), generator=g)
-        mask = torch.ones_like(ids)
-        mask[0, 6:] = 0
-        mask[2, 3:] = 0
-        labels = ids.masked_fill(mask == 0, -100)
+        ids, mask, labels = padded_batch(V, g)
         model.zero_grad()
         got = run_tool(model_dir, {"input_ids": ids.tolist(), "attention_mask": mask.tolist(),
                                    "labels": labels.tolist()}, f"{label}-pad", grads=True)
@@ -303,12 +318,8 @@ def main():
         grads_match(model, got, "padded")
 
         # 3. Packed documents (doc_ids, positions restarting) == each document on its own.
-        docs = [torch.randint(0, V, (1, n), generator=g) for n in (4, 7, 5)]
-        packed = torch.cat(docs, 1)
-        doc_ids = torch.cat([torch.full((1, d.shape[1]), i) for i, d in enumerate(docs)], 1)
-        positions = torch.cat([torch.arange(d.shape[1]).view(1, -1) for d in docs], 1)
-        got = run_tool(model_dir, {"input_ids": packed.tolist(), "doc_ids": doc_ids.tolist(),
-                                   "positions": positions.tolist()}, f"{label}-docs")
+        docs, inputs = packed_docs(V, g)
+        got = run_tool(model_dir, inputs, f"{label}-docs")
         with torch.no_grad():
             ref = torch.cat([model(input_ids=d).logits for d in docs], 1)
         d = maxdiff(ref, got["logits"])
