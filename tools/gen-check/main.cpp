@@ -12,6 +12,7 @@
 #include "delib/generate.h"
 #include "delib/model.h"
 #include "delib/records.h"
+#include "delib/train.h"
 
 int main(int argc, char** argv) {
   delib::cli::ToolInfo info{
@@ -23,7 +24,11 @@ int main(int argc, char** argv) {
       "input plus \"ids\" (the generated ids), \"finish_reason\" and, with --logprobs, "
       "\"logprobs\" (log softmax of the raw logits at temperature 1 of each generated id). "
       "A record's \"seed_key\" (default: its id) and --seed give its random stream.\n\n"
-      "--stats FILE writes the run's counters and timings as JSON (tokens/s for benchmarks).\n\n"
+      "--stats FILE writes the run's counters and timings as JSON (tokens/s for benchmarks): "
+      "per decode step the time of its phases (forward, sample, host bookkeeping) and the host "
+      "syncs it paid (the points where the host waits for the device). --stats-sync makes the phase "
+      "times exact on a GPU by synchronising the device at the end of each phase (two more syncs "
+      "per step; without it a phase's device work shows up in the phase that waits for it).\n\n"
       "A developer tool: tests/reference/test_generate_reference.py and "
       "tests/bench/generate_bench.py drive it.",
       "gen-check --model tiny-llama --temperature 0 --max-tokens 16 prompts.jsonl -o out.jsonl",
@@ -34,6 +39,8 @@ int main(int argc, char** argv) {
   std::string model_dir, device = "cpu", dtype = "f32", stats_path;
   std::vector<int> stop_ids;
   int batch_size = 16;
+  bool stats_sync = false;
+  std::string profile_path, profile_steps = "3:4";
   return delib::cli::run_tool(
       argc, argv, info,
       [&](CLI::App& app) {
@@ -48,10 +55,19 @@ int main(int argc, char** argv) {
             ->allow_extra_args(false);
         app.add_flag("--logprobs", params.logprobs, "write each generated id's log-probability");
         app.add_option("--stats", stats_path, "write the run's counters and timings as JSON to FILE");
+        app.add_flag("--stats-sync", stats_sync,
+                     "synchronise the device after each phase of a decode step (exact --stats phase times)");
+        app.add_option("--profile", profile_path,
+                       "write a PyTorch profiler (Kineto) trace of the decode steps --profile-steps to FILE (Chrome trace "
+                       "JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr")
+            ->type_name("FILE");
+        app.add_option("--profile-steps", profile_steps, "decode steps that --profile traces, A:B inclusive")
+            ->type_name("A:B")->capture_default_str();
       },
       [&]() {
         if (run.threads > 0) torch::set_num_threads(run.threads);
         const torch::Device dev = delib::parse_device(device);  // a usage error before any reading
+        delib::train::StepProfiler profiler(profile_path, profile_steps, dev.is_cuda());  // checks the spec
         delib::RecordReader reader(io.inputs, io.read_options());
         std::vector<delib::Record> records;
         std::vector<delib::EngineRequest> reqs;
@@ -76,11 +92,14 @@ int main(int argc, char** argv) {
         auto model = delib::CausalLM::load(model_dir, dev, dtype);
         delib::EngineOptions eo;
         eo.batch_size = batch_size;
+        eo.sync_phases = stats_sync;
+        eo.on_step = [&](int64_t n, bool before) { before ? profiler.before_step(n) : profiler.after_step(n); };
         delib::Engine engine(model, nullptr, eo);
         std::vector<delib::EngineResult> results(reqs.size());
         auto t0 = std::chrono::steady_clock::now();
         engine.run(reqs, [&](size_t i, delib::EngineResult res) { results[i] = std::move(res); });
         double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        profiler.finish();  // a run shorter than the range: saves what it traced
         if (delib::interrupted()) return 128 + delib::interrupted();
 
         delib::RecordWriter out(io.output, io.write_options());
@@ -108,10 +127,24 @@ int main(int argc, char** argv) {
           j.set("prefill_seconds", s.prefill_seconds);
           j.set("decode_seconds", s.decode_seconds);
           j.set("sample_seconds", s.sample_seconds);
+          // Decode steps by phase (delib/generate.h, EngineStats) and their host syncs.
+          j.set("stats_sync", stats_sync);
+          j.set("step_forward_seconds", s.step_forward_seconds);
+          j.set("step_sample_seconds", s.step_sample_seconds);
+          j.set("step_host_seconds", s.step_host_seconds);
+          j.set("decode_syncs", s.decode_syncs);
+          j.set("prefill_syncs", s.prefill_syncs);
+          j.set("syncs_per_decode_step", s.decode_steps > 0 ? double(s.decode_syncs) / double(s.decode_steps) : 0.0);
+          j.set("device_to_host_bytes", s.device_to_host_bytes);
           j.set("wall_seconds", wall);
           j.set("generated_tokens_per_second", wall > 0 ? double(s.generated_tokens) / wall : 0.0);
           j.set("threads", int64_t(torch::get_num_threads()));
           delib::write_file_atomic(stats_path, j.dump() + "\n", "--stats");
+        }
+        if (!profile_path.empty() && engine.stats().decode_steps < std::stoll(profile_steps)) {
+          // the spec was checked by StepProfiler: it starts with A
+          throw delib::Error(fmt::format("--profile: the run took {} decode steps, none of --profile-steps {}: "
+                                         "nothing traced", engine.stats().decode_steps, profile_steps));
         }
         return int(delib::kExitOk);
       });

@@ -96,6 +96,12 @@ struct ModelConfig {
 struct KVCache {
   std::vector<torch::Tensor> k, v;  // one per layer, (B, H_kv, T_max, D)
   torch::Tensor lengths;            // (B,) int64 on the model's device
+  // max(lengths) when the caller tracks it on the host, else -1. CausalLM::hidden() attends to
+  // the first max(lengths) + T slots; with -1 it reads the maximum from the device, which on
+  // CUDA is a host sync per call (the generation engine tracks it to avoid that). hidden()
+  // advances a known value by T (sets -1 after a step with an attention_mask). On the CPU,
+  // where the read costs nothing, a known value that differs from max(lengths) is an Error.
+  int64_t max_length = -1;
   int64_t capacity() const;         // T_max
 };
 

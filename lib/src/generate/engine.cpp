@@ -5,10 +5,19 @@
 //   cache: per layer k, v (R, H_kv, T_cap, D); lengths (R,)
 //   slot s <-> cache row s. A new request is prefilled alone into its row (batch 1, a view
 //   of the row), which samples its first token; then every decode step feeds one token per
-//   row, (R, 1), and samples the next token of every active row on the host. A request that
-//   finishes hands its row to the next waiting request at once (continuous batching); idle
-//   rows are fed token 0 and their length is reset to 0 after every step, so they never
-//   grow and never affect the active rows.
+//   row, (R, 1), and samples the next token of every active row (on the host, or on the
+//   device: EngineOptions::sampling). A request that finishes hands its row to the next
+//   waiting request at once (continuous batching); idle rows are fed token 0 and their length
+//   is reset to 0 after every step, so they never grow and never affect the active rows.
+//
+// Host and device (CUDA). A decode step waits for the device once: for the (R,) sampled ids
+// (device sampling) or the (R, V) logits (host sampling). Everything else crosses without a
+// wait: the fed tokens, the live mask and the uniforms go up from page-locked host buffers
+// with asynchronous copies (stream-ordered before the kernels that read them), the host
+// tracks the longest cache row (KVCache::max_length) so the model reads no length back, and
+// log-probs come down asynchronously before the ids' blocking copy. A staging buffer is
+// written again only in a later step, after that step's wait, when its previous copy has
+// run. EngineStats counts the waits (decode_syncs, prefill_syncs).
 //
 // LongRoPE (Phi-3): a row about to feed the token at position original_max_position_embeddings
 // is first re-prefilled from its tokens with the long factors (recompute_rope), as transformers'
@@ -18,6 +27,7 @@
 #include <cstring>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <xxhash.h>
 
@@ -222,13 +232,16 @@ struct Engine::Impl::Run {
   int64_t B = 0;                  // slots: min(batch_size, N)
   int64_t R = 0;                  // cache rows: B rounded up to kCpuRowMultiple on CPU
   KVCache cache;                  // per layer k, v (R, H_kv, capacity, D); lengths (R,)
+  // Host staging of a step (page-locked on CUDA, see the top of this file; on the CPU the
+  // inputs are these tensors themselves): feed (R, 1) int64, live (R,) int64, u (R,) f32,
+  // ids (R,) int64 and logprobs (R,) f64 back from the device.
+  torch::Tensor feed_host, live_host, u_host, ids_host, lp_host;
   LmHead head;                    // the model's output head: W (V, C) and its soft-cap
   int64_t V = 0;                  // vocabulary size
   bool device_sampling = false;   // EngineOptions::sampling resolved for this device
   std::vector<Slot> slots;        // (R,): slot s <-> cache row s
   int64_t next_req = 0;           // the next waiting request
   int64_t active = 0;             // live rows
-  std::vector<int64_t> feed;      // (R,): the token each row is fed at the next step (0: idle)
   std::vector<int64_t> live;      // (R,): 1 when the row holds a request
   bool live_changed = true;       // live differs from live_t
   torch::Tensor live_t;           // live on the device, (R,) int64
@@ -247,8 +260,48 @@ struct Engine::Impl::Run {
     device_sampling = E.opt.sampling == EngineOptions::Sampling::kDevice ||
                       (E.opt.sampling == EngineOptions::Sampling::kAuto && device.is_cuda());
     slots.resize(size_t(R));
-    feed.assign(size_t(R), 0);
     live.assign(size_t(R), 0);
+    feed_host = host_buffer({R, 1}, torch::kInt64);
+    live_host = host_buffer({R}, torch::kInt64);
+    u_host = host_buffer({R}, torch::kFloat32);
+    ids_host = host_buffer({R}, torch::kInt64);
+    lp_host = host_buffer({R}, torch::kFloat64);
+  }
+
+  // A host tensor for staging: page-locked on CUDA, so that copies from and to it can run
+  // asynchronously; ordinary memory elsewhere.
+  torch::Tensor host_buffer(at::IntArrayRef sizes, torch::ScalarType type) const {
+    return torch::empty(sizes, torch::TensorOptions().dtype(type).pinned_memory(device.is_cuda()));
+  }
+
+  // Host -> device without a wait: on the CPU the tensor itself; elsewhere an asynchronous copy
+  // from `host`, which must be page-locked (host_buffer) and not written again before a later
+  // sync (see the top of this file).
+  torch::Tensor to_device(const torch::Tensor& host) const {
+    if (device.is_cpu()) return host;
+    return host.to(device, /*non_blocking=*/true);
+  }
+
+  // Host ids -> a (1, T) int64 tensor on the device, without a wait (a fresh page-locked
+  // buffer: the host allocator keeps it until its copy has run).
+  torch::Tensor ids_to_device(const std::vector<int64_t>& ids) const {
+    torch::Tensor h = host_buffer({1, int64_t(ids.size())}, torch::kInt64);
+    std::copy(ids.begin(), ids.end(), h.data_ptr<int64_t>());
+    return to_device(h);
+  }
+
+  // With EngineOptions::sync_phases on CUDA: waits for the device, so that the phase just timed
+  // holds its device work (EngineStats::step_*_seconds).
+  void phase_sync() const {
+    if (E.opt.sync_phases && device.is_cuda()) torch::cuda::synchronize(device.index());
+  }
+
+  // The (P, V) rows of `logits` in float32 on the host: one wait (counted in `syncs`).
+  torch::Tensor logits_to_host(const torch::Tensor& logits, int64_t& syncs) {
+    torch::Tensor h = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+    ++syncs;
+    E.stats.device_to_host_bytes += h.numel() * int64_t(sizeof(float));
+    return h;
   }
 
   // budget[i] = min(max_tokens, limit - L_i) for a prompt of L_i tokens; capacity = the largest
@@ -342,9 +395,7 @@ struct Engine::Impl::Run {
     Slot& s = slots[size_t(row)];
     const auto& r = requests[size_t(s.req)];
     const int64_t L = int64_t(r.prompt_ids.size());
-    std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
-    torch::Tensor input = torch::from_blob(ids.data(), {1, L}, torch::kInt64)
-                              .to(device, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor input = ids_to_device(std::vector<int64_t>(r.prompt_ids.begin(), r.prompt_ids.end()));
     torch::Tensor h = run_into_row(row, input);  // (1, L, C)
     E.stats.prompt_tokens += L;
     s.prompt_last = h.narrow(1, L - 1, 1).clone();  // (1, 1, C): one row per sequence
@@ -357,6 +408,7 @@ struct Engine::Impl::Run {
     KVCache view = row_view(cache, row);
     const KVCache before = view;  // the same tensors (shallow copies)
     view.lengths.zero_();
+    view.max_length = 0;  // known on the host: the model reads no length back
     ForwardOptions fo;
     fo.cache = &view;
     torch::Tensor h = model.hidden(input, fo);  // (1, T, C)
@@ -392,8 +444,7 @@ struct Engine::Impl::Run {
     std::vector<int64_t> ids(prompt.begin(), prompt.end());
     ids.insert(ids.end(), s.res.ids.begin(), s.res.ids.end());
     const int64_t T = int64_t(ids.size());
-    torch::Tensor input = torch::from_blob(ids.data(), {1, T}, torch::kInt64)
-                              .to(device, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor input = ids_to_device(ids);
     run_into_row(row, input);
     cache.lengths.narrow(0, row, 1).fill_(T - 1);
     E.stats.rope_recomputed_tokens += T;
@@ -411,7 +462,7 @@ struct Engine::Impl::Run {
       std::vector<torch::Tensor> chunk(last.begin() + long(p), last.begin() + long(std::min(last.size(), p + 32)));
       parts.push_back(head.logits(torch::cat(chunk, 0)).squeeze(1));
     }
-    return torch::cat(parts, 0).to(torch::kFloat32).to(torch::kCPU).contiguous();  // (P, V)
+    return logits_to_host(torch::cat(parts, 0), E.stats.prefill_syncs);  // (P, V)
   }
 
   // One round of fill(): each of `rows` (idle) admits waiting requests until one needs
@@ -483,15 +534,21 @@ struct Engine::Impl::Run {
       for (int64_t row = 0; row < R; ++row)
         if (live[size_t(row)] && feed_position(row) == recompute_at) recompute_rope(row);
     }
+    // The fed tokens and the longest row (each live row's length is its feed position; idle
+    // rows hold 0), so that the model needs no length from the device.
+    int64_t* fh = feed_host.data_ptr<int64_t>();
+    int64_t longest = 0;
     for (int64_t row = 0; row < R; ++row) {
-      feed[size_t(row)] = live[size_t(row)] ? slots[size_t(row)].next : 0;
+      fh[row] = live[size_t(row)] ? slots[size_t(row)].next : 0;  // idle rows are fed 0
+      if (live[size_t(row)]) longest = std::max(longest, feed_position(row));
     }
-    torch::Tensor input =
-        torch::from_blob(feed.data(), {R, 1}, torch::kInt64).to(device, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor input = to_device(feed_host);
     if (live_changed) {
-      live_t = torch::from_blob(live.data(), {R}, torch::kInt64).to(device, false, /*copy=*/true);
+      std::copy(live.begin(), live.end(), live_host.data_ptr<int64_t>());
+      live_t = to_device(live_host);
       live_changed = false;
     }
+    cache.max_length = longest;
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);            // (R, 1, C)
@@ -524,21 +581,31 @@ struct Engine::Impl::Run {
   // kernels::sample_top_k_top_p over the (R, V) logits in float32; log-probs, when asked for,
   // are log_softmax(logits)[r, id_r] at temperature 1. Only (R,) ids and log-probs reach the
   // host.
+  // Greedy is the arg max of the logits in their own dtype (widening to float32 is exact, so
+  // the same ids without an (R, V) copy), and sends no uniforms. The one wait of the step is
+  // the ids' copy; the log-probs' copy is queued before it without one.
   void sample_on_device(const torch::Tensor& logits, const SamplingParams& shared, bool want_logprobs,
                         std::vector<int32_t>& next, std::vector<double>& logprob) {
-    std::vector<float> u(size_t(R), 0.f);
-    if (shared.temperature > 0)
+    torch::Tensor lf = want_logprobs ? logits.to(torch::kFloat32) : logits;
+    torch::Tensor ids;
+    if (shared.temperature > 0) {
+      float* u = u_host.data_ptr<float>();
       for (int64_t row = 0; row < R; ++row)
-        if (live[size_t(row)]) u[size_t(row)] = float(slots[size_t(row)].rng.uniform());
-    torch::Tensor ut = torch::from_blob(u.data(), {R}, torch::kFloat32).to(logits.device(), false, true);
-    torch::Tensor lf = logits.to(torch::kFloat32);
-    torch::Tensor ids = kernels::sample_top_k_top_p(lf, shared.temperature, shared.top_k, shared.top_p, ut);
-    if (want_logprobs) {
-      torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();
-      std::copy_n(lp.data_ptr<double>(), R, logprob.begin());
+        u[row] = live[size_t(row)] ? float(slots[size_t(row)].rng.uniform()) : 0.f;
+      ids = kernels::sample_top_k_top_p(lf, shared.temperature, shared.top_k, shared.top_p, to_device(u_host));
+    } else {
+      ids = lf.argmax(1);
     }
-    ids = ids.cpu();
-    std::copy_n(ids.data_ptr<int64_t>(), R, next.begin());
+    if (want_logprobs) {
+      torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64);
+      lp_host.copy_(lp, /*non_blocking=*/!device.is_cpu());  // completed by the ids' wait below
+      E.stats.device_to_host_bytes += R * int64_t(sizeof(double));
+    }
+    ids_host.copy_(ids, /*non_blocking=*/false);
+    ++E.stats.decode_syncs;
+    E.stats.device_to_host_bytes += R * int64_t(sizeof(int64_t));
+    std::copy_n(ids_host.data_ptr<int64_t>(), R, next.begin());
+    if (want_logprobs) std::copy_n(lp_host.data_ptr<double>(), R, logprob.begin());
   }
 
   // Host sampling: each live row of the (R, V) float32 host logits is sampled in float64 with
@@ -568,17 +635,24 @@ struct Engine::Impl::Run {
   // decode_seconds runs to the tokens (device) or the logits (host) being on the host,
   // sample_seconds from there to the end of the acceptance.
   void step() {
+    const int64_t n = E.stats.decode_steps + 1;
+    if (E.opt.on_step) E.opt.on_step(n, true);
     const auto t0 = Clock::now();
     torch::Tensor logits = decode_logits();  // (R, V)
+    phase_sync();
+    const auto tf = Clock::now();
     bool want_logprobs = false;
     const SamplingParams* shared = device_step_params(want_logprobs);
     std::vector<int32_t> next(size_t(R), 0);  // each live row's next token
     std::vector<double> logprob(size_t(R), 0.0);  // and its log-prob (when asked for)
     if (shared) sample_on_device(logits, *shared, want_logprobs, next, logprob);
-    else logits = logits.to(torch::kFloat32).to(torch::kCPU).contiguous();
+    else logits = logits_to_host(logits, E.stats.decode_syncs);
     E.stats.decode_seconds += seconds_since(t0);
     const auto t1 = Clock::now();
     if (!shared) sample_on_host(logits, next, logprob);
+    E.stats.step_forward_seconds += std::chrono::duration<double>(tf - t0).count();
+    E.stats.step_sample_seconds += seconds_since(tf);
+    const auto th = Clock::now();
     ++E.stats.decode_steps;
     int64_t produced = 0;
     std::vector<int64_t> finished;
@@ -591,7 +665,9 @@ struct Engine::Impl::Run {
     E.stats.sample_seconds += seconds_since(t1);
     if (E.opt.on_tokens) E.opt.on_tokens(produced);
     for (int64_t row : finished) retire(slots[size_t(row)]);
+    E.stats.step_host_seconds += seconds_since(th);
     if (!finished.empty()) fill(finished);
+    if (E.opt.on_step) E.opt.on_step(n, false);
   }
 };
 

@@ -600,8 +600,17 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
     if (opts.doc_ids.defined()) throw Error("doc_ids cannot be combined with a KV cache");
     auto lengths = c.lengths.to(torch::kInt64);
     s.write_index = lengths.unsqueeze(1) + ar.unsqueeze(0);  // (B, T) cache slots
-    // One host sync per step: the attended prefix is the longest row.
-    s.kv_len = lengths.max().item<int64_t>() + T;
+    // The attended prefix is the longest row: from the caller's host copy when it keeps one,
+    // else read from the device (one host sync per step on CUDA). On the CPU the read is free
+    // and checks the caller's copy.
+    int64_t longest = c.max_length;
+    if (longest < 0 || device_.is_cpu()) {
+      const int64_t m = lengths.max().item<int64_t>();
+      if (longest >= 0 && longest != m)
+        throw Error(fmt::format("KV cache: max_length {} but the longest row holds {}", longest, m));
+      longest = m;
+    }
+    s.kv_len = longest + T;
     if (s.kv_len > c.capacity())
       throw Error(fmt::format("KV cache overflow: {} positions needed, capacity {}", s.kv_len, c.capacity()));
     positions = opts.positions.defined() ? opts.positions.to(device_, torch::kInt64).expand({B, T})
@@ -685,6 +694,7 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
   if (s.cache) {
     if (am.defined()) s.cache->lengths.add_(am.sum(1).to(torch::kInt64));
     else s.cache->lengths.add_(T);
+    s.cache->max_length = am.defined() || s.cache->max_length < 0 ? -1 : s.cache->max_length + T;
   }
   return lm_->model->norm->forward(x);
 }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "delib/generate.h"
@@ -273,6 +274,106 @@ TEST_CASE("engine: device sampling: greedy equals the host, samples stay in the 
   int same = 0;
   for (size_t i = 0; i < mixed.size(); ++i) same += hm[i].ids == dm[i].ids;
   CHECK(same >= 1);  // greedy rows at least; steps where all live rows agree may sample on the device
+}
+
+// mixed_requests() with one set of sampling parameters, so that every step can sample on the
+// device (EngineOptions::Sampling::kDevice; mixed parameters fall back to the host).
+static std::vector<EngineRequest> uniform_requests() {
+  auto reqs = mixed_requests();
+  for (auto& r : reqs) {
+    r.params.temperature = 1.0;
+    r.params.top_p = 0.9;
+    r.params.top_k = 0;
+  }
+  return reqs;
+}
+
+// The CUDA path's discipline, counted on the CPU (the same code paths; EngineStats on syncs):
+// a decode step waits for the device once (the sampled ids, or the logits when the host
+// samples), a fill round once (its first tokens' logits), and the model reads no cache length
+// back, since the engine keeps max(lengths) on the host (KVCache::max_length; on the CPU the
+// model checks that value against the device's on every call, so a wrong one fails here).
+
+TEST_CASE("engine: one host sync per decode step and per fill round; cache lengths tracked on the host") {
+  using S = EngineOptions::Sampling;
+  auto model = tiny_model();
+  auto reqs = uniform_requests();
+  for (S sampling : {S::kDevice, S::kHost}) {
+    for (int batch : {3, 16}) {
+      INFO("sampling " << int(sampling) << " batch " << batch);
+      EngineOptions o;
+      o.batch_size = batch;
+      o.sampling = sampling;
+      Engine e(model, nullptr, o);
+      run_all(e, reqs);
+      const auto& st = e.stats();
+      INFO("steps " << st.decode_steps << " syncs " << st.decode_syncs << " bytes " << st.device_to_host_bytes);
+      REQUIRE(st.decode_steps > 0);
+      CHECK(st.decode_syncs == st.decode_steps);
+      // batch 16 admits all 7 requests in one round; batch 3 refills in later rounds, at most
+      // one per request
+      if (batch == 16) CHECK(st.prefill_syncs == 1);
+      else CHECK((st.prefill_syncs > 1 && st.prefill_syncs <= st.requests));
+      const int64_t rows = 8;  // min(batch, 7 requests) rounded up to 8 on the CPU
+      const int64_t per_step = sampling == S::kHost ? rows * kVocab * 4 : rows * (8 + 8);  // ids + log-probs
+      CHECK(st.device_to_host_bytes >= st.decode_steps * per_step);
+      CHECK(st.device_to_host_bytes <= st.decode_steps * per_step + st.requests * kVocab * 4);
+    }
+  }
+}
+
+TEST_CASE("engine: sync_phases changes no result and times every phase of a decode step") {
+  auto model = tiny_model();
+  auto reqs = uniform_requests();
+  EngineOptions o;
+  o.batch_size = 4;
+  o.sampling = EngineOptions::Sampling::kDevice;
+  Engine plain(model, nullptr, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto a = run_all(plain, reqs);
+  const auto t1 = std::chrono::steady_clock::now();
+  o.sync_phases = true;
+  Engine prof(model, nullptr, o);
+  auto b = run_all(prof, reqs);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() +
+                      std::chrono::duration<double>(t1 - t0).count();
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    CHECK(a[i].ids == b[i].ids);
+    CHECK(a[i].logprobs == b[i].logprobs);
+  }
+  for (const auto* st : {&plain.stats(), &prof.stats()}) {
+    CHECK(st->step_forward_seconds > 0);
+    CHECK(st->step_sample_seconds > 0);
+    CHECK(st->step_host_seconds > 0);
+    // device sampling: forward + sample run from a step's start to its ids on the host, as
+    // decode_seconds does; the three phases are disjoint parts of the runs
+    CHECK(st->step_forward_seconds + st->step_sample_seconds == Approx(st->decode_seconds).epsilon(0.05).margin(1e-3));
+  }
+  CHECK(plain.stats().step_forward_seconds + plain.stats().step_sample_seconds + plain.stats().step_host_seconds +
+            prof.stats().step_forward_seconds + prof.stats().step_sample_seconds + prof.stats().step_host_seconds <=
+        wall);
+}
+
+TEST_CASE("KV cache max_length: hidden() advances a known value, forgets it with a mask, rejects a wrong one") {
+  auto model = tiny_model();
+  torch::InferenceMode im;
+  delib::KVCache c = model->new_cache(2, 16);
+  CHECK(c.max_length == -1);
+  delib::ForwardOptions fo;
+  fo.cache = &c;
+  auto ids = torch::tensor({1, 2, 3, 4, 5, 6}, torch::kInt64).view({2, 3});
+  model->hidden(ids, fo);  // unknown stays unknown
+  CHECK(c.max_length == -1);
+  c.max_length = 3;
+  model->hidden(ids.narrow(1, 0, 1), fo);
+  CHECK(c.max_length == 4);
+  c.max_length = 7;  // the rows hold 4
+  CHECK_THROWS_WITH(model->hidden(ids.narrow(1, 0, 1), fo),
+                    Catch::Contains("KV cache: max_length 7 but the longest row holds 4"));
+  c.max_length = 4;
+  fo.attention_mask = torch::tensor({1, 0}, torch::kBool).view({2, 1});
+  model->hidden(ids.narrow(1, 0, 1), fo);
+  CHECK(c.max_length == -1);  // rows advanced by their own mask
 }
 
 TEST_CASE("engine: continuous batching refills slots and finishes every request once") {
