@@ -18,7 +18,7 @@ complete -c sft-train -l chat-template -r -F -d 'Chat template when the tokenize
 complete -c sft-train -l device -x -d 'cpu, cuda (cuda:LOCAL_RANK) or cuda:N'
 complete -c sft-train -l dtype -x -a 'auto f32 bf16' -d 'Weights while training: auto (f32 master weights; bf16 autocast on CUDA), f32, bf16 (pure bf16)'
 complete -c sft-train -l no-autocast -d 'CUDA: run the forward in the weights'\'' dtype, not bf16 autocast'
-complete -c sft-train -l profile -r -F -d 'Write a PyTorch profiler (Kineto) trace of --profile-steps to FILE (Chrome trace JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr (rank 0)'
+complete -c sft-train -l profile -r -F -d 'Write a PyTorch profiler (Kineto) trace of --profile-steps (forward, backward and optimizer step) to FILE (Chrome trace JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr (rank 0)'
 complete -c sft-train -l profile-steps -x -d 'Steps of this run that --profile traces, A:B inclusive'
 complete -c sft-train -l checkpoint-activations -d 'Recompute each layer in backward: less memory, about a third more compute'
 complete -c sft-train -l lora -d 'Train LoRA adapters instead of all weights (checkpoints hold the merged model and, in adapter/, the adapters in PEFT'\''s format)'

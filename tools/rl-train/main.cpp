@@ -233,6 +233,7 @@ int main(int argc, char** argv) {
             ->check(CLI::IsMember({"none", "grad-opt", "full"}))->capture_default_str()->group(g);
         const char* a = "GRPO";
         app.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::PositiveNumber)->capture_default_str()->group(a);
+        delib::cli::add_profile_options(app, o.profile, o.profile_steps, a, "rollouts, rewards and update");
         app.add_option("--prompts-per-step", o.prompts_per_step, "Prompts per step and process")
             ->check(CLI::PositiveNumber)->capture_default_str()->group(a);
         app.add_option("--group-size", o.group_size, "Completions sampled per prompt (G)")

@@ -139,12 +139,7 @@ int main(int argc, char** argv) {
                        "Weights while training: auto (f32 master weights; bf16 autocast on CUDA), f32, bf16 (pure bf16)")
             ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(g);
         app.add_flag("--no-autocast", no_autocast, "CUDA: run the forward in the weights' dtype, not bf16 autocast")->group(g);
-        app.add_option("--profile", o.profile,
-                       "Write a PyTorch profiler (Kineto) trace of --profile-steps to FILE (Chrome trace JSON, for Perfetto) "
-                       "and the largest entries to FILE.top.txt and stderr (rank 0)")
-            ->type_name("FILE")->group(g);
-        app.add_option("--profile-steps", o.profile_steps, "Steps of this run that --profile traces, A:B inclusive")
-            ->type_name("A:B")->capture_default_str()->group(g);
+        delib::cli::add_profile_options(app, o.profile, o.profile_steps, g, "forward, backward and optimizer step");
         app.add_flag("--checkpoint-activations", o.checkpoint_activations,
                      "Recompute each layer in backward: less memory, about a third more compute")->group(g);
         app.add_flag("--lora", o.lora, "Train LoRA adapters instead of all weights (checkpoints hold the merged model and, in adapter/, the "

@@ -89,6 +89,10 @@ void add_backend_options(CLI::App& app, BackendOptions& o, const std::string& pr
 void add_sampling_options(CLI::App& app, SamplingParams& o);
 // --spec FILE (required unless `required` is false; default value shown when given).
 void add_spec_option(CLI::App& app, std::string& path, bool required = true);
+// --profile FILE and --profile-steps A:B for train::StepProfiler (train.h), in `group`;
+// `what` says what a traced step holds (e.g. "rollouts, rewards and update").
+void add_profile_options(CLI::App& app, std::string& path, std::string& steps, const std::string& group,
+                         const std::string& what);
 
 // Runs the tool as described above. `setup` adds options; `body` does the work and returns an
 // exit code.

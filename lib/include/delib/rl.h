@@ -353,6 +353,8 @@ struct RlOptions {
   uint64_t seed = 0;
   int threads = 0;
   bool progress = false;
+  std::string profile;                 // train::StepProfiler trace path ("" = none)
+  std::string profile_steps = "3:4";   // its A:B range of this run's steps
   // Rollouts on an OpenAI-compatible server instead of the local engine (rl-train(1)
   // --rollout-backend openai, lib/src/rl/rollout_server.cpp): backend "local" (default) or
   // "openai" with base_url, model (the served name of the starting policy), concurrency,

@@ -123,4 +123,15 @@ void add_spec_option(CLI::App& app, std::string& path, bool required) {
   else opt->capture_default_str();
 }
 
+void add_profile_options(CLI::App& app, std::string& path, std::string& steps, const std::string& group,
+                         const std::string& what) {
+  app.add_option("--profile", path,
+                 "Write a PyTorch profiler (Kineto) trace of --profile-steps (" + what +
+                     ") to FILE (Chrome trace JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr "
+                     "(rank 0)")
+      ->type_name("FILE")->group(group);
+  app.add_option("--profile-steps", steps, "Steps of this run that --profile traces, A:B inclusive")
+      ->type_name("A:B")->capture_default_str()->group(group);
+}
+
 }  // namespace delib::cli

@@ -1405,7 +1405,10 @@ RlResult run_rl(const RlOptions& o) {
   Run r(o);
   setup(r);
   restore_prefetch(r);
+  train::StepProfiler profiler(r.rank0 ? o.profile : std::string(), o.profile_steps, r.device.is_cuda());
+  int64_t run_steps = 0;  // steps taken by this process (the profiler counts these)
   while (r.learner.st.step < o.steps && !interrupted()) {
+    profiler.before_step(++run_steps);
     const auto t0 = std::chrono::steady_clock::now();
     r.step_metrics.clear();
     Rollouts ro;
@@ -1436,7 +1439,9 @@ RlResult run_rl(const RlOptions& o) {
       r.learner.st.options.set("prompt_cursor", r.prompt_cursor);
     }
     end_step(r, c, u, tokens);
+    profiler.after_step(run_steps);
   }
+  profiler.finish();
   finish_run(r);
   return r.result;
 }
