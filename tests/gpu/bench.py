@@ -120,6 +120,19 @@ def ref_sft(a, model, dev):
     return {"tokens_per_s": tps, "memory_mb": mem}
 
 
+def gpu_apps():
+    """The compute processes on the GPU other than this one (nvidia-smi), or None without it. The
+    first H200 run timed both decoders 3x slower in its first half than in its second
+    (transformers greedy 82 ms/step, sampling 28): a leftover process (e.g. a hung NCCL rank of
+    an earlier step spinning on the device) would do that, so the bench records them."""
+    try:
+        r = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return [l.strip() for l in r.stdout.splitlines() if l.strip() and not l.strip().startswith(f"{os.getpid()},")]
+
+
 def gen(a, work, mdir, model, dev):
     dtype = torch.float32 if a.dry_run else torch.bfloat16
     model = model.to(dev).to(dtype).eval()
@@ -130,7 +143,7 @@ def gen(a, work, mdir, model, dev):
     with open(inp, "w") as f:
         for i in range(a.gen_batch):
             f.write(json.dumps({"id": f"p{i}", "prompt_ids": prompts[i].tolist()}) + "\n")
-    out = {}
+    out = {"_gpu_apps": gpu_apps()}
     modes = {"greedy": (dict(do_sample=False), ["--temperature", "0"]),
              "sample": (dict(do_sample=True, temperature=1.0, top_p=0.9, top_k=0), ["--temperature", "1", "--top-p", "0.9"])}
     for mode, (hf_kw, flags) in modes.items():
@@ -153,8 +166,49 @@ def gen(a, work, mdir, model, dev):
         subprocess.run(cmd, check=True)
         st = json.load(open(stats))
         out[mode] = {"hf": hf, "delib": st["generated_tokens_per_second"], "stats": st, "cmd": " ".join(cmd[1:])}
+        # Where a decode step's time goes: the same run, shorter, with --stats-sync (the device
+        # synchronised at the end of each phase, so each phase's time holds its device work;
+        # the timed run above has no such syncs), and for sampling a PyTorch-profiler trace of
+        # three steady steps (--profile, its own run so the trace's overhead stays out of the
+        # phase times).
+        base = cmd[:cmd.index("--max-tokens")]
+        n_sync = min(a.new_tokens, 64)
+        sync_stats = os.path.join(work, f"gen-{mode}-sync.json")
+        cmd = base + ["--max-tokens", str(n_sync), "--plain", "--stats", sync_stats, "--stats-sync", "-o", os.devnull, inp] + flags
+        log("+", " ".join(cmd))
+        subprocess.run(cmd, check=True)
+        out[mode]["sync_stats"] = json.load(open(sync_stats))
+        if mode == "sample":
+            n_tr = min(a.new_tokens, 16)
+            p0 = max(1, n_tr - 6)
+            trace = os.path.join(a.out, "gen-profile.json")
+            cmd = base + ["--max-tokens", str(n_tr), "--plain", "--profile", trace, "--profile-steps", f"{p0}:{p0 + 2}",
+                          "-o", os.devnull, inp] + flags
+            log("+", " ".join(cmd))
+            subprocess.run(cmd, check=True)
+            out[mode]["profile_steps"] = f"{p0}..{p0 + 2}"
     model.to("cpu")
     return out
+
+
+def step_rows(gen_res):
+    """Markdown rows: per decode step, the timed run's wall time and host syncs, and the
+    --stats-sync run's phases (forward, sample, host bookkeeping), in ms per step."""
+    L = ["| mode | decode ms/step (timed run) | host syncs/step | prefill s | forward ms/step | sample ms/step "
+         "| host ms/step | forward+sample+host (synced run) |", "|---|---|---|---|---|---|---|---|"]
+    for m, g in gen_res.items():
+        st, ss = g["stats"], g.get("sync_stats")
+        steps = max(1, st["decode_steps"])
+        row = (f"| {m} | {1e3 * (st['wall_seconds'] - st['prefill_seconds']) / steps:.2f} | "
+               f"{st['syncs_per_decode_step']:.2f} | {st['prefill_seconds']:.2f} |")
+        if ss:
+            n = max(1, ss["decode_steps"])
+            ph = [1e3 * ss[k] / n for k in ("step_forward_seconds", "step_sample_seconds", "step_host_seconds")]
+            row += f" {ph[0]:.2f} | {ph[1]:.2f} | {ph[2]:.3f} | {sum(ph):.2f} ({ss['decode_steps']} steps) |"
+        else:
+            row += " - | - | - | - |"
+        L.append(row)
+    return L
 
 
 def main():
@@ -211,8 +265,20 @@ def main():
     if "gen" in res:
         L += [f"Decoding, batch {a.gen_batch}, prompt {a.prompt_len}, {a.new_tokens} new tokens, bf16, same model and batch:", "",
               "| mode | transformers generate tok/s | delib gen-check tok/s | speed-up (target >= 10x) |", "|---|---|---|---|"]
+        apps = res["gen"].pop("_gpu_apps", None)
         for m, g in res["gen"].items():
             L.append(f"| {m} | {g['hf']:.0f} | {g['delib']:.0f} | {g['delib'] / g['hf']:.2f}x |")
+        L += ["", "Other processes on the GPU when decoding started (nvidia-smi): " +
+              ("not available" if apps is None else "; ".join(apps) if apps else "none")]
+        L += ["", "Where a delib decode step's time goes (gen-check --stats; phases from a run with --stats-sync, "
+              "which synchronises the device after each phase: forward = inputs up + model + LM head, "
+              "sample = choosing the tokens until they are on the host, host = bookkeeping):", ""]
+        L += step_rows(res["gen"])
+        top = os.path.join(a.out, "gen-profile.json.top.txt")
+        if os.path.exists(top):
+            steps = res["gen"].get("sample", {}).get("profile_steps", "")
+            L += ["", f"Profile of sampling decode steps {steps} (gen-check `--profile`; largest entries):", "", "```",
+                  open(top).read().rstrip(), "```"]
         L.append("")
     if "gen_error" in res:
         L += [f"Generation: FAILED: {res['gen_error']}", ""]
