@@ -115,20 +115,13 @@ struct Engine::Impl {
   std::shared_ptr<const Tokenizer> tok;
   EngineOptions opt;
   EngineStats stats;
-  generate::SamplerScratch scratch;                  // first tokens (one row at a time)
-  std::vector<generate::SamplerScratch> scratches;  // decode steps: one per intra-op thread
+  std::vector<generate::SamplerScratch> scratches;  // host sampling: one per intra-op thread
   struct Run;  // the state of one Engine::run (below)
 
   int64_t context_limit() const {
     if (opt.max_context > 0) return opt.max_context;
     int64_t m = model->config().max_position_embeddings;
     return m > 0 ? std::min<int64_t>(m, 8192) : 8192;
-  }
-
-  // Samples slot's next token from one row of logits; returns true when the request is done.
-  bool accept(Slot& s, const EngineRequest& r, const float* row, int64_t V) {
-    int32_t id = generate::sample_token(row, V, r.params, s.rng, scratch);
-    return accept_token(s, r, id, r.params.logprobs ? generate::token_logprob(row, V, id) : 0.0);
   }
 
   // Appends a chosen token (and its log-prob when requested); true when the request is done.
@@ -491,10 +484,27 @@ struct Engine::Impl::Run {
     torch::Tensor logits = first_token_logits(last);  // (P, V)
     E.stats.prefill_seconds += seconds_since(t0);
     const auto t1 = Clock::now();
+    // Rows are independent (own logits, own random stream), so their first tokens are sampled
+    // on the intra-op threads, as in sample_on_host (a near-flat 152k-token row costs a few
+    // ms: 64 of them in a row were ~0.2 s), then appended in order.
+    std::vector<int32_t> first(pending.size(), 0);
+    std::vector<double> first_lp(pending.size(), 0.0);
+    const float* base = logits.data_ptr<float>();
+    if (E.scratches.size() < size_t(at::get_num_threads())) E.scratches.resize(size_t(at::get_num_threads()));
+    at::parallel_for(0, int64_t(pending.size()), 1, [&](int64_t p0, int64_t p1) {
+      generate::SamplerScratch& scratch = E.scratches[size_t(at::get_thread_num())];
+      for (int64_t p = p0; p < p1; ++p) {
+        Slot& s = slots[size_t(pending[size_t(p)])];
+        const SamplingParams& sp = requests[size_t(s.req)].params;
+        const float* l = base + p * V;
+        first[size_t(p)] = generate::sample_token(l, V, sp, s.rng, scratch);
+        if (sp.logprobs) first_lp[size_t(p)] = generate::token_logprob(l, V, first[size_t(p)]);
+      }
+    });
     std::vector<int64_t> again;
     for (size_t p = 0; p < pending.size(); ++p) {
       Slot& s = slots[size_t(pending[p])];
-      bool end = E.accept(s, requests[size_t(s.req)], logits.data_ptr<float>() + int64_t(p) * V, V);
+      bool end = E.accept_token(s, requests[size_t(s.req)], first[p], first_lp[p]);
       if (E.opt.on_tokens) E.opt.on_tokens(1);
       if (end) {
         retire(s);
