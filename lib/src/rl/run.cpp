@@ -217,7 +217,11 @@ Learner load_learner(Run& r) {
     l.ckpt = train::Checkpointer::resolve(o.resume);
   // Full fine-tuning resumes from the checkpoint's weights; LoRA from the base model plus the
   // checkpoint's adapters (as sft-train).
-  l.model = CausalLM::load(l.ckpt && !o.lora ? *l.ckpt : o.model_dir, r.device, "f32");
+  const std::string weights = l.ckpt && !o.lora ? *l.ckpt : o.model_dir;
+  // --sharding full: no rank reads the whole policy; its parameters are left unallocated and
+  // each rank reads its part of each unit below (ShardedAdamW::read_parts), as sft-train.
+  const bool full = o.sharding == train::Sharding::kFull;
+  l.model = full ? CausalLM::load_unallocated(weights, r.device, "f32") : CausalLM::load(weights, r.device, "f32");
   if (o.lora) {
     torch::manual_seed(o.seed);
     add_lora(*l.model, o.lora_options);
@@ -231,8 +235,14 @@ Learner load_learner(Run& r) {
     if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
   for (auto& [n, p] : trainable) l.params.push_back(p);
   if (o.lora) l.saved = trainable;
-  r.dp.broadcast(l.params);
+  // Rank 0's trainable parameters to every rank; full: those loaded (LoRA's adapters), every
+  // rank reading the rest from the same checkpoint.
+  std::vector<torch::Tensor> loaded;
+  for (const auto& p : l.params)
+    if (p.storage().nbytes() >= size_t(p.numel()) * p.element_size()) loaded.push_back(p);
+  r.dp.broadcast(loaded);
   l.sharded = train::make_sharded(*l.model, trainable, o.adamw, r.dp, o.sharding);
+  if (full) l.sharded->read_parts(safetensors::Checkpoint::open(weights));
   if (!l.sharded) l.optimizer = train::make_adamw(trainable, o.adamw);
   train::TrainState& st = l.st;
   st.seed = o.seed;
