@@ -9,7 +9,8 @@
 //
 // Forward, per chunk of rows R (math as in llm.c's crossentropy_forward, split over rows):
 //   z_r   = h_r W^T                        (|R|, V)   logits of the chunk
-//   lse_r = log sum_v exp(z_rv)            (|R|,)     logsumexp, computed stably (max-shifted)
+//   lse_r = log sum_v exp(z_rv)            (|R|,)     logsumexp, computed stably (max-shifted),
+//                                                     in place on z_r (no second (R, V) buffer)
 //   nll_r = lse_r - z_{r, t_r}             (|R|,)     = -log softmax(z_r)[t_r]; 0 where t_r = -100
 // Only lse (N,) is kept for backward; the chunk's z is dropped.
 //
@@ -18,7 +19,8 @@
 //   d nll_r / d z_rv = softmax(z_r)_v - [v == t_r]          (the classic "p - y")
 //   dz_r  = g_r (exp(z_r - lse_r) - onehot(t_r)),  0 for ignored rows
 //   dh_r  = dz_r W                         (|R|, C)
-//   dW   += dz_r^T h_r                     (V, C)   accumulated over chunks in f32
+//   dW   += dz_r^T h_r                     (V, C)   accumulated over chunks in f32, in place
+//                                                     (addmm: the GEMM adds into dW)
 // z_r is recomputed from h_r and W (one extra matmul per chunk: the price of the memory saving,
 // the same trade as activation checkpointing).
 //
@@ -38,6 +40,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "delib/error.h"
 #include "delib/kernels.h"
@@ -74,10 +77,15 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
       torch::Tensor z = torch::matmul(hidden.slice(0, r0, r1), w.t()).to(acc);  // (R, V)
       // z = cap tanh(u / cap), in place. `z` is the matmul's own result or a fresh copy of it.
       if (softcap > 0) z.div_(softcap).tanh_().mul_(softcap);
-      torch::Tensor lse = torch::logsumexp(z, /*dim=*/1);                                   // (R,)
       torch::Tensor t = targets.slice(0, r0, r1);
       torch::Tensor valid = t.ne(kIgnoreIndex);
       torch::Tensor zt = z.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1);               // (R,)
+      // lse = m + log sum_v exp(z_v - m), m = max_v z_v (0 where infinite), op for op as
+      // torch::logsumexp but in place on z, which is dropped after: torch::logsumexp makes
+      // exp(z - m) as a second (R, V) buffer, the loss forward's largest after z itself.
+      torch::Tensor m = at::amax(z, /*dim=*/{1}, /*keepdim=*/true);                         // (R, 1)
+      m.masked_fill_(m.abs() == std::numeric_limits<double>::infinity(), 0);
+      torch::Tensor lse = z.sub_(m).exp_().sum(/*dim=*/1).log_().add_(m.squeeze(1));        // (R,)
       nll.slice(0, r0, r1).copy_(torch::where(valid, lse - zt, torch::zeros_like(lse)));
       lse_all.slice(0, r0, r1).copy_(lse);
     }
@@ -132,7 +140,16 @@ class ChunkedNll : public torch::autograd::Function<ChunkedNll> {
       }
       torch::Tensor dz_c = dz.to(hidden.scalar_type());
       if (need_h) dh.slice(0, r0, r1).copy_(torch::matmul(dz_c, w));
-      if (need_w) dw.add_(torch::matmul(dz_c.t(), h).to(acc));
+      // dW += dz_r^T h_r. When the matmul runs in the accumulation dtype (f32, f64 inputs) the
+      // GEMM accumulates straight into dW (C = 1 C + 1 A B, at::addmm_out): no (V, C) product
+      // beside the accumulator, which is the loss backward's largest transient after the
+      // chunk's logits (V x C x 4 bytes: 98 MB for a 32k vocabulary at C = 768). Lower-precision
+      // matmuls (bf16 on the CPU) keep the product in their dtype and add its f32 cast, as the
+      // GEMM's output dtype is its inputs'.
+      if (need_w) {
+        if (hidden.scalar_type() == acc) at::addmm_out(dw, dw, dz_c.t(), h);
+        else dw.add_(torch::matmul(dz_c.t(), h).to(acc));
+      }
     }
     return {dh, need_w ? dw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(),
             torch::Tensor(), torch::Tensor()};

@@ -244,15 +244,89 @@ MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& o, int64_t I,
   down_proj = register_module("down_proj", std::make_shared<LinearImpl>(I, C, false, o));
 }
 
+namespace {
+
+// The gated MLP's second half, y = down(act(g) * u), as one autograd node that saves only its
+// inputs g and u (and the down weight), recomputing act(g) and the product in backward.
+// Autograd op by op keeps four (N, I) tensors per layer until backward: g (silu's input),
+// act(g) and u (the product's operands) and p = act(g) * u (down_proj's input). Here two: for
+// the dense layers the MLP's saved activations halve (4 N I -> 2 N I elements), which is a
+// fifth of a Llama layer's (N I dominates: I ~ 2.7-3.5 C) and, under --sharding full, what
+// decides whether the activations or the sharded state set the peak.
+//
+// Shapes: g, u (..., I) (views of gate_up_proj's output in fused families), W (C, I), y (..., C),
+// with N = the product of the leading dims. Math (llm.c style), act = silu or gelu_tanh:
+//   forward   a = act(g)              (N, I)    dropped
+//             p = a * u               (N, I)    dropped
+//             y = p W^T               (N, C)    at::linear, as LinearImpl
+//   backward  a, p recomputed from g, u (two elementwise passes: the price of the memory)
+//             dW = dy^T p             (C, I)    as MmBackward's mat2 gradient (grad^T mm)
+//             dp = dy W               (N, I)
+//             du = dp * a,  da = dp * u,  dg = act'(g) da   (at::silu_backward / gelu_backward)
+// Every product is the one autograd computes for the unfused ops, in the same order and
+// dtypes, so values and gradients equal the op-by-op graph's bit for bit. Under autocast the
+// caller passes W's autocast cast (the cached copy at::linear would make): the matmuls then see
+// the same operands; p's cast to W's dtype is redone in backward and dp taken back to p's.
+class GatedDown : public torch::autograd::Function<GatedDown> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& g,
+                               const torch::Tensor& u, const torch::Tensor& w, bool gelu) {
+    ctx->save_for_backward({g, u, w});
+    ctx->saved_data["gelu"] = gelu;
+    return at::linear(act(g, gelu) * u, w);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &g = saved[0], &u = saved[1], &w = saved[2];
+    const bool gelu = ctx->saved_data["gelu"].toBool();
+    const bool need_g = ctx->needs_input_grad(0), need_u = ctx->needs_input_grad(1),
+               need_w = ctx->needs_input_grad(2);
+    const int64_t C = w.size(0), I = w.size(1);
+    torch::Tensor dy = grad_outputs[0].reshape({-1, C});                 // (N, C)
+    torch::Tensor a = act(g, gelu);                                      // (..., I)
+    torch::Tensor dw;
+    if (need_w) dw = dy.t().mm((a * u).to(w.scalar_type()).reshape({-1, I}));  // (C, I)
+    torch::Tensor dg, du;
+    if (need_g || need_u) {
+      torch::Tensor dp = dy.mm(w).view(a.sizes()).to(a.scalar_type());  // (..., I)
+      if (need_u) du = dp * a;
+      a.reset();
+      if (need_g) dg = gelu ? at::gelu_backward(dp * u, g, "tanh") : at::silu_backward(dp * u, g);
+    }
+    return {dg, du, dw, torch::Tensor()};
+  }
+
+  static torch::Tensor act(const torch::Tensor& g, bool gelu) {
+    return gelu ? torch::gelu(g, "tanh") : torch::silu(g);
+  }
+};
+
+}  // namespace
+
 // SwiGLU (Shazeer 2020, eq. 6): down(silu(gate(x)) * up(x)); fused: [gate; up] = gate_up(x).
 // GeGLU (ibid., eq. 5) with the tanh approximation of GELU for gelu_pytorch_tanh (Gemma).
+// Training (grad mode) runs the second half as GatedDown (above: g and u saved, not act(g) and
+// the product), unless down_proj has a LoRA adapter, whose x A^T needs the product anyway.
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  auto act = [&](const torch::Tensor& g) { return gelu ? torch::gelu(g, "tanh") : torch::silu(g); };
+  torch::Tensor g, u;
   if (gate_up_proj) {
     auto gu = gate_up_proj->forward(x).chunk(2, -1);
-    return down_proj->forward(act(gu[0]) * gu[1]);
+    g = gu[0], u = gu[1];
+  } else {
+    g = gate_proj->forward(x), u = up_proj->forward(x);
   }
-  return down_proj->forward(act(gate_proj->forward(x)) * up_proj->forward(x));
+  const torch::Tensor& w = down_proj->weight;
+  if (torch::GradMode::is_enabled() && !down_proj->lora_A.defined() && !down_proj->bias.defined() &&
+      (g.requires_grad() || u.requires_grad() || w.requires_grad())) {
+    const auto dev = g.device().type();
+    // What at::linear's autocast does to its weight (the cached cast), done before the node.
+    const bool cast = at::autocast::is_autocast_available(dev) && at::autocast::is_autocast_enabled(dev);
+    return GatedDown::apply(g, u, cast ? at::autocast::cached_cast(at::autocast::get_autocast_dtype(dev), w, dev) : w,
+                            gelu);
+  }
+  return down_proj->forward(GatedDown::act(g, gelu) * u);
 }
 
 MoEImpl::MoEImpl(const ModelConfig& c, const torch::TensorOptions& o)

@@ -131,14 +131,17 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 //   h = x + attn: nothing (add)
 //   post_attention_layernorm(h): as input_layernorm                N C x (4 + w)
 //   gate_proj, up_proj: their input y2                              N C x a
-//   SwiGLU: silu saves gate; silu(gate) * up saves both; down_proj saves the product
-//                                                                   4 N I x a
-//     (fused gate_up_proj: the (N, 2I) output, kept through views by silu and mul: same total)
+//   SwiGLU, act(gate) * up -> down_proj as one node (model.cpp GatedDown), which saves gate and
+//     up only and recomputes act(gate) and the product in backward:  2 N I x a
+//     (fused gate_up_proj: the (N, 2I) output, kept through the two views: same total)
+//     (op by op it was 4 N I x a: silu's input, both operands of the product, down_proj's input)
 //   out = h + mlp: nothing.
 //
 // LoRA (frozen base): a norm keeps only xf (its weight is frozen: xn is not saved); a linear
 // layer's input is kept only when the layer has an adapter (its x A^T is kept too, N r x a per
-// adapter); down_proj's input likewise, so SwiGLU keeps 3 N I a without a down_proj adapter.
+// adapter). The MLP keeps 2 N I a as above, but with a down_proj adapter it runs op by op
+// (the adapter's x A^T reads the product): silu's input, act(gate) and up 3 N I a, plus
+// down_proj's input N I a.
 // (Layer 0's norm keeps nothing: nothing before it needs a gradient. Not subtracted.)
 //
 // Gemma 2/3 (norm_plus_one, sandwich_norms), RMSNormImpl::forward's (1 + w) branch: the
@@ -170,7 +173,7 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 // its output h and routing weight, both kept by h * weight (n_e C x a + n_e x a), and h * weight
 // cast to the residual stream's dtype, kept by index_add (its backward's expand_as(source) saves
 // the source: n_e C x w). So where a dense layer keeps ~4 N I x a for the MLP, a MoE layer keeps
-// ~N k (3 C + 4 I_moe) x a: all
+// ~N k (3 C + 2 I_moe) x a: all
 // experts' weights are parameters, but activations scale with the top-k experts a token visits.
 // With output_router_logits the router logits (N E x a) stay in the list for the
 // load-balancing loss, whose softmax keeps another N E x a.
@@ -210,6 +213,11 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
     if (fam.norm_plus_one) return rows * width * (lora ? 4 : 8) + rows * 4 + width * 4;
     return rows * width * (lora ? 4 : 4 + out) + rows * 4;
   };
+  // The gated MLP's (rows, width) tensors: gate and up (GatedDown); op by op with a down_proj
+  // adapter: silu's input, act(gate), up and down_proj's input.
+  auto mlp = [&](int64_t rows, int64_t width) {
+    return rows * width * a * (lora && adapted.count("down_proj") ? 4 : 2);
+  };
   int64_t bytes = 0;
   bytes += (fam.sandwich_norms ? 4 : 2) * norm(N, C, w);               // the layer's RMSNorms
   bytes += N * C * a * (fused_qkv ? input_copies({"qkv_proj"}) : input_copies({"q_proj", "k_proj", "v_proj"}));  // y1
@@ -237,15 +245,13 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
     if (c.norm_topk_prob) bytes += Nk * 4 + N * 4;                     // top / top.sum()
     bytes += Nk * 16;                                                  // nonzero()'s rows
     bytes += Nk * C * a * input_copies({"gate_proj", "up_proj"});      // each expert's input
-    bytes += 3 * Nk * Im * a;                                          // act(gate), its input, up
-    if (keeps({"down_proj"})) bytes += Nk * Im * a;                    // down_proj's input
+    bytes += mlp(Nk, Im);                                              // its gate, up (...)
     bytes += Nk * C * a + Nk * a + Nk * C * w;                         // h * weight; index_add's
                                                                        // source, cast to the stream's dtype
     if (c.output_router_logits) bytes += 2 * N * E * a;                // logits + the aux softmax
   } else {
     bytes += N * C * a * (fused_gate_up ? input_copies({"gate_up_proj"}) : input_copies({"gate_proj", "up_proj"}));  // y2
-    bytes += 3 * N * I * a;                                            // act(gate), its input, up
-    if (keeps({"down_proj"})) bytes += N * I * a;                      // down_proj's input
+    bytes += mlp(N, I);                                                // gate, up (...)
   }
   bytes += adapter_rows * r * a;                                       // LoRA: x A^T
   return bytes;
@@ -376,17 +382,23 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // backward one layer at a time is recomputed with everything it saves.
   p.activations_checkpointed = L * N * C * w + p.activations_per_layer + shared + tail;
 
-  // The loss (kernels/chunked_loss.cpp ChunkedNll). Forward: the chunk's logits z in f32 and
-  // logsumexp's exp(z - max) temporary, 2 x chunk x V x 4. Backward: the recomputed logits,
-  // turned in place into dz (chunk x V x 4, plus its cast and the matmul output in a when
-  // a != 4), and dW: an f32 (V, C) accumulator plus each chunk's (V, C) product in a.
+  // The loss (kernels/chunked_loss.cpp ChunkedNll). Forward: the chunk's logits z in f32,
+  // chunk x V x 4 (logsumexp's exp(z - max) is taken in place on z). Backward: the recomputed
+  // logits, turned in place into dz (chunk x V x 4, plus its cast and the matmul output in a
+  // when a != 4), the larger of the two, and dW: an f32 (V, C) accumulator, into which the CPU's
+  // f32 GEMM adds each
+  // chunk's product in place (addmm); otherwise (bf16 matmuls; the CUDA kernels) each chunk's
+  // (V, C) product in a is made and then added.
   const int64_t rows = std::min(in.loss_chunk, N);
-  p.loss_chunk = rows * V * std::max<int64_t>(2 * 4, 4 + (a == 4 ? 0 : 2 * a));
+  // (CUDA: the fused kernels of kernels/kernels_cuda.cpp, counted as before: 2 x chunk x V x 4
+  // or dz with its cast, whichever is larger.)
+  p.loss_chunk = rows * V * (in.cuda ? std::max<int64_t>(2 * 4, 4 + 2 * a) : 4 + (a == 4 ? 0 : 2 * a));
   // Gemma's final logit soft-cap (final_logit_softcapping): the backward's softmax term needs a
   // second f32 buffer of kCapRows (64) rows x V; the forward caps the chunk's logits in place.
   if (c.final_logit_softcapping > 0) p.loss_chunk += std::min<int64_t>(64, rows) * V * 4;
   const bool head_trainable = !in.lora;
-  p.head_grad = head_trainable ? V * C * (4 + a) : 0;
+  const bool in_place = !in.cuda && a == 4;
+  p.head_grad = head_trainable ? V * C * (4 + (in_place ? 0 : a)) : 0;
 
   // The step after backward, once the activations are gone (optim.cpp): clip_grad_norm takes
   // each gradient to f64 and squares it (2 x 8 bytes per element of the largest tensor);

@@ -774,3 +774,76 @@ TEST_CASE("cached_attention_cpu: equals SDPA over a strided cache with GQA and r
   CHECK_FALSE(delib::model::cached_attention_cpu(q.to(torch::kFloat64), k, k, torch::ones({1, 1, 1, 4}, torch::kBool)).defined());
   CHECK_FALSE(delib::model::cached_attention_cpu(q, k, k, torch::ones({1, 1, 1, 4}, torch::kFloat32)).defined());
 }
+
+TEST_CASE("MLP: the gated node (gate and up saved, the product recomputed) equals the op-by-op MLP bit for bit") {
+  // model.cpp GatedDown: down(act(gate) * up) as one autograd node saving gate and up only.
+  // Its output and every gradient must equal what autograd computes op by op (the same
+  // products in the same order): SwiGLU and GeGLU, separate and fused gate/up, f32 and CPU
+  // bf16 autocast, full fine-tuning and LoRA on gate_proj (down's weight frozen).
+  struct Case {
+    const char* arch;
+    const char* act;
+    bool autocast, lora;
+  };
+  const Case cases[] = {{"LlamaForCausalLM", "silu", false, false}, {"LlamaForCausalLM", "gelu_pytorch_tanh", false, false},
+                        {"Phi3ForCausalLM", "silu", false, false},  {"LlamaForCausalLM", "silu", true, false},
+                        {"Phi3ForCausalLM", "silu", true, false},   {"LlamaForCausalLM", "silu", false, true}};
+  for (const Case& c : cases) {
+    INFO(c.arch << " " << c.act << (c.autocast ? " autocast" : "") << (c.lora ? " lora" : ""));
+    Json j = tiny_json(c.arch);
+    j.set("hidden_act", c.act);
+    const ModelConfig cfg = ModelConfig::from_json(j);
+    torch::manual_seed(3);
+    const bool fused = std::string(c.arch) == "Phi3ForCausalLM";
+    auto mlp = std::make_shared<delib::model::MLPImpl>(cfg, torch::TensorOptions(torch::kFloat32), cfg.intermediate_size, fused);
+    for (auto& p : mlp->parameters()) p.data().normal_(0, 0.2);
+    if (c.lora) {
+      mlp->gate_proj->add_lora(4, 8.0);
+      mlp->gate_proj->lora_B.data().normal_(0, 0.2);
+      for (auto& item : mlp->named_parameters())
+        if (item.key().find("lora_") == std::string::npos) item.value().set_requires_grad(false);
+    }
+    auto x0 = torch::randn({2, 5, cfg.hidden_size});
+    auto act = [&](const torch::Tensor& g) { return c.act[0] == 'g' ? torch::gelu(g, "tanh") : torch::silu(g); };
+    // (output, then the gradients of x and of every trainable parameter) of one forward/backward.
+    auto run = [&](bool gated) {
+      for (auto& p : mlp->parameters()) p.mutable_grad() = torch::Tensor();
+      auto x = x0.clone().requires_grad_(true);
+      torch::Tensor y;
+      {
+        std::optional<delib::AutocastGuard> ac;
+        if (c.autocast) ac.emplace(delib::AutocastState::bf16(c10::DeviceType::CPU));
+        if (gated) {
+          y = mlp->forward(x);
+        } else {  // op by op, as MLPImpl::forward computed it before GatedDown
+          torch::Tensor g, u;
+          if (fused) {
+            auto gu = mlp->gate_up_proj->forward(x).chunk(2, -1);
+            g = gu[0], u = gu[1];
+          } else {
+            g = mlp->gate_proj->forward(x), u = mlp->up_proj->forward(x);
+          }
+          y = mlp->down_proj->forward(act(g) * u);
+        }
+      }
+      (y.to(torch::kFloat32) * torch::linspace(-1, 1, y.numel()).view(y.sizes())).sum().backward();
+      std::vector<torch::Tensor> out{y.detach(), x.grad()};
+      for (auto& p : mlp->parameters())
+        if (p.requires_grad()) out.push_back(p.grad());
+      return std::make_pair(out, y.grad_fn() ? y.grad_fn()->name() : std::string());
+    };
+    auto [ref, ref_node] = run(false);
+    auto [got, got_node] = run(true);
+    CHECK(got_node.find("GatedDown") != std::string::npos);  // the gated node ran, not the plain ops
+    CHECK(ref_node.find("GatedDown") == std::string::npos);
+    REQUIRE(got.size() == ref.size());
+    REQUIRE(got.size() >= 3);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("tensor " << i << " (0: output, 1: x's gradient, then the trainable parameters')");
+      REQUIRE(got[i].defined());
+      REQUIRE(ref[i].defined());
+      CHECK(got[i].scalar_type() == ref[i].scalar_type());
+      CHECK(torch::equal(got[i], ref[i]));
+    }
+  }
+}

@@ -96,17 +96,18 @@ TEST_CASE("the plan adds up to hand-computed bytes (f32, one process)", "[train]
   CHECK(p.autocast_copies == 0);
   // One layer, N = 3: norms 2*3*8*(4+4) = 384 and their rsqrt 2*3*4 = 24; linear inputs
   // 2*3*8*4 = 192; SDPA 3*(4+2)*4*4 = 288 + logsumexp 1*2*3*4 = 24; mask 1*3*3*4 = 36 (o_proj's
-  // input is SDPA's output); SwiGLU 4*3*16*4 = 768. Sum 1716.
-  CHECK(p.activations_per_layer == 1716);
+  // input is SDPA's output); SwiGLU (model.cpp GatedDown: gate and up only) 2*3*16*4 = 384.
+  // Sum 1332.
+  CHECK(p.activations_per_layer == 1332);
   // Shared: cos/sin 2*3*4*4 = 96; tail: final norm 3*8*8 + 3*4 = 204, target rows 3*8*4 = 96,
   // logsumexps and targets 3*12 = 36.
-  CHECK(p.activations == 2 * 1716 + 96 + 336);
-  CHECK(p.activations_checkpointed == 2 * 3 * 8 * 4 + 1716 + 96 + 336);
-  CHECK(p.loss_chunk == 2 * 10 * 8);      // 2 rows x V x (z + exp temporary) in f32
-  CHECK(p.head_grad == 10 * 8 * 8);       // f32 accumulator + f32 product
+  CHECK(p.activations == 2 * 1332 + 96 + 336);
+  CHECK(p.activations_checkpointed == 2 * 3 * 8 * 4 + 1332 + 96 + 336);
+  CHECK(p.loss_chunk == 2 * 10 * 4);      // 2 rows x V: z, exp'd in place (backward: dz) in f32
+  CHECK(p.head_grad == 10 * 8 * 4);       // f32 accumulator (the GEMM adds into it: addmm)
   CHECK(p.step_transient == 128 * 2 * 8); // largest tensor: an MLP matrix (16 x 8) in f64, twice
-  CHECK(p.peak(false) == 21632 + 3864 + 160 + 640);
-  CHECK(p.peak(true) == 21632 + 2340 + 160 + 640);
+  CHECK(p.peak(false) == 21632 + 3096 + 80 + 320);
+  CHECK(p.peak(true) == 21632 + 1956 + 80 + 320);
 }
 
 TEST_CASE("sharding divides what each strategy divides, units padded to the world size", "[train][plan]") {
@@ -150,9 +151,9 @@ TEST_CASE("LoRA: gradients and AdamW state for the adapters only", "[train][plan
   CHECK(p.optimizer == 2 * 2 * 56 * 4);
   CHECK(p.head_grad == 0);
   // Per layer: norms keep xf and rsqrt only, 2*3*8*4 + 2*3*4 = 216; y1 (q/v adapted) 96; SDPA
-  // 312 and mask 36; gate/up/down have no adapter: their inputs are not kept; SwiGLU
-  // 3*3*16*4 = 576; each adapter's x A^T 3*2*4 = 24, twice.
-  CHECK(p.activations_per_layer == 216 + 96 + 312 + 36 + 576 + 48);
+  // 312 and mask 36; gate/up/down have no adapter: their inputs are not kept; SwiGLU's gate and
+  // up 2*3*16*4 = 384; each adapter's x A^T 3*2*4 = 24, twice.
+  CHECK(p.activations_per_layer == 216 + 96 + 312 + 36 + 384 + 48);
 }
 
 TEST_CASE("bf16: pure bf16 weights and moments; CUDA autocast keeps f32 masters", "[train][plan]") {
