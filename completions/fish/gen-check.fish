@@ -9,6 +9,7 @@ complete -c gen-check -l stop-id -x -d 'a token id that ends generation (repeata
 complete -c gen-check -l logprobs -d 'write each generated id'\''s log-probability'
 complete -c gen-check -l stats -x -d 'write the run'\''s counters and timings as JSON to FILE'
 complete -c gen-check -l stats-sync -d 'synchronise the device after each phase of a decode step (exact --stats phase times)'
+complete -c gen-check -l cuda-graphs -d 'CUDA: replay each decode step that samples on the device as one CUDA graph (experimental)'
 complete -c gen-check -l profile -r -F -d 'write a PyTorch profiler (Kineto) trace of the decode steps --profile-steps to FILE (Chrome trace JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr'
 complete -c gen-check -l profile-steps -x -d 'decode steps that --profile traces, A:B inclusive'
 complete -c gen-check -s o -l output -r -F -d 'Write records to FILE instead of stdout'

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   std::string model_dir, device = "cpu", dtype = "f32", stats_path;
   std::vector<int> stop_ids;
   int batch_size = 16;
-  bool stats_sync = false;
+  bool stats_sync = false, cuda_graphs = false;
   std::string profile_path, profile_steps = "3:4";
   return delib::cli::run_tool(
       argc, argv, info,
@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
         app.add_option("--stats", stats_path, "write the run's counters and timings as JSON to FILE");
         app.add_flag("--stats-sync", stats_sync,
                      "synchronise the device after each phase of a decode step (exact --stats phase times)");
+        app.add_flag("--cuda-graphs", cuda_graphs,
+                     "CUDA: replay each decode step that samples on the device as one CUDA graph (experimental)");
         app.add_option("--profile", profile_path,
                        "write a PyTorch profiler (Kineto) trace of the decode steps --profile-steps to FILE (Chrome trace "
                        "JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr")
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
         delib::EngineOptions eo;
         eo.batch_size = batch_size;
         eo.sync_phases = stats_sync;
+        eo.cuda_graphs = cuda_graphs;
         eo.on_step = [&](int64_t n, bool before) { before ? profiler.before_step(n) : profiler.after_step(n); };
         delib::Engine engine(model, nullptr, eo);
         std::vector<delib::EngineResult> results(reqs.size());
@@ -129,6 +132,8 @@ int main(int argc, char** argv) {
           j.set("sample_seconds", s.sample_seconds);
           // Decode steps by phase (delib/generate.h, EngineStats) and their host syncs.
           j.set("stats_sync", stats_sync);
+          j.set("cuda_graphs", cuda_graphs);
+          j.set("graph_steps", s.graph_steps);
           j.set("step_forward_seconds", s.step_forward_seconds);
           j.set("step_sample_seconds", s.step_sample_seconds);
           j.set("step_host_seconds", s.step_host_seconds);

@@ -47,6 +47,16 @@ struct EngineOptions {
   // of the host's view of an asynchronous device. Costs two extra host syncs per step on
   // CUDA; no effect on results, nor on the CPU. Default: off.
   bool sync_phases = false;
+  // CUDA graphs (a CUDA model; ignored elsewhere): a decode step that samples on the device
+  // (every live row shares its parameters) replays a captured graph of the whole step, model
+  // and sampling, instead of launching its ~1000 small kernels one by one from the host. Such
+  // steps attend to every cache slot (KVCache::attend_all: a fixed shape), the same math as
+  // the other steps in another rounding. One graph per set of sampling parameters, captured on
+  // its second step after an eager warm-up step. Ignored for mixture-of-experts models (their
+  // routing reads the device) and Gemma (its embedding scale is copied from the host), whose
+  // forwards cannot be captured. Default: off. NOT YET RUN ON A GPU (compiled;
+  // tests/unit/generate/gpu checks it on the next GPU run).
+  bool cuda_graphs = false;
 };
 
 // Numerics and reproducibility.
@@ -123,6 +133,8 @@ struct EngineStats {
   // prefills, LongRoPE recomputes and first tokens. device_to_host_bytes: what those copies
   // brought to the host.
   int64_t decode_syncs = 0, prefill_syncs = 0, device_to_host_bytes = 0;
+  // Decode steps replayed from a CUDA graph (EngineOptions::cuda_graphs).
+  int64_t graph_steps = 0;
 };
 
 class Engine {

@@ -102,6 +102,10 @@ struct KVCache {
   // advances a known value by T (sets -1 after a step with an attention_mask). On the CPU,
   // where the read costs nothing, a known value that differs from max(lengths) is an Error.
   int64_t max_length = -1;
+  // Attend to every slot (T_max, masked past each row's length) instead of max(lengths) + T: a
+  // step whose shapes do not change with the lengths, as a CUDA graph needs. The same math in
+  // another rounding. Default: off.
+  bool attend_all = false;
   int64_t capacity() const;         // T_max
 };
 

@@ -30,12 +30,18 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 #include <xxhash.h>
+#ifdef DELIB_HAVE_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include "delib/error.h"
 #include "delib/generate.h"
 #include "delib/kernels.h"
 #include "delib/records.h"
 #include "generate/sampler.h"
+#include "model/family.h"
 
 namespace delib {
 
@@ -238,6 +244,22 @@ struct Engine::Impl::Run {
   std::vector<int64_t> live;      // (R,): 1 when the row holds a request
   bool live_changed = true;       // live differs from live_t
   torch::Tensor live_t;           // live on the device, (R,) int64
+  // CUDA graphs (EngineOptions::cuda_graphs), resolved for this model and device: the graphs'
+  // static inputs feed_dev (R, 1), u_dev (R,) and live_t (which then stays one tensor), and one
+  // captured step per set of sampling parameters.
+  bool use_graphs = false;
+  torch::Tensor feed_dev, u_dev;
+#ifdef DELIB_HAVE_CUDA
+  struct StepGraph {
+    double temperature = 0, top_p = 1;
+    int top_k = 0;
+    bool logprobs = false;
+    int steps = 0;                                // steps taken with these parameters
+    std::unique_ptr<at::cuda::CUDAGraph> graph;   // captured at the second
+    torch::Tensor ids, lp;                        // its outputs (in its memory pool)
+  };
+  std::vector<std::unique_ptr<StepGraph>> graphs;
+#endif
 
   Run(Impl& engine, const std::vector<EngineRequest>& reqs,
       const std::function<void(size_t, EngineResult)>& on_done)
@@ -259,6 +281,18 @@ struct Engine::Impl::Run {
     u_host = host_buffer({R}, torch::kFloat32);
     ids_host = host_buffer({R}, torch::kInt64);
     lp_host = host_buffer({R}, torch::kFloat64);
+#ifdef DELIB_HAVE_CUDA
+    // Not where a forward reads the device (MoE routing) or copies from the host (Gemma's
+    // embedding scale): neither may run inside a capture.
+    use_graphs = E.opt.cuda_graphs && device.is_cuda() && device_sampling && model.config().num_experts == 0 &&
+                 !model::family_of(model.config().model_type).scale_embeddings;
+#endif
+    if (use_graphs) {
+      auto on = torch::TensorOptions().device(device);
+      feed_dev = torch::zeros({R, 1}, on.dtype(torch::kInt64));
+      u_dev = torch::zeros({R}, on.dtype(torch::kFloat32));
+      live_t = torch::zeros({R}, on.dtype(torch::kInt64));
+    }
   }
 
   // A host tensor for staging: page-locked on CUDA, so that copies from and to it can run
@@ -540,30 +574,47 @@ struct Engine::Impl::Run {
   // to 0 (lengths *= live), so they restart at 0 every step. First, a live row about to feed
   // the LongRoPE switch position has its cache recomputed (recompute_rope).
   torch::Tensor decode_logits() {
+    prepare_inputs();
+    torch::Tensor input = to_device(feed_host);
+    sync_live();
+    return forward(input, live_t);
+  }
+
+  // live_t follows live_host after a change: a fresh device copy, or with CUDA graphs a copy
+  // into the one tensor the graphs read.
+  void sync_live() {
+    if (!live_changed) return;
+    if (use_graphs) live_t.copy_(live_host, /*non_blocking=*/true);
+    else live_t = to_device(live_host);
+    live_changed = false;
+  }
+
+  // A step's host inputs: LongRoPE recomputes (above), the fed tokens into feed_host, live into
+  // live_host when it changed, and the longest row into the cache (each live row's length is
+  // its feed position; idle rows hold 0), so that the model needs no length from the device.
+  void prepare_inputs() {
     if (recompute_at >= 0) {
       for (int64_t row = 0; row < R; ++row)
         if (live[size_t(row)] && feed_position(row) == recompute_at) recompute_rope(row);
     }
-    // The fed tokens and the longest row (each live row's length is its feed position; idle
-    // rows hold 0), so that the model needs no length from the device.
     int64_t* fh = feed_host.data_ptr<int64_t>();
     int64_t longest = 0;
     for (int64_t row = 0; row < R; ++row) {
       fh[row] = live[size_t(row)] ? slots[size_t(row)].next : 0;  // idle rows are fed 0
       if (live[size_t(row)]) longest = std::max(longest, feed_position(row));
     }
-    torch::Tensor input = to_device(feed_host);
-    if (live_changed) {
-      std::copy(live.begin(), live.end(), live_host.data_ptr<int64_t>());
-      live_t = to_device(live_host);
-      live_changed = false;
-    }
+    if (live_changed) std::copy(live.begin(), live.end(), live_host.data_ptr<int64_t>());
     cache.max_length = longest;
+  }
+
+  // The model over the cache for input (R, 1) on the device: logits (R, V); idle rows (live
+  // 0) are reset to length 0.
+  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& live_dev) {
     ForwardOptions fo;
     fo.cache = &cache;
     torch::Tensor h = model.hidden(input, fo);            // (R, 1, C)
     torch::Tensor logits = head.logits(h).squeeze(1);  // (R, V)
-    cache.lengths.mul_(live_t);                           // idle rows restart at 0
+    cache.lengths.mul_(live_dev);                         // idle rows restart at 0
     return logits;
   }
 
@@ -596,18 +647,94 @@ struct Engine::Impl::Run {
   // the ids' copy; the log-probs' copy is queued before it without one.
   void sample_on_device(const torch::Tensor& logits, const SamplingParams& shared, bool want_logprobs,
                         std::vector<int32_t>& next, std::vector<double>& logprob) {
+    draw_uniforms(shared);
+    torch::Tensor u = shared.temperature > 0 ? to_device(u_host) : torch::Tensor();
+    auto [ids, lp] = choose(logits, shared, want_logprobs, u);
+    bring_home(ids, lp, next, logprob);
+  }
+
+  // One uniform per live row into u_host (none for greedy: a row's stream never depends on
+  // where it was sampled).
+  void draw_uniforms(const SamplingParams& shared) {
+    if (shared.temperature <= 0) return;
+    float* u = u_host.data_ptr<float>();
+    for (int64_t row = 0; row < R; ++row) u[row] = live[size_t(row)] ? float(slots[size_t(row)].rng.uniform()) : 0.f;
+  }
+
+  // The tokens (R,) int64 and, when asked for, their log-probs (R,) f64, on the device; u (R,)
+  // on the device (unused for greedy).
+  std::pair<torch::Tensor, torch::Tensor> choose(const torch::Tensor& logits, const SamplingParams& shared,
+                                                 bool want_logprobs, const torch::Tensor& u) {
     torch::Tensor lf = want_logprobs ? logits.to(torch::kFloat32) : logits;
-    torch::Tensor ids;
-    if (shared.temperature > 0) {
-      float* u = u_host.data_ptr<float>();
-      for (int64_t row = 0; row < R; ++row)
-        u[row] = live[size_t(row)] ? float(slots[size_t(row)].rng.uniform()) : 0.f;
-      ids = kernels::sample_top_k_top_p(lf, shared.temperature, shared.top_k, shared.top_p, to_device(u_host));
-    } else {
-      ids = lf.argmax(1);
+    torch::Tensor ids = shared.temperature > 0
+                            ? kernels::sample_top_k_top_p(lf, shared.temperature, shared.top_k, shared.top_p, u)
+                            : lf.argmax(1);
+    torch::Tensor lp;
+    if (want_logprobs) lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64);
+    return {ids, lp};
+  }
+
+#ifdef DELIB_HAVE_CUDA
+  // A decode step through a CUDA graph (use_graphs; the live rows share `shared`): the inputs go
+  // to the static tensors without a wait, then the graph of these parameters runs the model
+  // over every cache slot and chooses the tokens. Its first step runs eagerly on a side stream
+  // (lazy initialisation and cuBLAS workspaces happen outside any capture), its second captures
+  // the graph (on the side stream, the device idle) and replays it, later ones replay it.
+  // Returns the tokens and log-probs on the device, for bring_home().
+  std::pair<torch::Tensor, torch::Tensor> graph_step(const SamplingParams& shared, bool want_logprobs) {
+    prepare_inputs();
+    draw_uniforms(shared);
+    feed_dev.copy_(feed_host, /*non_blocking=*/true);
+    sync_live();
+    if (shared.temperature > 0) u_dev.copy_(u_host, /*non_blocking=*/true);
+    StepGraph* g = nullptr;
+    for (auto& x : graphs)
+      if (x->temperature == shared.temperature && x->top_k == shared.top_k && x->top_p == shared.top_p &&
+          x->logprobs == want_logprobs)
+        g = x.get();
+    if (!g) {
+      graphs.push_back(std::make_unique<StepGraph>());
+      g = graphs.back().get();
+      g->temperature = shared.temperature;
+      g->top_k = shared.top_k;
+      g->top_p = shared.top_p;
+      g->logprobs = want_logprobs;
     }
-    if (want_logprobs) {
-      torch::Tensor lp = lf.log_softmax(1).gather(1, ids.unsqueeze(1)).squeeze(1).to(torch::kFloat64);
+    cache.attend_all = true;
+    std::pair<torch::Tensor, torch::Tensor> out;
+    if (g->steps++ == 0 || !g->graph) {
+      torch::cuda::synchronize(device.index());  // the inputs are on the device, nothing else runs
+      c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+      {
+        c10::cuda::CUDAStreamGuard on_side(side);
+        const bool capture = g->steps > 1;
+        if (capture) {
+          g->graph = std::make_unique<at::cuda::CUDAGraph>();
+          g->graph->capture_begin();
+        }
+        out = choose(forward(feed_dev, live_t), shared, want_logprobs, u_dev);
+        if (capture) {
+          g->graph->capture_end();
+          g->ids = out.first;
+          g->lp = out.second;
+        }
+      }
+      torch::cuda::synchronize(device.index());  // the warm-up step's results, or the capture's end
+    }
+    if (g->graph) {
+      g->graph->replay();  // on the current stream, after the inputs' copies
+      ++E.stats.graph_steps;
+      out = {g->ids, g->lp};
+    }
+    cache.attend_all = false;
+    return out;
+  }
+#endif
+
+  // The step's one wait: the log-probs' copy is queued without one, then the ids' blocking copy.
+  void bring_home(const torch::Tensor& ids, const torch::Tensor& lp, std::vector<int32_t>& next,
+                  std::vector<double>& logprob) {
+    if (lp.defined()) {
       lp_host.copy_(lp, /*non_blocking=*/!device.is_cpu());  // completed by the ids' wait below
       E.stats.device_to_host_bytes += R * int64_t(sizeof(double));
     }
@@ -615,7 +742,7 @@ struct Engine::Impl::Run {
     ++E.stats.decode_syncs;
     E.stats.device_to_host_bytes += R * int64_t(sizeof(int64_t));
     std::copy_n(ids_host.data_ptr<int64_t>(), R, next.begin());
-    if (want_logprobs) std::copy_n(lp_host.data_ptr<double>(), R, logprob.begin());
+    if (lp.defined()) std::copy_n(lp_host.data_ptr<double>(), R, logprob.begin());
   }
 
   // Host sampling: each live row of the (R, V) float32 host logits is sampled in float64 with
@@ -648,13 +775,27 @@ struct Engine::Impl::Run {
     const int64_t n = E.stats.decode_steps + 1;
     if (E.opt.on_step) E.opt.on_step(n, true);
     const auto t0 = Clock::now();
-    torch::Tensor logits = decode_logits();  // (R, V)
-    phase_sync();
-    const auto tf = Clock::now();
     bool want_logprobs = false;
     const SamplingParams* shared = device_step_params(want_logprobs);
     std::vector<int32_t> next(size_t(R), 0);  // each live row's next token
     std::vector<double> logprob(size_t(R), 0.0);  // and its log-prob (when asked for)
+#ifdef DELIB_HAVE_CUDA
+    if (shared && use_graphs) {
+      // forward and sampling are one graph: the forward phase holds both
+      auto [ids, lp] = graph_step(*shared, want_logprobs);
+      phase_sync();
+      const auto tf = Clock::now();
+      bring_home(ids, lp, next, logprob);
+      E.stats.decode_seconds += seconds_since(t0);
+      E.stats.step_forward_seconds += std::chrono::duration<double>(tf - t0).count();
+      E.stats.step_sample_seconds += seconds_since(tf);
+      accept_step(n, next, logprob, Clock::now());
+      return;
+    }
+#endif
+    torch::Tensor logits = decode_logits();  // (R, V)
+    phase_sync();
+    const auto tf = Clock::now();
     if (shared) sample_on_device(logits, *shared, want_logprobs, next, logprob);
     else logits = logits_to_host(logits, E.stats.decode_syncs);
     E.stats.decode_seconds += seconds_since(t0);
@@ -662,6 +803,13 @@ struct Engine::Impl::Run {
     if (!shared) sample_on_host(logits, next, logprob);
     E.stats.step_forward_seconds += std::chrono::duration<double>(tf - t0).count();
     E.stats.step_sample_seconds += seconds_since(tf);
+    accept_step(n, next, logprob, t1);
+  }
+
+  // The host side of step n: append every live row's token (accept_token), retire the rows that
+  // finished and refill them (fill), then the on_step hook. sample_seconds runs from t1.
+  void accept_step(int64_t n, const std::vector<int32_t>& next, const std::vector<double>& logprob,
+                   Clock::time_point t1) {
     const auto th = Clock::now();
     ++E.stats.decode_steps;
     int64_t produced = 0;

@@ -677,8 +677,8 @@ torch::Tensor Model::hidden(const torch::Tensor& input_ids, const ForwardOptions
     // The attended prefix is the longest row: from the caller's host copy when it keeps one,
     // else read from the device (one host sync per step on CUDA). On the CPU the read is free
     // and checks the caller's copy.
-    int64_t longest = c.max_length;
-    if (longest < 0 || device_.is_cpu()) {
+    int64_t longest = c.attend_all ? c.capacity() - T : c.max_length;
+    if (!c.attend_all && (longest < 0 || device_.is_cpu())) {
       const int64_t m = lengths.max().item<int64_t>();
       if (longest >= 0 && longest != m)
         throw Error(fmt::format("KV cache: max_length {} but the longest row holds {}", longest, m));

@@ -322,7 +322,7 @@ TEST_CASE("engine: one host sync per decode step and per fill round; cache lengt
   }
 }
 
-TEST_CASE("engine: sync_phases changes no result and times every phase of a decode step") {
+TEST_CASE("engine: sync_phases (and cuda_graphs on the CPU) change no result; every phase of a decode step is timed") {
   auto model = tiny_model();
   auto reqs = uniform_requests();
   EngineOptions o;
@@ -337,9 +337,14 @@ TEST_CASE("engine: sync_phases changes no result and times every phase of a deco
   auto b = run_all(prof, reqs);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() +
                       std::chrono::duration<double>(t1 - t0).count();
+  o.cuda_graphs = true;  // CUDA only: ignored here
+  Engine graphs(model, nullptr, o);
+  auto c = run_all(graphs, reqs);
+  CHECK(graphs.stats().graph_steps == 0);
   for (size_t i = 0; i < reqs.size(); ++i) {
     CHECK(a[i].ids == b[i].ids);
     CHECK(a[i].logprobs == b[i].logprobs);
+    CHECK(a[i].ids == c[i].ids);
   }
   for (const auto* st : {&plain.stats(), &prof.stats()}) {
     CHECK(st->step_forward_seconds > 0);
@@ -354,7 +359,7 @@ TEST_CASE("engine: sync_phases changes no result and times every phase of a deco
         wall);
 }
 
-TEST_CASE("KV cache max_length: hidden() advances a known value, forgets it with a mask, rejects a wrong one") {
+TEST_CASE("KV cache max_length and attend_all: hidden() advances a known value, forgets it with a mask, rejects a wrong one") {
   auto model = tiny_model();
   torch::InferenceMode im;
   delib::KVCache c = model->new_cache(2, 16);
@@ -370,6 +375,23 @@ TEST_CASE("KV cache max_length: hidden() advances a known value, forgets it with
   c.max_length = 7;  // the rows hold 4
   CHECK_THROWS_WITH(model->hidden(ids.narrow(1, 0, 1), fo),
                     Catch::Contains("KV cache: max_length 7 but the longest row holds 4"));
+  // attend_all (a fixed shape for CUDA graphs): every slot, masked past each row's length: the
+  // same hidden states, and the length still advances
+  {
+    delib::KVCache a = c, b = c;
+    a.k.clear(), a.v.clear(), b.k.clear(), b.v.clear();
+    for (auto& t : c.k) a.k.push_back(t.clone()), b.k.push_back(t.clone());
+    for (auto& t : c.v) a.v.push_back(t.clone()), b.v.push_back(t.clone());
+    a.lengths = c.lengths.clone(), b.lengths = c.lengths.clone();
+    b.attend_all = true;
+    a.max_length = b.max_length = -1;
+    delib::ForwardOptions fa, fb;
+    fa.cache = &a;
+    fb.cache = &b;
+    auto ha = model->hidden(ids.narrow(1, 1, 1), fa), hb = model->hidden(ids.narrow(1, 1, 1), fb);
+    CHECK(torch::allclose(ha, hb, 1e-5, 1e-6));
+    CHECK(b.lengths.equal(a.lengths));
+  }
   c.max_length = 4;
   fo.attention_mask = torch::tensor({1, 0}, torch::kBool).view({2, 1});
   model->hidden(ids.narrow(1, 0, 1), fo);
