@@ -171,24 +171,43 @@ def gen(a, work, mdir, model, dev):
         # the timed run above has no such syncs), and for sampling a PyTorch-profiler trace of
         # three steady steps (--profile, its own run so the trace's overhead stays out of the
         # phase times).
+        # These extra runs are bounded and may fail without losing the numbers above.
         base = cmd[:cmd.index("--max-tokens")]
         n_sync = min(a.new_tokens, 64)
         sync_stats = os.path.join(work, f"gen-{mode}-sync.json")
-        cmd = base + ["--max-tokens", str(n_sync), "--plain", "--stats", sync_stats, "--stats-sync", "-o", os.devnull, inp] + flags
-        log("+", " ".join(cmd))
-        subprocess.run(cmd, check=True)
-        out[mode]["sync_stats"] = json.load(open(sync_stats))
+        if extra_run(base + ["--max-tokens", str(n_sync), "--plain", "--stats", sync_stats, "--stats-sync", "-o", os.devnull,
+                             inp] + flags, out[mode], "sync_error", 90):
+            out[mode]["sync_stats"] = json.load(open(sync_stats))
         if mode == "sample":
             n_tr = min(a.new_tokens, 16)
             p0 = max(1, n_tr - 6)
             trace = os.path.join(a.out, "gen-profile.json")
-            cmd = base + ["--max-tokens", str(n_tr), "--plain", "--profile", trace, "--profile-steps", f"{p0}:{p0 + 2}",
-                          "-o", os.devnull, inp] + flags
-            log("+", " ".join(cmd))
-            subprocess.run(cmd, check=True)
+            extra_run(base + ["--max-tokens", str(n_tr), "--plain", "--profile", trace, "--profile-steps", f"{p0}:{p0 + 2}",
+                              "-o", os.devnull, inp] + flags, out[mode], "profile_error", 90)
             out[mode]["profile_steps"] = f"{p0}..{p0 + 2}"
+        # The same timed run with each decode step replayed from a CUDA graph (experimental).
+        graph_stats = os.path.join(work, f"gen-{mode}-graphs.json")
+        if extra_run(base + ["--max-tokens", str(a.new_tokens), "--plain", "--stats", graph_stats, "--cuda-graphs",
+                             "-o", os.devnull, inp] + flags, out[mode], "graphs_error", 150):
+            out[mode]["graphs"] = json.load(open(graph_stats))
     model.to("cpu")
     return out
+
+
+def extra_run(cmd, rec, key, timeout):
+    """Runs a diagnostic gen-check command; on failure or timeout records why under rec[key] and
+    returns False (the bench goes on)."""
+    log("+", " ".join(cmd))
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rec[key] = f"timed out after {timeout} s"
+        return False
+    sys.stderr.write(r.stderr)
+    if r.returncode != 0:
+        rec[key] = f"exit {r.returncode}: " + " / ".join(r.stderr.strip().splitlines()[-3:])
+        return False
+    return True
 
 
 def step_rows(gen_res):
@@ -206,7 +225,7 @@ def step_rows(gen_res):
             ph = [1e3 * ss[k] / n for k in ("step_forward_seconds", "step_sample_seconds", "step_host_seconds")]
             row += f" {ph[0]:.2f} | {ph[1]:.2f} | {ph[2]:.3f} | {sum(ph):.2f} ({ss['decode_steps']} steps) |"
         else:
-            row += " - | - | - | - |"
+            row += f" - | - | - | {g.get('sync_error', '-')} |"
         L.append(row)
     return L
 
@@ -268,6 +287,16 @@ def main():
         apps = res["gen"].pop("_gpu_apps", None)
         for m, g in res["gen"].items():
             L.append(f"| {m} | {g['hf']:.0f} | {g['delib']:.0f} | {g['delib'] / g['hf']:.2f}x |")
+        L += ["", "The same with `gen-check --cuda-graphs` (experimental: each decode step that samples on the device "
+              "replays one captured CUDA graph):", "",
+              "| mode | delib gen-check --cuda-graphs tok/s | speed-up vs transformers | steps from a graph |", "|---|---|---|---|"]
+        for m, g in res["gen"].items():
+            if "graphs" in g:
+                gr = g["graphs"]
+                L.append(f"| {m} | {gr['generated_tokens_per_second']:.0f} | {gr['generated_tokens_per_second'] / g['hf']:.2f}x | "
+                         f"{gr.get('graph_steps', 0)} of {gr['decode_steps']} |")
+            else:
+                L.append(f"| {m} | FAILED: {g.get('graphs_error', '?')} | - | - |")
         L += ["", "Other processes on the GPU when decoding started (nvidia-smi): " +
               ("not available" if apps is None else "; ".join(apps) if apps else "none")]
         L += ["", "Where a delib decode step's time goes (gen-check --stats; phases from a run with --stats-sync, "
@@ -275,6 +304,8 @@ def main():
               "sample = choosing the tokens until they are on the host, host = bookkeeping):", ""]
         L += step_rows(res["gen"])
         top = os.path.join(a.out, "gen-profile.json.top.txt")
+        if "profile_error" in res["gen"].get("sample", {}):
+            L += ["", f"gen-check --profile: FAILED: {res['gen']['sample']['profile_error']}"]
         if os.path.exists(top):
             steps = res["gen"].get("sample", {}).get("profile_steps", "")
             L += ["", f"Profile of sampling decode steps {steps} (gen-check `--profile`; largest entries):", "", "```",
