@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -259,6 +260,9 @@ struct Engine::Impl::Run {
     torch::Tensor ids, lp;                        // its outputs (in its memory pool)
   };
   std::vector<std::unique_ptr<StepGraph>> graphs;
+  // The stream of the warm-up steps and the captures: the same one, so that what a first use
+  // initialises per stream (cuBLAS workspaces) exists before a capture.
+  std::optional<c10::cuda::CUDAStream> side;
 #endif
 
   Run(Impl& engine, const std::vector<EngineRequest>& reqs,
@@ -704,9 +708,9 @@ struct Engine::Impl::Run {
     std::pair<torch::Tensor, torch::Tensor> out;
     if (g->steps++ == 0 || !g->graph) {
       torch::cuda::synchronize(device.index());  // the inputs are on the device, nothing else runs
-      c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+      if (!side) side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
       {
-        c10::cuda::CUDAStreamGuard on_side(side);
+        c10::cuda::CUDAStreamGuard on_side(*side);
         const bool capture = g->steps > 1;
         if (capture) {
           g->graph = std::make_unique<at::cuda::CUDAGraph>();
