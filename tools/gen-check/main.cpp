@@ -59,12 +59,8 @@ int main(int argc, char** argv) {
                      "synchronise the device after each phase of a decode step (exact --stats phase times)");
         app.add_flag("--cuda-graphs", cuda_graphs,
                      "CUDA: replay each decode step that samples on the device as one CUDA graph (experimental)");
-        app.add_option("--profile", profile_path,
-                       "write a PyTorch profiler (Kineto) trace of the decode steps --profile-steps to FILE (Chrome trace "
-                       "JSON, for Perfetto) and the largest entries to FILE.top.txt and stderr")
-            ->type_name("FILE");
-        app.add_option("--profile-steps", profile_steps, "decode steps that --profile traces, A:B inclusive")
-            ->type_name("A:B")->capture_default_str();
+        delib::cli::add_profile_options(app, profile_path, profile_steps, app.option_defaults()->get_group(),
+                                        "decode steps");
       },
       [&]() {
         if (run.threads > 0) torch::set_num_threads(run.threads);
