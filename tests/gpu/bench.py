@@ -176,19 +176,19 @@ def gen(a, work, mdir, model, dev):
         n_sync = min(a.new_tokens, 64)
         sync_stats = os.path.join(work, f"gen-{mode}-sync.json")
         if extra_run(base + ["--max-tokens", str(n_sync), "--plain", "--stats", sync_stats, "--stats-sync", "-o", os.devnull,
-                             inp] + flags, out[mode], "sync_error", 90):
+                             inp] + flags, out[mode], "sync_error", 45):
             out[mode]["sync_stats"] = json.load(open(sync_stats))
         if mode == "sample":
             n_tr = min(a.new_tokens, 16)
             p0 = max(1, n_tr - 6)
             trace = os.path.join(a.out, "gen-profile.json")
             extra_run(base + ["--max-tokens", str(n_tr), "--plain", "--profile", trace, "--profile-steps", f"{p0}:{p0 + 2}",
-                              "-o", os.devnull, inp] + flags, out[mode], "profile_error", 90)
+                              "-o", os.devnull, inp] + flags, out[mode], "profile_error", 45)
             out[mode]["profile_steps"] = f"{p0}..{p0 + 2}"
         # The same timed run with each decode step replayed from a CUDA graph (experimental).
         graph_stats = os.path.join(work, f"gen-{mode}-graphs.json")
         if extra_run(base + ["--max-tokens", str(a.new_tokens), "--plain", "--stats", graph_stats, "--cuda-graphs",
-                             "-o", os.devnull, inp] + flags, out[mode], "graphs_error", 150):
+                             "-o", os.devnull, inp] + flags, out[mode], "graphs_error", 60):
             out[mode]["graphs"] = json.load(open(graph_stats))
     model.to("cpu")
     return out
