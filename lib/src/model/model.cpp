@@ -25,6 +25,7 @@
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ExpandUtils.h>
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -65,11 +66,69 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o,
   weight = register_parameter("weight", new_parameter({dim}, o));
 }
 
+namespace {
+
+// RMSNorm (the w * n branch below) as one autograd node that saves its input x and the row
+// statistics r only, recomputing the normalised n in backward, as llm.c's layernorm keeps its
+// input, mean and rstd. Op by op, autograd keeps x (pow's and the product's operand) and n in
+// the output dtype (weight * n's operand) too: one (N, C) tensor more per norm, two norms per
+// layer (N C x 4 bytes each in f32: 6 MB per layer at N = 1k tokens, C = 768).
+//
+// Shapes: x (..., C), r (..., 1), w (C,). Math (llm.c style), xf = x in f32:
+//   forward   r  = 1 / sqrt(mean_c xf^2 + eps)      (..., 1)   saved
+//             n  = (xf r).to(dtype)                 (..., C)   dropped
+//             y  = w n
+//   backward  n recomputed
+//             dw = sum over rows of dy n                       (at::sum_to, as the broadcast mul)
+//             dn = (dy w).to(f32)
+//             dr = sum_c dn xf                     (..., 1)
+//             dxf = dn r + (2 xf) (-1/2 dr r^3) / C            (the product's and pow's terms)
+// Each term is computed by the backward formula autograd uses for that op (mul, rsqrt: -0.5 g
+// r^3, mean: expand / C, pow: g (2 xf^1)), so the result equals the op-by-op graph's up to the
+// order in which x's other gradients (the residual stream's) are added to it.
+class RMSNormFn : public torch::autograd::Function<RMSNormFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w, double eps) {
+    torch::Tensor xf = x.to(torch::kFloat32);
+    torch::Tensor r = torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    ctx->save_for_backward({x, r, w});
+    return w * (xf * r).to(x.scalar_type());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &r = saved[1], &w = saved[2];
+    const torch::Tensor& dy = grad_outputs[0];
+    torch::Tensor xf = x.to(torch::kFloat32);
+    torch::Tensor n = (xf * r).to(x.scalar_type());
+    torch::Tensor dx, dw;
+    if (ctx->needs_input_grad(1)) dw = at::sum_to(dy * n, w.sizes()).to(w.scalar_type());
+    if (ctx->needs_input_grad(0)) {
+      n.reset();
+      torch::Tensor dn = (dy * w).to(x.scalar_type()).to(torch::kFloat32);
+      torch::Tensor dr = at::sum_to(dn * xf, r.sizes());
+      torch::Tensor dv = -0.5 * dr * r.pow(3);                        // rsqrt's backward
+      torch::Tensor dsq = dv.expand(xf.sizes()) / xf.size(-1);        // mean's
+      torch::Tensor dxf = dn * r;                                     // the product's
+      dxf = dxf + dsq * (2.0 * xf.pow(1.0));                          // pow's
+      dx = dxf.to(x.scalar_type());
+    }
+    return {dx, dw, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 // RMSNorm (Zhang & Sennrich 2019, eq. 4) exactly as HF LlamaRMSNorm: the statistics in
-// float32, y = w * (x / sqrt(mean(x^2) + eps)).to(dtype). x (..., C) -> (..., C).
+// float32, y = w * (x / sqrt(mean(x^2) + eps)).to(dtype). x (..., C) -> (..., C). Training
+// (grad mode) runs it as RMSNormFn above, which saves x and the statistics only.
 // Gemma (plus_one), as Gemma2RMSNorm: y = (x / sqrt(mean(x^2) + eps) * (1 + w)).to(dtype), all
 // in float32.
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (!plus_one && torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()))
+    return RMSNormFn::apply(x, weight, eps);
   auto xf = x.to(torch::kFloat32);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * torch::rsqrt(var + eps);

@@ -113,13 +113,12 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 // weight, not its input), so what is kept depends on what is trainable. Full fine-tuning, in
 // the order the tensors are made:
 //
-//   input_layernorm(x), RMSNormImpl::forward:
-//     xf = x.to(f32)                  saved by pow and by xf * rsqrt     N C x 4  (x itself when
-//                                                                                the weights are f32)
-//     xn.to(dtype)                    saved by weight * xn               N C x w
-//     rsqrt(var + eps)                saved by xf * rsqrt                N x 4
+//   input_layernorm(x), RMSNormImpl::forward, one node (model.cpp RMSNormFn) that saves
+//     x                               its input, in its dtype           N C x w
+//     rsqrt(var + eps)                the row statistics                 N x 4
+//     (op by op it kept x.to(f32) and the normalised xn.to(dtype): N C (4 + w))
 //   q/k/v_proj(y1): at::linear saves its input y1 (under autocast: the bf16 cast)  N C x a
-//   q_norm, k_norm (Qwen3), as RMSNorm on each head's D features:   N (H + Hkv) (D (4 + a) + 4)
+//   q_norm, k_norm (Qwen3), as RMSNorm on each head's D features:   N (H + Hkv) (D a + 4)
 //   rotate(q), rotate(k): q * cos and rotate_half(q) * sin save only cos and sin (shared)
 //   at::scaled_dot_product_attention (the flash kernel, CPU and CUDA) saves q, k, v, its output
 //   and the row logsumexps:           N (2 H + 2 Hkv) D x a  +  B H T x 4
@@ -137,7 +136,7 @@ int64_t lora_per_layer(const ModelConfig& c, const LoraOptions& lo, std::set<std
 //     (op by op it was 4 N I x a: silu's input, both operands of the product, down_proj's input)
 //   out = h + mlp: nothing.
 //
-// LoRA (frozen base): a norm keeps only xf (its weight is frozen: xn is not saved); a linear
+// LoRA (frozen base): a norm keeps the same (x and the statistics); a linear
 // layer's input is kept only when the layer has an adapter (its x A^T is kept too, N r x a per
 // adapter). The MLP keeps 2 N I a as above, but with a down_proj adapter it runs op by op
 // (the adapter's x A^T reads the product): silu's input, act(gate) and up 3 N I a, plus
@@ -209,9 +208,10 @@ int64_t layer_activation_bytes(const PlanInput& in, int w, int a, const std::set
   };
   const bool fused_qkv = fam.fused_qkv, fused_gate_up = fam.fused_gate_up;
   // One RMSNorm over `rows` vectors of `width` features whose output is in `out` bytes.
-  auto norm = [&](int64_t rows, int64_t width, int64_t out) {
+  // `in`: the bytes of the norm's input elements (RMSNormFn saves the input itself).
+  auto norm = [&](int64_t rows, int64_t width, int64_t in) {
     if (fam.norm_plus_one) return rows * width * (lora ? 4 : 8) + rows * 4 + width * 4;
-    return rows * width * (lora ? 4 : 4 + out) + rows * 4;
+    return rows * width * in + rows * 4;
   };
   // The gated MLP's (rows, width) tensors: gate and up (GatedDown); op by op with a down_proj
   // adapter: silu's input, act(gate), up and down_proj's input.
@@ -370,12 +370,12 @@ MemoryPlan plan_memory(const PlanInput& in) {
   for (int64_t i = 0; i < L; ++i) any_sliding = any_sliding || c.is_sliding_layer(i);
   const int64_t shared = 2 * B * T * R * w * (c.rope_local_theta > 0 && any_sliding ? 2 : 1) +
                          (fam.scale_embeddings && !in.lora ? w : 0);
-  // After the layers (sft.cpp train_step): the final norm as above (N C (4 + w) + N 4; Gemma's
-  // (1 + w) norm N C 8 + N 4 + C 4; LoRA N C 4 + N 4 (+ C 4)); the target rows of its output,
+  // After the layers (sft.cpp train_step): the final norm as above (N C w + N 4; Gemma's
+  // (1 + w) norm N C 8 + N 4 + C 4, LoRA N C 4 + N 4 + C 4); the target rows of its output,
   // index_select'ed (N C w), and the loss's saved logsumexps (N x 4) and targets (N x 8)
   // (kernels/chunked_loss.cpp ChunkedNll::forward).
   const int64_t final_norm = fam.norm_plus_one ? N * C * (in.lora ? 4 : 8) + N * 4 + C * 4
-                                               : N * C * (in.lora ? 4 : 4 + w) + N * 4;
+                                               : N * C * w + N * 4;
   const int64_t tail = final_norm + N * C * w + N * (4 + 8);
   p.activations = layer_acts + shared + tail;
   // With checkpointing (model.cpp CheckpointFn) a layer keeps only its input (N C w); in

@@ -847,3 +847,44 @@ TEST_CASE("MLP: the gated node (gate and up saved, the product recomputed) equal
     }
   }
 }
+
+TEST_CASE("RMSNorm: the node that saves x and the statistics equals the op-by-op norm bit for bit") {
+  // model.cpp RMSNormFn (training path of RMSNormImpl, not Gemma's (1 + w) form): output and
+  // the gradients of x and the weight equal what autograd computes op by op, in f32, in bf16
+  // (x bf16, the statistics f32) and for a frozen weight; a 4-D input as q_norm/k_norm get.
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (const bool frozen : {false, true}) {
+      INFO((dtype == torch::kFloat32 ? "f32" : "bf16") << (frozen ? " frozen weight" : ""));
+      torch::manual_seed(5);
+      delib::model::RMSNormImpl norm(16, 1e-6, torch::TensorOptions(dtype), false);
+      norm.weight.data().normal_(1, 0.3);
+      norm.weight.set_requires_grad(!frozen);
+      auto x0 = (torch::randn({2, 3, 4, 16}) * 3).to(dtype);
+      auto dy = torch::randn({2, 3, 4, 16}).to(dtype);
+      auto run = [&](bool node) {
+        norm.weight.mutable_grad() = torch::Tensor();
+        auto x = x0.clone().requires_grad_(true);
+        torch::Tensor y;
+        if (node) {
+          y = norm.forward(x);
+        } else {  // op by op, as RMSNormImpl::forward computed it before RMSNormFn
+          auto xf = x.to(torch::kFloat32);
+          auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
+          xf = xf * torch::rsqrt(var + 1e-6);
+          y = norm.weight * xf.to(x.scalar_type());
+        }
+        y.backward(dy);
+        return std::make_tuple(y.detach(), x.grad(), norm.weight.grad(), y.grad_fn()->name());
+      };
+      auto [y0, dx0, dw0, n0] = run(false);
+      auto [y1, dx1, dw1, n1] = run(true);
+      CHECK(n1.find("RMSNormFn") != std::string::npos);
+      CHECK(n0.find("RMSNormFn") == std::string::npos);
+      CHECK(torch::equal(y1, y0));
+      CHECK(torch::equal(dx1, dx0));
+      CHECK(dw1.defined() == !frozen);
+      CHECK(dw0.defined() == !frozen);
+      if (!frozen) CHECK(torch::equal(dw1, dw0));
+    }
+  }
+}
