@@ -38,6 +38,9 @@ def measured(name):
     return m
 pinned, default = measured("pinned"), measured("default")
 assert abs(pinned - planned) <= 0.15 * planned, ("pinned", pinned, planned)
-# Heap retention only adds: the default run is above the live bytes, by less than a third.
-assert pinned * 0.98 <= default <= 1.33 * planned, ("default", default, planned)
+# Heap retention only adds: the default run is above the live bytes, by less than a half.
+# (A third until the MLP and the norms recomputed their products in backward (model.cpp
+# GatedDown, RMSNormFn): the live peak fell 15% (pinned 1088 -> 920 MB) but the heap the default
+# malloc keeps did not (default 1220 -> 1260 MB), the recomputed temporaries coming from it.)
+assert pinned * 0.98 <= default <= 1.5 * planned, ("default", default, planned)
 PY
