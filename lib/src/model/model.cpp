@@ -278,14 +278,26 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Step& s, int6
       // which keeps (B, H, T, S) probabilities per layer for the backward: 25 GB and 6% MFU for
       // a 0.5B model at 8 x 2048 on an H200. Repeat k, v to H heads (HF's repeat_kv, as its
       // SDPA path does whenever a mask is given) so the memory-efficient kernel runs; the math
-      // is the same. Decode steps (T <= 4) keep GQA: there the scores are small and repeating
-      // would copy the whole cache.
+      // is the same. Decode steps (T <= 4) do not repeat: that would copy the whole cache
+      // (one query per row: the head-folding below instead).
       k = k.repeat_interleave(H / Hkv, 1);
       v = v.repeat_interleave(H / Hkv, 1);
       gqa = false;
     }
-    y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
-                                         /*is_causal=*/causal, /*scale=*/scale, /*enable_gqa=*/gqa);
+    if (gqa && q.is_cuda() && T == 1 && !causal && (!mask || mask->size(2) == 1)) {
+      // A decode step (one query per row) on CUDA: the G = H / Hkv query heads that share a kv
+      // head become G queries of that head, (B, H, 1, D) -> (B, Hkv, G, D), with the row's mask
+      // for each of them. Same scores and softmax, no GQA, so SDPA's memory-efficient kernel
+      // reads the cache as it is instead of the math kernel repeating it H / Hkv times.
+      const int64_t G = H / Hkv, S = k.size(2);
+      if (mask) mask = mask->expand({mask->size(0), 1, G, S});
+      y = at::scaled_dot_product_attention(q.reshape({B, Hkv, G, D}), k, v, mask, /*dropout_p=*/0.0,
+                                           /*is_causal=*/false, /*scale=*/scale, /*enable_gqa=*/false)
+              .reshape({B, H, 1, D});
+    } else {
+      y = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                           /*is_causal=*/causal, /*scale=*/scale, /*enable_gqa=*/gqa);
+    }
   }
   y = y.transpose(1, 2).reshape({B, T, H * D});
   return o_proj->forward(y);
