@@ -124,7 +124,7 @@ if [ "$DRY" != 1 ] && [ -x "$BIN/loss_bench" ]; then
 fi
 # --sharding full on one GPU through NCCL (a process group of one) = --sharding none.
 step sharding 150 bash tests/gpu/sharding_check.sh "$BIN" "$([ "$DRY" = 1 ] && echo cpu || echo cuda)" "$PY"
-step bench 240 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1 ] && echo --dry-run)
+step bench 300 "$PY" tests/gpu/bench.py --bin "$BIN" --out "$OUT" $([ "$DRY" = 1 ] && echo --dry-run)
 
 # 5. results.md: a section for tests/bench/RESULTS.md.
 {
