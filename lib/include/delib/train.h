@@ -274,6 +274,10 @@ class DataParallel {
   // input (W * n), output (n), both contiguous, same dtype: output = elements [rank n, (rank +
   // 1) n) of the sum of every rank's input (ZeRO's reduce-scatter). World size 1: a copy.
   void reduce_scatter_sum(const torch::Tensor& input, const torch::Tensor& output);
+  // reduce_scatter_sum issued without waiting, as all_gather_async: the returned function
+  // blocks until `output` holds the result (call it exactly once, on every rank); input and
+  // output must stay alive and unchanged until then.
+  std::function<void()> reduce_scatter_sum_async(const torch::Tensor& input, const torch::Tensor& output);
   // input (n), output (W * n), both contiguous: every rank's input in rank order. World size
   // 1: a copy. `input` may be output's own slice [rank n, (rank + 1) n) (in place: no copy, no
   // buffer beyond `output` on either backend).

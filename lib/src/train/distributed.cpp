@@ -193,17 +193,22 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
 }
 
 void DataParallel::reduce_scatter_sum(const torch::Tensor& input, const torch::Tensor& output) {
+  reduce_scatter_sum_async(input, output)();
+}
+
+std::function<void()> DataParallel::reduce_scatter_sum_async(const torch::Tensor& input, const torch::Tensor& output) {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(input.is_contiguous() && output.is_contiguous() && input.numel() == output.numel() * env_.world_size,
               "reduce_scatter_sum: input must be world_size x output, both contiguous");
   if (!impl_->pg) {
     output.copy_(input);
-    return;
+    return [] {};
   }
   at::Tensor in = input, out = output;
   c10d::ReduceScatterOptions opts;
   opts.reduceOp = c10d::ReduceOp::SUM;
-  impl_->pg->_reduce_scatter_base(out, in, opts)->wait();
+  c10::intrusive_ptr<c10d::Work> work = impl_->pg->_reduce_scatter_base(out, in, opts);
+  return [work] { work->wait(); };
 }
 
 void DataParallel::all_gather(const torch::Tensor& input, const torch::Tensor& output) {

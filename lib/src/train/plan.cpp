@@ -333,14 +333,15 @@ MemoryPlan plan_memory(const PlanInput& in) {
   //   none: all of them, kept from step to step (sft.cpp zero_grad(set_to_none = false)).
   //   grad-opt, full (train/sharding.cpp): the rank's part, built unit by unit during backward
   //     (each unit's full gradient lands in a flat (W x part) buffer that is reduce-scattered
-  //     as soon as the unit's backward is done) and released after the step. At the loss
+  //     as soon as the unit's backward is done, in the background while the next unit's
+  //     backward fills its own buffer: two of them at most) and released after the step. At the loss
   //     backward, where the activations peak, hardly any of it exists yet; by the end of
   //     backward the activations are gone: it counts against them, not on top of them.
   if (in.sharding == Sharding::kNone) {
     p.grads = p.trainable * w;
   } else {
     p.grads_step = trainable_shard * w;
-    p.grads_backward = W * ceil_div(largest_trainable, W) * w;
+    p.grads_backward = 2 * W * ceil_div(largest_trainable, W) * w;  // one in flight, one filling
   }
   // AdamW (torch::optim::AdamW, optim.cpp make_adamw): exp_avg and exp_avg_sq, zeros_like the
   // parameter, so in its dtype; sharded: of the rank's part only.
@@ -461,7 +462,7 @@ std::string format_plan(const PlanInput& in, const MemoryPlan& p, int64_t budget
     s += row(fmt::format("gradients ({}, replicated)", wname), p.grads);
   } else {
     s += row(fmt::format("gradients ({}, {}, backward to step)", wname, shard), p.grads_step);
-    s += row("one unit's full gradient (backward)", p.grads_backward);
+    s += row("two units' full gradients (backward)", p.grads_backward);
   }
   s += row(fmt::format("optimizer state (AdamW m, v: {}, {})", wname, in.sharding == Sharding::kNone ? "replicated" : shard),
            p.optimizer);

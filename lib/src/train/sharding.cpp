@@ -189,6 +189,11 @@ ShardedAdamW::ShardedAdamW(const std::vector<std::pair<std::string, torch::Tenso
 ShardedAdamW::~ShardedAdamW() {
   for (Unit& u : units_)
     for (auto& p : u.params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+  try {
+    finish_reduce();  // its buffers must outlive the collective
+  } catch (const std::exception& e) {
+    warn(fmt::format("--sharding: the last gradient reduce-scatter failed: {}", e.what()));
+  }
   if (!full_) return;
   at::removeCallback(callback_);
   g_full = nullptr;
@@ -378,31 +383,44 @@ void ShardedAdamW::grad_ready(size_t index, size_t param) {
 
 void ShardedAdamW::flush(size_t index) {
   torch::NoGradGuard no_grad;
+  finish_reduce();  // one in flight at most (and a unit's second sum after its first)
   Unit& u = units_[index];
   if (!u.flat.defined()) u.flat = torch::zeros({dp_.world_size() * u.part}, u.options);
-  if (!u.grad_part.defined()) {
+  Reduce r{index, std::move(u.flat), {}, u.grad_part.defined(), {}};
+  if (!r.add) {
     u.grad_part = torch::empty({u.part}, u.options);
-    dp_.reduce_scatter_sum(u.flat, u.grad_part);
+    r.out = u.grad_part;  // the pieces' gradients view it; read only after finish_reduce()
     const int64_t base = dp_.rank() * u.part;
     for (auto& pc : u.pieces) pc.value.mutable_grad() = u.grad_part.slice(0, pc.lo - base, pc.hi - base);
-  } else {  // another micro-batch of the step
-    torch::Tensor sum = torch::empty({u.part}, u.options);
-    dp_.reduce_scatter_sum(u.flat, sum);
-    u.grad_part.add_(sum);
+  } else {  // another micro-batch of the step: its sum is added when it is done
+    r.out = torch::empty({u.part}, u.options);
   }
+  r.wait = dp_.reduce_scatter_sum_async(r.flat, r.out);
+  reduce_ = std::move(r);
   u.flat = torch::Tensor();
   u.reported.assign(u.params.size(), false);
   u.pending = 0;
 }
+
+void ShardedAdamW::finish_reduce() {
+  if (!reduce_) return;
+  Reduce r = std::move(*reduce_);
+  reduce_.reset();
+  r.wait();
+  torch::NoGradGuard no_grad;
+  if (r.add) units_[r.unit].grad_part.add_(r.out);
+}  // r.flat and r.out freed here
 
 void ShardedAdamW::reduce_scatter_grads() {
   for (size_t k = 0; k < units_.size(); ++k) {
     Unit& u = units_[k];
     if (u.pending > 0 || !u.grad_part.defined()) flush(k);
   }
+  finish_reduce();
 }
 
 double ShardedAdamW::clip_grad_norm(double max_norm) {
+  finish_reduce();
   torch::NoGradGuard no_grad;
   double local = 0;
   for (const Unit& u : units_) local += u.grad_part.to(torch::kFloat64).pow(2).sum().item<double>();
@@ -416,6 +434,7 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
 }
 
 void ShardedAdamW::step(double lr) {
+  finish_reduce();
   set_lr(*optimizer_, lr);
   optimizer_->step();
   torch::NoGradGuard no_grad;

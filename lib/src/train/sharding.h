@@ -38,7 +38,12 @@ std::string sharding_unit(const std::string& parameter_name);
 // and between the step and the next backward no gradient memory is held at all. The hooks fire
 // in the autograd engine's order, which depends only on the graph's structure: every rank
 // reduce-scatters in the same order provided every rank runs as many backward passes (sft.cpp
-// pads a rank's step with zero-weighted micro-batches).
+// pads a rank's step with zero-weighted micro-batches). A unit's reduce-scatter is issued
+// without waiting (DataParallel::reduce_scatter_sum_async): it runs while autograd goes on to
+// the next unit's backward, and is waited for when the next unit's is issued (at most one in
+// flight, so at most two units' flat buffers exist) or by reduce_scatter_grads(), before the
+// step reads any part. The sums are the same collectives on the same buffers as waiting at
+// once: only when the waiting happens changes.
 //
 // --sharding full (ZeRO-3) adds: every parameter's storage is released (its sizes stay) and a
 // unit is all-gathered from the parts when an operator is about to read one of its tensors
@@ -141,7 +146,8 @@ class ShardedAdamW {
   // followed by `suffix`, its offsets, numel, part (for W ranks) and options set.
   static std::vector<Unit> make_units(const std::vector<std::pair<std::string, torch::Tensor>>& params,
                                       int64_t W, const std::string& suffix);
-  void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part
+  void flush(size_t unit);    // reduce-scatters the unit's flat buffer into its grad_part (issued)
+  void finish_reduce();       // waits for the reduce-scatter in flight, if any, and adds it up
   // This rank's part of the unit's parameters written into its slice of `all` (W * part,),
   // the slice returned.
   torch::Tensor own_part(size_t unit, const torch::Tensor& all);
@@ -168,6 +174,13 @@ class ShardedAdamW {
     std::function<void()> wait;
   };
   std::optional<Prefetch> prefetch_;
+  struct Reduce {
+    size_t unit;
+    torch::Tensor flat, out;      // the reduce-scatter's input and output, alive until it is done
+    bool add;                     // another micro-batch's sum: out is added to the unit's grad_part
+    std::function<void()> wait;
+  };
+  std::optional<Reduce> reduce_;
   std::vector<size_t> arrivals_;  // units gathered since the last step() / release_all()
   std::vector<size_t> triggers_;  // per gather but the last: the last unit first used before the next
   std::vector<size_t> since_;     // units used since the last gather, in order of first use

@@ -120,7 +120,7 @@ TEST_CASE("sharding divides what each strategy divides, units padded to the worl
   CHECK(g.params == 1352 * 4 + 453 * 4);      // replicated + AdamW's copy of the rank's part
   CHECK(g.grads == 0);                        // nothing kept across steps
   CHECK(g.grads_step == 453 * 4);             // the shard, from backward to the step
-  CHECK(g.grads_backward == 3 * 198 * 4);     // one unit's flat buffer, not every full gradient
+  CHECK(g.grads_backward == 2 * 3 * 198 * 4); // two units' flat buffers (one reduce-scattering), not every full gradient
   CHECK(g.peak(false) == g.persistent() + std::max({g.activations + g.loss_chunk + g.head_grad,
                                                     g.grads_step + g.grads_backward,
                                                     g.grads_step + g.step_transient}));
