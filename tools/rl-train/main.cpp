@@ -180,10 +180,10 @@ int main(int argc, char** argv) {
       "prefetched rollouts in its run state (the step after a checkpoint waits for them), so --resume continues "
       "as the uninterrupted run would.\n"
       "\n"
-      "Not yet run on a GPU: NCCL (several processes on CUDA) and the fused CUDA kernels (token "
-      "log-probabilities, sampling) are built, and their CPU counterparts tested, but they have not "
-      "run on a GPU until tests/gpu/run.sh has passed on one; until then treat --device cuda as "
-      "untested.";
+      "On a GPU: the fused CUDA kernels (token log-probabilities, sampling) passed their tests on one "
+      "H200 (tests/gpu/run.sh, 2026-12-04); rl-train with a process group failed there (NCCL was "
+      "given host tensors), and its fix has not yet run on a GPU; NCCL with several processes has "
+      "never run. Until tests/gpu/run.sh passes again, treat --device cuda as untested.";
   info.examples =
       "rl-train --model sft/latest-dir --spec specs/default.md --judge-model ./judge --steps 200 \\\n"
       "    --out rl prompts.jsonl.zst > rollouts.zst\n"

@@ -88,10 +88,11 @@ int main(int argc, char** argv) {
       "--max-length, --loss-chunk and LoRA; the last line says whether the peak fits --memory-per-device (exit 0) "
       "or not (exit 1). On the CPU it is within 15% of the measured peak RSS above the baseline.\n"
       "\n"
-      "Not yet run on a GPU: bf16 autocast (with and without --checkpoint-activations), NCCL and the "
-      "fused CUDA loss kernel are built, and their CPU counterparts tested (CPU bf16 autocast "
-      "included), but they have not run on a GPU until tests/gpu/run.sh has passed on one; until "
-      "then treat --device cuda as untested.";
+      "On a GPU: run once on one H200 (tests/gpu/run.sh, 2026-12-04): bf16 autocast with "
+      "--checkpoint-activations, the fused CUDA loss kernel, --plan against the CUDA allocator and "
+      "--sharding full through NCCL in a process group of one passed; throughput there was low (6% "
+      "MFU) and the changes made since (attention kernel selection, gradient-norm sync) have not yet "
+      "run on a GPU; NCCL with several processes has never run. Treat CUDA speed as unmeasured.";
   info.examples =
       "# full fine-tuning on judged CoT data mixed with helpfulness data\n"
       "sft-train --model Qwen3-0.6B --out ckpt --epochs 2 --lr 1e-5 kept.jsonl.zst helpful.jsonl.zst > metrics.jsonl\n"

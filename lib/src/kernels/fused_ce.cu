@@ -19,8 +19,8 @@
 // Backward, by the chain rule through the cap (d/du cap tanh(u/cap) = 1 - tanh^2(u/cap)):
 //     du_rv = dz_rv (1 - tanh^2(u_rv / cap)),  dz_rv as above with z = cap tanh(u / cap)
 //   written back in place of u, so the matmuls take du instead of dz.
-// NOT YET RUN ON A GPU (compiled only): the CPU/ATen path of the same math is what the unit
-// tests check (tests/unit/kernels); tests/unit/kernels/gpu has the cases for a GPU machine.
+// Passed tests/unit/kernels/gpu on an H200 (2026-12-04), soft-cap included; the CPU/ATen path of
+// the same math is what the default suite checks (tests/unit/kernels).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
