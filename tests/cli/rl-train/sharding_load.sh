@@ -14,15 +14,7 @@
 source "$DELIB_SRC/tests/servers/server.sh"
 "$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_tiny_model.py" tiny 0 >/dev/null 2>&1 || fail "tiny model"
 cp -r tiny model
-py <<'PY'
-import json, torch
-from transformers import Qwen3Config, Qwen3ForCausalLM
-cfg = json.load(open("model/config.json"))
-cfg.update(hidden_size=256, intermediate_size=2048, num_hidden_layers=16, head_dim=32)
-c = Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "model_type", "layer_types")})
-torch.manual_seed(0)
-Qwen3ForCausalLM(c).save_pretrained("model", safe_serialization=True)
-PY
+"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_wide_model.py" model || fail "wide model"
 "$DELIB_PYTHON" "$CASE_DIR/prompts.py" prompts.jsonl 2
 # The rank under a wrapper that reports its peak RSS on stderr ("max_rss_kb N") and exits as it did.
 maxrss=("$DELIB_PYTHON" -c 'import resource, subprocess, sys

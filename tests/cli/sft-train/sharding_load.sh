@@ -8,15 +8,7 @@
 # holds the model plus its file's mapped pages (2.1 M) and fails this. Freed memory is
 # returned at once (MALLOC_MMAP_THRESHOLD_), so the RSS counts live bytes.
 "$DELIB_PYTHON" "$CASE_DIR/make_tiny_model.py" model 0 >/dev/null 2>&1
-py <<'PY'
-import json, torch
-from transformers import Qwen3Config, Qwen3ForCausalLM
-cfg = json.load(open("model/config.json"))
-cfg.update(hidden_size=256, intermediate_size=2048, num_hidden_layers=16, head_dim=32)
-c = Qwen3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "model_type", "layer_types")})
-torch.manual_seed(0)
-Qwen3ForCausalLM(c).save_pretrained("model", safe_serialization=True)
-PY
+"$DELIB_PYTHON" "$DELIB_SRC/tests/cli/sft-train/make_wide_model.py" model || fail "wide model"
 "$DELIB_PYTHON" "$CASE_DIR/data.py" data.jsonl 4
 MALLOC_MMAP_THRESHOLD_=65536 run_ranks full 2 sft-train --model model --plain --max-length 128 --batch-size 1 \
   --max-steps 1 --threads 1 --lora --lora-rank 4 --sharding full data.jsonl
