@@ -522,23 +522,11 @@ struct Engine::Impl::Run {
     torch::Tensor logits = first_token_logits(last);  // (P, V)
     E.stats.prefill_seconds += seconds_since(t0);
     const auto t1 = Clock::now();
-    // Rows are independent (own logits, own random stream), so their first tokens are sampled
-    // on the intra-op threads, as in sample_on_host (a near-flat 152k-token row costs a few
-    // ms: 64 of them in a row were ~0.2 s), then appended in order.
+    // The first tokens, sampled on the intra-op threads as a decode step's (a near-flat
+    // 152k-token row costs a few ms: 64 of them in a row were ~0.2 s), then appended in order.
     std::vector<int32_t> first(pending.size(), 0);
     std::vector<double> first_lp(pending.size(), 0.0);
-    const float* base = logits.data_ptr<float>();
-    if (E.scratches.size() < size_t(at::get_num_threads())) E.scratches.resize(size_t(at::get_num_threads()));
-    at::parallel_for(0, int64_t(pending.size()), 1, [&](int64_t p0, int64_t p1) {
-      generate::SamplerScratch& scratch = E.scratches[size_t(at::get_thread_num())];
-      for (int64_t p = p0; p < p1; ++p) {
-        Slot& s = slots[size_t(pending[size_t(p)])];
-        const SamplingParams& sp = requests[size_t(s.req)].params;
-        const float* l = base + p * V;
-        first[size_t(p)] = generate::sample_token(l, V, sp, s.rng, scratch);
-        if (sp.logprobs) first_lp[size_t(p)] = generate::token_logprob(l, V, first[size_t(p)]);
-      }
-    });
+    sample_rows(logits, int64_t(pending.size()), [&](int64_t p) { return pending[size_t(p)]; }, first, first_lp);
     std::vector<int64_t> again;
     for (size_t p = 0; p < pending.size(); ++p) {
       Slot& s = slots[size_t(pending[p])];
@@ -755,17 +743,27 @@ struct Engine::Impl::Run {
   // workspace), so they are sampled on the intra-op threads: a near-flat 32k-token
   // distribution costs ~0.7 ms per row here, as much as a third of a small model's step.
   void sample_on_host(const torch::Tensor& logits, std::vector<int32_t>& next, std::vector<double>& logprob) {
+    sample_rows(logits, R, [&](int64_t row) { return live[size_t(row)] ? row : int64_t(-1); }, next, logprob);
+  }
+
+  // Samples rows [0, n) of the (n, V) float32 host logits on the intra-op threads: row i with
+  // the parameters and random stream of slot slot_of(i) (-1: row not sampled), into next[i]
+  // and, when its request asks, logprob[i]. Used by decode steps and by fill's first tokens.
+  template <class SlotOf>
+  void sample_rows(const torch::Tensor& logits, int64_t n, SlotOf slot_of, std::vector<int32_t>& next,
+                   std::vector<double>& logprob) {
     const float* base = logits.data_ptr<float>();
     if (E.scratches.size() < size_t(at::get_num_threads())) E.scratches.resize(size_t(at::get_num_threads()));
-    at::parallel_for(0, R, 1, [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
       generate::SamplerScratch& scratch = E.scratches[size_t(at::get_thread_num())];
-      for (int64_t row = r0; row < r1; ++row) {
-        if (!live[size_t(row)]) continue;
-        Slot& s = slots[size_t(row)];
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t slot = slot_of(i);
+        if (slot < 0) continue;
+        Slot& s = slots[size_t(slot)];
         const SamplingParams& p = requests[size_t(s.req)].params;
-        const float* l = base + row * V;
-        next[size_t(row)] = generate::sample_token(l, V, p, s.rng, scratch);
-        if (p.logprobs) logprob[size_t(row)] = generate::token_logprob(l, V, next[size_t(row)]);
+        const float* l = base + i * V;
+        next[size_t(i)] = generate::sample_token(l, V, p, s.rng, scratch);
+        if (p.logprobs) logprob[size_t(i)] = generate::token_logprob(l, V, next[size_t(i)]);
       }
     });
   }
