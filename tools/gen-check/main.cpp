@@ -142,11 +142,7 @@ int main(int argc, char** argv) {
           j.set("threads", int64_t(torch::get_num_threads()));
           delib::write_file_atomic(stats_path, j.dump() + "\n", "--stats");
         }
-        if (!profile_path.empty() && engine.stats().decode_steps < std::stoll(profile_steps)) {
-          // the spec was checked by StepProfiler: it starts with A
-          throw delib::Error(fmt::format("--profile: the run took {} decode steps, none of --profile-steps {}: "
-                                         "nothing traced", engine.stats().decode_steps, profile_steps));
-        }
+        profiler.require_traced("decode steps");
         return int(delib::kExitOk);
       });
 }

@@ -388,10 +388,14 @@ class StepProfiler {
   void after_step(int64_t n);
   // Stops and saves early (a run shorter than B steps); idempotent.
   void finish();
+  // Throws Error (kExitFailure) when a trace was asked for and the run ended before step A, so
+  // that nothing was traced: "--profile: the run took N <steps_name>, none of --profile-steps
+  // A:B: nothing traced". Call at the end of a run that was not interrupted.
+  void require_traced(const std::string& steps_name = "steps") const;
 
  private:
-  std::string path_;
-  int64_t first_ = 0, last_ = 0;
+  std::string path_, spec_;
+  int64_t first_ = 0, last_ = 0, steps_ = 0;  // steps_: the last step seen by before_step
   bool cuda_ = false, active_ = false, done_ = false;
 };
 

@@ -1453,6 +1453,7 @@ RlResult run_rl(const RlOptions& o) {
   }
   profiler.finish();
   finish_run(r);
+  if (!interrupted()) profiler.require_traced();
   return r.result;
 }
 

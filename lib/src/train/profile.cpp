@@ -17,7 +17,7 @@ namespace prof = torch::autograd::profiler;
 namespace impl = torch::profiler::impl;
 
 StepProfiler::StepProfiler(const std::string& path, const std::string& spec, bool cuda)
-    : path_(path), cuda_(cuda) {
+    : path_(path), spec_(spec), cuda_(cuda) {
   if (path_.empty()) return;
   const auto colon = spec.find(':');
   try {
@@ -41,6 +41,7 @@ StepProfiler::~StepProfiler() {
 }
 
 void StepProfiler::before_step(int64_t n) {
+  steps_ = std::max(steps_, n);
   if (path_.empty() || done_ || active_ || n != first_) return;
   std::set<impl::ActivityType> acts{impl::ActivityType::CPU};
   if (cuda_) acts.insert(impl::ActivityType::CUDA);
@@ -52,6 +53,12 @@ void StepProfiler::before_step(int64_t n) {
 
 void StepProfiler::after_step(int64_t n) {
   if (active_ && n >= last_) finish();
+}
+
+void StepProfiler::require_traced(const std::string& steps_name) const {
+  if (path_.empty() || steps_ >= first_) return;
+  throw Error(fmt::format("--profile: the run took {} {}, none of --profile-steps {}: nothing traced", steps_,
+                          steps_name, spec_));
 }
 
 void StepProfiler::finish() {

@@ -479,6 +479,7 @@ SftResult run_sft(const SftOptions& o) {
   profiler.finish();
   if (!o.out_dir.empty() && r.last_saved != r.st.step) save(r);
   if (r.metrics) r.metrics->close();
+  if (!interrupted()) profiler.require_traced();
   return r.result;
 }
 
